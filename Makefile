@@ -1,0 +1,95 @@
+# minivmm — see README.md.  `make deps` once (as root), then `make`, `make test`.
+
+CC       ?= gcc
+PKGS     := liburing libfdt
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. -Ivmm -MMD -MP
+CFLAGS   += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring -lfdt) -lpthread
+BUILD    ?= build
+
+# Debian packages needed to build, test and build the guest images.
+DEPS := build-essential pkg-config liburing-dev libfdt-dev check \
+	linux-source-6.1 bison flex bc libelf-dev libssl-dev cpio xz-utils \
+	busybox-static e2fsprogs iproute2 fio
+
+SRCS := $(wildcard vmm/*.c devices/*.c virtio/*.c arch/x86/*.c)
+OBJS := $(SRCS:%.c=$(BUILD)/%.o)
+
+# Files that issue KVM ioctls themselves; everything else is unit-tested
+# against tests/unit/fake_vm.c.
+KVM_SRCS := vmm/main.c vmm/kvm.c vmm/vcpu.c arch/x86/cpu.c
+UNIT_LIB_OBJS := $(filter-out $(KVM_SRCS:%.c=$(BUILD)/%.o),$(OBJS))
+
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_TESTS := $(wildcard tests/unit/test_*.c)
+UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
+
+.PHONY: all deps test unit integration asan clean format guests guest-images run boot-test bench
+
+all: minivmm guests
+
+minivmm: $(OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# Each tests/unit/test_NAME.c defines `Suite *NAME_suite(void)`; the list of
+# suites is generated so adding a test file needs no other edit.
+$(BUILD)/tests/unit/suites.h: $(UNIT_TESTS) Makefile
+	@mkdir -p $(dir $@)
+	@{ for f in $(notdir $(basename $(UNIT_TESTS))); do n=$${f#test_}; \
+	   echo "SUITE($$n)"; done; } > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/tests/unit/main.o: $(BUILD)/tests/unit/suites.h
+$(BUILD)/tests/unit/%.o: CFLAGS += -I$(BUILD)/tests/unit -Wno-unused-parameter $(shell pkg-config --cflags check)
+
+$(BUILD)/unit-tests: $(UNIT_OBJS) $(UNIT_LIB_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check) $(LDLIBS)
+
+unit: $(BUILD)/unit-tests
+	$(BUILD)/unit-tests
+
+guests:
+	$(MAKE) -C tests/guest
+
+# Unit tests, test guests under KVM, the Linux boot test; one summary line.
+test: minivmm guests $(BUILD)/unit-tests
+	tests/run-all $(BUILD)
+
+integration: minivmm guests
+	tests/run-all $(BUILD) --integration-only
+
+asan:
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		LDFLAGS="-fsanitize=address,undefined" minivmm-asan
+
+minivmm-asan: $(BUILD)/unit-tests
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+	$(BUILD)/unit-tests
+
+guest-images:
+	$(MAKE) -C guest-images
+
+run: minivmm guest-images
+	$(MAKE) -C guest-images run-cmd | sh
+
+boot-test: minivmm guest-images
+	tests/boot-test
+
+bench: minivmm guests
+
+deps:
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEPS)
+
+format:
+	clang-format -i $(SRCS) $(wildcard */*.h */*/*.h) $(UNIT_SRCS)
+
+clean:
+	rm -rf build build-asan minivmm minivmm-asan
+	$(MAKE) -C tests/guest clean
+
+-include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d)

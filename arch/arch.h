@@ -1,0 +1,48 @@
+/*
+ * The interface between generic VMM code and the architecture.  Generic code
+ * (vmm/, devices/, virtio/) includes only this header from arch/.
+ */
+#ifndef MINIVMM_ARCH_H
+#define MINIVMM_ARCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "x86/layout.h"
+
+struct vm;
+struct vcpu;
+
+/* Probe host quirks (arch/x86/compat.c); logs what it finds. */
+int arch_check_host(struct vm *vm);
+
+/* In-kernel irqchip, PIT, TSS/identity-map addresses.  After KVM_CREATE_VM. */
+int arch_vm_init(struct vm *vm);
+
+struct serial;
+
+/*
+ * The board's fixed devices: serial console (output to console_fd, -1 for
+ * none), i8042, legacy ports, test-exit port.  Returns the console UART, or
+ * NULL after logging why.
+ */
+struct serial *arch_board_init(struct vm *vm, int console_fd);
+
+/* Load kernel and initrd, build boot_params, MP table, e820.  After all
+ * devices are created (they append to the command line). */
+int arch_load_kernel(struct vm *vm);
+
+/* CPUID, MSRs, registers (BSP in long mode at the kernel entry). */
+int arch_vcpu_init(struct vcpu *vcpu);
+
+/*
+ * Exits the generic loop does not handle (emulation failures, ...).
+ * Returns true if handled and the vCPU may continue.
+ */
+bool arch_handle_exit(struct vcpu *vcpu);
+
+/* Exit reason, RIP, instruction bytes and registers, for fatal exits. */
+void arch_dump_vcpu(struct vcpu *vcpu, FILE *out);
+
+#endif

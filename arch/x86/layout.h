@@ -1,0 +1,60 @@
+/*
+ * The x86 guest's physical address and interrupt map.  One place, so the
+ * e820 map, the MP table, the command line and the devices agree.
+ *
+ *   0x00000500  GDT
+ *   0x00007000  boot_params ("zero page")
+ *   0x00009000  page tables (PML4, PDPT, 4 PDs: identity map of 4 GiB, 2 MiB pages)
+ *   0x00020000  kernel command line
+ *   0x0009fc00  MP floating pointer and configuration table (reserved in e820)
+ *   0x00100000  kernel (ELF p_paddr or bzImage preferred address)
+ *   ...         initrd, at the top of low RAM below initrd_addr_max
+ *   0xC0000000  32-bit MMIO hole: virtio-mmio windows, PCI BARs, IOAPIC, LAPIC
+ *   4 GiB       RAM above the hole, when the guest has more than 3 GiB
+ */
+#ifndef MINIVMM_X86_LAYOUT_H
+#define MINIVMM_X86_LAYOUT_H
+
+#define ARCH_GDT_ADDR 0x500ULL
+#define ARCH_BOOT_PARAMS_ADDR 0x7000ULL
+#define ARCH_PAGE_TABLE_ADDR 0x9000ULL
+#define ARCH_CMDLINE_ADDR 0x20000ULL
+#define ARCH_MPTABLE_ADDR 0x9fc00ULL
+#define ARCH_EBDA_START 0x9fc00ULL
+#define ARCH_HIGH_MEMORY_START 0x100000ULL
+
+#define ARCH_MMIO_HOLE_START 0xC0000000ULL
+
+/* virtio-mmio: 4 KiB windows, one IOAPIC pin each (edge, via irqfd). */
+#define ARCH_VIRTIO_MMIO_BASE 0xD0000000ULL
+#define ARCH_VIRTIO_MMIO_SIZE 0x1000ULL
+#define ARCH_VIRTIO_MMIO_MAX 8
+#define ARCH_VIRTIO_IRQ_BASE 16	/* pins 16..23 */
+
+/* PCI: memory BARs are placed in this window; INTx of slot n uses pin
+ * ARCH_PCI_IRQ_BASE + n (level-triggered, active high). */
+#define ARCH_PCI_MMIO_BASE 0xE0000000ULL
+#define ARCH_PCI_MMIO_SIZE 0x10000000ULL
+#define ARCH_PCI_IRQ_BASE 10
+#define ARCH_PCI_MAX_SLOTS 4	/* pins 10..13 */
+
+#define ARCH_IOAPIC_ADDR 0xFEC00000ULL
+#define ARCH_LAPIC_ADDR 0xFEE00000ULL
+#define ARCH_IOAPIC_PINS 24
+#define ARCH_KVM_IDENTITY_MAP_ADDR 0xFFFBC000ULL
+#define ARCH_KVM_TSS_ADDR 0xFFFBD000ULL
+
+/* Legacy devices. */
+#define ARCH_COM1_PORT 0x3F8
+#define ARCH_COM1_IRQ 4
+#define ARCH_I8042_DATA_PORT 0x60
+#define ARCH_I8042_CMD_PORT 0x64
+
+/*
+ * Test-exit / power-off port: a 4-byte write of v stops the VM and minivmm
+ * exits with status v & 0xff.  Used by the test guests and by the Linux
+ * guest's /init (through /dev/port) to power off.
+ */
+#define ARCH_EXIT_PORT 0x501
+
+#endif

@@ -1,0 +1,165 @@
+/*
+ * Putting a kernel into the guest: files, command line, boot_params, MP
+ * table, page tables and GDT for a 64-bit entry.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "arch/arch.h"
+#include "boot.h"
+#include "cpu.h"
+#include "log.h"
+#include "vm.h"
+
+#define PTE_PRESENT (1ULL << 0)
+#define PTE_WRITE (1ULL << 1)
+#define PTE_LARGE (1ULL << 7)
+#define IDENTITY_MAP_GIB 4
+
+struct mapped_file {
+	const uint8_t *data;
+	size_t len;
+};
+
+static int map_file(const char *what, const char *path, struct mapped_file *f)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	f->data = NULL;
+	f->len = 0;
+	if (fd < 0) {
+		log_errno("%s %s", what, path);
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		log_error("%s %s: not a regular file", what, path);
+		close(fd);
+		return -1;
+	}
+	if (st.st_size == 0) {
+		log_error("%s %s: file is empty", what, path);
+		close(fd);
+		return -1;
+	}
+	f->len = (size_t)st.st_size;
+	f->data = mmap(NULL, f->len, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (f->data == MAP_FAILED) {
+		f->data = NULL;
+		log_errno("%s %s: mmap", what, path);
+		return -1;
+	}
+	return 0;
+}
+
+static void unmap_file(struct mapped_file *f)
+{
+	if (f->data)
+		munmap((void *)f->data, f->len);
+}
+
+/* Identity map of the first 4 GiB with 2 MiB pages: PML4, PDPT, 4 PDs. */
+static int write_page_tables(struct guest_mem *gm)
+{
+	uint64_t *pml4 = guest_mem_ptr(gm, ARCH_PAGE_TABLE_ADDR, 4096);
+	uint64_t *pdpt = guest_mem_ptr(gm, ARCH_PAGE_TABLE_ADDR + 0x1000, 4096);
+	uint64_t *pd = guest_mem_ptr(gm, ARCH_PAGE_TABLE_ADDR + 0x2000, 4096 * IDENTITY_MAP_GIB);
+
+	if (!pml4 || !pdpt || !pd)
+		return -1;
+	memset(pml4, 0, 4096);
+	memset(pdpt, 0, 4096);
+	pml4[0] = (ARCH_PAGE_TABLE_ADDR + 0x1000) | PTE_PRESENT | PTE_WRITE;
+	for (uint64_t i = 0; i < IDENTITY_MAP_GIB; i++)
+		pdpt[i] = (ARCH_PAGE_TABLE_ADDR + 0x2000 + i * 4096) | PTE_PRESENT | PTE_WRITE;
+	for (uint64_t i = 0; i < 512 * IDENTITY_MAP_GIB; i++)
+		pd[i] = (i << 21) | PTE_PRESENT | PTE_WRITE | PTE_LARGE;
+	return 0;
+}
+
+/* The boot protocol's GDT: 0x10 = 64-bit code, 0x18 = data, 0x20 = TSS. */
+static int write_gdt(struct guest_mem *gm)
+{
+	uint64_t *gdt = guest_mem_ptr(gm, ARCH_GDT_ADDR, 6 * 8);
+
+	if (!gdt)
+		return -1;
+	gdt[0] = 0;
+	gdt[1] = 0;
+	gdt[2] = 0x00af9b000000ffffULL; /* code: present, DPL0, L=1 */
+	gdt[3] = 0x00cf93000000ffffULL; /* data: present, DPL0, 4 GiB */
+	gdt[4] = 0x00008b0000000067ULL; /* TSS: busy, base 0, limit 0x67 */
+	gdt[5] = 0;
+	return 0;
+}
+
+static int write_cmdline(struct vm *vm, size_t *len)
+{
+	size_t n = strlen(vm->cmdline) + 1;
+	char *dst = guest_mem_ptr(&vm->mem, ARCH_CMDLINE_ADDR, n);
+
+	if (!dst)
+		return -1;
+	memcpy(dst, vm->cmdline, n);
+	*len = n - 1;
+	return 0;
+}
+
+int arch_load_kernel(struct vm *vm)
+{
+	struct mapped_file kernel, initrd = {0};
+	struct x86_kernel k;
+	struct boot_params *bp;
+	uint64_t initrd_addr = 0;
+	size_t cmdline_len, mp_len;
+	uint8_t *mp;
+	char err[256];
+	int ret = -1;
+
+	if (compat_append_cmdline(vm) < 0)
+		return -1;
+	if (map_file("--kernel", vm->cfg->kernel, &kernel) < 0)
+		return -1;
+	if (x86_load_kernel(&vm->mem, kernel.data, kernel.len, &k, err, sizeof(err)) < 0) {
+		log_error("--kernel %s: %s", vm->cfg->kernel, err);
+		goto out;
+	}
+	if (vm->cfg->initrd) {
+		if (map_file("--initrd", vm->cfg->initrd, &initrd) < 0)
+			goto out;
+		if (x86_load_initrd(&vm->mem, &k, initrd.data, initrd.len, &initrd_addr, err,
+				    sizeof(err)) < 0) {
+			log_error("--initrd %s: %s", vm->cfg->initrd, err);
+			goto out;
+		}
+	}
+	if (write_cmdline(vm, &cmdline_len) < 0 || write_page_tables(&vm->mem) < 0 ||
+	    write_gdt(&vm->mem) < 0) {
+		log_error("guest RAM too small for the boot structures");
+		goto out;
+	}
+	mp = guest_mem_ptr(&vm->mem, ARCH_MPTABLE_ADDR, ARCH_HIGH_MEMORY_START - ARCH_MPTABLE_ADDR);
+	mp_len = mp ? x86_build_mptable(mp, 1024, ARCH_MPTABLE_ADDR, vm->cfg->cpus) : 0;
+	bp = guest_mem_ptr(&vm->mem, ARCH_BOOT_PARAMS_ADDR, sizeof(*bp));
+	if (!mp_len || !bp) {
+		log_error("cannot build the MP table or boot_params");
+		goto out;
+	}
+	x86_build_boot_params(bp, &k, &vm->mem, ARCH_CMDLINE_ADDR, cmdline_len, initrd_addr,
+			      vm->cfg->initrd ? initrd.len : 0);
+	vm->kernel_entry = k.entry;
+	log_debug("kernel: %s at 0x%llx-0x%llx, entry 0x%llx; initrd at 0x%llx; cmdline \"%s\"",
+		  k.is_bzimage ? "bzImage" : "ELF", (unsigned long long)k.load_addr,
+		  (unsigned long long)k.end, (unsigned long long)k.entry,
+		  (unsigned long long)initrd_addr, vm->cmdline);
+	ret = 0;
+out:
+	unmap_file(&initrd);
+	unmap_file(&kernel);
+	return ret;
+}

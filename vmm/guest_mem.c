@@ -1,0 +1,97 @@
+#include "guest_mem.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define GIB (1ULL << 30)
+#define FOUR_GIB (4ULL << 30)
+
+int guest_mem_add_region(struct guest_mem *gm, uint64_t gpa, uint64_t size, void *host)
+{
+	if (gm->nr_regions >= GUEST_MEM_MAX_REGIONS || size == 0 || gpa + size < gpa)
+		return -EINVAL;
+	gm->regions[gm->nr_regions++] = (struct guest_mem_region){
+		.gpa = gpa,
+		.size = size,
+		.host = host,
+	};
+	gm->ram_size += size;
+	return 0;
+}
+
+int guest_mem_alloc(struct guest_mem *gm, uint64_t ram_size, uint64_t hole_start, bool hugepages)
+{
+	void *mem;
+	uint64_t low;
+
+	memset(gm, 0, sizeof(*gm));
+	if (ram_size == 0 || hole_start == 0 || hole_start > FOUR_GIB)
+		return -EINVAL;
+	if (ram_size > SIZE_MAX)
+		return -ENOMEM;
+	/* MAP_NORESERVE: guest RAM is touched lazily; a 4 GiB guest that uses
+	 * 100 MiB costs 100 MiB. */
+	mem = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (mem == MAP_FAILED)
+		return -errno;
+	if (hugepages)
+		madvise(mem, ram_size, MADV_HUGEPAGE);
+	gm->owns_mapping = true;
+	gm->mapping = mem;
+	gm->mapping_size = ram_size;
+
+	low = ram_size < hole_start ? ram_size : hole_start;
+	guest_mem_add_region(gm, 0, low, mem);
+	if (ram_size > low)
+		guest_mem_add_region(gm, FOUR_GIB, ram_size - low, (uint8_t *)mem + low);
+	return 0;
+}
+
+void guest_mem_free(struct guest_mem *gm)
+{
+	if (gm->owns_mapping && gm->mapping)
+		munmap(gm->mapping, gm->mapping_size);
+	memset(gm, 0, sizeof(*gm));
+}
+
+void *guest_mem_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+	if (len == 0)
+		len = 1;
+	if (gpa + len < gpa)
+		return NULL;
+	for (unsigned int i = 0; i < gm->nr_regions; i++) {
+		const struct guest_mem_region *r = &gm->regions[i];
+
+		if (gpa >= r->gpa && gpa - r->gpa < r->size && len <= r->size - (gpa - r->gpa))
+			return r->host + (gpa - r->gpa);
+	}
+	return NULL;
+}
+
+bool guest_mem_valid(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+	return guest_mem_ptr(gm, gpa, len) != NULL;
+}
+
+int guest_mem_read(const struct guest_mem *gm, uint64_t gpa, void *dst, size_t len)
+{
+	void *src = guest_mem_ptr(gm, gpa, len);
+
+	if (!src)
+		return -EFAULT;
+	memcpy(dst, src, len);
+	return 0;
+}
+
+int guest_mem_write(const struct guest_mem *gm, uint64_t gpa, const void *src, size_t len)
+{
+	void *dst = guest_mem_ptr(gm, gpa, len);
+
+	if (!dst)
+		return -EFAULT;
+	memcpy(dst, src, len);
+	return 0;
+}

@@ -1,0 +1,271 @@
+/* The VM: /dev/kvm checks, guest memory, and the vm_* services of vm.h. */
+#include "kvm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "arch/arch.h"
+#include "log.h"
+
+/* Capabilities minivmm cannot run without. */
+static const struct {
+	long cap;
+	const char *name;
+} required_caps[] = {
+	{KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"},
+	{KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
+	{KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR"},
+	{KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
+	{KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING"},
+	{KVM_CAP_PIT2, "KVM_CAP_PIT2"},
+};
+
+int vm_check_extension(const struct vm *vm, long cap)
+{
+	int fd = vm->vm_fd >= 0 ? vm->vm_fd : vm->kvm_fd;
+	int r = ioctl(fd, KVM_CHECK_EXTENSION, cap);
+
+	return r < 0 ? 0 : r;
+}
+
+static int open_kvm(struct vm *vm)
+{
+	int version;
+
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		if (errno == ENOENT)
+			log_error("/dev/kvm does not exist: KVM is not available on this host "
+				  "(load kvm_intel/kvm_amd or enable virtualization)");
+		else if (errno == EACCES || errno == EPERM)
+			log_error("/dev/kvm: permission denied (run as root or join the kvm group)");
+		else
+			log_errno("cannot open /dev/kvm");
+		return -1;
+	}
+	version = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (version != KVM_API_VERSION) {
+		log_error("/dev/kvm: API version %d, minivmm needs %d", version, KVM_API_VERSION);
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
+		if (!vm_check_extension(vm, required_caps[i].cap)) {
+			log_error("/dev/kvm lacks %s, which minivmm requires", required_caps[i].name);
+			return -1;
+		}
+	}
+	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->run_size <= 0) {
+		log_errno("KVM_GET_VCPU_MMAP_SIZE");
+		return -1;
+	}
+	return 0;
+}
+
+static int check_cpus(struct vm *vm)
+{
+	int max = vm_check_extension(vm, KVM_CAP_MAX_VCPUS);
+
+	if (max <= 0)
+		max = vm_check_extension(vm, KVM_CAP_NR_VCPUS);
+	if (max <= 0)
+		max = 4; /* the documented minimum when neither cap is reported */
+	if (vm->cfg->cpus > (unsigned int)max) {
+		log_error("--cpus %u: this host's KVM supports at most %d vCPUs", vm->cfg->cpus, max);
+		return -1;
+	}
+	return 0;
+}
+
+static int map_guest_memory(struct vm *vm)
+{
+	int r = guest_mem_alloc(&vm->mem, vm->cfg->mem_size, ARCH_MMIO_HOLE_START,
+				vm->cfg->hugepages);
+
+	if (r) {
+		log_error("--mem %llu MiB: cannot map guest memory: %s",
+			  (unsigned long long)(vm->cfg->mem_size >> 20), strerror(-r));
+		return -1;
+	}
+	for (unsigned int i = 0; i < vm->mem.nr_regions; i++) {
+		struct kvm_userspace_memory_region region = {
+			.slot = i,
+			.guest_phys_addr = vm->mem.regions[i].gpa,
+			.memory_size = vm->mem.regions[i].size,
+			.userspace_addr = (uintptr_t)vm->mem.regions[i].host,
+		};
+
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+			log_errno("KVM_SET_USER_MEMORY_REGION (%llu MiB at 0x%llx)",
+				  (unsigned long long)(region.memory_size >> 20),
+				  (unsigned long long)region.guest_phys_addr);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->cfg = cfg;
+	vm->kvm_fd = vm->vm_fd = -1;
+	vm->stop_pipe[0] = vm->stop_pipe[1] = -1;
+	bus_init(&vm->pio, "pio");
+	bus_init(&vm->mmio, "mmio");
+
+	if (pipe2(vm->stop_pipe, O_CLOEXEC) < 0) {
+		log_errno("pipe");
+		return -1;
+	}
+	if (open_kvm(vm) < 0)
+		return -1;
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		log_errno("KVM_CREATE_VM");
+		return -1;
+	}
+	if (check_cpus(vm) < 0)
+		return -1;
+	vm->has_ioeventfd = vm_check_extension(vm, KVM_CAP_IOEVENTFD) > 0;
+	vm->has_irqfd = vm_check_extension(vm, KVM_CAP_IRQFD) > 0;
+	if (arch_check_host(vm) < 0 || arch_vm_init(vm) < 0)
+		return -1;
+	return map_guest_memory(vm);
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	guest_mem_free(&vm->mem);
+	vm->vm_fd = vm->kvm_fd = -1;
+}
+
+int vm_set_irq(struct vm *vm, unsigned int gsi, int level)
+{
+	struct kvm_irq_level irq = {.irq = gsi, .level = level ? 1 : 0};
+
+	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0 ? -errno : 0;
+}
+
+int vm_pulse_irq(struct vm *vm, unsigned int gsi)
+{
+	int r = vm_set_irq(vm, gsi, 1);
+
+	return r ? r : vm_set_irq(vm, gsi, 0);
+}
+
+static int ioeventfd_ioctl(struct vm *vm, uint64_t addr, uint32_t len, uint64_t datamatch,
+			   int efd, uint32_t extra_flags)
+{
+	struct kvm_ioeventfd ioev = {
+		.datamatch = datamatch,
+		.addr = addr,
+		.len = len,
+		.fd = efd,
+		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | extra_flags,
+	};
+
+	if (!vm->has_ioeventfd)
+		return -ENOSYS;
+	return ioctl(vm->vm_fd, KVM_IOEVENTFD, &ioev) < 0 ? -errno : 0;
+}
+
+int vm_add_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, uint64_t datamatch, int efd)
+{
+	return ioeventfd_ioctl(vm, addr, len, datamatch, efd, 0);
+}
+
+int vm_del_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, uint64_t datamatch, int efd)
+{
+	return ioeventfd_ioctl(vm, addr, len, datamatch, efd, KVM_IOEVENTFD_FLAG_DEASSIGN);
+}
+
+int vm_add_irqfd(struct vm *vm, unsigned int gsi, int efd, int resample_fd)
+{
+	struct kvm_irqfd irqfd = {
+		.fd = efd,
+		.gsi = gsi,
+	};
+
+	if (!vm->has_irqfd)
+		return -ENOSYS;
+	if (resample_fd >= 0) {
+		irqfd.flags = KVM_IRQFD_FLAG_RESAMPLE;
+		irqfd.resamplefd = resample_fd;
+	}
+	return ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
+}
+
+int vm_cmdline_append(struct vm *vm, const char *fmt, ...)
+{
+	size_t used = strlen(vm->cmdline);
+	va_list ap;
+	int n;
+
+	if (used + 1 >= sizeof(vm->cmdline))
+		return -ENOSPC;
+	if (used)
+		vm->cmdline[used++] = ' ';
+	va_start(ap, fmt);
+	n = vsnprintf(vm->cmdline + used, sizeof(vm->cmdline) - used, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(vm->cmdline) - used) {
+		vm->cmdline[used ? used - 1 : 0] = '\0';
+		log_error("kernel command line too long (max %zu bytes)", sizeof(vm->cmdline) - 1);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+void vm_register_stats(struct vm *vm, vm_stats_fn fn, void *opaque)
+{
+	if (vm->nr_stats < VM_MAX_STATS) {
+		vm->stats[vm->nr_stats].fn = fn;
+		vm->stats[vm->nr_stats].opaque = opaque;
+		vm->nr_stats++;
+	}
+}
+
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status)
+{
+	int expected = VM_RUNNING;
+	char byte = 1;
+
+	if (!atomic_compare_exchange_strong(&vm->stop_reason, &expected, (int)reason))
+		return;
+	atomic_store(&vm->stop_status, status);
+	/* Wakes the main thread, which kicks every vCPU out of KVM_RUN. */
+	if (write(vm->stop_pipe[1], &byte, 1) < 0) {
+		/* Nothing better to do: the main thread also polls stop_reason. */
+	}
+}
+
+int vm_exit_status(const struct vm *vm)
+{
+	switch (atomic_load(&((struct vm *)vm)->stop_reason)) {
+	case VM_STOP_POWEROFF:
+		return atomic_load(&((struct vm *)vm)->stop_status) & 0xff;
+	case VM_STOP_RESET:
+		return EXIT_STATUS_RESET;
+	case VM_STOP_TRIPLE_FAULT:
+		return EXIT_STATUS_TRIPLE_FAULT;
+	case VM_STOP_CONSOLE:
+		return EXIT_STATUS_CONSOLE;
+	case VM_STOP_SIGNAL:
+		return 128 + atomic_load(&((struct vm *)vm)->stop_status);
+	case VM_STOP_ERROR:
+	default:
+		return EXIT_STATUS_ERROR;
+	}
+}

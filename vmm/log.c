@@ -1,0 +1,57 @@
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+bool log_verbose;
+
+static void log_line(const char *prefix, const char *suffix, const char *fmt, va_list ap)
+{
+	char buf[1024];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	/* One fprintf call keeps lines from different threads whole. */
+	fprintf(stderr, "minivmm: %s%s%s\n", prefix, buf, suffix);
+}
+
+void log_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_line("", "", fmt, ap);
+	va_end(ap);
+}
+
+void log_debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!log_verbose)
+		return;
+	va_start(ap, fmt);
+	log_line("", "", fmt, ap);
+	va_end(ap);
+}
+
+void log_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_line("error: ", "", fmt, ap);
+	va_end(ap);
+}
+
+void log_errno(const char *fmt, ...)
+{
+	char suffix[256];
+	va_list ap;
+
+	snprintf(suffix, sizeof(suffix), ": %s", strerror(errno));
+	va_start(ap, fmt);
+	log_line("error: ", suffix, fmt, ap);
+	va_end(ap);
+}

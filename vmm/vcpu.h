@@ -1,0 +1,16 @@
+/* vCPU threads and the KVM_RUN loop (vmm/vcpu.c). */
+#ifndef MINIVMM_VCPU_H
+#define MINIVMM_VCPU_H
+
+#include "vm.h"
+
+/* Create every vCPU (KVM_CREATE_VCPU, kvm_run mapping, arch setup). */
+int vcpus_create(struct vm *vm);
+
+/* Start one thread per vCPU. */
+int vcpus_start(struct vm *vm);
+
+/* Kick every vCPU out of KVM_RUN and join the threads (after vm_request_stop). */
+void vcpus_stop(struct vm *vm);
+
+#endif

@@ -1,0 +1,128 @@
+/*
+ * The virtual machine: KVM file descriptors, guest memory, the two buses,
+ * the vCPUs and the machine-wide services devices use (interrupt lines,
+ * irqfd/ioeventfd, kernel command line, shutdown).
+ *
+ * Devices call only the vm_* functions declared here, never KVM ioctls, so
+ * unit tests can link device models against tests/unit/fake_vm.c instead.
+ */
+#ifndef MINIVMM_VM_H
+#define MINIVMM_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "bus.h"
+#include "config.h"
+#include "guest_mem.h"
+
+#define VM_MAX_CPUS 64
+
+/*
+ * Why minivmm stopped; main() turns this into the exit status (see
+ * vm_exit_status() and README "Exit status").
+ */
+enum vm_stop_reason {
+	VM_RUNNING = 0,
+	VM_STOP_POWEROFF,	/* guest wrote the power-off/test-exit port */
+	VM_STOP_RESET,		/* i8042 reset pulse */
+	VM_STOP_TRIPLE_FAULT,	/* KVM_EXIT_SHUTDOWN */
+	VM_STOP_CONSOLE,	/* Ctrl-A x on the console */
+	VM_STOP_SIGNAL,		/* SIGINT/SIGTERM */
+	VM_STOP_ERROR,		/* unhandled exit, device or VMM failure */
+};
+
+/* Exit statuses of the minivmm process. */
+#define EXIT_STATUS_ERROR 1
+#define EXIT_STATUS_USAGE 2
+#define EXIT_STATUS_RESET 3
+#define EXIT_STATUS_TRIPLE_FAULT 4
+#define EXIT_STATUS_CONSOLE 5
+
+struct vm;
+
+#define VM_MAX_STATS 32
+
+/* A device's --stats printer: one or more "name: key=value ..." lines. */
+typedef void (*vm_stats_fn)(void *opaque, FILE *out);
+
+struct vcpu {
+	struct vm *vm;
+	unsigned int id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	/* Exit counters by KVM exit reason, for --stats. */
+	atomic_ulong exits_io, exits_mmio, exits_other, exits_total;
+};
+
+struct vm {
+	const struct vm_config *cfg;
+	int kvm_fd;
+	int vm_fd;
+	int run_size;	/* mmap size of struct kvm_run */
+	struct guest_mem mem;
+	struct bus pio;
+	struct bus mmio;
+	unsigned int nr_vcpus;
+	struct vcpu vcpus[VM_MAX_CPUS];
+
+	/* Kernel command line as passed to the guest (user part + devices). */
+	char cmdline[CONFIG_CMDLINE_MAX];
+
+	atomic_int stop_reason;	/* enum vm_stop_reason */
+	atomic_int stop_status;	/* guest-chosen status for VM_STOP_POWEROFF */
+	int stop_pipe[2];	/* written once on stop; main thread waits on it */
+
+	struct {
+		vm_stats_fn fn;
+		void *opaque;
+	} stats[VM_MAX_STATS];
+	unsigned int nr_stats;
+
+	atomic_long startup_cpu_us;	/* process CPU time at the first KVM_RUN */
+	uint64_t kernel_entry;	/* set by arch_load_kernel, used for the BSP */
+
+	/* Host-compatibility state (arch/x86/compat.c). */
+	bool host_emulates_kernel;
+	bool cpu_compat;	/* the compat CPU profile is in force */
+	bool has_ioeventfd;
+	bool has_irqfd;
+};
+
+/* Assert (level=1) or deassert (0) interrupt line gsi (IOAPIC pin, PIC for < 16). */
+int vm_set_irq(struct vm *vm, unsigned int gsi, int level);
+
+/* Pulse an edge-triggered line: raise then lower. */
+int vm_pulse_irq(struct vm *vm, unsigned int gsi);
+
+/*
+ * Register an eventfd that KVM signals when the guest writes `datamatch`
+ * (len bytes) to MMIO address addr.  Returns 0 or -errno (-ENOSYS when the
+ * host lacks ioeventfd; the caller then falls back to the MMIO exit path).
+ */
+int vm_add_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, uint64_t datamatch, int efd);
+int vm_del_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, uint64_t datamatch, int efd);
+
+/*
+ * Writing 1 to efd injects an edge on gsi (KVM_IRQFD).  With resample_fd >=
+ * 0 the line is level-triggered and KVM signals resample_fd on guest EOI.
+ */
+int vm_add_irqfd(struct vm *vm, unsigned int gsi, int efd, int resample_fd);
+
+/* Append " text" to the guest kernel command line (before the kernel is loaded). */
+int vm_cmdline_append(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Ask every vCPU to stop; the first reason wins. Safe from any thread. */
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status);
+
+/* Register a --stats printer, called once when the VM stops. */
+void vm_register_stats(struct vm *vm, vm_stats_fn fn, void *opaque);
+
+/* Process exit status for the recorded stop reason. */
+int vm_exit_status(const struct vm *vm);
+
+#endif
