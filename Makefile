@@ -1,24 +1,26 @@
 # minivmm — see README.md.  `make deps` once (as root), then `make`, `make test`.
 
 CC       ?= gcc
-PKGS     := liburing libfdt
-CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. -Ivmm -MMD -MP
+PKGS     := liburing
+OPT      ?= -O2 -g
+SANITIZE ?=
+CFLAGS   := $(OPT) $(SANITIZE) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. -Ivmm -MMD -MP
 CFLAGS   += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring -lfdt) -lpthread
+LDFLAGS  += $(SANITIZE)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring) -lpthread
 BUILD    ?= build
 
 # Debian packages needed to build, test and build the guest images.
-DEPS := build-essential pkg-config liburing-dev libfdt-dev check \
+DEPS := build-essential pkg-config liburing-dev check \
 	linux-source-6.1 bison flex bc libelf-dev libssl-dev cpio xz-utils \
 	busybox-static e2fsprogs iproute2 fio
 
 SRCS := $(wildcard vmm/*.c devices/*.c virtio/*.c arch/x86/*.c)
 OBJS := $(SRCS:%.c=$(BUILD)/%.o)
 
-# Files that issue KVM ioctls themselves; everything else is unit-tested
+# Files that issue KVM ioctls (or call those that do); everything else is unit-tested
 # against tests/unit/fake_vm.c.
-KVM_SRCS := vmm/main.c vmm/kvm.c vmm/vcpu.c arch/x86/cpu.c
+KVM_SRCS := vmm/main.c vmm/kvm.c vmm/vcpu.c arch/x86/cpu.c arch/x86/compat.c arch/x86/setup.c
 UNIT_LIB_OBJS := $(filter-out $(KVM_SRCS:%.c=$(BUILD)/%.o),$(OBJS))
 
 UNIT_SRCS := $(wildcard tests/unit/*.c)
@@ -55,18 +57,20 @@ unit: $(BUILD)/unit-tests
 guests:
 	$(MAKE) -C tests/guest
 
-# Unit tests, test guests under KVM, the Linux boot test; one summary line.
-test: minivmm guests $(BUILD)/unit-tests
+# Unit tests (also under ASan/UBSan), test guests under KVM, the Linux boot
+# test; one summary line at the end.
+test: minivmm guests $(BUILD)/unit-tests asan
 	tests/run-all $(BUILD)
 
 integration: minivmm guests
 	tests/run-all $(BUILD) --integration-only
 
 asan:
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-		LDFLAGS="-fsanitize=address,undefined" minivmm-asan
+	$(MAKE) BUILD=build-asan OPT="-O1 -g" \
+		SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		minivmm-asan
 
-minivmm-asan: $(BUILD)/unit-tests
+minivmm-asan: $(OBJS) $(BUILD)/unit-tests
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 	$(BUILD)/unit-tests
 

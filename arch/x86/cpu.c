@@ -115,6 +115,14 @@ static void set_topology(struct kvm_cpuid2 *cpuid, unsigned int id, unsigned int
 				e->ecx = e->index;
 			}
 			break;
+		case 0x80000008: /* AMD: cores per package and APIC-id bits for them */
+			e->ecx = (e->ecx & ~0xf0ffU) | (bits_for(ncpus) << 12) | (ncpus - 1);
+			break;
+		case 0x8000001e: /* AMD: extended APIC id, one thread per core */
+			e->eax = id;
+			e->ebx = (e->ebx & ~0xffffU) | (id & 0xff);
+			e->ecx &= ~0x7ffU;
+			break;
 		}
 	}
 }
