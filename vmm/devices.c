@@ -1,6 +1,10 @@
 #include "devices.h"
 
+#include "devices/e1000.h"
+#include "devices/pci.h"
 #include "log.h"
+#include "virtio/blk.h"
+#include "virtio/net.h"
 #include "vm.h"
 
 /*
@@ -11,14 +15,25 @@
 int devices_create(struct vm *vm)
 {
 	const struct vm_config *cfg = vm->cfg;
+	/* The PCI bus exists only when a PCI device (e1000) needs it. */
+	bool pci_ready = false;
 
-	if (cfg->nr_disks) {
-		log_error("--disk: virtio-blk is not implemented yet");
-		return -1;
-	}
-	if (cfg->nr_nets) {
-		log_error("--net: network devices are not implemented yet");
-		return -1;
+	for (unsigned int i = 0; i < cfg->nr_disks; i++)
+		if (virtio_blk_create(vm, &cfg->disks[i], i, NULL))
+			return -1;
+	for (unsigned int i = 0; i < cfg->nr_nets; i++) {
+		const struct net_config *net = &cfg->nets[i];
+
+		if (net->model == NET_MODEL_VIRTIO) {
+			if (virtio_net_create(vm, net, i, NULL))
+				return -1;
+			continue;
+		}
+		if (!pci_ready && pci_init(vm) < 0)
+			return -1;
+		pci_ready = true;
+		if (e1000_create(vm, net, i) < 0)
+			return -1;
 	}
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "arch/arch.h"
@@ -86,7 +87,18 @@ static int check_cpus(struct vm *vm)
 
 static int map_guest_memory(struct vm *vm)
 {
-	int r = guest_mem_alloc(&vm->mem, vm->cfg->mem_size, ARCH_MMIO_HOLE_START,
+	struct sysinfo si;
+	int r;
+
+	/* MAP_NORESERVE would accept any size; refuse what could never be backed. */
+	if (sysinfo(&si) == 0 &&
+	    vm->cfg->mem_size / si.mem_unit > (uint64_t)si.totalram + si.totalswap) {
+		log_error("--mem %llu MiB: more than this host's %llu MiB of RAM and swap",
+			  (unsigned long long)(vm->cfg->mem_size >> 20),
+			  (unsigned long long)(((uint64_t)si.totalram + si.totalswap) * si.mem_unit >> 20));
+		return -1;
+	}
+	r = guest_mem_alloc(&vm->mem, vm->cfg->mem_size, ARCH_MMIO_HOLE_START,
 				vm->cfg->hugepages);
 
 	if (r) {

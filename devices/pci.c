@@ -1,0 +1,444 @@
+#include "pci.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "vm.h"
+
+#define HOST_BRIDGE_VENDOR 0x8086
+#define HOST_BRIDGE_DEVICE 0x29C0
+#define PCI_CLASS_HOST_BRIDGE 0x060000
+
+struct pci_device {
+	struct pci_bus *bus;
+	struct vm *vm;
+	unsigned int slot;
+	struct pci_device_desc desc;
+	uint8_t cfg[PCI_CONFIG_SIZE];
+	uint8_t wmask[PCI_CONFIG_SIZE];	/* bits the guest may change */
+	/*
+	 * Copies of the command register and BAR addresses that the MMIO and
+	 * I/O dispatch read without taking the config lock.
+	 */
+	_Atomic uint16_t command;
+	_Atomic uint32_t bar_addr[PCI_NUM_BARS];
+	atomic_int irq_level;	/* INTA# as the device drives it */
+	int irq_out;	/* what the IOAPIC pin was last told (under bus->lock) */
+};
+
+struct pci_bus {
+	struct vm *vm;
+	pthread_mutex_t lock;	/* config address register and config space */
+	uint32_t config_address;
+	struct pci_device *slots[ARCH_PCI_MAX_SLOTS];
+	uint64_t next_mmio;	/* BAR pre-assignment cursors */
+	uint32_t next_io;
+	atomic_ulong unclaimed;	/* window accesses that hit no enabled BAR */
+};
+
+/*
+ * struct vm belongs to the core and has no PCI field; the (few) buses are
+ * found by their vm.  Lookups happen only at set-up and in pci_destroy.
+ */
+#define PCI_MAX_BUSES 8
+static struct pci_bus *buses[PCI_MAX_BUSES];
+static pthread_mutex_t buses_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct pci_bus *bus_of(struct vm *vm)
+{
+	struct pci_bus *found = NULL;
+
+	pthread_mutex_lock(&buses_lock);
+	for (unsigned int i = 0; i < PCI_MAX_BUSES; i++)
+		if (buses[i] && buses[i]->vm == vm)
+			found = buses[i];
+	pthread_mutex_unlock(&buses_lock);
+	return found;
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = v;
+	p[1] = v >> 8;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, v);
+	put16(p + 2, v >> 16);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void setup_header(struct pci_device *dev)
+{
+	const struct pci_device_desc *d = &dev->desc;
+	uint8_t *c = dev->cfg;
+
+	put16(c + PCI_CFG_VENDOR_ID, d->vendor_id);
+	put16(c + PCI_CFG_DEVICE_ID, d->device_id);
+	c[PCI_CFG_REVISION] = d->revision;
+	c[PCI_CFG_CLASS_PROG] = d->class_code;
+	c[PCI_CFG_CLASS_PROG + 1] = d->class_code >> 8;
+	c[PCI_CFG_CLASS_PROG + 2] = d->class_code >> 16;
+	c[PCI_CFG_HEADER_TYPE] = 0;	/* type 0, single function */
+	put16(c + PCI_CFG_SUBSYS_VENDOR, d->subsys_vendor_id);
+	put16(c + PCI_CFG_SUBSYS_ID, d->subsys_id);
+
+	put16(dev->wmask + PCI_CFG_COMMAND, PCI_CMD_IO | PCI_CMD_MEMORY | PCI_CMD_MASTER |
+						    PCI_CMD_PARITY | PCI_CMD_SERR |
+						    PCI_CMD_INTX_DISABLE);
+	dev->wmask[PCI_CFG_CACHE_LINE] = 0xff;
+	dev->wmask[PCI_CFG_LATENCY] = 0xff;
+	if (d->intx) {
+		c[PCI_CFG_INT_PIN] = 1;	/* INTA# */
+		c[PCI_CFG_INT_LINE] = ARCH_PCI_IRQ_BASE + dev->slot;
+		dev->wmask[PCI_CFG_INT_LINE] = 0xff;
+	}
+	for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
+		const struct pci_bar *bar = &d->bars[i];
+
+		if (bar->type == PCI_BAR_NONE)
+			continue;
+		/* Address bits above the size are writable; the low ones read as flags. */
+		put32(dev->wmask + PCI_CFG_BAR0 + 4 * i, ~(bar->size - 1));
+		put32(c + PCI_CFG_BAR0 + 4 * i,
+		      atomic_load(&dev->bar_addr[i]) | (bar->type == PCI_BAR_IO ? PCI_BAR_IO_FLAG : 0));
+	}
+}
+
+static void sync_irq(struct pci_device *dev)
+{
+	uint16_t status = dev->cfg[PCI_CFG_STATUS] | dev->cfg[PCI_CFG_STATUS + 1] << 8;
+	int level = atomic_load(&dev->irq_level);
+	int out = level && !(atomic_load(&dev->command) & PCI_CMD_INTX_DISABLE);
+
+	status = level ? status | PCI_STATUS_INTERRUPT : status & ~PCI_STATUS_INTERRUPT;
+	put16(dev->cfg + PCI_CFG_STATUS, status);
+	if (out != dev->irq_out) {
+		dev->irq_out = out;
+		vm_set_irq(dev->vm, ARCH_PCI_IRQ_BASE + dev->slot, out);
+	}
+}
+
+void pci_set_irq(struct pci_device *dev, int level)
+{
+	pthread_mutex_lock(&dev->bus->lock);
+	atomic_store(&dev->irq_level, !!level);
+	sync_irq(dev);
+	pthread_mutex_unlock(&dev->bus->lock);
+}
+
+/* After the guest wrote config bytes: refresh what dispatch uses. */
+static void config_written(struct pci_device *dev)
+{
+	for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
+		const struct pci_bar *bar = &dev->desc.bars[i];
+		uint8_t *reg = dev->cfg + PCI_CFG_BAR0 + 4 * i;
+
+		if (bar->type == PCI_BAR_NONE)
+			continue;
+		atomic_store(&dev->bar_addr[i], get32(reg) & ~(bar->size - 1));
+	}
+	atomic_store(&dev->command, dev->cfg[PCI_CFG_COMMAND] | dev->cfg[PCI_CFG_COMMAND + 1] << 8);
+	sync_irq(dev);
+}
+
+static void config_read(struct pci_device *dev, uint32_t off, uint8_t *data, uint32_t len)
+{
+	if (off >= 0x40 && dev->desc.cfg_read) {
+		memset(data, 0, len);
+		dev->desc.cfg_read(dev->desc.opaque, off, data, len);
+		return;
+	}
+	memcpy(data, dev->cfg + off, len);
+}
+
+static void config_write(struct pci_device *dev, uint32_t off, const uint8_t *data, uint32_t len)
+{
+	if (off >= 0x40) {
+		if (dev->desc.cfg_write)
+			dev->desc.cfg_write(dev->desc.opaque, off, data, len);
+		return;
+	}
+	for (uint32_t i = 0; i < len; i++) {
+		uint8_t m = dev->wmask[off + i];
+
+		dev->cfg[off + i] = (dev->cfg[off + i] & ~m) | (data[i] & m);
+	}
+	config_written(dev);
+}
+
+static struct pci_device *addressed_device(struct pci_bus *bus, uint32_t addr)
+{
+	unsigned int busnr = (addr >> 16) & 0xff, slot = (addr >> 11) & 0x1f, fn = (addr >> 8) & 7;
+
+	if (!(addr & 0x80000000u) || busnr != 0 || fn != 0 || slot >= ARCH_PCI_MAX_SLOTS)
+		return NULL;
+	return bus->slots[slot];
+}
+
+static void config_port(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct pci_bus *bus = opaque;
+	struct pci_device *dev;
+
+	pthread_mutex_lock(&bus->lock);
+	if (offset < 4) {
+		/*
+		 * Only a full dword at 0xCF8 is the address register; Linux's
+		 * type-1 probe relies on a byte write to 0xCFB not landing there.
+		 */
+		if (offset == 0 && len == 4) {
+			if (is_write)
+				bus->config_address = get32(data) & 0x80FFFFFCu;
+			else
+				put32(data, bus->config_address);
+		} else if (!is_write) {
+			memset(data, 0xff, len);
+		}
+		goto out;
+	}
+	dev = addressed_device(bus, bus->config_address);
+	offset = (bus->config_address & 0xFC) + (offset - 4);
+	if (!dev || len > 4 || (offset & 3) + len > 4) {
+		if (!is_write)
+			memset(data, 0xff, len);
+		goto out;
+	}
+	if (is_write)
+		config_write(dev, offset, data, len);
+	else
+		config_read(dev, offset, data, len);
+out:
+	pthread_mutex_unlock(&bus->lock);
+}
+
+/* Route a window access to the enabled BAR covering it. */
+static void window_access(struct pci_bus *bus, enum pci_bar_type type, uint64_t addr, uint8_t *data,
+			  uint32_t len, bool is_write)
+{
+	uint16_t enable = type == PCI_BAR_IO ? PCI_CMD_IO : PCI_CMD_MEMORY;
+
+	for (unsigned int s = 1; s < ARCH_PCI_MAX_SLOTS; s++) {
+		struct pci_device *dev = bus->slots[s];
+
+		if (!dev || !(atomic_load(&dev->command) & enable))
+			continue;
+		for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
+			const struct pci_bar *bar = &dev->desc.bars[i];
+			uint64_t base = atomic_load(&dev->bar_addr[i]);
+
+			if (bar->type != type || addr < base || addr - base >= bar->size)
+				continue;
+			if (len > bar->size - (addr - base))
+				break;	/* straddles the BAR's end */
+			bar->handler(bar->opaque, addr - base, data, len, is_write);
+			return;
+		}
+	}
+	atomic_fetch_add_explicit(&bus->unclaimed, 1, memory_order_relaxed);
+	if (!is_write)
+		memset(data, 0xff, len);
+}
+
+static void mmio_window(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	window_access(opaque, PCI_BAR_MEM32, ARCH_PCI_MMIO_BASE + offset, data, len, is_write);
+}
+
+static void io_window(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	window_access(opaque, PCI_BAR_IO, PCI_IO_BASE + offset, data, len, is_write);
+}
+
+static void host_bridge_desc(struct pci_device_desc *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->name = "host-bridge";
+	d->vendor_id = HOST_BRIDGE_VENDOR;
+	d->device_id = HOST_BRIDGE_DEVICE;
+	d->class_code = PCI_CLASS_HOST_BRIDGE;
+}
+
+static struct pci_device *new_device(struct pci_bus *bus, unsigned int slot,
+				     const struct pci_device_desc *desc)
+{
+	struct pci_device *dev = calloc(1, sizeof(*dev));
+
+	if (!dev)
+		return NULL;
+	dev->bus = bus;
+	dev->vm = bus->vm;
+	dev->slot = slot;
+	dev->desc = *desc;
+	return dev;
+}
+
+int pci_init(struct vm *vm)
+{
+	struct pci_device_desc hb;
+	struct pci_bus *bus;
+	int ret, idx = -1;
+
+	if (bus_of(vm))
+		return -EEXIST;
+	bus = calloc(1, sizeof(*bus));
+	if (!bus)
+		return -ENOMEM;
+	bus->vm = vm;
+	pthread_mutex_init(&bus->lock, NULL);
+	bus->next_mmio = ARCH_PCI_MMIO_BASE;
+	bus->next_io = PCI_IO_BASE;
+	host_bridge_desc(&hb);
+	bus->slots[0] = new_device(bus, 0, &hb);
+	if (!bus->slots[0]) {
+		free(bus);
+		return -ENOMEM;
+	}
+	setup_header(bus->slots[0]);
+
+	ret = bus_register(&vm->pio, PCI_CONFIG_ADDRESS_PORT, 8, config_port, bus, "pci-config");
+	if (!ret)
+		ret = bus_register(&vm->mmio, ARCH_PCI_MMIO_BASE, ARCH_PCI_MMIO_SIZE, mmio_window,
+				   bus, "pci-mmio");
+	if (!ret)
+		ret = bus_register(&vm->pio, PCI_IO_BASE, PCI_IO_SIZE, io_window, bus, "pci-io");
+	pthread_mutex_lock(&buses_lock);
+	for (int i = 0; i < PCI_MAX_BUSES && idx < 0; i++)
+		if (!buses[i])
+			idx = i;
+	if (!ret && idx >= 0)
+		buses[idx] = bus;
+	pthread_mutex_unlock(&buses_lock);
+	if (ret || idx < 0) {
+		/* Bus ranges cannot be unregistered; minivmm exits on this error. */
+		log_error("pci: cannot register the configuration ports or BAR windows: %s",
+			  strerror(ret ? -ret : ENOSPC));
+		free(bus->slots[0]);
+		free(bus);
+		return ret ? ret : -ENOSPC;
+	}
+	return 0;
+}
+
+void pci_destroy(struct vm *vm)
+{
+	struct pci_bus *bus = bus_of(vm);
+
+	if (!bus)
+		return;
+	pthread_mutex_lock(&buses_lock);
+	for (unsigned int i = 0; i < PCI_MAX_BUSES; i++)
+		if (buses[i] == bus)
+			buses[i] = NULL;
+	pthread_mutex_unlock(&buses_lock);
+	for (unsigned int s = 0; s < ARCH_PCI_MAX_SLOTS; s++)
+		free(bus->slots[s]);
+	pthread_mutex_destroy(&bus->lock);
+	free(bus);
+}
+
+static bool is_pow2(uint32_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+static int assign_bars(struct pci_bus *bus, struct pci_device *dev)
+{
+	uint64_t mmio = bus->next_mmio;
+	uint32_t io = bus->next_io;
+
+	for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
+		const struct pci_bar *bar = &dev->desc.bars[i];
+
+		switch (bar->type) {
+		case PCI_BAR_NONE:
+			break;
+		case PCI_BAR_MEM32:
+			if (!is_pow2(bar->size) || bar->size < 16 || !bar->handler)
+				return -EINVAL;
+			mmio = (mmio + bar->size - 1) & ~(uint64_t)(bar->size - 1);
+			if (mmio + bar->size > ARCH_PCI_MMIO_BASE + ARCH_PCI_MMIO_SIZE)
+				return -ENOSPC;
+			atomic_store(&dev->bar_addr[i], (uint32_t)mmio);
+			mmio += bar->size;
+			break;
+		case PCI_BAR_IO:
+			if (!is_pow2(bar->size) || bar->size < 4 || bar->size > 256 || !bar->handler)
+				return -EINVAL;
+			io = (io + bar->size - 1) & ~(bar->size - 1);
+			if (io + bar->size > PCI_IO_BASE + PCI_IO_SIZE)
+				return -ENOSPC;
+			atomic_store(&dev->bar_addr[i], io);
+			io += bar->size;
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	bus->next_mmio = mmio;
+	bus->next_io = io;
+	return 0;
+}
+
+int pci_register_device(struct vm *vm, const struct pci_device_desc *desc,
+			struct pci_device **out)
+{
+	struct pci_bus *bus = bus_of(vm);
+	struct pci_device *dev;
+	unsigned int slot;
+	int ret;
+
+	if (!bus)
+		return -ENODEV;
+	for (slot = 1; slot < ARCH_PCI_MAX_SLOTS && bus->slots[slot]; slot++)
+		;
+	if (slot >= ARCH_PCI_MAX_SLOTS)
+		return -ENOSPC;
+	dev = new_device(bus, slot, desc);
+	if (!dev)
+		return -ENOMEM;
+	ret = assign_bars(bus, dev);
+	if (ret) {
+		free(dev);
+		return ret;
+	}
+	setup_header(dev);
+	pthread_mutex_lock(&bus->lock);
+	bus->slots[slot] = dev;
+	pthread_mutex_unlock(&bus->lock);
+	log_debug("pci: %s at 00:%02x.0, INTA# -> IOAPIC pin %u", desc->name, slot,
+		  ARCH_PCI_IRQ_BASE + slot);
+	*out = dev;
+	return 0;
+}
+
+bool pci_bus_master_enabled(const struct pci_device *dev)
+{
+	return atomic_load(&((struct pci_device *)dev)->command) & PCI_CMD_MASTER;
+}
+
+unsigned int pci_device_slot(const struct pci_device *dev)
+{
+	return dev->slot;
+}
+
+unsigned int pci_device_gsi(const struct pci_device *dev)
+{
+	return ARCH_PCI_IRQ_BASE + dev->slot;
+}
+
+uint32_t pci_bar_address(const struct pci_device *dev, unsigned int bar)
+{
+	if (bar >= PCI_NUM_BARS)
+		return 0;
+	return atomic_load(&((struct pci_device *)dev)->bar_addr[bar]);
+}

@@ -1,0 +1,35 @@
+/*
+ * Exits through the test-exit port with `code=N` (default 7), optionally
+ * from CPL3 (`cpl3`), or first raises an exception nobody handles
+ * (`fault=ud|pf|gp`, expected status 2).  Used to check that minivmm's exit
+ * status is the guest's code & 0xff.
+ */
+#include "rt.h"
+
+static uint64_t exit_from_user(void *arg)
+{
+	test_exit((uint32_t)(uint64_t)arg);
+}
+
+int main(void)
+{
+	uint64_t code = 7;
+	char fault[8];
+
+	cmdline_get_u64("code", &code);
+	if (cmdline_get("fault", fault, sizeof(fault)) >= 0) {
+		printf("exitcode: raising %s\n", fault);
+		if (!strcmp(fault, "ud"))
+			__asm__ volatile("ud2");
+		else if (!strcmp(fault, "pf"))
+			(void)*(volatile uint64_t *)0x200000000ULL;
+		else if (!strcmp(fault, "gp"))
+			(void)*(volatile uint64_t *)0x8000000000000000ULL; /* non-canonical */
+		printf("exitcode: unknown fault '%s'\n", fault);
+		return RT_EXIT_FAIL;
+	}
+	printf("exitcode: exiting with %lu%s\n", code, cmdline_get("cpl3", NULL, 0) >= 0 ? " from CPL3" : "");
+	if (cmdline_get("cpl3", NULL, 0) >= 0)
+		run_at_cpl3(exit_from_user, (void *)code);
+	test_exit((uint32_t)code);
+}

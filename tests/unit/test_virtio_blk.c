@@ -1,0 +1,709 @@
+/*
+ * virtio-blk against a real temporary file, through the transport registers
+ * and the real I/O thread, with both engines: request parsing, status codes,
+ * flush, discard/write-zeroes, read-only disks, O_DIRECT bouncing, guest
+ * errors that need a reset, and reset with requests in flight.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fake_vm.h"
+#include "virtio/blk.h"
+#include "virtio/mmio.h"
+#include "virtq_driver.h"
+
+#define RAM	     (8u << 20)
+#define DISK_SECTORS 2048 /* 1 MiB */
+#define QSIZE	     16
+#define RINGS	     0x10000
+#define HDRS	     0x20000  /* 16 bytes per slot */
+#define STATUS	     0x21000  /* 1 byte per slot */
+#define DATA	     0x100000 /* 64 KiB per slot */
+#define SLOT_DATA(s) (DATA + (uint64_t)(s)*0x10000)
+#define BIT(n)	     (1ULL << (n))
+#define BASE_FEATURES                                                                              \
+	(BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_BLK_F_FLUSH) | BIT(VIRTIO_BLK_F_DISCARD) |           \
+	 BIT(VIRTIO_BLK_F_WRITE_ZEROES))
+
+static struct vm *vm;
+static struct virtio_blk *blk;
+static struct virtio_device *dev;
+static struct tdrv drv;
+static char path[64];
+static int hostfd = -1;
+static struct disk_config dcfg;
+static uint16_t posted;
+
+static uint8_t pattern(uint64_t byte)
+{
+	return (uint8_t)((byte / 512) * 7 + byte % 251);
+}
+
+static void make_disk(void)
+{
+	uint8_t *buf = malloc(DISK_SECTORS * 512);
+
+	strcpy(path, "/tmp/minivmm-blk-XXXXXX");
+	hostfd = mkstemp(path);
+	ck_assert_int_ge(hostfd, 0);
+	for (uint64_t i = 0; i < DISK_SECTORS * 512; i++)
+		buf[i] = pattern(i);
+	ck_assert_int_eq(pwrite(hostfd, buf, DISK_SECTORS * 512, 0), DISK_SECTORS * 512);
+	free(buf);
+}
+
+static uint8_t *ram(uint64_t gpa, uint64_t len)
+{
+	return guest_mem_ptr(&vm->mem, gpa, len);
+}
+
+static void wr(uint64_t off, uint32_t v)
+{
+	virtio_mmio_access(dev, off, (uint8_t *)&v, 4, true);
+}
+
+static uint32_t rd(uint64_t off)
+{
+	uint32_t v;
+
+	virtio_mmio_access(dev, off, (uint8_t *)&v, 4, false);
+	return v;
+}
+
+static uint64_t device_features(void)
+{
+	uint64_t f;
+
+	wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	f = rd(VIRTIO_MMIO_DEVICE_FEATURES);
+	wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+	return f | (uint64_t)rd(VIRTIO_MMIO_DEVICE_FEATURES) << 32;
+}
+
+static void bring_up(uint64_t features)
+{
+	wr(VIRTIO_MMIO_STATUS, 0);
+	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	wr(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)features);
+	wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	wr(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(features >> 32));
+	wr(VIRTIO_MMIO_STATUS,
+	   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
+	ck_assert(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
+	tdrv_init(&drv, &vm->mem, QSIZE, RINGS);
+	posted = 0;
+	wr(VIRTIO_MMIO_QUEUE_SEL, 0);
+	wr(VIRTIO_MMIO_QUEUE_NUM, QSIZE);
+	wr(VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)drv.desc);
+	wr(VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)drv.avail);
+	wr(VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)drv.used);
+	wr(VIRTIO_MMIO_QUEUE_READY, 1);
+	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+				   VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DRIVER_OK,
+			  VIRTIO_STATUS_DRIVER_OK);
+}
+
+static void start(enum disk_engine engine, bool ro, enum disk_cache cache, uint64_t features)
+{
+	make_disk();
+	vm = fake_vm_create(RAM);
+	dcfg =
+	    (struct disk_config){.path = path, .read_only = ro, .cache = cache, .engine = engine};
+	ck_assert_int_eq(virtio_blk_create(vm, &dcfg, 0, &blk), 0);
+	dev = virtio_blk_device(blk);
+	bring_up(features);
+}
+
+static void stop(void)
+{
+	virtio_blk_destroy(blk);
+	fake_vm_destroy(vm);
+	close(hostfd);
+	unlink(path);
+}
+
+static enum disk_engine engine_of(int i)
+{
+	return i ? DISK_ENGINE_SYNC : DISK_ENGINE_IO_URING;
+}
+
+/*
+ * Queue a request in slot s (descriptors 3s..3s+2): header, optional data
+ * buffer, status byte.  Does not kick.
+ */
+static void queue_req(unsigned int s, uint32_t type, uint64_t sector, uint64_t data_gpa,
+		      uint32_t len, bool device_writes)
+{
+	struct virtio_blk_req_hdr hdr = {.type = type, .sector = sector};
+	uint16_t d = (uint16_t)(3 * s);
+
+	memcpy(ram(HDRS + 16 * s, 16), &hdr, 16);
+	*ram(STATUS + s, 1) = 0xee;
+	if (len) {
+		tdrv_desc(&drv, d, HDRS + 16 * s, 16, VIRTQ_DESC_F_NEXT, d + 1);
+		tdrv_desc(&drv, d + 1, data_gpa, len,
+			  VIRTQ_DESC_F_NEXT | (device_writes ? VIRTQ_DESC_F_WRITE : 0), d + 2);
+	} else {
+		tdrv_desc(&drv, d, HDRS + 16 * s, 16, VIRTQ_DESC_F_NEXT, d + 2);
+	}
+	tdrv_desc(&drv, d + 2, STATUS + s, 1, VIRTQ_DESC_F_WRITE, 0);
+	tdrv_post(&drv, d);
+	posted++;
+}
+
+static void kick(void)
+{
+	uint64_t one = 1;
+
+	ck_assert_int_eq(write(dev->queues[0].kick_fd, &one, 8), 8);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Wait (on the irqfd, or spinning when interrupts are suppressed) until
+ * every posted request is on the used ring; 10 s is a hang, not a delay. */
+static void wait_all(bool interrupts)
+{
+	double deadline = now() + 10;
+
+	while (tdrv_used_idx(&drv) != posted) {
+		ck_assert_msg(now() < deadline, "device did not complete %u requests (used %u)",
+			      posted, tdrv_used_idx(&drv));
+		if (interrupts) {
+			struct pollfd p = {.fd = dev->call_fd, .events = POLLIN};
+			uint64_t v;
+
+			if (poll(&p, 1, 100) == 1)
+				ck_assert_int_eq(read(dev->call_fd, &v, 8), 8);
+		} else {
+			sched_yield();
+		}
+	}
+}
+
+static void wait_needs_reset(void)
+{
+	double deadline = now() + 10;
+
+	/* The config interrupt is raised after the status bit is set. */
+	while (!(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET) ||
+	       !(rd(VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_MMIO_INT_CONFIG)) {
+		ck_assert_msg(now() < deadline, "device did not set NEEDS_RESET");
+		sched_yield();
+	}
+}
+
+static uint8_t status_of(unsigned int s)
+{
+	return *ram(STATUS + s, 1);
+}
+
+static uint8_t do_req(uint32_t type, uint64_t sector, uint64_t data_gpa, uint32_t len,
+		      bool device_writes)
+{
+	queue_req(0, type, sector, data_gpa, len, device_writes);
+	kick();
+	wait_all(true);
+	return status_of(0);
+}
+
+static void host_read(uint64_t off, void *buf, size_t len)
+{
+	ck_assert_int_eq(pread(hostfd, buf, len, (off_t)off), (ssize_t)len);
+}
+
+START_TEST(read_sectors)
+{
+	uint8_t *d;
+	struct virtq_used_elem e;
+
+	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	d = ram(SLOT_DATA(0), 1024);
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_IN, 3, SLOT_DATA(0), 1024, true), VIRTIO_BLK_S_OK);
+	for (unsigned int i = 0; i < 1024; i++)
+		ck_assert_uint_eq(d[i], pattern(3 * 512 + i));
+	e = tdrv_used_elem(&drv, 0);
+	ck_assert_uint_eq(e.id, 0);
+	ck_assert_uint_eq(e.len, 1025);
+	/* The last sector, exactly up to the capacity. */
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_IN, DISK_SECTORS - 1, SLOT_DATA(0), 512, true),
+			  VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(d[511], pattern(DISK_SECTORS * 512 - 1));
+	stop();
+}
+END_TEST
+
+START_TEST(write_reaches_file)
+{
+	uint8_t host[4096];
+	uint8_t *d;
+
+	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	d = ram(SLOT_DATA(0), 4096);
+	for (unsigned int i = 0; i < 4096; i++)
+		d[i] = (uint8_t)(i * 13);
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_OUT, 10, SLOT_DATA(0), 4096, false), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(tdrv_used_elem(&drv, 0).len, 1);
+	host_read(10 * 512, host, 4096);
+	ck_assert_mem_eq(host, d, 4096);
+	stop();
+}
+END_TEST
+
+/* A write and a flush in one batch: the flush completes after the write and
+ * the file holds the data when the flush is acknowledged. */
+START_TEST(write_then_flush_in_one_batch)
+{
+	uint8_t host[8192];
+	uint8_t *d;
+
+	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	d = ram(SLOT_DATA(0), 8192);
+	memset(d, 0xa5, 8192);
+	queue_req(0, VIRTIO_BLK_T_OUT, 100, SLOT_DATA(0), 8192, false);
+	queue_req(1, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false);
+	kick();
+	wait_all(true);
+	ck_assert_uint_eq(status_of(0), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(status_of(1), VIRTIO_BLK_S_OK);
+	/* The flush may not overtake the write: its used entry comes second. */
+	ck_assert_uint_eq(tdrv_used_elem(&drv, 1).id, 3);
+	host_read(100 * 512, host, 8192);
+	ck_assert_mem_eq(host, d, 8192);
+	stop();
+}
+END_TEST
+
+START_TEST(bad_ranges_are_ioerr)
+{
+	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_IN, DISK_SECTORS - 1, SLOT_DATA(0), 1024, true),
+			  VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_OUT, DISK_SECTORS, SLOT_DATA(0), 512, false),
+			  VIRTIO_BLK_S_IOERR);
+	/* sector * 512 would overflow 64 bits. */
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_IN, UINT64_MAX / 256, SLOT_DATA(0), 512, true),
+			  VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_IN, UINT64_MAX, SLOT_DATA(0), 512, true),
+			  VIRTIO_BLK_S_IOERR);
+	/* Not a whole number of sectors. */
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_IN, 0, SLOT_DATA(0), 700, true), VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_OUT, 0, SLOT_DATA(0), 100, false),
+			  VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(atomic_load(&dev->stat_needs_reset), 0);
+	stop();
+}
+END_TEST
+
+START_TEST(short_header_is_ioerr)
+{
+	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	tdrv_desc(&drv, 0, HDRS, 8, VIRTQ_DESC_F_NEXT, 1);
+	tdrv_desc(&drv, 1, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+	tdrv_post(&drv, 0);
+	posted++;
+	kick();
+	wait_all(true);
+	ck_assert_uint_eq(status_of(0), VIRTIO_BLK_S_IOERR);
+	stop();
+}
+END_TEST
+
+START_TEST(unsupported_types)
+{
+	const uint32_t types[] = {VIRTIO_BLK_T_GET_LIFETIME, VIRTIO_BLK_T_SECURE_ERASE, 2, 99,
+				  0xffffffff};
+
+	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	for (unsigned int i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		ck_assert_uint_eq(do_req(types[i], 0, SLOT_DATA(0), 512, true),
+				  VIRTIO_BLK_S_UNSUPP);
+	stop();
+}
+END_TEST
+
+START_TEST(get_id_serial)
+{
+	const char *base;
+	uint8_t *d;
+
+	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	d = ram(SLOT_DATA(0), 32);
+	memset(d, 0xff, 32);
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_GET_ID, 0, SLOT_DATA(0), 20, true), VIRTIO_BLK_S_OK);
+	base = strrchr(path, '/') + 1;
+	ck_assert_mem_eq(d, base, strlen(base));
+	ck_assert_uint_eq(d[strlen(base)], 0);
+	ck_assert_uint_eq(d[20], 0xff);
+	ck_assert_uint_eq(tdrv_used_elem(&drv, 0).len, 21);
+	/* A short buffer gets a truncated id. */
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_GET_ID, 0, SLOT_DATA(1), 4, true), VIRTIO_BLK_S_OK);
+	ck_assert_mem_eq(ram(SLOT_DATA(1), 4), base, 4);
+	stop();
+}
+END_TEST
+
+static void queue_segment(uint32_t type, uint64_t sector, uint32_t n, uint32_t flags,
+			  unsigned int nseg)
+{
+	struct virtio_blk_discard_write_zeroes seg[2] = {
+	    {.sector = sector, .num_sectors = n, .flags = flags},
+	    {.sector = sector, .num_sectors = n, .flags = flags},
+	};
+
+	memcpy(ram(SLOT_DATA(2), sizeof(seg)), seg, sizeof(seg));
+	queue_req(0, type, 0, SLOT_DATA(2), (uint32_t)(nseg * sizeof(seg[0])), false);
+}
+
+static uint8_t seg_req(uint32_t type, uint64_t sector, uint32_t n, uint32_t flags,
+		       unsigned int nseg)
+{
+	queue_segment(type, sector, n, flags, nseg);
+	kick();
+	wait_all(true);
+	return status_of(0);
+}
+
+static void assert_zero(uint64_t sector, uint32_t n)
+{
+	uint8_t buf[8 * 512];
+
+	ck_assert_uint_le(n, 8);
+	host_read(sector * 512, buf, n * 512);
+	for (unsigned int i = 0; i < n * 512; i++)
+		ck_assert_uint_eq(buf[i], 0);
+}
+
+START_TEST(discard_and_write_zeroes)
+{
+	uint8_t b;
+
+	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	ck_assert_uint_eq(seg_req(VIRTIO_BLK_T_DISCARD, 16, 8, 0, 1), VIRTIO_BLK_S_OK);
+	assert_zero(16, 8);
+	host_read(24 * 512, &b, 1); /* neighbours untouched */
+	ck_assert_uint_eq(b, pattern(24 * 512));
+	ck_assert_uint_eq(seg_req(VIRTIO_BLK_T_WRITE_ZEROES, 40, 3, 0, 1), VIRTIO_BLK_S_OK);
+	assert_zero(40, 3);
+	host_read(43 * 512, &b, 1);
+	ck_assert_uint_eq(b, pattern(43 * 512));
+	ck_assert_uint_eq(
+	    seg_req(VIRTIO_BLK_T_WRITE_ZEROES, 60, 8, VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP, 1),
+	    VIRTIO_BLK_S_OK);
+	assert_zero(60, 8);
+	/* The file keeps its size. */
+	ck_assert_int_eq(lseek(hostfd, 0, SEEK_END), DISK_SECTORS * 512);
+
+	/* Reserved flags, the unmap flag on a discard. */
+	ck_assert_uint_eq(seg_req(VIRTIO_BLK_T_DISCARD, 16, 8, 1, 1), VIRTIO_BLK_S_UNSUPP);
+	ck_assert_uint_eq(seg_req(VIRTIO_BLK_T_WRITE_ZEROES, 16, 8, 2, 1), VIRTIO_BLK_S_UNSUPP);
+	/* More segments than max_discard_seg, beyond capacity, over the limit. */
+	ck_assert_uint_eq(seg_req(VIRTIO_BLK_T_DISCARD, 16, 8, 0, 2), VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(seg_req(VIRTIO_BLK_T_DISCARD, DISK_SECTORS - 4, 8, 0, 1),
+			  VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(seg_req(VIRTIO_BLK_T_WRITE_ZEROES, UINT64_MAX - 2, 8, 0, 1),
+			  VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(
+	    seg_req(VIRTIO_BLK_T_DISCARD, 0, VIRTIO_BLK_MAX_DISCARD_SECTORS + 1, 0, 1),
+	    VIRTIO_BLK_S_IOERR);
+	stop();
+}
+END_TEST
+
+START_TEST(discard_needs_negotiation)
+{
+	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BIT(VIRTIO_F_VERSION_1));
+	ck_assert_uint_eq(seg_req(VIRTIO_BLK_T_DISCARD, 16, 8, 0, 1), VIRTIO_BLK_S_UNSUPP);
+	ck_assert_uint_eq(seg_req(VIRTIO_BLK_T_WRITE_ZEROES, 16, 8, 0, 1), VIRTIO_BLK_S_UNSUPP);
+	stop();
+}
+END_TEST
+
+START_TEST(read_only_disk)
+{
+	uint8_t b;
+	uint64_t f;
+
+	start(engine_of(_i), true, DISK_CACHE_WRITEBACK, BIT(VIRTIO_F_VERSION_1));
+	f = device_features();
+	ck_assert(f & BIT(VIRTIO_BLK_F_RO));
+	ck_assert(!(f & BIT(VIRTIO_BLK_F_DISCARD)));
+	ck_assert(!(f & BIT(VIRTIO_BLK_F_WRITE_ZEROES)));
+	memset(ram(SLOT_DATA(0), 512), 0, 512);
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_OUT, 0, SLOT_DATA(0), 512, false),
+			  VIRTIO_BLK_S_IOERR);
+	host_read(0, &b, 1);
+	ck_assert_uint_eq(b, pattern(0));
+	ck_assert_uint_eq(seg_req(VIRTIO_BLK_T_DISCARD, 0, 8, 0, 1), VIRTIO_BLK_S_UNSUPP);
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_IN, 0, SLOT_DATA(0), 512, true), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(*ram(SLOT_DATA(0), 1), pattern(0));
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_FLUSH, 0, 0, 0, false), VIRTIO_BLK_S_OK);
+	stop();
+}
+END_TEST
+
+START_TEST(config_space_limits)
+{
+	struct virtio_blk_config c;
+
+	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	for (unsigned int i = 0; i < sizeof(c); i += 4) {
+		uint32_t v = rd(VIRTIO_MMIO_CONFIG + i);
+
+		memcpy((uint8_t *)&c + i, &v, 4);
+	}
+	ck_assert_uint_eq(c.capacity, DISK_SECTORS);
+	ck_assert_uint_eq(c.seg_max, VIRTIO_BLK_SEG_MAX);
+	ck_assert_uint_eq(c.blk_size, 512);
+	ck_assert_uint_eq(c.max_discard_sectors, VIRTIO_BLK_MAX_DISCARD_SECTORS);
+	ck_assert_uint_eq(c.max_discard_seg, 1);
+	ck_assert_uint_eq(c.discard_sector_alignment, VIRTIO_BLK_DISCARD_ALIGNMENT);
+	ck_assert_uint_eq(c.max_write_zeroes_seg, 1);
+	ck_assert_uint_eq(c.write_zeroes_may_unmap, 1);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_BLOCK);
+	stop();
+}
+END_TEST
+
+START_TEST(missing_status_byte_needs_reset)
+{
+	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	tdrv_desc(&drv, 0, HDRS, 16, 0, 0); /* header only: no writable byte */
+	tdrv_post(&drv, 0);
+	kick();
+	wait_needs_reset();
+	/* The driver resets and the device works again. */
+	bring_up(BASE_FEATURES);
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_IN, 1, SLOT_DATA(0), 512, true), VIRTIO_BLK_S_OK);
+	stop();
+}
+END_TEST
+
+START_TEST(malformed_chain_needs_reset)
+{
+	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	/* A good request before the bad one is still served. */
+	queue_req(0, VIRTIO_BLK_T_IN, 0, SLOT_DATA(0), 512, true);
+	tdrv_desc(&drv, 5, HDRS, 16, VIRTQ_DESC_F_NEXT, 6);
+	tdrv_desc(&drv, 6, SLOT_DATA(1), 512, VIRTQ_DESC_F_NEXT, 5); /* loop */
+	tdrv_post(&drv, 5);
+	kick();
+	wait_needs_reset();
+	posted = 1;
+	wait_all(true);
+	ck_assert_uint_eq(status_of(0), VIRTIO_BLK_S_OK);
+	/* Nothing more is processed until reset. */
+	queue_req(1, VIRTIO_BLK_T_IN, 0, SLOT_DATA(1), 512, true);
+	kick();
+	ck_assert_uint_eq(status_of(1), 0xee);
+	bring_up(BASE_FEATURES);
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_IN, 0, SLOT_DATA(0), 512, true), VIRTIO_BLK_S_OK);
+	stop();
+}
+END_TEST
+
+START_TEST(batch_of_requests)
+{
+	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	for (unsigned int s = 0; s < 5; s++)
+		queue_req(s, VIRTIO_BLK_T_IN, s * 8, SLOT_DATA(s), 4096, true);
+	kick();
+	wait_all(true);
+	for (unsigned int s = 0; s < 5; s++) {
+		ck_assert_uint_eq(status_of(s), VIRTIO_BLK_S_OK);
+		ck_assert_uint_eq(*ram(SLOT_DATA(s) + 4095, 1), pattern(s * 8 * 512 + 4095));
+	}
+	stop();
+}
+END_TEST
+
+START_TEST(indirect_request)
+{
+	struct virtio_blk_req_hdr hdr = {.type = VIRTIO_BLK_T_IN, .sector = 5};
+
+	start(engine_of(_i), false, DISK_CACHE_WRITEBACK,
+	      BASE_FEATURES | BIT(VIRTIO_F_INDIRECT_DESC));
+	memcpy(ram(HDRS, 16), &hdr, 16);
+	/* Data split over two buffers, status at the end of the second. */
+	tdrv_desc_at(&drv, 0x30000, 0, HDRS, 16, VIRTQ_DESC_F_NEXT, 1);
+	tdrv_desc_at(&drv, 0x30000, 1, SLOT_DATA(0), 100, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE,
+		     2);
+	tdrv_desc_at(&drv, 0x30000, 2, SLOT_DATA(1), 413, VIRTQ_DESC_F_WRITE, 0);
+	tdrv_desc(&drv, 0, 0x30000, 48, VIRTQ_DESC_F_INDIRECT, 0);
+	tdrv_post(&drv, 0);
+	posted++;
+	kick();
+	wait_all(true);
+	ck_assert_uint_eq(*ram(SLOT_DATA(1) + 412, 1), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(*ram(SLOT_DATA(0), 1), pattern(5 * 512));
+	ck_assert_uint_eq(*ram(SLOT_DATA(1) + 411, 1), pattern(5 * 512 + 511));
+	stop();
+}
+END_TEST
+
+START_TEST(direct_io_with_bounce)
+{
+	uint8_t host[1024];
+	uint8_t *d;
+
+	start(engine_of(_i), false, DISK_CACHE_NONE, BASE_FEATURES);
+	/* Page-aligned guest buffer: straight to O_DIRECT. */
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_IN, 8, SLOT_DATA(0), 4096, true), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(*ram(SLOT_DATA(0) + 4095, 1), pattern(8 * 512 + 4095));
+	/* Misaligned buffer: bounced, same result. */
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_IN, 8, SLOT_DATA(1) + 3, 4096, true),
+			  VIRTIO_BLK_S_OK);
+	ck_assert_mem_eq(ram(SLOT_DATA(1) + 3, 4096), ram(SLOT_DATA(0), 4096), 4096);
+	d = ram(SLOT_DATA(2) + 1, 4096);
+	memset(d, 0x3c, 4096);
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_OUT, 16, SLOT_DATA(2) + 1, 4096, false),
+			  VIRTIO_BLK_S_OK);
+	host_read(16 * 512, host, sizeof(host));
+	ck_assert_mem_eq(host, d, sizeof(host));
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_FLUSH, 0, 0, 0, false), VIRTIO_BLK_S_OK);
+	stop();
+}
+END_TEST
+
+/* With EVENT_IDX the device interrupts only when used_event asks, and asks
+ * for a kick (avail_event) once it goes idle. */
+START_TEST(event_idx_suppresses_interrupts)
+{
+	struct pollfd p;
+	uint64_t v;
+
+	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES | BIT(VIRTIO_F_EVENT_IDX));
+	tdrv_set_used_event(&drv, 100);
+	for (unsigned int s = 0; s < 4; s++)
+		queue_req(s, VIRTIO_BLK_T_IN, s, SLOT_DATA(s), 512, true);
+	kick();
+	/* The first flush after DRIVER_OK may interrupt; drain it. */
+	wait_all(false);
+	{
+		double deadline = now() + 10;
+
+		while (tdrv_avail_event(&drv) != 4) {
+			ck_assert_msg(now() < deadline, "avail_event not updated");
+			sched_yield();
+		}
+	}
+	p = (struct pollfd){.fd = dev->call_fd, .events = POLLIN};
+	if (poll(&p, 1, 0) == 1)
+		ck_assert_int_eq(read(dev->call_fd, &v, 8), 8);
+	/* Now request 5 completes; used_event (100) is not reached. */
+	queue_req(4, VIRTIO_BLK_T_IN, 4, SLOT_DATA(4), 512, true);
+	kick();
+	wait_all(false);
+	while (tdrv_avail_event(&drv) != 5)
+		sched_yield();
+	ck_assert_int_eq(poll(&p, 1, 0), 0);
+	/* used_event = 5: the 6th completion (used idx 5 -> 6) interrupts. */
+	tdrv_set_used_event(&drv, 5);
+	queue_req(0, VIRTIO_BLK_T_IN, 5, SLOT_DATA(5), 512, true);
+	kick();
+	wait_all(true);
+	stop();
+}
+END_TEST
+
+START_TEST(host_io_error_keeps_running)
+{
+	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	/* The image shrinks behind minivmm's back: reads past the new end
+	 * come back short, which is an I/O error for that request only. */
+	ck_assert_int_eq(ftruncate(hostfd, 512 * 100), 0);
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_IN, 200, SLOT_DATA(0), 512, true),
+			  VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_IN, 50, SLOT_DATA(0), 512, true), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(atomic_load(&dev->stat_needs_reset), 0);
+	stop();
+}
+END_TEST
+
+START_TEST(reset_with_requests_in_flight)
+{
+	uint16_t used;
+
+	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	for (unsigned int s = 0; s < QSIZE / 3; s++)
+		queue_req(s, s % 2 ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN, s * 128, SLOT_DATA(s),
+			  0x10000, s % 2 == 0);
+	kick();
+	/* Reset returns only after the I/O thread has finished with guest
+	 * memory; after it the used ring no longer moves. */
+	wr(VIRTIO_MMIO_STATUS, 0);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), 0);
+	used = tdrv_used_idx(&drv);
+	ck_assert_uint_le(used, QSIZE / 3);
+	kick();
+	ck_assert_uint_eq(tdrv_used_idx(&drv), used);
+	bring_up(BASE_FEATURES);
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_IN, 0, SLOT_DATA(0), 512, true), VIRTIO_BLK_S_OK);
+	stop();
+}
+END_TEST
+
+START_TEST(create_errors)
+{
+	struct disk_config c = {.path = "/nonexistent/disk.img"};
+
+	vm = fake_vm_create(RAM);
+	ck_assert_int_eq(virtio_blk_create(vm, &c, 0, NULL), -ENOENT);
+	make_disk();
+	ck_assert_int_eq(ftruncate(hostfd, 100), 0);
+	c.path = path;
+	ck_assert_int_eq(virtio_blk_create(vm, &c, 0, NULL), -EINVAL);
+	close(hostfd);
+	unlink(path);
+	/* Nothing was claimed by the failures. */
+	ck_assert_str_eq(vm->cmdline, "");
+	fake_vm_destroy(vm);
+}
+END_TEST
+
+Suite *virtio_blk_suite(void)
+{
+	Suite *s = suite_create("virtio_blk");
+	TCase *tc = tcase_create("requests");
+
+	tcase_set_timeout(tc, 30);
+	/* _i: 0 = io_uring engine, 1 = sync engine. */
+	tcase_add_loop_test(tc, read_sectors, 0, 2);
+	tcase_add_loop_test(tc, write_reaches_file, 0, 2);
+	tcase_add_loop_test(tc, write_then_flush_in_one_batch, 0, 2);
+	tcase_add_loop_test(tc, bad_ranges_are_ioerr, 0, 2);
+	tcase_add_loop_test(tc, short_header_is_ioerr, 0, 2);
+	tcase_add_loop_test(tc, unsupported_types, 0, 2);
+	tcase_add_loop_test(tc, get_id_serial, 0, 2);
+	tcase_add_loop_test(tc, discard_and_write_zeroes, 0, 2);
+	tcase_add_loop_test(tc, discard_needs_negotiation, 0, 2);
+	tcase_add_loop_test(tc, read_only_disk, 0, 2);
+	tcase_add_loop_test(tc, config_space_limits, 0, 1);
+	tcase_add_loop_test(tc, missing_status_byte_needs_reset, 0, 2);
+	tcase_add_loop_test(tc, malformed_chain_needs_reset, 0, 2);
+	tcase_add_loop_test(tc, batch_of_requests, 0, 2);
+	tcase_add_loop_test(tc, indirect_request, 0, 2);
+	tcase_add_loop_test(tc, direct_io_with_bounce, 0, 2);
+	tcase_add_loop_test(tc, event_idx_suppresses_interrupts, 0, 2);
+	tcase_add_loop_test(tc, host_io_error_keeps_running, 0, 2);
+	tcase_add_loop_test(tc, reset_with_requests_in_flight, 0, 2);
+	tcase_add_test(tc, create_errors);
+	suite_add_tcase(s, tc);
+	return s;
+}

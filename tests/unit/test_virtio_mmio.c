@@ -1,0 +1,585 @@
+/* virtio-mmio transport: placement, registers, the status state machine,
+ * feature negotiation, queue setup, notifications, interrupts and reset. */
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arch/arch.h"
+#include "fake_vm.h"
+#include "virtio/mmio.h"
+#include "virtq_driver.h"
+
+#define RAM	  (1u << 20)
+#define FEAT_TEST (1ULL << 3)
+#define V1	  (1ULL << VIRTIO_F_VERSION_1)
+
+struct test_dev {
+	struct virtio_device vdev;
+	uint8_t config[12];
+	int activations, resets, activate_result;
+	bool refuse_features;
+};
+
+static struct vm *vm;
+static struct test_dev td;
+
+static bool t_features_ok(struct virtio_device *dev, uint64_t f)
+{
+	(void)f;
+	return !((struct test_dev *)dev)->refuse_features;
+}
+
+static void t_config_read(struct virtio_device *dev, uint32_t off, void *data, uint32_t len)
+{
+	memcpy(data, ((struct test_dev *)dev)->config + off, len);
+}
+
+static void t_config_write(struct virtio_device *dev, uint32_t off, const void *data, uint32_t len)
+{
+	memcpy(((struct test_dev *)dev)->config + off, data, len);
+}
+
+static int t_activate(struct virtio_device *dev)
+{
+	((struct test_dev *)dev)->activations++;
+	return ((struct test_dev *)dev)->activate_result;
+}
+
+static void t_reset(struct virtio_device *dev)
+{
+	((struct test_dev *)dev)->resets++;
+}
+
+static const struct virtio_device_ops t_ops = {
+    .features_ok = t_features_ok,
+    .config_read = t_config_read,
+    .config_write = t_config_write,
+    .activate = t_activate,
+    .reset = t_reset,
+};
+
+static void init_dev(struct test_dev *d, const char *name)
+{
+	memset(d, 0, sizeof(*d));
+	d->vdev.name = name;
+	d->vdev.device_id = 42;
+	d->vdev.device_features = FEAT_TEST | (1ULL << VIRTIO_F_EVENT_IDX);
+	d->vdev.nr_queues = 2;
+	d->vdev.queue_num_max = 16;
+	d->vdev.config_size = sizeof(d->config);
+	d->vdev.ops = &t_ops;
+	for (unsigned int i = 0; i < sizeof(d->config); i++)
+		d->config[i] = (uint8_t)(0x10 + i);
+}
+
+static uint32_t rd(uint64_t off)
+{
+	uint32_t v;
+
+	virtio_mmio_access(&td.vdev, off, (uint8_t *)&v, 4, false);
+	return v;
+}
+
+static void wr(uint64_t off, uint32_t v)
+{
+	virtio_mmio_access(&td.vdev, off, (uint8_t *)&v, 4, true);
+}
+
+static void setup(void)
+{
+	vm = fake_vm_create(RAM);
+	init_dev(&td, "test0");
+	ck_assert_int_eq(virtio_mmio_init(&td.vdev, vm), 0);
+}
+
+static void teardown(void)
+{
+	virtio_mmio_destroy(&td.vdev);
+	fake_vm_destroy(vm);
+}
+
+static void negotiate(uint64_t features)
+{
+	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
+	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	wr(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)features);
+	wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	wr(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(features >> 32));
+	wr(VIRTIO_MMIO_STATUS,
+	   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
+}
+
+static void setup_queue(unsigned int q, const struct tdrv *d)
+{
+	wr(VIRTIO_MMIO_QUEUE_SEL, q);
+	wr(VIRTIO_MMIO_QUEUE_NUM, d->size);
+	wr(VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)d->desc);
+	wr(VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(d->desc >> 32));
+	wr(VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)d->avail);
+	wr(VIRTIO_MMIO_QUEUE_DRIVER_HIGH, 0);
+	wr(VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)d->used);
+	wr(VIRTIO_MMIO_QUEUE_DEVICE_HIGH, 0);
+	wr(VIRTIO_MMIO_QUEUE_READY, 1);
+}
+
+static const uint32_t LIVE = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+			     VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK;
+
+static void go_live(void)
+{
+	struct tdrv d;
+
+	negotiate(V1 | FEAT_TEST);
+	tdrv_init(&d, &vm->mem, 8, 0x10000);
+	setup_queue(0, &d);
+	wr(VIRTIO_MMIO_STATUS, LIVE);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), LIVE);
+}
+
+static uint64_t eventfd_count(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	uint64_t v = 0;
+
+	if (poll(&p, 1, 0) == 1)
+		ck_assert_int_eq(read(fd, &v, sizeof(v)), 8);
+	return v;
+}
+
+START_TEST(placement_and_cmdline)
+{
+	struct test_dev second;
+
+	ck_assert_uint_eq(td.vdev.slot, 0);
+	ck_assert_uint_eq(td.vdev.base, ARCH_VIRTIO_MMIO_BASE);
+	ck_assert_uint_eq(td.vdev.irq, ARCH_VIRTIO_IRQ_BASE);
+	ck_assert_str_eq(vm->cmdline, "virtio_mmio.device=4K@0xd0000000:16");
+	/* One ioeventfd per queue, datamatch = queue index, on QueueNotify. */
+	ck_assert_uint_eq(fake_vm.nr_ioeventfds, 2);
+	for (unsigned int q = 0; q < 2; q++) {
+		ck_assert_uint_eq(fake_vm.ioeventfds[q].addr,
+				  ARCH_VIRTIO_MMIO_BASE + VIRTIO_MMIO_QUEUE_NOTIFY);
+		ck_assert_uint_eq(fake_vm.ioeventfds[q].len, 4);
+		ck_assert_uint_eq(fake_vm.ioeventfds[q].datamatch, q);
+		ck_assert_int_eq(fake_vm.ioeventfds[q].fd, td.vdev.queues[q].kick_fd);
+	}
+	ck_assert(td.vdev.kick_via_ioeventfd);
+	ck_assert_uint_eq(fake_vm.nr_irqfds, 1);
+	ck_assert_uint_eq(fake_vm.irqfds[0].gsi, 16);
+	ck_assert_int_eq(fake_vm.irqfds[0].resample_fd, -1);
+	/* The bus routes the window to the device. */
+	ck_assert_ptr_nonnull(bus_find(&vm->mmio, ARCH_VIRTIO_MMIO_BASE, 4));
+
+	init_dev(&second, "test1");
+	ck_assert_int_eq(virtio_mmio_init(&second.vdev, vm), 0);
+	ck_assert_uint_eq(second.vdev.base, ARCH_VIRTIO_MMIO_BASE + ARCH_VIRTIO_MMIO_SIZE);
+	ck_assert_uint_eq(second.vdev.irq, ARCH_VIRTIO_IRQ_BASE + 1);
+	ck_assert_str_eq(vm->cmdline, "virtio_mmio.device=4K@0xd0000000:16 "
+				      "virtio_mmio.device=4K@0xd0001000:17");
+	virtio_mmio_destroy(&second.vdev);
+}
+END_TEST
+
+START_TEST(slots_run_out)
+{
+	static struct test_dev many[ARCH_VIRTIO_MMIO_MAX];
+	unsigned int i;
+
+	for (i = 1; i < ARCH_VIRTIO_MMIO_MAX; i++) {
+		init_dev(&many[i], "many");
+		ck_assert_int_eq(virtio_mmio_init(&many[i].vdev, vm), 0);
+	}
+	init_dev(&many[0], "one-too-many");
+	ck_assert_int_eq(virtio_mmio_init(&many[0].vdev, vm), -ENOSPC);
+	for (i = 1; i < ARCH_VIRTIO_MMIO_MAX; i++)
+		virtio_mmio_destroy(&many[i].vdev);
+}
+END_TEST
+
+START_TEST(identification)
+{
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_MAGIC_VALUE), 0x74726976);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_VERSION), 2);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_DEVICE_ID), 42);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_VENDOR_ID), VIRTIO_MMIO_VENDOR);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), 0);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_SHM_LEN_LOW), 0xffffffff);
+	ck_assert_uint_eq(rd(0x0f0), 0); /* unknown register */
+}
+END_TEST
+
+START_TEST(device_features)
+{
+	wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_DEVICE_FEATURES),
+			  (uint32_t)(FEAT_TEST | (1ULL << VIRTIO_F_EVENT_IDX)));
+	wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_DEVICE_FEATURES), 1); /* VERSION_1 */
+	wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 2);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_DEVICE_FEATURES), 0);
+	wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0xffffffff);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_DEVICE_FEATURES), 0);
+}
+END_TEST
+
+START_TEST(negotiation_accepts_subset_with_version_1)
+{
+	negotiate(V1 | FEAT_TEST);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK,
+			  VIRTIO_STATUS_FEATURES_OK);
+	ck_assert_uint_eq(td.vdev.driver_features, V1 | FEAT_TEST);
+	/* Features are frozen after FEATURES_OK. */
+	wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	wr(VIRTIO_MMIO_DRIVER_FEATURES, 0);
+	ck_assert_uint_eq(td.vdev.driver_features, V1 | FEAT_TEST);
+}
+END_TEST
+
+START_TEST(negotiation_refuses_legacy)
+{
+	negotiate(FEAT_TEST);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK, 0);
+}
+END_TEST
+
+START_TEST(negotiation_refuses_unoffered_bits)
+{
+	negotiate(V1 | (1ULL << 7));
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK, 0);
+}
+END_TEST
+
+START_TEST(negotiation_refused_by_device)
+{
+	td.refuse_features = true;
+	negotiate(V1);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK, 0);
+}
+END_TEST
+
+START_TEST(features_before_driver_are_ignored)
+{
+	wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	wr(VIRTIO_MMIO_DRIVER_FEATURES, 1);
+	ck_assert_uint_eq(td.vdev.driver_features, 0);
+	/* FEATURES_OK without DRIVER is not accepted either. */
+	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_FEATURES_OK);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK, 0);
+}
+END_TEST
+
+START_TEST(queue_registers)
+{
+	struct tdrv d;
+
+	wr(VIRTIO_MMIO_QUEUE_SEL, 1);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_QUEUE_NUM_MAX), 16);
+	wr(VIRTIO_MMIO_QUEUE_SEL, 2);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
+	wr(VIRTIO_MMIO_QUEUE_READY, 1); /* nonexistent queue: ignored */
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_QUEUE_READY), 0);
+
+	tdrv_init(&d, &vm->mem, 8, 0x10000);
+	/* Before FEATURES_OK a queue cannot be enabled. */
+	setup_queue(0, &d);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_QUEUE_READY), 0);
+	negotiate(V1);
+	/* Bigger than QueueNumMax, not a power of two, ring outside RAM. */
+	d.size = 32;
+	setup_queue(0, &d);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_QUEUE_READY), 0);
+	d.size = 6;
+	setup_queue(0, &d);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_QUEUE_READY), 0);
+	d.size = 8;
+	d.used = RAM;
+	setup_queue(0, &d);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_QUEUE_READY), 0);
+	tdrv_init(&d, &vm->mem, 8, 0x10000);
+	d.desc = 0x100000000ULL + 0x10000; /* high half matters */
+	setup_queue(0, &d);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_QUEUE_READY), 0);
+	tdrv_init(&d, &vm->mem, 8, 0x10000);
+	setup_queue(0, &d);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_QUEUE_READY), 1);
+	ck_assert_uint_eq(td.vdev.queues[0].vq.size, 8);
+	ck_assert_uint_eq(td.vdev.queues[0].vq.used_gpa, d.used);
+	/* A ready queue's layout is frozen. */
+	wr(VIRTIO_MMIO_QUEUE_NUM, 4);
+	wr(VIRTIO_MMIO_QUEUE_DESC_LOW, 0x20000);
+	ck_assert_uint_eq(td.vdev.queues[0].vq.size, 8);
+	ck_assert_uint_eq(td.vdev.queues[0].vq.desc_gpa, 0x10000);
+	/* ...until the driver turns it off (before DRIVER_OK). */
+	wr(VIRTIO_MMIO_QUEUE_READY, 0);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_QUEUE_READY), 0);
+}
+END_TEST
+
+START_TEST(driver_ok_activates)
+{
+	negotiate(V1);
+	wr(VIRTIO_MMIO_STATUS, LIVE);
+	ck_assert_int_eq(td.activations, 1);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), LIVE);
+	ck_assert(td.vdev.active);
+	/* Writing the same status again does not re-activate. */
+	wr(VIRTIO_MMIO_STATUS, LIVE);
+	ck_assert_int_eq(td.activations, 1);
+	/* Queue setup is refused while live. */
+	wr(VIRTIO_MMIO_QUEUE_SEL, 1);
+	wr(VIRTIO_MMIO_QUEUE_NUM, 8);
+	ck_assert_uint_eq(td.vdev.queues[1].vq.size, 0);
+	wr(VIRTIO_MMIO_QUEUE_READY, 0);
+	ck_assert_uint_eq(td.resets, 0);
+}
+END_TEST
+
+START_TEST(driver_ok_without_features_ok)
+{
+	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	wr(VIRTIO_MMIO_STATUS,
+	   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK);
+	ck_assert_int_eq(td.activations, 0);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DRIVER_OK, 0);
+}
+END_TEST
+
+START_TEST(activation_failure_needs_reset)
+{
+	td.activate_result = -EINVAL;
+	negotiate(V1);
+	wr(VIRTIO_MMIO_STATUS, LIVE);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET,
+			  VIRTIO_STATUS_NEEDS_RESET);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_MMIO_INT_CONFIG,
+			  VIRTIO_MMIO_INT_CONFIG);
+	/* Not active, so reset does not call the device's reset. */
+	wr(VIRTIO_MMIO_STATUS, 0);
+	ck_assert_int_eq(td.resets, 0);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), 0);
+}
+END_TEST
+
+START_TEST(driver_cannot_set_needs_reset)
+{
+	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_NEEDS_RESET);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), VIRTIO_STATUS_ACKNOWLEDGE);
+	/* Clearing bits other than by writing 0 has no effect. */
+	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_DRIVER);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	wr(VIRTIO_MMIO_STATUS,
+	   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FAILED);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FAILED, VIRTIO_STATUS_FAILED);
+}
+END_TEST
+
+START_TEST(reset_returns_to_initial_state)
+{
+	go_live();
+	virtio_mmio_signal_used(&td.vdev);
+	wr(VIRTIO_MMIO_QUEUE_SEL, 1);
+	wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+	wr(VIRTIO_MMIO_STATUS, 0);
+	ck_assert_int_eq(td.resets, 1);
+	ck_assert(!td.vdev.active);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), 0);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+	ck_assert_uint_eq(td.vdev.driver_features, 0);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_QUEUE_READY), 0); /* QueueSel back to 0 */
+	ck_assert(!td.vdev.queues[0].vq.ready);
+	ck_assert_uint_eq(td.vdev.queues[0].vq.desc_gpa, 0);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_DEVICE_FEATURES),
+			  (uint32_t)(FEAT_TEST | (1ULL << VIRTIO_F_EVENT_IDX)));
+	/* And it can be brought up again. */
+	go_live();
+	ck_assert_int_eq(td.activations, 2);
+	/* Destroy resets an active device once more. */
+	virtio_mmio_destroy(&td.vdev);
+	ck_assert_int_eq(td.resets, 2);
+	init_dev(&td, "test0");
+	ck_assert_int_eq(virtio_mmio_init(&td.vdev, vm), 0);
+}
+END_TEST
+
+START_TEST(reset_drops_pending_kicks)
+{
+	uint64_t one = 1;
+
+	go_live();
+	ck_assert_int_eq(write(td.vdev.queues[0].kick_fd, &one, 8), 8);
+	wr(VIRTIO_MMIO_STATUS, 0);
+	ck_assert_uint_eq(eventfd_count(td.vdev.queues[0].kick_fd), 0);
+}
+END_TEST
+
+START_TEST(interrupts_via_irqfd)
+{
+	virtio_mmio_signal_used(&td.vdev);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
+	ck_assert_uint_eq(eventfd_count(td.vdev.call_fd), 1);
+	virtio_mmio_config_changed(&td.vdev);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS),
+			  VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_CONFIG_GENERATION), 1);
+	wr(VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
+	wr(VIRTIO_MMIO_INTERRUPT_ACK, 0xffffffff);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+	ck_assert_uint_eq(fake_vm.irq_pulses[16], 0);
+}
+END_TEST
+
+START_TEST(interrupts_without_irqfd)
+{
+	teardown();
+	vm = fake_vm_create(RAM);
+	vm->has_irqfd = false;
+	init_dev(&td, "test0");
+	ck_assert_int_eq(virtio_mmio_init(&td.vdev, vm), 0);
+	ck_assert_int_eq(td.vdev.call_fd, -1);
+	ck_assert_uint_eq(fake_vm.nr_irqfds, 0);
+	virtio_mmio_signal_used(&td.vdev);
+	ck_assert_uint_eq(fake_vm.irq_pulses[16], 1);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
+}
+END_TEST
+
+START_TEST(notify_with_ioeventfd_registered)
+{
+	/* A QueueNotify that still reaches the exit path (e.g. a value no
+	 * datamatch covers) is forwarded for valid queues only. */
+	wr(VIRTIO_MMIO_QUEUE_NOTIFY, 1);
+	ck_assert_uint_eq(eventfd_count(td.vdev.queues[1].kick_fd), 1);
+	wr(VIRTIO_MMIO_QUEUE_NOTIFY, 7);
+	ck_assert_uint_eq(eventfd_count(td.vdev.queues[0].kick_fd), 0);
+	ck_assert_uint_eq(atomic_load(&td.vdev.stat_bad_accesses), 1);
+}
+END_TEST
+
+START_TEST(notify_fallback_without_ioeventfd)
+{
+	teardown();
+	vm = fake_vm_create(RAM);
+	fake_vm.ioeventfd_result = -ENOSYS;
+	init_dev(&td, "test0");
+	ck_assert_int_eq(virtio_mmio_init(&td.vdev, vm), 0);
+	ck_assert(!td.vdev.kick_via_ioeventfd);
+	ck_assert_uint_eq(fake_vm.nr_ioeventfds, 0);
+	wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	ck_assert_uint_eq(eventfd_count(td.vdev.queues[0].kick_fd), 2);
+	ck_assert_uint_eq(atomic_load(&td.vdev.stat_notifies_in_vcpu), 2);
+}
+END_TEST
+
+START_TEST(needs_reset_reported_once)
+{
+	go_live();
+	virtio_mmio_set_needs_reset(&td.vdev, "test error");
+	virtio_mmio_set_needs_reset(&td.vdev, "again");
+	ck_assert(virtio_mmio_needs_reset(&td.vdev));
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), LIVE | VIRTIO_STATUS_NEEDS_RESET);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
+	ck_assert_uint_eq(eventfd_count(td.vdev.call_fd), 1);
+	ck_assert_uint_eq(atomic_load(&td.vdev.stat_needs_reset), 1);
+	wr(VIRTIO_MMIO_STATUS, 0);
+	ck_assert(!virtio_mmio_needs_reset(&td.vdev));
+}
+END_TEST
+
+START_TEST(config_space)
+{
+	uint8_t b[8];
+	uint16_t h;
+
+	virtio_mmio_access(&td.vdev, VIRTIO_MMIO_CONFIG + 1, b, 1, false);
+	ck_assert_uint_eq(b[0], 0x11);
+	virtio_mmio_access(&td.vdev, VIRTIO_MMIO_CONFIG + 2, (uint8_t *)&h, 2, false);
+	ck_assert_uint_eq(h, 0x1312);
+	virtio_mmio_access(&td.vdev, VIRTIO_MMIO_CONFIG + 4, b, 8, false);
+	ck_assert_uint_eq(b[7], 0x1b);
+	/* Past the end (and straddling it) reads as zero. */
+	memset(b, 0xee, sizeof(b));
+	virtio_mmio_access(&td.vdev, VIRTIO_MMIO_CONFIG + 8, b, 8, false);
+	ck_assert_uint_eq(b[0], 0);
+	virtio_mmio_access(&td.vdev, VIRTIO_MMIO_CONFIG + 0xe00, b, 4, false);
+	ck_assert_uint_eq(b[3], 0);
+	h = 0xbeef;
+	virtio_mmio_access(&td.vdev, VIRTIO_MMIO_CONFIG + 10, (uint8_t *)&h, 2, true);
+	ck_assert_uint_eq(td.config[10], 0xef);
+	virtio_mmio_access(&td.vdev, VIRTIO_MMIO_CONFIG + 11, (uint8_t *)&h, 2, true);
+	ck_assert_uint_eq(td.config[11], 0xbe); /* straddling write ignored */
+}
+END_TEST
+
+START_TEST(bad_register_accesses)
+{
+	uint8_t b[8];
+	uint16_t h = 0xffff;
+
+	memset(b, 0xee, sizeof(b));
+	virtio_mmio_access(&td.vdev, VIRTIO_MMIO_MAGIC_VALUE, b, 2, false);
+	ck_assert_uint_eq(b[0], 0);
+	virtio_mmio_access(&td.vdev, VIRTIO_MMIO_MAGIC_VALUE + 1, b, 4, false);
+	ck_assert_uint_eq(b[0], 0);
+	virtio_mmio_access(&td.vdev, VIRTIO_MMIO_STATUS, (uint8_t *)&h, 2, true);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), 0);
+	virtio_mmio_access(&td.vdev, VIRTIO_MMIO_STATUS, b, 8, false);
+	wr(VIRTIO_MMIO_MAGIC_VALUE, 1); /* read-only */
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_MAGIC_VALUE), VIRTIO_MMIO_MAGIC);
+	ck_assert_uint_eq(atomic_load(&td.vdev.stat_bad_accesses), 5);
+}
+END_TEST
+
+START_TEST(init_rejects_bad_devices)
+{
+	struct test_dev bad;
+
+	init_dev(&bad, "bad");
+	bad.vdev.nr_queues = 0;
+	ck_assert_int_eq(virtio_mmio_init(&bad.vdev, vm), -EINVAL);
+	init_dev(&bad, "bad");
+	bad.vdev.nr_queues = VIRTIO_MMIO_MAX_QUEUES + 1;
+	ck_assert_int_eq(virtio_mmio_init(&bad.vdev, vm), -EINVAL);
+	init_dev(&bad, "bad");
+	bad.vdev.queue_num_max = 12;
+	ck_assert_int_eq(virtio_mmio_init(&bad.vdev, vm), -EINVAL);
+}
+END_TEST
+
+Suite *virtio_mmio_suite(void)
+{
+	Suite *s = suite_create("virtio_mmio");
+	TCase *tc = tcase_create("transport");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, placement_and_cmdline);
+	tcase_add_test(tc, slots_run_out);
+	tcase_add_test(tc, identification);
+	tcase_add_test(tc, device_features);
+	tcase_add_test(tc, negotiation_accepts_subset_with_version_1);
+	tcase_add_test(tc, negotiation_refuses_legacy);
+	tcase_add_test(tc, negotiation_refuses_unoffered_bits);
+	tcase_add_test(tc, negotiation_refused_by_device);
+	tcase_add_test(tc, features_before_driver_are_ignored);
+	tcase_add_test(tc, queue_registers);
+	tcase_add_test(tc, driver_ok_activates);
+	tcase_add_test(tc, driver_ok_without_features_ok);
+	tcase_add_test(tc, activation_failure_needs_reset);
+	tcase_add_test(tc, driver_cannot_set_needs_reset);
+	tcase_add_test(tc, reset_returns_to_initial_state);
+	tcase_add_test(tc, reset_drops_pending_kicks);
+	tcase_add_test(tc, interrupts_via_irqfd);
+	tcase_add_test(tc, interrupts_without_irqfd);
+	tcase_add_test(tc, notify_with_ioeventfd_registered);
+	tcase_add_test(tc, notify_fallback_without_ioeventfd);
+	tcase_add_test(tc, needs_reset_reported_once);
+	tcase_add_test(tc, config_space);
+	tcase_add_test(tc, bad_register_accesses);
+	tcase_add_test(tc, init_rejects_bad_devices);
+	suite_add_tcase(s, tc);
+	return s;
+}

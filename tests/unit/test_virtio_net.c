@@ -1,0 +1,927 @@
+/*
+ * virtio-net device model: a SOCK_DGRAM socketpair stands in for the tap
+ * (one datagram per frame, vnet header included, as the tap delivers them),
+ * the tap ioctls are recorded by fake ops, and the device runs its real
+ * io_uring I/O thread.  The tests wait for the device on its irqfd.
+ */
+#include <check.h>
+#include <errno.h>
+#include <linux/if_tun.h>
+#include <poll.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fake_vm.h"
+#include "tap.h"
+#include "virtio/mmio.h"
+#include "virtio/net.h"
+
+#define BIT(n) (1ULL << (n))
+#define RAM_SIZE (1 << 20)
+#define QSIZE 16
+#define HDR 12
+#define WAIT_MS 5000
+
+/* Ring addresses in fake guest RAM; buffers from 0x10000. */
+static const uint64_t ring_base[2] = { 0x1000, 0x4000 };
+#define BUF_BASE 0x10000ULL
+
+static struct vm *vm;
+static struct virtio_net *net;
+static struct virtio_device *dev;
+static int peer = -1; /* the "host side" of the tap */
+static int tapfd = -1; /* the device's side */
+
+static struct {
+	int hdr_size;
+	unsigned int offload;
+	unsigned int offload_calls;
+	int offload_result;
+} tapio;
+
+static int fake_set_vnet_hdr_size(struct tap *tap, int size)
+{
+	(void)tap;
+	tapio.hdr_size = size;
+	return 0;
+}
+
+static int fake_set_offload(struct tap *tap, unsigned int flags)
+{
+	(void)tap;
+	tapio.offload = flags;
+	tapio.offload_calls++;
+	return tapio.offload_result;
+}
+
+static const struct virtio_net_tap_ops fake_ops = {
+	.set_vnet_hdr_size = fake_set_vnet_hdr_size,
+	.set_offload = fake_set_offload,
+};
+
+/* Driver-side state of one queue. */
+struct drvq {
+	uint64_t desc, avail, used;
+	uint16_t next_desc, avail_idx, used_seen;
+};
+static struct drvq q[2];
+static uint64_t next_buf;
+
+static void *gpa(uint64_t addr, uint64_t len)
+{
+	void *p = guest_mem_ptr(&vm->mem, addr, len);
+
+	ck_assert_ptr_nonnull(p);
+	return p;
+}
+
+static uint64_t alloc_buf(uint64_t len)
+{
+	uint64_t a = next_buf;
+
+	next_buf += (len + 15) & ~15ULL;
+	ck_assert_uint_le(next_buf, RAM_SIZE);
+	return a;
+}
+
+static void reg_write(uint32_t off, uint32_t v)
+{
+	virtio_mmio_access(dev, off, (uint8_t *)&v, 4, true);
+}
+
+static uint32_t reg_read(uint32_t off)
+{
+	uint32_t v;
+
+	virtio_mmio_access(dev, off, (uint8_t *)&v, 4, false);
+	return v;
+}
+
+static void create(const struct net_config *cfg)
+{
+	int sv[2];
+	struct tap tap;
+
+	vm = fake_vm_create(RAM_SIZE);
+	memset(&tapio, 0, sizeof(tapio));
+	tapio.hdr_size = -1;
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	peer = sv[1];
+	tapfd = sv[0];
+	tap_init_fd(&tap, sv[0], "faketap0", true);
+	ck_assert_int_eq(virtio_net_create_on_tap(vm, cfg, 0, &tap, &fake_ops, &net), 0);
+	dev = virtio_net_device(net);
+	next_buf = BUF_BASE;
+}
+
+static void setup(void)
+{
+	static struct net_config cfg = { .tap = "faketap0", .model = NET_MODEL_VIRTIO };
+
+	create(&cfg);
+}
+
+static void teardown(void)
+{
+	virtio_net_destroy(net);
+	close(peer);
+	fake_vm_destroy(vm);
+	net = NULL;
+}
+
+/* The driver's initialisation sequence; returns the Status read back. */
+static uint32_t bring_up(uint64_t features, bool driver_ok)
+{
+	reg_write(VIRTIO_MMIO_STATUS, 0);
+	reg_write(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
+	reg_write(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	features |= BIT(VIRTIO_F_VERSION_1);
+	reg_write(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	reg_write(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)features);
+	reg_write(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	reg_write(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(features >> 32));
+	reg_write(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+					      VIRTIO_STATUS_FEATURES_OK);
+	if (!(reg_read(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK))
+		return reg_read(VIRTIO_MMIO_STATUS);
+	for (unsigned int i = 0; i < 2; i++) {
+		q[i] = (struct drvq){ .desc = ring_base[i],
+				      .avail = ring_base[i] + 0x1000,
+				      .used = ring_base[i] + 0x2000 };
+		memset(gpa(ring_base[i], 0x3000), 0, 0x3000);
+		reg_write(VIRTIO_MMIO_QUEUE_SEL, i);
+		reg_write(VIRTIO_MMIO_QUEUE_NUM, QSIZE);
+		reg_write(VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)q[i].desc);
+		reg_write(VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)q[i].avail);
+		reg_write(VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)q[i].used);
+		reg_write(VIRTIO_MMIO_QUEUE_READY, 1);
+	}
+	if (driver_ok)
+		reg_write(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+						      VIRTIO_STATUS_FEATURES_OK |
+						      VIRTIO_STATUS_DRIVER_OK);
+	return reg_read(VIRTIO_MMIO_STATUS);
+}
+
+static void up(uint64_t features)
+{
+	uint32_t st = bring_up(features, true);
+
+	ck_assert_uint_eq(st & ~VIRTIO_STATUS_NEEDS_RESET, 0x0f);
+	ck_assert_uint_eq(st & VIRTIO_STATUS_NEEDS_RESET, 0);
+}
+
+struct buf {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+};
+
+/* Make a chain available; returns its head. */
+static uint16_t post(unsigned int qi, const struct buf *b, unsigned int n)
+{
+	struct drvq *d = &q[qi];
+	struct virtq_desc *desc = gpa(d->desc, 16 * QSIZE);
+	uint16_t *avail = gpa(d->avail, 4 + 2 * QSIZE + 2);
+	uint16_t head = d->next_desc;
+
+	for (unsigned int i = 0; i < n; i++) {
+		uint16_t idx = (uint16_t)((head + i) % QSIZE);
+
+		desc[idx].addr = b[i].addr;
+		desc[idx].len = b[i].len;
+		desc[idx].flags = b[i].flags | (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0);
+		desc[idx].next = (uint16_t)((idx + 1) % QSIZE);
+	}
+	d->next_desc = (uint16_t)((head + n) % QSIZE);
+	avail[2 + d->avail_idx % QSIZE] = head;
+	__atomic_store_n(&avail[1], ++d->avail_idx, __ATOMIC_RELEASE);
+	return head;
+}
+
+static void kick(unsigned int qi)
+{
+	uint64_t one = 1;
+
+	ck_assert_int_eq(write(dev->queues[qi].kick_fd, &one, sizeof(one)), 8);
+}
+
+static uint16_t used_idx(unsigned int qi)
+{
+	uint16_t *used = gpa(q[qi].used, 4);
+
+	return __atomic_load_n(&used[1], __ATOMIC_ACQUIRE);
+}
+
+static struct virtq_used_elem used_elem(unsigned int qi, uint16_t i)
+{
+	struct virtq_used_elem *e = gpa(q[qi].used + 4 + 8 * (i % QSIZE), 8);
+
+	return *e;
+}
+
+/* Wait on the irqfd until the device has used `n` chains of queue qi in all. */
+static void wait_used(unsigned int qi, uint16_t n)
+{
+	struct pollfd p = { .fd = dev->call_fd, .events = POLLIN };
+	uint64_t v;
+
+	ck_assert_int_ge(dev->call_fd, 0);
+	/* Ask for an interrupt at the n-th entry (matters with EVENT_IDX). */
+	__atomic_store_n((uint16_t *)gpa(q[qi].avail + 4 + 2 * QSIZE, 2), (uint16_t)(n - 1),
+			 __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	while ((uint16_t)(used_idx(qi) - n) >= 0x8000) {
+		ck_assert_msg(poll(&p, 1, WAIT_MS) == 1, "no interrupt within %d ms", WAIT_MS);
+		if (read(dev->call_fd, &v, sizeof(v)) < 0)
+			ck_assert_int_eq(errno, EAGAIN);
+	}
+}
+
+static bool wait_for(bool (*cond)(void))
+{
+	struct timespec start, now;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		if (cond())
+			return true;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 >
+		    WAIT_MS)
+			return false;
+		sched_yield();
+	}
+}
+
+static bool rx_stalled(void)
+{
+	return virtio_net_rx_stalled(net);
+}
+
+static bool needs_reset(void)
+{
+	return reg_read(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET;
+}
+
+static struct virtio_net_stats stats(void)
+{
+	struct virtio_net_stats s;
+
+	virtio_net_get_stats(net, &s);
+	return s;
+}
+
+static void fill(uint8_t *p, size_t n, uint8_t seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(seed + i * 7);
+}
+
+/* A TX chain: the header then the frame, split into pieces of `piece` bytes. */
+static void post_tx_frame(const struct virtio_net_hdr_v1 *h, const uint8_t *frame, size_t len,
+			  size_t piece)
+{
+	uint8_t all[2048];
+	struct buf b[64];
+	unsigned int n = 0;
+	size_t total = HDR + len;
+	uint64_t a = alloc_buf(total);
+
+	ck_assert_uint_le(total, sizeof(all));
+	memcpy(all, h, HDR);
+	memcpy(all + HDR, frame, len);
+	memcpy(gpa(a, total), all, total);
+	for (size_t off = 0; off < total; off += piece) {
+		size_t l = total - off < piece ? total - off : piece;
+
+		b[n++] = (struct buf){ a + off, (uint32_t)l, 0 };
+	}
+	post(VIRTIO_NET_TXQ, b, n);
+}
+
+static ssize_t peer_recv(void *buf, size_t len)
+{
+	struct pollfd p = { .fd = peer, .events = POLLIN };
+
+	ck_assert_int_eq(poll(&p, 1, WAIT_MS), 1);
+	return recv(peer, buf, len, MSG_DONTWAIT);
+}
+
+/* ---- identity, config, features ---- */
+
+START_TEST(test_identity_and_config)
+{
+	uint8_t mac[6];
+	uint16_t status;
+	uint64_t f;
+
+	ck_assert_uint_eq(reg_read(VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_NET);
+	ck_assert_int_eq(tapio.hdr_size, HDR);
+	ck_assert_uint_eq(tapio.offload, 0);
+	reg_write(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	f = reg_read(VIRTIO_MMIO_DEVICE_FEATURES);
+	reg_write(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+	f |= (uint64_t)reg_read(VIRTIO_MMIO_DEVICE_FEATURES) << 32;
+	for (unsigned int bit = 0; bit < 64; bit++) {
+		bool want = bit == VIRTIO_F_VERSION_1 || bit == VIRTIO_F_EVENT_IDX ||
+			    bit == VIRTIO_F_INDIRECT_DESC || bit == VIRTIO_NET_F_MAC ||
+			    bit == VIRTIO_NET_F_STATUS || bit == VIRTIO_NET_F_MRG_RXBUF ||
+			    bit == VIRTIO_NET_F_CSUM || bit == VIRTIO_NET_F_GUEST_CSUM ||
+			    bit == VIRTIO_NET_F_HOST_TSO4 || bit == VIRTIO_NET_F_HOST_TSO6 ||
+			    bit == VIRTIO_NET_F_GUEST_TSO4 || bit == VIRTIO_NET_F_GUEST_TSO6;
+
+		ck_assert_msg(((f >> bit) & 1) == want, "feature bit %u", bit);
+	}
+	for (unsigned int i = 0; i < 6; i++)
+		virtio_mmio_access(dev, VIRTIO_MMIO_CONFIG + i, &mac[i], 1, false);
+	ck_assert_mem_eq(mac, ((uint8_t[]){ 0x02, 0x6d, 0x76, 0x00, 0x00, 0x00 }), 6);
+	ck_assert_int_eq(mac[0] & 1, 0); /* unicast */
+	ck_assert_int_eq(mac[0] & 2, 2); /* locally administered */
+	virtio_mmio_access(dev, VIRTIO_MMIO_CONFIG + 6, (uint8_t *)&status, 2, false);
+	ck_assert_uint_eq(status, VIRTIO_NET_S_LINK_UP);
+	ck_assert(strstr(vm->cmdline, "virtio_mmio.device=4K@0xd0000000:16"));
+}
+END_TEST
+
+START_TEST(test_mac_from_config)
+{
+	static struct net_config cfg = { .tap = "faketap1",
+					 .model = NET_MODEL_VIRTIO,
+					 .mac = { 0x52, 0x54, 0x00, 0xab, 0xcd, 0xef },
+					 .mac_set = true };
+	uint8_t mac[8];
+
+	teardown();
+	create(&cfg);
+	virtio_mmio_access(dev, VIRTIO_MMIO_CONFIG, mac, 4, false);
+	virtio_mmio_access(dev, VIRTIO_MMIO_CONFIG + 4, mac + 4, 4, false);
+	ck_assert_mem_eq(mac, cfg.mac, 6);
+	/* Past the end of config space reads as zero. */
+	virtio_mmio_access(dev, VIRTIO_MMIO_CONFIG + 12, mac, 4, false);
+	ck_assert_mem_eq(mac, ((uint8_t[]){ 0, 0, 0, 0 }), 4);
+}
+END_TEST
+
+START_TEST(test_offload_mapping)
+{
+	ck_assert_uint_eq(virtio_net_tun_offloads(0), 0);
+	ck_assert_uint_eq(virtio_net_tun_offloads(BIT(VIRTIO_NET_F_CSUM) |
+						  BIT(VIRTIO_NET_F_HOST_TSO4) |
+						  BIT(VIRTIO_NET_F_HOST_TSO6)),
+			  0);
+	ck_assert_uint_eq(virtio_net_tun_offloads(BIT(VIRTIO_NET_F_GUEST_CSUM)), TUN_F_CSUM);
+	ck_assert_uint_eq(virtio_net_tun_offloads(BIT(VIRTIO_NET_F_GUEST_CSUM) |
+						  BIT(VIRTIO_NET_F_GUEST_TSO4)),
+			  TUN_F_CSUM | TUN_F_TSO4);
+	ck_assert_uint_eq(virtio_net_tun_offloads(BIT(VIRTIO_NET_F_GUEST_CSUM) |
+						  BIT(VIRTIO_NET_F_GUEST_TSO4) |
+						  BIT(VIRTIO_NET_F_GUEST_TSO6)),
+			  TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6);
+	/* TSO without checksum offload is meaningless to the tap. */
+	ck_assert_uint_eq(virtio_net_tun_offloads(BIT(VIRTIO_NET_F_GUEST_TSO4)), 0);
+}
+END_TEST
+
+START_TEST(test_offload_set_on_activate_and_cleared_on_reset)
+{
+	up(BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_GUEST_TSO4) |
+	   BIT(VIRTIO_NET_F_GUEST_TSO6));
+	ck_assert_uint_eq(tapio.offload, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6);
+	reg_write(VIRTIO_MMIO_STATUS, 0);
+	ck_assert_uint_eq(tapio.offload, 0);
+	up(BIT(VIRTIO_NET_F_GUEST_CSUM));
+	ck_assert_uint_eq(tapio.offload, TUN_F_CSUM);
+	reg_write(VIRTIO_MMIO_STATUS, 0);
+	up(0);
+	ck_assert_uint_eq(tapio.offload, 0);
+}
+END_TEST
+
+START_TEST(test_offload_failure_is_not_fatal)
+{
+	struct virtio_net_hdr_v1 h = { 0 };
+	uint8_t frame[60], got[128];
+
+	tapio.offload_result = -EINVAL;
+	up(BIT(VIRTIO_NET_F_GUEST_CSUM));
+	fill(frame, sizeof(frame), 3);
+	post_tx_frame(&h, frame, sizeof(frame), 2048);
+	kick(VIRTIO_NET_TXQ);
+	ck_assert_int_eq(peer_recv(got, sizeof(got)), HDR + sizeof(frame));
+}
+END_TEST
+
+START_TEST(test_feature_dependencies)
+{
+	/* GUEST_TSO4 needs GUEST_CSUM; HOST_TSO6 needs CSUM (virtio 1.2, 5.1.3.1). */
+	ck_assert_uint_eq(bring_up(BIT(VIRTIO_NET_F_GUEST_TSO4), false) & VIRTIO_STATUS_FEATURES_OK,
+			  0);
+	ck_assert_uint_eq(bring_up(BIT(VIRTIO_NET_F_HOST_TSO6), false) & VIRTIO_STATUS_FEATURES_OK,
+			  0);
+	ck_assert_uint_ne(bring_up(BIT(VIRTIO_NET_F_HOST_TSO6) | BIT(VIRTIO_NET_F_CSUM), false) &
+				  VIRTIO_STATUS_FEATURES_OK,
+			  0);
+}
+END_TEST
+
+/* ---- TX ---- */
+
+START_TEST(test_tx_one_frame)
+{
+	struct virtio_net_hdr_v1 h = { .num_buffers = 0x7777 };
+	uint8_t frame[1514], got[2048];
+	struct virtio_net_stats s;
+
+	up(0);
+	fill(frame, sizeof(frame), 1);
+	post_tx_frame(&h, frame, sizeof(frame), 4096);
+	kick(VIRTIO_NET_TXQ);
+	ck_assert_int_eq(peer_recv(got, sizeof(got)), HDR + sizeof(frame));
+	/* num_buffers is meaningless on TX and not passed on. */
+	ck_assert_mem_eq(got, ((uint8_t[HDR]){ 0 }), HDR);
+	ck_assert_mem_eq(got + HDR, frame, sizeof(frame));
+	wait_used(VIRTIO_NET_TXQ, 1);
+	ck_assert_uint_eq(used_elem(VIRTIO_NET_TXQ, 0).id, 0);
+	ck_assert_uint_eq(used_elem(VIRTIO_NET_TXQ, 0).len, 0);
+	s = stats();
+	ck_assert_uint_eq(s.tx_packets, 1);
+	ck_assert_uint_eq(s.tx_bytes, sizeof(frame));
+	ck_assert_uint_eq(s.tx_dropped, 0);
+	ck_assert_uint_ge(s.interrupts, 1);
+}
+END_TEST
+
+START_TEST(test_tx_header_and_frame_split_across_descriptors)
+{
+	/* 5-byte pieces: the header straddles descriptors. */
+	struct virtio_net_hdr_v1 h = { .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+				       .csum_start = 34,
+				       .csum_offset = 16 };
+	uint8_t frame[64], got[256];
+
+	up(BIT(VIRTIO_NET_F_CSUM));
+	fill(frame, sizeof(frame), 9);
+	post_tx_frame(&h, frame, sizeof(frame), 5);
+	kick(VIRTIO_NET_TXQ);
+	ck_assert_int_eq(peer_recv(got, sizeof(got)), HDR + sizeof(frame));
+	ck_assert_mem_eq(got, &h, HDR);
+	ck_assert_mem_eq(got + HDR, frame, sizeof(frame));
+	wait_used(VIRTIO_NET_TXQ, 1);
+}
+END_TEST
+
+START_TEST(test_tx_many_frames_in_one_kick)
+{
+	struct virtio_net_hdr_v1 h = { 0 };
+	uint8_t frame[100], got[256];
+
+	up(BIT(VIRTIO_F_EVENT_IDX));
+	for (unsigned int i = 0; i < 8; i++) {
+		fill(frame, sizeof(frame), (uint8_t)i);
+		post_tx_frame(&h, frame, sizeof(frame), 2048);
+	}
+	kick(VIRTIO_NET_TXQ);
+	for (unsigned int i = 0; i < 8; i++) {
+		fill(frame, sizeof(frame), (uint8_t)i);
+		ck_assert_int_eq(peer_recv(got, sizeof(got)), HDR + sizeof(frame));
+		ck_assert_mem_eq(got + HDR, frame, sizeof(frame));
+	}
+	wait_used(VIRTIO_NET_TXQ, 8);
+	ck_assert_uint_eq(stats().tx_packets, 8);
+}
+END_TEST
+
+/*
+ * Each bad chain (posted on a fresh ring) is dropped and counted; the frame
+ * after it still goes out.
+ */
+static void check_tx_dropped_then_ok(unsigned int malformed, unsigned int oversized)
+{
+	struct virtio_net_hdr_v1 h = { 0 };
+	uint8_t frame[60], got[128];
+	struct virtio_net_stats s;
+
+	fill(frame, sizeof(frame), 5);
+	post_tx_frame(&h, frame, sizeof(frame), 2048);
+	kick(VIRTIO_NET_TXQ);
+	ck_assert_int_eq(peer_recv(got, sizeof(got)), HDR + sizeof(frame));
+	ck_assert_mem_eq(got + HDR, frame, sizeof(frame));
+	/* Every chain comes back, the bad ones and the good one. */
+	wait_used(VIRTIO_NET_TXQ, (uint16_t)(malformed + oversized + 1));
+	/* Nothing else reached the tap. */
+	ck_assert_int_eq(recv(peer, got, sizeof(got), MSG_DONTWAIT), -1);
+	s = stats();
+	ck_assert_uint_eq(s.tx_packets, 1);
+	ck_assert_uint_eq(s.tx_malformed, malformed);
+	ck_assert_uint_eq(s.tx_oversized, oversized);
+	ck_assert_uint_eq(s.tx_dropped, malformed + oversized);
+	ck_assert_uint_eq(reg_read(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET, 0);
+}
+
+START_TEST(test_tx_writable_buffer_dropped)
+{
+	uint64_t a = alloc_buf(128);
+
+	up(0);
+	post(VIRTIO_NET_TXQ,
+	     (struct buf[]){ { a, 64, 0 }, { a + 64, 64, VIRTQ_DESC_F_WRITE } }, 2);
+	check_tx_dropped_then_ok(1, 0);
+	/* The bad chain was handed back too. */
+	ck_assert_uint_eq(used_elem(VIRTIO_NET_TXQ, 0).id, 0);
+}
+END_TEST
+
+START_TEST(test_tx_shorter_than_header_dropped)
+{
+	uint64_t a = alloc_buf(16);
+
+	up(0);
+	post(VIRTIO_NET_TXQ, (struct buf[]){ { a, HDR - 1, 0 } }, 1);
+	check_tx_dropped_then_ok(1, 0);
+}
+END_TEST
+
+START_TEST(test_tx_unnegotiated_offload_dropped)
+{
+	struct virtio_net_hdr_v1 csum = { .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM };
+	struct virtio_net_hdr_v1 tso = { .gso_type = VIRTIO_NET_HDR_GSO_TCPV4, .gso_size = 1448 };
+	struct virtio_net_hdr_v1 ufo = { .gso_type = VIRTIO_NET_HDR_GSO_UDP };
+	struct virtio_net_hdr_v1 flags = { .flags = 0x80 };
+	uint8_t frame[60] = { 0 };
+
+	up(0);
+	post_tx_frame(&csum, frame, sizeof(frame), 2048);
+	post_tx_frame(&tso, frame, sizeof(frame), 2048);
+	post_tx_frame(&ufo, frame, sizeof(frame), 2048);
+	post_tx_frame(&flags, frame, sizeof(frame), 2048);
+	check_tx_dropped_then_ok(4, 0);
+}
+END_TEST
+
+START_TEST(test_tx_oversized_dropped)
+{
+	uint64_t a = alloc_buf(HDR + VIRTIO_NET_MAX_FRAME + 1);
+
+	up(0);
+	memset(gpa(a, HDR), 0, HDR);
+	post(VIRTIO_NET_TXQ, (struct buf[]){ { a, HDR + VIRTIO_NET_MAX_FRAME + 1, 0 } }, 1);
+	check_tx_dropped_then_ok(0, 1);
+}
+END_TEST
+
+START_TEST(test_tx_tap_error_counted)
+{
+	struct virtio_net_hdr_v1 h = { 0 };
+	uint8_t frame[60] = { 0 };
+
+	up(0);
+	/* The tap side has gone: the write fails, the device carries on. */
+	close(peer);
+	peer = -1;
+	post_tx_frame(&h, frame, sizeof(frame), 2048);
+	kick(VIRTIO_NET_TXQ);
+	wait_used(VIRTIO_NET_TXQ, 1);
+	ck_assert_uint_eq(stats().tx_dropped, 1);
+	ck_assert_uint_eq(stats().tx_packets, 0);
+	peer = socket(AF_UNIX, SOCK_DGRAM, 0); /* for teardown */
+}
+END_TEST
+
+START_TEST(test_tx_broken_ring_needs_reset)
+{
+	struct virtq_desc *desc;
+	uint64_t a = alloc_buf(64);
+
+	up(0);
+	post(VIRTIO_NET_TXQ, (struct buf[]){ { a, 32, 0 }, { a + 32, 32, 0 } }, 2);
+	desc = gpa(q[VIRTIO_NET_TXQ].desc, 16 * QSIZE);
+	desc[0].next = QSIZE + 3; /* out of range */
+	kick(VIRTIO_NET_TXQ);
+	ck_assert(wait_for(needs_reset));
+	/* A reset brings the device back. */
+	up(0);
+	check_tx_dropped_then_ok(0, 0);
+}
+END_TEST
+
+/* ---- RX ---- */
+
+static void send_frame(const struct virtio_net_hdr_v1 *h, const uint8_t *frame, size_t len)
+{
+	uint8_t all[70000];
+
+	memcpy(all, h, HDR);
+	memcpy(all + HDR, frame, len);
+	ck_assert_int_eq(send(peer, all, HDR + len, 0), (ssize_t)(HDR + len));
+}
+
+static uint64_t post_rx(uint32_t len)
+{
+	uint64_t a = alloc_buf(len);
+
+	memset(gpa(a, len), 0xee, len);
+	post(VIRTIO_NET_RXQ, (struct buf[]){ { a, len, VIRTQ_DESC_F_WRITE } }, 1);
+	return a;
+}
+
+START_TEST(test_rx_one_frame)
+{
+	struct virtio_net_hdr_v1 h = { .flags = VIRTIO_NET_HDR_F_DATA_VALID, .num_buffers = 9 };
+	struct virtio_net_hdr_v1 got;
+	uint8_t frame[1514];
+	uint64_t a;
+
+	up(0);
+	a = post_rx(HDR + 1514);
+	kick(VIRTIO_NET_RXQ);
+	fill(frame, sizeof(frame), 4);
+	send_frame(&h, frame, sizeof(frame));
+	wait_used(VIRTIO_NET_RXQ, 1);
+	ck_assert_uint_eq(used_elem(VIRTIO_NET_RXQ, 0).id, 0);
+	ck_assert_uint_eq(used_elem(VIRTIO_NET_RXQ, 0).len, HDR + sizeof(frame));
+	memcpy(&got, gpa(a, HDR), HDR);
+	ck_assert_uint_eq(got.flags, VIRTIO_NET_HDR_F_DATA_VALID);
+	ck_assert_uint_eq(got.num_buffers, 1);
+	ck_assert_mem_eq(gpa(a + HDR, sizeof(frame)), frame, sizeof(frame));
+	ck_assert_uint_eq(stats().rx_packets, 1);
+	ck_assert_uint_eq(stats().rx_bytes, sizeof(frame));
+}
+END_TEST
+
+START_TEST(test_rx_buffers_posted_before_driver_ok)
+{
+	struct virtio_net_hdr_v1 h = { 0 };
+	uint8_t frame[60];
+	uint64_t a;
+
+	ck_assert_uint_eq(bring_up(0, false) & VIRTIO_STATUS_FEATURES_OK,
+			  VIRTIO_STATUS_FEATURES_OK);
+	a = post_rx(2048);
+	/* No kick: Linux fills the ring and kicks later, but a driver that
+	 * does not kick must still be served. */
+	reg_write(VIRTIO_MMIO_STATUS, 0x0f);
+	fill(frame, sizeof(frame), 8);
+	send_frame(&h, frame, sizeof(frame));
+	wait_used(VIRTIO_NET_RXQ, 1);
+	ck_assert_mem_eq(gpa(a + HDR, sizeof(frame)), frame, sizeof(frame));
+}
+END_TEST
+
+START_TEST(test_rx_mergeable_spans_buffers)
+{
+	struct virtio_net_hdr_v1 h = { .gso_type = 0 };
+	struct virtio_net_hdr_v1 got;
+	uint8_t frame[200], back[200];
+	uint64_t a[6];
+
+	up(BIT(VIRTIO_NET_F_MRG_RXBUF));
+	for (unsigned int i = 0; i < 6; i++)
+		a[i] = post_rx(64);
+	kick(VIRTIO_NET_RXQ);
+	/* 212 bytes: 64 + 64 + 64 + 20. */
+	fill(frame, sizeof(frame), 6);
+	send_frame(&h, frame, sizeof(frame));
+	wait_used(VIRTIO_NET_RXQ, 4);
+	memcpy(&got, gpa(a[0], HDR), HDR);
+	ck_assert_uint_eq(got.num_buffers, 4);
+	for (uint16_t i = 0; i < 4; i++) {
+		ck_assert_uint_eq(used_elem(VIRTIO_NET_RXQ, i).id, i);
+		ck_assert_uint_eq(used_elem(VIRTIO_NET_RXQ, i).len, i < 3 ? 64 : 20);
+	}
+	memcpy(back, gpa(a[0] + HDR, 64 - HDR), 64 - HDR);
+	memcpy(back + 52, gpa(a[1], 64), 64);
+	memcpy(back + 116, gpa(a[2], 64), 64);
+	memcpy(back + 180, gpa(a[3], 20), 20);
+	ck_assert_mem_eq(back, frame, sizeof(frame));
+
+	/* The two buffers left over take the next frame: 12 + 50 = 62 bytes. */
+	fill(frame, 50, 77);
+	send_frame(&h, frame, 50);
+	wait_used(VIRTIO_NET_RXQ, 5);
+	ck_assert_uint_eq(used_elem(VIRTIO_NET_RXQ, 4).id, 4);
+	ck_assert_uint_eq(used_elem(VIRTIO_NET_RXQ, 4).len, 62);
+	memcpy(&got, gpa(a[4], HDR), HDR);
+	ck_assert_uint_eq(got.num_buffers, 1);
+	ck_assert_mem_eq(gpa(a[4] + HDR, 50), frame, 50);
+	ck_assert_uint_eq(stats().rx_packets, 2);
+}
+END_TEST
+
+START_TEST(test_rx_no_buffers_stops_reading_the_tap)
+{
+	struct virtio_net_hdr_v1 h = { 0 };
+	struct pollfd p;
+	uint8_t frame[60], peek[128];
+	uint64_t a;
+	unsigned long stalls, loops;
+
+	up(0);
+	ck_assert(wait_for(rx_stalled));
+	stalls = stats().rx_no_buffers;
+	ck_assert_uint_ge(stalls, 1);
+	fill(frame, sizeof(frame), 2);
+	send_frame(&h, frame, sizeof(frame));
+	send_frame(&h, frame, sizeof(frame));
+	/* Nothing happens: no interrupt, the frames stay queued in the tap. */
+	p = (struct pollfd){ .fd = dev->call_fd, .events = POLLIN };
+	ck_assert_int_eq(poll(&p, 1, 100), 0);
+	ck_assert_int_eq(recv(tapfd, peek, sizeof(peek), MSG_PEEK | MSG_DONTWAIT),
+			 HDR + sizeof(frame));
+	ck_assert(rx_stalled());
+	ck_assert_uint_eq(stats().rx_packets, 0);
+	ck_assert_uint_eq(stats().rx_no_buffers, stalls);
+	/* The I/O thread slept: no io_uring round trips while stalled. */
+	loops = stats().io_loops;
+	ck_assert_int_eq(poll(&p, 1, 50), 0);
+	ck_assert_uint_eq(stats().io_loops, loops);
+
+	/* A buffer and a kick resume reading. */
+	a = post_rx(2048);
+	kick(VIRTIO_NET_RXQ);
+	wait_used(VIRTIO_NET_RXQ, 1);
+	ck_assert_mem_eq(gpa(a + HDR, sizeof(frame)), frame, sizeof(frame));
+	/* The second frame waits for the next buffer, again without spinning. */
+	ck_assert(wait_for(rx_stalled));
+	ck_assert_uint_eq(stats().rx_packets, 1);
+	post_rx(2048);
+	kick(VIRTIO_NET_RXQ);
+	wait_used(VIRTIO_NET_RXQ, 2);
+	ck_assert_uint_eq(stats().rx_packets, 2);
+}
+END_TEST
+
+START_TEST(test_rx_malformed_buffer_returned_and_counted)
+{
+	struct virtio_net_hdr_v1 h = { 0 };
+	uint8_t frame[60];
+	uint64_t bad = alloc_buf(64), good;
+
+	up(0);
+	/* Device-readable: not an RX buffer.  Then one too small for a header. */
+	post(VIRTIO_NET_RXQ, (struct buf[]){ { bad, 64, 0 } }, 1);
+	post(VIRTIO_NET_RXQ, (struct buf[]){ { bad, HDR - 2, VIRTQ_DESC_F_WRITE } }, 1);
+	good = post_rx(2048);
+	kick(VIRTIO_NET_RXQ);
+	fill(frame, sizeof(frame), 1);
+	send_frame(&h, frame, sizeof(frame));
+	wait_used(VIRTIO_NET_RXQ, 3);
+	ck_assert_uint_eq(used_elem(VIRTIO_NET_RXQ, 0).len, 0);
+	ck_assert_uint_eq(used_elem(VIRTIO_NET_RXQ, 1).len, 0);
+	ck_assert_uint_eq(used_elem(VIRTIO_NET_RXQ, 2).len, HDR + sizeof(frame));
+	ck_assert_mem_eq(gpa(good + HDR, sizeof(frame)), frame, sizeof(frame));
+	ck_assert_uint_eq(stats().rx_malformed, 2);
+	ck_assert_uint_eq(stats().rx_packets, 1);
+}
+END_TEST
+
+START_TEST(test_rx_frame_larger_than_buffers_dropped)
+{
+	struct virtio_net_hdr_v1 h = { 0 };
+	uint8_t big[200], frame[50];
+	uint64_t a;
+
+	up(0);
+	a = post_rx(HDR + 100);
+	kick(VIRTIO_NET_RXQ);
+	fill(big, sizeof(big), 1);
+	send_frame(&h, big, sizeof(big));
+	fill(frame, sizeof(frame), 2);
+	send_frame(&h, frame, sizeof(frame));
+	/* Only the second frame arrives, in the buffer the first did not fit. */
+	wait_used(VIRTIO_NET_RXQ, 1);
+	ck_assert_uint_eq(used_elem(VIRTIO_NET_RXQ, 0).len, HDR + sizeof(frame));
+	ck_assert_mem_eq(gpa(a + HDR, sizeof(frame)), frame, sizeof(frame));
+	ck_assert_uint_eq(stats().rx_oversized, 1);
+	ck_assert_uint_eq(stats().rx_dropped, 1);
+	ck_assert_uint_eq(stats().rx_packets, 1);
+}
+END_TEST
+
+START_TEST(test_rx_mergeable_frame_larger_than_all_buffers_dropped)
+{
+	struct virtio_net_hdr_v1 h = { 0 };
+	uint8_t big[300], frame[100];
+	uint64_t a[2];
+
+	up(BIT(VIRTIO_NET_F_MRG_RXBUF));
+	a[0] = post_rx(64);
+	a[1] = post_rx(64);
+	kick(VIRTIO_NET_RXQ);
+	fill(big, sizeof(big), 1);
+	send_frame(&h, big, sizeof(big));
+	fill(frame, sizeof(frame), 5);
+	send_frame(&h, frame, sizeof(frame));
+	wait_used(VIRTIO_NET_RXQ, 2);
+	ck_assert_uint_eq(((struct virtio_net_hdr_v1 *)gpa(a[0], HDR))->num_buffers, 2);
+	ck_assert_uint_eq(used_elem(VIRTIO_NET_RXQ, 1).len, HDR + sizeof(frame) - 64);
+	ck_assert_mem_eq(gpa(a[0] + HDR, 64 - HDR), frame, 64 - HDR);
+	ck_assert_mem_eq(gpa(a[1], sizeof(frame) - 52), frame + 52, sizeof(frame) - 52);
+	ck_assert_uint_eq(stats().rx_oversized, 1);
+}
+END_TEST
+
+START_TEST(test_rx_broken_ring_needs_reset)
+{
+	uint16_t *avail;
+
+	up(0);
+	post_rx(2048);
+	avail = gpa(q[VIRTIO_NET_RXQ].avail, 4 + 2 * QSIZE);
+	avail[2] = QSIZE + 1; /* head out of range */
+	kick(VIRTIO_NET_RXQ);
+	ck_assert(wait_for(needs_reset));
+}
+END_TEST
+
+START_TEST(test_reset_with_read_in_flight)
+{
+	struct virtio_net_hdr_v1 h = { 0 };
+	uint8_t frame[60];
+	uint64_t a;
+
+	up(BIT(VIRTIO_NET_F_MRG_RXBUF));
+	post_rx(2048);
+	kick(VIRTIO_NET_RXQ);
+	/* The device now waits on the empty tap; reset must not hang. */
+	reg_write(VIRTIO_MMIO_STATUS, 0);
+	ck_assert_uint_eq(reg_read(VIRTIO_MMIO_STATUS), 0);
+	up(0);
+	a = post_rx(2048);
+	kick(VIRTIO_NET_RXQ);
+	fill(frame, sizeof(frame), 3);
+	send_frame(&h, frame, sizeof(frame));
+	wait_used(VIRTIO_NET_RXQ, 1);
+	ck_assert_mem_eq(gpa(a + HDR, sizeof(frame)), frame, sizeof(frame));
+}
+END_TEST
+
+START_TEST(test_rx_and_tx_together)
+{
+	struct virtio_net_hdr_v1 h = { 0 };
+	uint8_t frame[300], got[512];
+	uint64_t rx[4];
+
+	up(BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_F_EVENT_IDX) | BIT(VIRTIO_F_INDIRECT_DESC));
+	for (unsigned int i = 0; i < 4; i++)
+		rx[i] = post_rx(1024);
+	kick(VIRTIO_NET_RXQ);
+	for (unsigned int i = 0; i < 4; i++) {
+		fill(frame, sizeof(frame), (uint8_t)(i * 3));
+		send_frame(&h, frame, sizeof(frame));
+		post_tx_frame(&h, frame, sizeof(frame), 100);
+		kick(VIRTIO_NET_TXQ);
+	}
+	for (unsigned int i = 0; i < 4; i++) {
+		fill(frame, sizeof(frame), (uint8_t)(i * 3));
+		ck_assert_int_eq(peer_recv(got, sizeof(got)), HDR + sizeof(frame));
+		ck_assert_mem_eq(got + HDR, frame, sizeof(frame));
+	}
+	wait_used(VIRTIO_NET_RXQ, 4);
+	wait_used(VIRTIO_NET_TXQ, 4);
+	for (unsigned int i = 0; i < 4; i++) {
+		fill(frame, sizeof(frame), (uint8_t)(i * 3));
+		ck_assert_mem_eq(gpa(rx[i] + HDR, sizeof(frame)), frame, sizeof(frame));
+	}
+}
+END_TEST
+
+Suite *virtio_net_suite(void)
+{
+	Suite *s = suite_create("virtio_net");
+	TCase *tc = tcase_create("device");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, test_identity_and_config);
+	tcase_add_test(tc, test_mac_from_config);
+	tcase_add_test(tc, test_offload_mapping);
+	tcase_add_test(tc, test_offload_set_on_activate_and_cleared_on_reset);
+	tcase_add_test(tc, test_offload_failure_is_not_fatal);
+	tcase_add_test(tc, test_feature_dependencies);
+	tcase_add_test(tc, test_tx_one_frame);
+	tcase_add_test(tc, test_tx_header_and_frame_split_across_descriptors);
+	tcase_add_test(tc, test_tx_many_frames_in_one_kick);
+	tcase_add_test(tc, test_tx_writable_buffer_dropped);
+	tcase_add_test(tc, test_tx_shorter_than_header_dropped);
+	tcase_add_test(tc, test_tx_unnegotiated_offload_dropped);
+	tcase_add_test(tc, test_tx_oversized_dropped);
+	tcase_add_test(tc, test_tx_tap_error_counted);
+	tcase_add_test(tc, test_tx_broken_ring_needs_reset);
+	tcase_add_test(tc, test_rx_one_frame);
+	tcase_add_test(tc, test_rx_buffers_posted_before_driver_ok);
+	tcase_add_test(tc, test_rx_mergeable_spans_buffers);
+	tcase_add_test(tc, test_rx_no_buffers_stops_reading_the_tap);
+	tcase_add_test(tc, test_rx_malformed_buffer_returned_and_counted);
+	tcase_add_test(tc, test_rx_frame_larger_than_buffers_dropped);
+	tcase_add_test(tc, test_rx_mergeable_frame_larger_than_all_buffers_dropped);
+	tcase_add_test(tc, test_rx_broken_ring_needs_reset);
+	tcase_add_test(tc, test_reset_with_read_in_flight);
+	tcase_add_test(tc, test_rx_and_tx_together);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,306 @@
+#include "virtio/iothread.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define IOTHREAD_MAX_WATCHES 9 /* the stop eventfd + 8 queues */
+#define IOTHREAD_MAX_HOOKS   4
+#define CQE_BATCH	     64
+
+enum watch_state { WATCH_IDLE, WATCH_READING, WATCH_POLLING };
+
+struct watch {
+	struct iothread_op op; /* first: the op pointer is the watch */
+	struct iothread *t;
+	int fd;
+	uint64_t value; /* the eventfd counter lands here */
+	enum watch_state state;
+	iothread_fn fn;
+	void *opaque;
+};
+
+struct iothread {
+	char name[32];
+	struct io_uring ring;
+	pthread_t thread;
+	bool running;
+	bool stopping; /* I/O thread only */
+	int stop_fd;
+	unsigned int inflight; /* I/O thread only */
+	struct watch watches[IOTHREAD_MAX_WATCHES];
+	unsigned int nr_watches;
+	struct {
+		iothread_fn fn;
+		void *opaque;
+	} hooks[IOTHREAD_MAX_HOOKS];
+	unsigned int nr_hooks;
+	struct iothread_op cancel_op;
+	atomic_ulong loops, completions, submitted, eventfd_signals;
+};
+
+struct io_uring_sqe *iothread_get_sqe(struct iothread *t, struct iothread_op *op)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&t->ring);
+
+	if (!sqe) {
+		/* Ring full: hand what is queued to the kernel now. */
+		io_uring_submit(&t->ring);
+		sqe = io_uring_get_sqe(&t->ring);
+		if (!sqe)
+			return NULL;
+	}
+	io_uring_sqe_set_data(sqe, op);
+	t->inflight++;
+	atomic_fetch_add_explicit(&t->submitted, 1, memory_order_relaxed);
+	return sqe;
+}
+
+unsigned int iothread_inflight(const struct iothread *t)
+{
+	return t->inflight;
+}
+
+bool iothread_stopping(const struct iothread *t)
+{
+	return t->stopping;
+}
+
+static void arm_watch(struct watch *w, enum watch_state state)
+{
+	struct io_uring_sqe *sqe = iothread_get_sqe(w->t, &w->op);
+
+	if (!sqe) {
+		log_error("%s: io_uring refuses submissions; eventfd %d no longer watched",
+			  w->t->name, w->fd);
+		w->state = WATCH_IDLE;
+		return;
+	}
+	if (state == WATCH_READING)
+		io_uring_prep_read(sqe, w->fd, &w->value, sizeof(w->value), 0);
+	else
+		io_uring_prep_poll_add(sqe, w->fd, POLLIN);
+	w->state = state;
+}
+
+static void cancel_watches(struct iothread *t)
+{
+	for (unsigned int i = 0; i < t->nr_watches; i++) {
+		struct watch *w = &t->watches[i];
+		struct io_uring_sqe *sqe;
+
+		if (w->state == WATCH_IDLE)
+			continue;
+		sqe = iothread_get_sqe(t, &t->cancel_op);
+		if (sqe)
+			io_uring_prep_cancel(sqe, &w->op, 0);
+	}
+}
+
+static void watch_done(struct iothread_op *op, int res, uint32_t flags)
+{
+	struct watch *w = (struct watch *)op;
+	struct iothread *t = w->t;
+	enum watch_state was = w->state;
+
+	(void)flags;
+	w->state = WATCH_IDLE;
+	if (t->stopping || res == -ECANCELED)
+		return;
+	if (res == -EAGAIN) {
+		/* O_NONBLOCK eventfd: wait for readiness, then read. */
+		arm_watch(w, WATCH_POLLING);
+		return;
+	}
+	if (res < 0) {
+		log_error("%s: reading eventfd %d: %s", t->name, w->fd, strerror(-res));
+		return;
+	}
+	if (was == WATCH_READING) {
+		atomic_fetch_add_explicit(&t->eventfd_signals, 1, memory_order_relaxed);
+		arm_watch(w, WATCH_READING);
+		w->fn(w->opaque);
+	} else {
+		arm_watch(w, WATCH_READING);
+	}
+}
+
+static void on_stop(void *opaque)
+{
+	struct iothread *t = opaque;
+
+	t->stopping = true;
+	cancel_watches(t);
+}
+
+static void noop_done(struct iothread_op *op, int res, uint32_t flags)
+{
+	(void)op;
+	(void)res;
+	(void)flags;
+}
+
+int iothread_watch_eventfd(struct iothread *t, int fd, iothread_fn fn, void *opaque)
+{
+	struct watch *w;
+
+	if (t->running || t->nr_watches >= IOTHREAD_MAX_WATCHES || fd < 0 || !fn)
+		return -EINVAL;
+	w = &t->watches[t->nr_watches++];
+	*w = (struct watch){.op.done = watch_done, .t = t, .fd = fd, .fn = fn, .opaque = opaque};
+	return 0;
+}
+
+int iothread_add_batch_hook(struct iothread *t, iothread_fn fn, void *opaque)
+{
+	if (t->running || t->nr_hooks >= IOTHREAD_MAX_HOOKS || !fn)
+		return -EINVAL;
+	t->hooks[t->nr_hooks].fn = fn;
+	t->hooks[t->nr_hooks].opaque = opaque;
+	t->nr_hooks++;
+	return 0;
+}
+
+struct cqe_copy {
+	struct iothread_op *op;
+	int res;
+	uint32_t flags;
+};
+
+/* Copy the completions out first: callbacks may queue new SQEs, and the
+ * CQ ring slots are released before any of them runs. */
+static unsigned int reap(struct iothread *t, struct cqe_copy *out)
+{
+	struct io_uring_cqe *cqes[CQE_BATCH];
+	unsigned int n = io_uring_peek_batch_cqe(&t->ring, cqes, CQE_BATCH);
+
+	for (unsigned int i = 0; i < n; i++) {
+		out[i].op = io_uring_cqe_get_data(cqes[i]);
+		out[i].res = cqes[i]->res;
+		out[i].flags = cqes[i]->flags;
+	}
+	io_uring_cq_advance(&t->ring, n);
+	return n;
+}
+
+static void *thread_main(void *arg)
+{
+	struct iothread *t = arg;
+	struct cqe_copy done[CQE_BATCH];
+
+	t->stopping = false;
+	for (unsigned int i = 0; i < t->nr_watches; i++)
+		arm_watch(&t->watches[i], WATCH_READING);
+	while (!t->stopping || t->inflight) {
+		unsigned int n;
+		int ret = io_uring_submit_and_wait(&t->ring, 1);
+
+		if (ret < 0 && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN) {
+			log_error("%s: io_uring_enter: %s", t->name, strerror(-ret));
+			break;
+		}
+		atomic_fetch_add_explicit(&t->loops, 1, memory_order_relaxed);
+		while ((n = reap(t, done)) > 0) {
+			atomic_fetch_add_explicit(&t->completions, n, memory_order_relaxed);
+			for (unsigned int i = 0; i < n; i++) {
+				if (!(done[i].flags & IORING_CQE_F_MORE))
+					t->inflight--;
+				if (done[i].op)
+					done[i].op->done(done[i].op, done[i].res, done[i].flags);
+			}
+		}
+		for (unsigned int i = 0; i < t->nr_hooks; i++)
+			t->hooks[i].fn(t->hooks[i].opaque);
+	}
+	return NULL;
+}
+
+struct iothread *iothread_create(const char *name, unsigned int ring_entries)
+{
+	struct iothread *t = calloc(1, sizeof(*t));
+	struct io_uring_params p;
+	int ret;
+
+	if (!t)
+		return NULL;
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	t->cancel_op.done = noop_done;
+	/* COOP_TASKRUN: completions are processed when this thread enters
+	 * the kernel anyway, no need for interrupting IPIs. */
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_COOP_TASKRUN;
+	ret = io_uring_queue_init_params(ring_entries, &t->ring, &p);
+	if (ret == -EINVAL) {
+		memset(&p, 0, sizeof(p));
+		ret = io_uring_queue_init_params(ring_entries, &t->ring, &p);
+	}
+	if (ret < 0) {
+		free(t);
+		errno = -ret;
+		return NULL;
+	}
+	t->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (t->stop_fd < 0) {
+		int err = errno;
+
+		io_uring_queue_exit(&t->ring);
+		free(t);
+		errno = err;
+		return NULL;
+	}
+	iothread_watch_eventfd(t, t->stop_fd, on_stop, t);
+	return t;
+}
+
+int iothread_start(struct iothread *t)
+{
+	int ret;
+
+	if (t->running)
+		return 0;
+	ret = pthread_create(&t->thread, NULL, thread_main, t);
+	if (ret)
+		return -ret;
+	t->running = true;
+	return 0;
+}
+
+void iothread_stop(struct iothread *t)
+{
+	uint64_t one = 1;
+
+	if (!t->running)
+		return;
+	if (write(t->stop_fd, &one, sizeof(one)) < 0)
+		log_errno("%s: cannot signal the I/O thread", t->name);
+	pthread_join(t->thread, NULL);
+	t->running = false;
+}
+
+void iothread_destroy(struct iothread *t)
+{
+	if (!t)
+		return;
+	iothread_stop(t);
+	io_uring_queue_exit(&t->ring);
+	close(t->stop_fd);
+	free(t);
+}
+
+void iothread_get_stats(const struct iothread *t, struct iothread_stats *out)
+{
+	struct iothread *m = (struct iothread *)t;
+
+	out->loops = atomic_load(&m->loops);
+	out->completions = atomic_load(&m->completions);
+	out->submitted = atomic_load(&m->submitted);
+	out->eventfd_signals = atomic_load(&m->eventfd_signals);
+}

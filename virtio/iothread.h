@@ -1,0 +1,77 @@
+/*
+ * An I/O thread driven by one io_uring: the data path of a virtio device
+ * (virtio-blk, virtio-net) runs here, off the vCPU threads.
+ *
+ * The loop: submit every queued SQE and wait for at least one completion
+ * (one io_uring_enter), run the completion callbacks of everything that
+ * completed, then run the batch hooks (where devices publish used rings and
+ * raise at most one interrupt per batch), and repeat.
+ *
+ * Eventfds (virtqueue kicks) are read through the ring, so a kick costs no
+ * extra system call.  Any other operation is queued with iothread_get_sqe()
+ * from inside the thread (callbacks and hooks).
+ *
+ * Lifecycle: create, add watches and hooks, start; stop() (from any other
+ * thread) waits until every operation in flight has completed and the
+ * thread has exited, after which start() may be called again.  The ring and
+ * the watches survive stop/start.
+ */
+#ifndef MINIVMM_VIRTIO_IOTHREAD_H
+#define MINIVMM_VIRTIO_IOTHREAD_H
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct iothread;
+
+/*
+ * An operation in flight: embed it in the request it belongs to.  done runs
+ * in the I/O thread with the CQE's res and flags; for multishot operations
+ * it runs once per CQE (IORING_CQE_F_MORE set on all but the last).
+ */
+struct iothread_op {
+	void (*done)(struct iothread_op *op, int res, uint32_t cqe_flags);
+};
+
+typedef void (*iothread_fn)(void *opaque);
+
+/* ring_entries: submission queue size (power of two).  NULL with errno set. */
+struct iothread *iothread_create(const char *name, unsigned int ring_entries);
+void iothread_destroy(struct iothread *t); /* stops it first */
+
+/* Before iothread_start(): call fn(opaque) in the thread whenever fd (an
+ * eventfd) is signalled; the counter is consumed.  0 or -errno. */
+int iothread_watch_eventfd(struct iothread *t, int fd, iothread_fn fn, void *opaque);
+
+/* Before iothread_start(): call fn(opaque) after every batch of completions. */
+int iothread_add_batch_hook(struct iothread *t, iothread_fn fn, void *opaque);
+
+int iothread_start(struct iothread *t);
+
+/* Ask the thread to stop, wait for all operations in flight, join it. */
+void iothread_stop(struct iothread *t);
+
+/* In the I/O thread: true once stop was requested (don't start new work). */
+bool iothread_stopping(const struct iothread *t);
+
+/*
+ * In the I/O thread: an SQE whose completion calls op->done.  Submits what
+ * is queued when the ring is full, so it only fails (NULL) if the kernel
+ * refuses to take SQEs.
+ */
+struct io_uring_sqe *iothread_get_sqe(struct iothread *t, struct iothread_op *op);
+
+/* Operations submitted or queued and not yet completed (I/O thread only). */
+unsigned int iothread_inflight(const struct iothread *t);
+
+/* Counters for --stats. */
+struct iothread_stats {
+	unsigned long loops; /* io_uring_enter round trips */
+	unsigned long completions;
+	unsigned long submitted;
+	unsigned long eventfd_signals; /* eventfd reads that returned a count */
+};
+void iothread_get_stats(const struct iothread *t, struct iothread_stats *out);
+
+#endif

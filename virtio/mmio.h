@@ -1,0 +1,200 @@
+/*
+ * The virtio-mmio transport (virtio 1.2, section 4.2; version 2 only).
+ *
+ * A device model embeds struct virtio_device, fills in the identity, feature
+ * and queue fields and the ops, and calls virtio_mmio_init().  The transport
+ * then owns: a 4 KiB register window at ARCH_VIRTIO_MMIO_BASE + slot * 4 KiB
+ * and IOAPIC pin ARCH_VIRTIO_IRQ_BASE + slot (the lowest free slot), the
+ * `virtio_mmio.device=` kernel command-line entry, the status state machine,
+ * feature negotiation, queue registers, and per queue a kick eventfd.
+ *
+ * Notifications: a QueueNotify write of queue index q signals
+ * dev->queues[q].kick_fd.  With ioeventfd KVM does it without leaving the
+ * kernel; without it the vCPU thread writes the eventfd itself (logged once),
+ * so the device always waits on kick_fd in its I/O thread.
+ * Interrupts: virtio_mmio_signal_used() sets InterruptStatus and writes the
+ * irqfd (edge), or pulses the line when irqfd is unavailable.
+ *
+ * Threading: register accesses come from vCPU threads and are serialised by
+ * dev->lock.  ops->activate and ops->reset run under that lock; reset must
+ * not return before the device's I/O thread has stopped and no request is in
+ * flight, because after reset the device must not touch guest memory.
+ * virtio_mmio_signal_used(), virtio_mmio_config_changed() and
+ * virtio_mmio_set_needs_reset() may be called from any thread.
+ */
+#ifndef MINIVMM_VIRTIO_MMIO_H
+#define MINIVMM_VIRTIO_MMIO_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "virtio/virtqueue.h"
+
+struct vm;
+
+#define VIRTIO_ID_NET	1
+#define VIRTIO_ID_BLOCK 2
+
+#define VIRTIO_F_VERSION_1	 32
+#define VIRTIO_F_ACCESS_PLATFORM 33
+#define VIRTIO_F_RING_PACKED	 34
+
+#define VIRTIO_STATUS_ACKNOWLEDGE 1
+#define VIRTIO_STATUS_DRIVER	  2
+#define VIRTIO_STATUS_DRIVER_OK	  4
+#define VIRTIO_STATUS_FEATURES_OK 8
+#define VIRTIO_STATUS_NEEDS_RESET 64
+#define VIRTIO_STATUS_FAILED	  128
+
+#define VIRTIO_MMIO_INT_VRING  1
+#define VIRTIO_MMIO_INT_CONFIG 2
+
+/* Register offsets (virtio 1.2, 4.2.2). */
+#define VIRTIO_MMIO_MAGIC_VALUE		0x000
+#define VIRTIO_MMIO_VERSION		0x004
+#define VIRTIO_MMIO_DEVICE_ID		0x008
+#define VIRTIO_MMIO_VENDOR_ID		0x00c
+#define VIRTIO_MMIO_DEVICE_FEATURES	0x010
+#define VIRTIO_MMIO_DEVICE_FEATURES_SEL 0x014
+#define VIRTIO_MMIO_DRIVER_FEATURES	0x020
+#define VIRTIO_MMIO_DRIVER_FEATURES_SEL 0x024
+#define VIRTIO_MMIO_QUEUE_SEL		0x030
+#define VIRTIO_MMIO_QUEUE_NUM_MAX	0x034
+#define VIRTIO_MMIO_QUEUE_NUM		0x038
+#define VIRTIO_MMIO_QUEUE_READY		0x044
+#define VIRTIO_MMIO_QUEUE_NOTIFY	0x050
+#define VIRTIO_MMIO_INTERRUPT_STATUS	0x060
+#define VIRTIO_MMIO_INTERRUPT_ACK	0x064
+#define VIRTIO_MMIO_STATUS		0x070
+#define VIRTIO_MMIO_QUEUE_DESC_LOW	0x080
+#define VIRTIO_MMIO_QUEUE_DESC_HIGH	0x084
+#define VIRTIO_MMIO_QUEUE_DRIVER_LOW	0x090
+#define VIRTIO_MMIO_QUEUE_DRIVER_HIGH	0x094
+#define VIRTIO_MMIO_QUEUE_DEVICE_LOW	0x0a0
+#define VIRTIO_MMIO_QUEUE_DEVICE_HIGH	0x0a4
+#define VIRTIO_MMIO_SHM_SEL		0x0ac
+#define VIRTIO_MMIO_SHM_LEN_LOW		0x0b0
+#define VIRTIO_MMIO_SHM_LEN_HIGH	0x0b4
+#define VIRTIO_MMIO_SHM_BASE_LOW	0x0b8
+#define VIRTIO_MMIO_SHM_BASE_HIGH	0x0bc
+#define VIRTIO_MMIO_CONFIG_GENERATION	0x0fc
+#define VIRTIO_MMIO_CONFIG		0x100
+
+#define VIRTIO_MMIO_MAGIC  0x74726976 /* "virt" */
+#define VIRTIO_MMIO_VENDOR 0x4d564d4d /* "MMVM" as little-endian bytes */
+
+#define VIRTIO_MMIO_MAX_QUEUES 8
+
+struct virtio_device;
+
+struct virtio_device_ops {
+	/*
+	 * Driver features are being accepted (FEATURES_OK written).  They are
+	 * already checked to be a subset of device_features that includes
+	 * VERSION_1.  Return false to refuse (FEATURES_OK then reads back 0).
+	 * Optional.
+	 */
+	bool (*features_ok)(struct virtio_device *dev, uint64_t features);
+
+	/* Device config space, offset from 0x100; reads must fill data (len 1, 2, 4 or 8)
+	 * and cover offsets past the end with zeros.  Already range-checked
+	 * against config_size. */
+	void (*config_read)(struct virtio_device *dev, uint32_t offset, void *data, uint32_t len);
+	/* Optional; writes to a device without it are ignored. */
+	void (*config_write)(struct virtio_device *dev, uint32_t offset, const void *data,
+			     uint32_t len);
+
+	/*
+	 * DRIVER_OK: the ready queues are enabled (dev->queues[i].vq) and
+	 * features are final.  Start serving kicks.  A non-zero return puts the
+	 * device in NEEDS_RESET.
+	 */
+	int (*activate)(struct virtio_device *dev);
+
+	/*
+	 * The driver wrote 0 to Status (or the device is being destroyed).
+	 * Stop the I/O thread and wait for every request in flight; do not touch
+	 * guest memory after returning.  Called only if activate was.
+	 */
+	void (*reset)(struct virtio_device *dev);
+};
+
+struct virtio_queue {
+	struct virtq vq;
+	int kick_fd; /* eventfd the device's I/O thread waits on */
+};
+
+struct virtio_device {
+	/* Filled in by the device before virtio_mmio_init(). */
+	const char *name;	  /* "virtio-blk0", for logs and --stats */
+	uint32_t device_id;	  /* VIRTIO_ID_* */
+	uint64_t device_features; /* VIRTIO_F_VERSION_1 is added by the transport */
+	unsigned int nr_queues;	  /* <= VIRTIO_MMIO_MAX_QUEUES */
+	uint16_t queue_num_max;	  /* power of two <= VIRTQ_MAX_SIZE; 0 means VIRTQ_MAX_SIZE */
+	uint32_t config_size;	  /* bytes of device config space */
+	const struct virtio_device_ops *ops;
+
+	/* Set by the transport. */
+	struct vm *vm;
+	unsigned int slot;
+	uint64_t base;	  /* GPA of the register window */
+	unsigned int irq; /* GSI */
+	struct virtio_queue queues[VIRTIO_MMIO_MAX_QUEUES];
+	uint64_t driver_features; /* valid once FEATURES_OK is set */
+	int call_fd;		  /* irqfd, or -1 when pulsing the line */
+	bool kick_via_ioeventfd;
+
+	pthread_mutex_t lock; /* register accesses */
+	atomic_uint status;
+	atomic_uint interrupt_status;
+	atomic_uint config_generation;
+	bool active; /* ops->activate succeeded, ops->reset pending */
+	uint32_t device_features_sel;
+	uint32_t driver_features_sel;
+	uint32_t queue_sel;
+
+	/* Counters for --stats. */
+	atomic_ulong stat_interrupts;
+	atomic_ulong stat_notifies_in_vcpu; /* QueueNotify handled on the exit path */
+	atomic_ulong stat_needs_reset;
+	atomic_ulong stat_bad_accesses;
+};
+
+/*
+ * Claim the lowest free slot on vm, register the window, eventfds, irqfd
+ * and the command-line entry.  0 or -errno after logging why.
+ */
+int virtio_mmio_init(struct virtio_device *dev, struct vm *vm);
+
+/* Reset the device (ops->reset if active) and close the eventfds.  The bus
+ * range stays registered (buses never shrink); for teardown and tests. */
+void virtio_mmio_destroy(struct virtio_device *dev);
+
+/* Used buffers are available: InterruptStatus |= VRING and interrupt. */
+void virtio_mmio_signal_used(struct virtio_device *dev);
+
+/* Config space changed: bump ConfigGeneration, InterruptStatus |= CONFIG, interrupt. */
+void virtio_mmio_config_changed(struct virtio_device *dev);
+
+/*
+ * The device hit an unrecoverable guest error (malformed queue): log why,
+ * set NEEDS_RESET and raise a config interrupt.  The device must stop
+ * processing until the driver resets it.
+ */
+void virtio_mmio_set_needs_reset(struct virtio_device *dev, const char *why);
+
+/* True once NEEDS_RESET is set (cheap; for the I/O thread's loops). */
+bool virtio_mmio_needs_reset(struct virtio_device *dev);
+
+/* True if the negotiated features include bit. */
+static inline bool virtio_has_feature(const struct virtio_device *dev, unsigned int bit)
+{
+	return (dev->driver_features >> bit) & 1;
+}
+
+/* The register handler, exported for unit tests (normally reached through the bus). */
+void virtio_mmio_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+
+#endif

@@ -1,0 +1,137 @@
+/*
+ * virtio-net (virtio 1.2, section 5.1) on the virtio-mmio transport, backed
+ * by a tap and served by one io_uring I/O thread per NIC.
+ *
+ * The protocol definitions at the top depend only on <stdint.h>, so the
+ * freestanding test guests share them.
+ */
+#ifndef MINIVMM_VIRTIO_NET_H
+#define MINIVMM_VIRTIO_NET_H
+
+#include <stdint.h>
+
+#define VIRTIO_NET_F_CSUM 0
+#define VIRTIO_NET_F_GUEST_CSUM 1
+#define VIRTIO_NET_F_MTU 3
+#define VIRTIO_NET_F_MAC 5
+#define VIRTIO_NET_F_GUEST_TSO4 7
+#define VIRTIO_NET_F_GUEST_TSO6 8
+#define VIRTIO_NET_F_GUEST_ECN 9
+#define VIRTIO_NET_F_GUEST_UFO 10
+#define VIRTIO_NET_F_HOST_TSO4 11
+#define VIRTIO_NET_F_HOST_TSO6 12
+#define VIRTIO_NET_F_HOST_ECN 13
+#define VIRTIO_NET_F_HOST_UFO 14
+#define VIRTIO_NET_F_MRG_RXBUF 15
+#define VIRTIO_NET_F_STATUS 16
+#define VIRTIO_NET_F_CTRL_VQ 17
+
+#define VIRTIO_NET_S_LINK_UP 1
+
+#define VIRTIO_NET_HDR_F_NEEDS_CSUM 1
+#define VIRTIO_NET_HDR_F_DATA_VALID 2
+
+#define VIRTIO_NET_HDR_GSO_NONE 0
+#define VIRTIO_NET_HDR_GSO_TCPV4 1
+#define VIRTIO_NET_HDR_GSO_UDP 3
+#define VIRTIO_NET_HDR_GSO_TCPV6 4
+#define VIRTIO_NET_HDR_GSO_UDP_L4 5
+#define VIRTIO_NET_HDR_GSO_ECN 0x80
+
+/* Queue indices: one RX/TX pair, no control queue. */
+#define VIRTIO_NET_RXQ 0
+#define VIRTIO_NET_TXQ 1
+
+/*
+ * The header in front of every frame in both directions.  With
+ * VIRTIO_F_VERSION_1 it always includes num_buffers (12 bytes), whether or
+ * not MRG_RXBUF is negotiated; the tap uses the same layout (TUNSETVNETHDRSZ 12).
+ */
+struct virtio_net_hdr_v1 {
+	uint8_t flags;
+	uint8_t gso_type;
+	uint16_t hdr_len;
+	uint16_t gso_size;
+	uint16_t csum_start;
+	uint16_t csum_offset;
+	uint16_t num_buffers;
+};
+
+_Static_assert(sizeof(struct virtio_net_hdr_v1) == 12, "virtio_net_hdr_v1 layout");
+
+/* Device configuration space (little-endian). */
+struct virtio_net_config {
+	uint8_t mac[6];
+	uint16_t status;
+	uint16_t max_virtqueue_pairs;
+	uint16_t mtu;
+};
+
+_Static_assert(sizeof(struct virtio_net_config) == 12, "virtio_net_config layout");
+
+/*
+ * Largest packet in either direction, excluding the virtio-net header: a
+ * 64 KiB TSO/GSO payload plus an Ethernet header.  Larger TX chains are
+ * dropped; with MRG_RXBUF the device gathers RX buffers for this much
+ * before reading from the tap.
+ */
+#define VIRTIO_NET_MAX_FRAME 65550
+
+#ifndef MINIVMM_FREESTANDING
+#include <stdbool.h>
+
+struct vm;
+struct net_config;
+struct tap;
+struct virtio_net;
+struct virtio_device;
+
+/*
+ * The tap ioctls the device issues, factored out so unit tests can stand a
+ * socketpair in for the tap and record what would have been configured.
+ */
+struct virtio_net_tap_ops {
+	int (*set_vnet_hdr_size)(struct tap *tap, int size);
+	int (*set_offload)(struct tap *tap, unsigned int tun_f_flags);
+};
+
+/*
+ * Open the tap cfg->tap (with a vnet header) and create NIC number index
+ * ("virtio-net<index>") on the next virtio-mmio slot.  0 (and *out if out is
+ * non-NULL) or -errno after logging one line naming the problem.
+ */
+int virtio_net_create(struct vm *vm, const struct net_config *cfg, unsigned int index,
+		      struct virtio_net **out);
+
+/*
+ * Like virtio_net_create() on an already open tap (taken over: closed by
+ * virtio_net_destroy()), with the tap ioctls going through ops.
+ */
+int virtio_net_create_on_tap(struct vm *vm, const struct net_config *cfg, unsigned int index,
+			     const struct tap *tap, const struct virtio_net_tap_ops *ops,
+			     struct virtio_net **out);
+
+/* Stop the I/O thread, close the tap, free the device (teardown, tests). */
+void virtio_net_destroy(struct virtio_net *net);
+
+/* The transport half, for tests. */
+struct virtio_device *virtio_net_device(struct virtio_net *net);
+
+/* TUN_F_* offloads the tap may hand the guest, for negotiated features. */
+unsigned int virtio_net_tun_offloads(uint64_t features);
+
+/* Counters (also printed by --stats), for tests. */
+struct virtio_net_stats {
+	unsigned long tx_packets, tx_bytes, tx_dropped, tx_malformed, tx_oversized;
+	unsigned long rx_packets, rx_bytes, rx_dropped, rx_malformed, rx_oversized;
+	unsigned long rx_no_buffers;	/* times RX stopped reading the tap for want of buffers */
+	unsigned long tx_kicks, rx_kicks, interrupts;
+	unsigned long io_loops;	/* io_uring_enter round trips of the I/O thread */
+};
+void virtio_net_get_stats(struct virtio_net *net, struct virtio_net_stats *out);
+
+/* True while RX waits for the guest to post buffers (not reading the tap). */
+bool virtio_net_rx_stalled(struct virtio_net *net);
+#endif
+
+#endif

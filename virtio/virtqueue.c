@@ -1,0 +1,353 @@
+#include "virtio/virtqueue.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+/*
+ * Ring layout in 16-bit units: avail = flags, idx, ring[size], used_event;
+ * used = flags, idx, {u32 id, u32 len}[size], avail_event.
+ */
+#define AVAIL_FLAGS   0
+#define AVAIL_IDX     1
+#define AVAIL_RING(i) (2 + (i))
+#define USED_FLAGS    0
+#define USED_IDX      1
+
+static uint16_t *used_event_slot(struct virtq *vq)
+{
+	return &vq->avail[AVAIL_RING(vq->size)];
+}
+
+static uint16_t *avail_event_slot(struct virtq *vq)
+{
+	return &vq->used[2 + 4 * (unsigned int)vq->size];
+}
+
+static struct virtq_used_elem *used_ring(struct virtq *vq)
+{
+	return (struct virtq_used_elem *)&vq->used[2];
+}
+
+/* Guest memory changes under us: every ring field is read exactly once. */
+static uint16_t load_u16(const uint16_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static uint16_t load_acquire_u16(const uint16_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static void store_u16(uint16_t *p, uint16_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+/*
+ * A descriptor is copied out before it is looked at, so a guest rewriting it
+ * concurrently cannot make validation and use see different values.  The
+ * compiler barrier stops the copy from being folded into later reads.
+ */
+static void read_desc(const void *src, struct virtq_desc *d)
+{
+	memcpy(d, src, sizeof(*d));
+	__asm__ volatile("" ::: "memory");
+}
+
+static int queue_break(struct virtq *vq, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int queue_break(struct virtq *vq, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(vq->errbuf, sizeof(vq->errbuf), fmt, ap);
+	va_end(ap);
+	vq->error = vq->errbuf;
+	vq->broken = true;
+	return -EINVAL;
+}
+
+void virtq_reset(struct virtq *vq)
+{
+	memset(vq, 0, sizeof(*vq));
+}
+
+int virtq_enable(struct virtq *vq, const struct guest_mem *mem, uint64_t features)
+{
+	uint64_t size = vq->size;
+	void *desc, *avail, *used;
+
+	vq->ready = false;
+	if (size == 0 || size > VIRTQ_MAX_SIZE || (size & (size - 1))) {
+		queue_break(vq, "queue size %u is not a power of two in 1..%u", vq->size,
+			    VIRTQ_MAX_SIZE);
+		return -EINVAL;
+	}
+	if ((vq->desc_gpa & 15) || (vq->avail_gpa & 1) || (vq->used_gpa & 3)) {
+		queue_break(vq, "misaligned ring (desc 0x%llx, driver 0x%llx, device 0x%llx)",
+			    (unsigned long long)vq->desc_gpa, (unsigned long long)vq->avail_gpa,
+			    (unsigned long long)vq->used_gpa);
+		return -EINVAL;
+	}
+	desc = guest_mem_ptr(mem, vq->desc_gpa, 16 * size);
+	avail = guest_mem_ptr(mem, vq->avail_gpa, 6 + 2 * size);
+	used = guest_mem_ptr(mem, vq->used_gpa, 6 + 8 * size);
+	if (!desc || !avail || !used) {
+		queue_break(vq,
+			    "ring outside guest RAM (desc 0x%llx, driver 0x%llx, device 0x%llx)",
+			    (unsigned long long)vq->desc_gpa, (unsigned long long)vq->avail_gpa,
+			    (unsigned long long)vq->used_gpa);
+		return -EINVAL;
+	}
+	vq->mem = mem;
+	vq->desc = desc;
+	vq->avail = avail;
+	vq->used = used;
+	vq->event_idx = (features >> VIRTIO_F_EVENT_IDX) & 1;
+	vq->indirect = (features >> VIRTIO_F_INDIRECT_DESC) & 1;
+	/* The driver initialised both indices to zero before QueueReady. */
+	vq->last_avail_idx = 0;
+	vq->used_idx = 0;
+	vq->signalled_used = 0;
+	vq->signalled_used_valid = false;
+	vq->notify_enabled = true;
+	vq->broken = false;
+	vq->error = NULL;
+	vq->ready = true;
+	return 0;
+}
+
+bool virtq_has_avail(struct virtq *vq)
+{
+	if (!vq->ready || vq->broken)
+		return false;
+	return load_acquire_u16(&vq->avail[AVAIL_IDX]) != vq->last_avail_idx;
+}
+
+/* Append one buffer to elem; the caller has checked the iov limit. */
+static int add_buffer(struct virtq *vq, struct virtq_elem *elem, const struct virtq_desc *d)
+{
+	bool writable = d->flags & VIRTQ_DESC_F_WRITE;
+	void *host;
+
+	if (!writable && elem->nr_in)
+		return queue_break(vq, "chain %u: device-readable buffer after a writable one",
+				   elem->head);
+	if (d->len == 0)
+		return 0; /* nothing to transfer; not worth an iovec */
+	host = guest_mem_ptr(vq->mem, d->addr, d->len);
+	if (!host)
+		return queue_break(vq, "chain %u: buffer 0x%llx+%u is outside guest RAM",
+				   elem->head, (unsigned long long)d->addr, d->len);
+	if (elem->nr_out + elem->nr_in >= VIRTQ_MAX_SIZE)
+		return queue_break(vq, "chain %u: more than %u buffers", elem->head,
+				   VIRTQ_MAX_SIZE);
+	elem->iov[elem->nr_out + elem->nr_in] = (struct iovec){.iov_base = host, .iov_len = d->len};
+	if (writable) {
+		elem->nr_in++;
+		elem->in_bytes += d->len;
+	} else {
+		elem->nr_out++;
+		elem->out_bytes += d->len;
+	}
+	return 0;
+}
+
+/* Walk an indirect table; it must be the whole chain (spec 2.7.5.3.1). */
+static int walk_indirect(struct virtq *vq, struct virtq_elem *elem, const struct virtq_desc *ind)
+{
+	const uint8_t *table;
+	unsigned int entries, idx = 0, visited = 0;
+	struct virtq_desc d;
+	int ret;
+
+	if (!vq->indirect)
+		return queue_break(
+		    vq, "chain %u: indirect descriptor without VIRTIO_F_INDIRECT_DESC", elem->head);
+	if (ind->flags & VIRTQ_DESC_F_NEXT)
+		return queue_break(vq, "chain %u: indirect descriptor with NEXT set", elem->head);
+	if (ind->len == 0 || ind->len % sizeof(struct virtq_desc) ||
+	    ind->len / sizeof(struct virtq_desc) > VIRTQ_MAX_SIZE)
+		return queue_break(vq, "chain %u: bad indirect table length %u", elem->head,
+				   ind->len);
+	entries = ind->len / sizeof(struct virtq_desc);
+	table = guest_mem_ptr(vq->mem, ind->addr, ind->len);
+	if (!table)
+		return queue_break(vq, "chain %u: indirect table 0x%llx+%u is outside guest RAM",
+				   elem->head, (unsigned long long)ind->addr, ind->len);
+	for (;;) {
+		read_desc(table + idx * sizeof(struct virtq_desc), &d);
+		if (d.flags & VIRTQ_DESC_F_INDIRECT)
+			return queue_break(vq, "chain %u: nested indirect table", elem->head);
+		ret = add_buffer(vq, elem, &d);
+		if (ret)
+			return ret;
+		if (!(d.flags & VIRTQ_DESC_F_NEXT))
+			return 0;
+		/* A chain visiting more entries than the table has must loop. */
+		if (++visited >= entries)
+			return queue_break(vq, "chain %u: indirect chain loops", elem->head);
+		idx = d.next;
+		if (idx >= entries)
+			return queue_break(vq,
+					   "chain %u: indirect next %u out of range (%u entries)",
+					   elem->head, idx, entries);
+	}
+}
+
+int virtq_pop(struct virtq *vq, struct virtq_elem *elem)
+{
+	uint16_t avail_idx, pending, head, idx;
+	unsigned int visited = 0;
+	struct virtq_desc d;
+	int ret;
+
+	if (vq->broken || !vq->ready)
+		return -EINVAL;
+	avail_idx = load_acquire_u16(&vq->avail[AVAIL_IDX]);
+	pending = (uint16_t)(avail_idx - vq->last_avail_idx);
+	if (pending == 0)
+		return 0;
+	if (pending > vq->size)
+		return queue_break(vq, "avail idx jumped from %u to %u (queue size %u)",
+				   vq->last_avail_idx, avail_idx, vq->size);
+	head = load_u16(&vq->avail[AVAIL_RING(vq->last_avail_idx & (vq->size - 1))]);
+	if (head >= vq->size)
+		return queue_break(vq, "avail ring entry %u: head %u out of range",
+				   vq->last_avail_idx, head);
+	elem->head = head;
+	elem->nr_out = elem->nr_in = 0;
+	elem->out_bytes = elem->in_bytes = 0;
+
+	idx = head;
+	for (;;) {
+		read_desc(&vq->desc[idx], &d);
+		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
+			if (idx != head)
+				return queue_break(
+				    vq, "chain %u: indirect descriptor inside a chain", head);
+			ret = walk_indirect(vq, elem, &d);
+			if (ret)
+				return ret;
+			break;
+		}
+		ret = add_buffer(vq, elem, &d);
+		if (ret)
+			return ret;
+		if (!(d.flags & VIRTQ_DESC_F_NEXT))
+			break;
+		if (++visited >= vq->size)
+			return queue_break(vq, "chain %u loops or is longer than the queue", head);
+		idx = d.next;
+		if (idx >= vq->size)
+			return queue_break(vq, "chain %u: next %u out of range", head, idx);
+	}
+	vq->last_avail_idx++;
+	return 1;
+}
+
+void virtq_push(struct virtq *vq, uint16_t head, uint32_t len)
+{
+	struct virtq_used_elem *e = &used_ring(vq)[vq->used_idx & (vq->size - 1)];
+
+	__atomic_store_n(&e->id, (uint32_t)head, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->len, len, __ATOMIC_RELAXED);
+	vq->used_idx++;
+}
+
+bool virtq_flush_used(struct virtq *vq)
+{
+	uint16_t old = vq->signalled_used, new = vq->used_idx, event;
+	bool valid = vq->signalled_used_valid;
+
+	if (!vq->ready || (valid && old == new))
+		return false;
+	/* Entries before the index (release), index before reading the
+	 * driver's suppression fields (full fence; spec 2.7.10, 2.7.7.2). */
+	__atomic_store_n(&vq->used[USED_IDX], new, __ATOMIC_RELEASE);
+	atomic_thread_fence(memory_order_seq_cst);
+	vq->signalled_used = new;
+	vq->signalled_used_valid = true;
+	if (!vq->event_idx)
+		return !(load_u16(&vq->avail[AVAIL_FLAGS]) & VIRTQ_AVAIL_F_NO_INTERRUPT);
+	if (!valid)
+		return true;
+	event = load_u16(used_event_slot(vq));
+	/* Interrupt if used_event lies in [old, new): vring_need_event(). */
+	return (uint16_t)(new - event - 1) < (uint16_t)(new - old);
+}
+
+void virtq_disable_notify(struct virtq *vq)
+{
+	if (!vq->ready || !vq->notify_enabled)
+		return;
+	vq->notify_enabled = false;
+	/* With EVENT_IDX nothing to write: avail_event stays behind the
+	 * driver's index, so the driver does not kick. */
+	if (!vq->event_idx)
+		store_u16(&vq->used[USED_FLAGS], VIRTQ_USED_F_NO_NOTIFY);
+}
+
+bool virtq_enable_notify(struct virtq *vq)
+{
+	if (!vq->ready || vq->broken)
+		return false;
+	vq->notify_enabled = true;
+	if (vq->event_idx)
+		store_u16(avail_event_slot(vq), vq->last_avail_idx);
+	else
+		store_u16(&vq->used[USED_FLAGS], 0);
+	/* Publish the request for a kick before looking at the ring again,
+	 * or a chain added in between would get neither kick nor service. */
+	atomic_thread_fence(memory_order_seq_cst);
+	return virtq_has_avail(vq);
+}
+
+size_t iov_to_buf(const struct iovec *iov, unsigned int cnt, size_t offset, void *buf, size_t len)
+{
+	size_t done = 0;
+
+	for (unsigned int i = 0; i < cnt && done < len; i++) {
+		size_t n;
+
+		if (offset >= iov[i].iov_len) {
+			offset -= iov[i].iov_len;
+			continue;
+		}
+		n = iov[i].iov_len - offset;
+		if (n > len - done)
+			n = len - done;
+		memcpy((uint8_t *)buf + done, (uint8_t *)iov[i].iov_base + offset, n);
+		done += n;
+		offset = 0;
+	}
+	return done;
+}
+
+size_t iov_from_buf(const struct iovec *iov, unsigned int cnt, size_t offset, const void *buf,
+		    size_t len)
+{
+	size_t done = 0;
+
+	for (unsigned int i = 0; i < cnt && done < len; i++) {
+		size_t n;
+
+		if (offset >= iov[i].iov_len) {
+			offset -= iov[i].iov_len;
+			continue;
+		}
+		n = iov[i].iov_len - offset;
+		if (n > len - done)
+			n = len - done;
+		memcpy((uint8_t *)iov[i].iov_base + offset, (const uint8_t *)buf + done, n);
+		done += n;
+		offset = 0;
+	}
+	return done;
+}

@@ -1,0 +1,744 @@
+/*
+ * Command-line parsing.  Every rejected input produces exactly one line in
+ * the caller's buffer naming the option, the offending value and the reason,
+ * so main() can print it and exit with EXIT_STATUS_USAGE.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "vm.h"
+
+/* Long-only options get values above any character. */
+enum {
+	OPT_KERNEL = 256,
+	OPT_INITRD,
+	OPT_CMDLINE,
+	OPT_MEM,
+	OPT_CPUS,
+	OPT_DISK,
+	OPT_NET,
+	OPT_CONSOLE,
+	OPT_STATS,
+	OPT_HUGEPAGES,
+	OPT_CPU_PROFILE,
+};
+
+static const struct option long_options[] = {
+    {"kernel", required_argument, NULL, OPT_KERNEL},
+    {"initrd", required_argument, NULL, OPT_INITRD},
+    {"cmdline", required_argument, NULL, OPT_CMDLINE},
+    {"mem", required_argument, NULL, OPT_MEM},
+    {"cpus", required_argument, NULL, OPT_CPUS},
+    {"disk", required_argument, NULL, OPT_DISK},
+    {"net", required_argument, NULL, OPT_NET},
+    {"console", required_argument, NULL, OPT_CONSOLE},
+    {"stats", optional_argument, NULL, OPT_STATS},
+    {"hugepages", no_argument, NULL, OPT_HUGEPAGES},
+    {"cpu-profile", required_argument, NULL, OPT_CPU_PROFILE},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+/*
+ * '+': stop at the first non-option instead of permuting argv, so argv stays
+ * untouched and stray words are reported.  ':': report a missing value as
+ * ':' rather than '?', so the two errors get different messages.
+ */
+static const char short_options[] = "+:hvV";
+
+struct parser {
+	struct vm_config *cfg;
+	char *err;
+	size_t errlen;
+};
+
+__attribute__((format(printf, 2, 3))) static int fail(struct parser *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->err && p->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(p->err, p->errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+static const struct option *option_by_val(int val)
+{
+	const struct option *o;
+
+	for (o = long_options; o->name; o++)
+		if (o->val == val)
+			return o;
+	return NULL;
+}
+
+static const char *option_name(int val)
+{
+	const struct option *o = option_by_val(val);
+
+	return o ? o->name : "?";
+}
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * The parsers below return 0 or -errno and, on error, a reason in why; the
+ * public wrappers drop the reason, config_parse() puts it into its message.
+ */
+static int parse_size(const char *s, uint64_t *out, char *why, size_t whylen)
+{
+	const char *suffix;
+	uint64_t value = 0;
+	unsigned int shift = 0;
+	bool overflow = false;
+
+	if (*s == '\0') {
+		snprintf(why, whylen, "empty size");
+		return -EINVAL;
+	}
+	if (*s == '-') {
+		snprintf(why, whylen, "negative size");
+		return -EINVAL;
+	}
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		snprintf(why, whylen, "hexadecimal is not accepted, use decimal");
+		return -EINVAL;
+	}
+	if (!is_digit(*s)) {
+		snprintf(why, whylen, "not a number");
+		return -EINVAL;
+	}
+	for (; is_digit(*s); s++) {
+		unsigned int digit = *s - '0';
+
+		if (value > (UINT64_MAX - digit) / 10)
+			overflow = true;
+		else
+			value = value * 10 + digit;
+	}
+
+	suffix = s;
+	switch (*s) {
+	case 'k':
+	case 'K':
+		shift = 10;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		break;
+	case 't':
+	case 'T':
+		shift = 40;
+		break;
+	}
+	if (shift)
+		s++;
+	if (strcmp(s, "B") == 0 || (shift && strcmp(s, "iB") == 0))
+		s += strlen(s);
+	if (*suffix == '.') {
+		snprintf(why, whylen, "fractions are not accepted, use a smaller unit");
+		return -EINVAL;
+	}
+	if (*s != '\0') {
+		snprintf(why, whylen, "unknown size suffix '%s' (expected k, M, G or T)", suffix);
+		return -EINVAL;
+	}
+
+	if (overflow || value > (UINT64_MAX >> shift)) {
+		snprintf(why, whylen, "too large");
+		return -ERANGE;
+	}
+	if (value == 0) {
+		snprintf(why, whylen, "size must not be zero");
+		return -ERANGE;
+	}
+	*out = value << shift;
+	return 0;
+}
+
+int config_parse_size(const char *s, uint64_t *out)
+{
+	char why[128];
+
+	return parse_size(s, out, why, sizeof(why));
+}
+
+static int parse_mac(const char *s, uint8_t mac[6], const char **why)
+{
+	static const size_t mac_len = sizeof("XX:XX:XX:XX:XX:XX") - 1;
+	unsigned int i;
+
+	if (strlen(s) != mac_len) {
+		*why = "expected 6 hex octets as XX:XX:XX:XX:XX:XX";
+		return -EINVAL;
+	}
+	for (i = 0; i < 6; i++) {
+		int hi = hex_value(s[3 * i]), lo = hex_value(s[3 * i + 1]);
+
+		if (hi < 0 || lo < 0) {
+			*why = "not a hex digit";
+			return -EINVAL;
+		}
+		if (i < 5 && s[3 * i + 2] != ':') {
+			*why = "octets must be separated by ':'";
+			return -EINVAL;
+		}
+		mac[i] = (uint8_t)(hi << 4 | lo);
+	}
+	/* The I/G bit marks group addresses: a NIC's own address must not have it. */
+	if (mac[0] & 1) {
+		*why = "multicast address (low bit of the first octet set) is not valid for a NIC";
+		return -EINVAL;
+	}
+	if (!(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5])) {
+		*why = "all-zero address is not valid for a NIC";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int config_parse_mac(const char *s, uint8_t mac[6])
+{
+	const char *why;
+	uint8_t tmp[6];
+
+	if (parse_mac(s, tmp, &why))
+		return -EINVAL;
+	memcpy(mac, tmp, sizeof(tmp));
+	return 0;
+}
+
+/*
+ * Copy the first comma-separated field of s into buf, turning ",," into a
+ * literal comma so paths may contain commas.  *rest is set to what follows
+ * the separating comma, or NULL when s has no further field.  -1 when the
+ * field does not fit into buf.
+ */
+static int copy_first_field(const char *s, char *buf, size_t size, const char **rest)
+{
+	size_t n = 0;
+
+	for (;;) {
+		if (*s == '\0') {
+			*rest = NULL;
+			break;
+		}
+		if (*s == ',' && s[1] != ',') {
+			*rest = s + 1;
+			break;
+		}
+		if (n + 1 >= size)
+			return -1;
+		buf[n++] = *s;
+		s += *s == ',' ? 2 : 1;
+	}
+	buf[n] = '\0';
+	return 0;
+}
+
+/* One "key" or "key=value" token of a sub-option list, not NUL-terminated. */
+struct token {
+	const char *s;
+	int len;
+};
+
+static struct token next_token(const char **opts)
+{
+	const char *end = strchrnul(*opts, ',');
+	struct token t = {*opts, (int)(end - *opts)};
+
+	*opts = *end ? end + 1 : NULL;
+	return t;
+}
+
+static bool token_is(struct token t, const char *word)
+{
+	return (size_t)t.len == strlen(word) && memcmp(t.s, word, t.len) == 0;
+}
+
+/* If t is "key=...", point value at the part after '='. */
+static bool token_key(struct token t, const char *key, struct token *value)
+{
+	size_t klen = strlen(key);
+
+	if ((size_t)t.len <= klen || memcmp(t.s, key, klen) != 0 || t.s[klen] != '=')
+		return false;
+	value->s = t.s + klen + 1;
+	value->len = t.len - (int)klen - 1;
+	return true;
+}
+
+/* One line for a sub-option or value that is not in the list. */
+static int unknown_choice(struct parser *p, const char *option, const char *arg, const char *what,
+			  struct token t, const char *expected)
+{
+	return fail(p, "%s %s: unknown %s '%.*s' (expected %s)", option, arg, what, t.len, t.s,
+		    expected);
+}
+
+static int parse_disk(struct parser *p, const char *arg)
+{
+	struct vm_config *cfg = p->cfg;
+	struct disk_config *disk;
+	char *path;
+	const char *opts;
+
+	if (cfg->nr_disks == CONFIG_MAX_DISKS)
+		return fail(p, "--disk %s: too many disks (at most %d)", arg, CONFIG_MAX_DISKS);
+	path = cfg->disk_path_buf[cfg->nr_disks];
+	if (copy_first_field(arg, path, sizeof(cfg->disk_path_buf[0]), &opts))
+		return fail(p, "--disk: path longer than %d characters", CONFIG_PATH_MAX);
+	if (path[0] == '\0')
+		return fail(p, "--disk %s: empty path", arg);
+
+	disk = &cfg->disks[cfg->nr_disks];
+	disk->path = path;
+	disk->read_only = false;
+	disk->cache = DISK_CACHE_WRITEBACK;
+	disk->engine = DISK_ENGINE_IO_URING;
+
+	while (opts) {
+		struct token t = next_token(&opts), v;
+
+		if (t.len == 0)
+			return fail(p, "--disk %s: empty disk option (stray comma?)", arg);
+		if (token_is(t, "ro"))
+			disk->read_only = true;
+		else if (token_key(t, "cache", &v) && token_is(v, "none"))
+			disk->cache = DISK_CACHE_NONE;
+		else if (token_key(t, "cache", &v) && token_is(v, "writeback"))
+			disk->cache = DISK_CACHE_WRITEBACK;
+		else if (token_key(t, "cache", &v))
+			return unknown_choice(p, "--disk", arg, "cache mode", v,
+					      "none or writeback");
+		else if (token_key(t, "engine", &v) && token_is(v, "io_uring"))
+			disk->engine = DISK_ENGINE_IO_URING;
+		else if (token_key(t, "engine", &v) && token_is(v, "sync"))
+			disk->engine = DISK_ENGINE_SYNC;
+		else if (token_key(t, "engine", &v))
+			return unknown_choice(p, "--disk", arg, "engine", v, "io_uring or sync");
+		else
+			return unknown_choice(p, "--disk", arg, "disk option", t,
+					      "ro, cache= or engine=");
+	}
+	cfg->nr_disks++;
+	return 0;
+}
+
+/* The kernel's own rule for interface names (dev_valid_name()). */
+static bool valid_ifname(const char *name)
+{
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return false;
+	for (; *name; name++)
+		if (*name == '/' || *name == ':' || *name == ' ' ||
+		    (*name >= '\t' && *name <= '\r'))
+			return false;
+	return true;
+}
+
+static int parse_net(struct parser *p, const char *arg)
+{
+	struct vm_config *cfg = p->cfg;
+	struct net_config *net;
+	char *tap;
+	const char *opts;
+
+	if (cfg->nr_nets == CONFIG_MAX_NETS)
+		return fail(p, "--net %s: too many network interfaces (at most %d)", arg,
+			    CONFIG_MAX_NETS);
+	tap = cfg->net_tap_buf[cfg->nr_nets];
+	if (copy_first_field(arg, tap, sizeof(cfg->net_tap_buf[0]), &opts))
+		return fail(p, "--net %s: tap name longer than %d characters", arg,
+			    CONFIG_TAP_NAME_MAX);
+	if (tap[0] == '\0')
+		return fail(p, "--net %s: empty tap name", arg);
+	if (!valid_ifname(tap))
+		return fail(p, "--net %s: '%s' is not a valid interface name", arg, tap);
+
+	net = &cfg->nets[cfg->nr_nets];
+	net->tap = tap;
+	net->model = NET_MODEL_VIRTIO;
+	net->mac_set = false;
+
+	while (opts) {
+		struct token t = next_token(&opts), v;
+
+		if (t.len == 0)
+			return fail(p, "--net %s: empty net option (stray comma?)", arg);
+		if (token_key(t, "model", &v) && token_is(v, "virtio")) {
+			net->model = NET_MODEL_VIRTIO;
+		} else if (token_key(t, "model", &v) && token_is(v, "e1000")) {
+			net->model = NET_MODEL_E1000;
+		} else if (token_key(t, "model", &v)) {
+			return unknown_choice(p, "--net", arg, "model", v, "virtio or e1000");
+		} else if (token_key(t, "mac", &v)) {
+			char mac[32];
+			const char *why;
+
+			/* Longer than any MAC: a too-long value still fails the length check. */
+			snprintf(mac, sizeof(mac), "%.*s", v.len, v.s);
+			if (parse_mac(mac, net->mac, &why))
+				return fail(p, "--net %s: bad MAC '%.*s': %s", arg, v.len, v.s,
+					    why);
+			net->mac_set = true;
+		} else {
+			return unknown_choice(p, "--net", arg, "net option", t, "model= or mac=");
+		}
+	}
+	cfg->nr_nets++;
+	return 0;
+}
+
+static int parse_mem(struct parser *p, const char *arg)
+{
+	char why[128];
+	uint64_t size;
+
+	if (parse_size(arg, &size, why, sizeof(why)))
+		return fail(p, "--mem %s: %s", arg, why);
+	if (size < CONFIG_MIN_MEM)
+		return fail(p,
+			    "--mem %s: below the 16 MiB minimum (Linux kernels load at 16 MiB, "
+			    "so less RAM cannot boot one)",
+			    arg);
+	if (size > CONFIG_MAX_MEM)
+		return fail(p, "--mem %s: above the 1 TiB maximum", arg);
+	p->cfg->mem_size = size;
+	return 0;
+}
+
+static int parse_cpus(struct parser *p, const char *arg)
+{
+	unsigned long value = 0;
+	const char *s;
+
+	for (s = arg; *s; s++) {
+		if (!is_digit(*s))
+			return fail(p, "--cpus %s: not a number", arg);
+		/* Saturate: anything this big is simply above the maximum. */
+		if (value <= VM_MAX_CPUS)
+			value = value * 10 + (unsigned long)(*s - '0');
+	}
+	if (value == 0)
+		return fail(p, "--cpus %s: at least 1 vCPU is needed", arg);
+	if (value > VM_MAX_CPUS)
+		return fail(p, "--cpus %s: above the maximum of %d vCPUs", arg, VM_MAX_CPUS);
+	p->cfg->cpus = (unsigned int)value;
+	return 0;
+}
+
+static int parse_console(struct parser *p, const char *arg)
+{
+	struct vm_config *cfg = p->cfg;
+
+	if (strcmp(arg, "stdio") == 0) {
+		cfg->console = CONSOLE_STDIO;
+		cfg->console_path = NULL;
+	} else if (strcmp(arg, "none") == 0) {
+		cfg->console = CONSOLE_NONE;
+		cfg->console_path = NULL;
+	} else if (strncmp(arg, "file:", 5) == 0) {
+		if (arg[5] == '\0')
+			return fail(p, "--console %s: empty path", arg);
+		cfg->console = CONSOLE_FILE;
+		cfg->console_path = arg + 5;
+	} else {
+		return fail(p, "--console %s: expected stdio, none or file:PATH", arg);
+	}
+	return 0;
+}
+
+static int parse_cpu_profile(struct parser *p, const char *arg)
+{
+	if (strcmp(arg, "auto") == 0)
+		p->cfg->cpu_profile = CPU_PROFILE_AUTO;
+	else if (strcmp(arg, "host") == 0)
+		p->cfg->cpu_profile = CPU_PROFILE_HOST;
+	else if (strcmp(arg, "compat") == 0)
+		p->cfg->cpu_profile = CPU_PROFILE_COMPAT;
+	else
+		return fail(p, "--cpu-profile %s: expected auto, host or compat", arg);
+	return 0;
+}
+
+/* What an option's value is, for "--disk: empty path". */
+static const char *value_kind(int opt)
+{
+	switch (opt) {
+	case OPT_KERNEL:
+	case OPT_INITRD:
+	case OPT_DISK:
+	case OPT_STATS:
+		return "path";
+	case OPT_NET:
+		return "tap name";
+	case OPT_MEM:
+		return "size";
+	}
+	return "value";
+}
+
+static int parse_cmdline(struct parser *p, const char *arg)
+{
+	size_t len = strlen(arg);
+
+	if (len > CONFIG_USER_CMDLINE_MAX)
+		return fail(p,
+			    "--cmdline: %zu characters, at most %d allowed (devices append to the "
+			    "command line too)",
+			    len, CONFIG_USER_CMDLINE_MAX);
+	p->cfg->cmdline = arg;
+	return 0;
+}
+
+/* "--name" or "--name=..." naming one of our options, for "--kernel --mem 1G". */
+static bool names_option(const char *arg)
+{
+	const struct option *o;
+	size_t len;
+
+	if (strncmp(arg, "--", 2) != 0)
+		return false;
+	arg += 2;
+	len = strcspn(arg, "=");
+	for (o = long_options; o->name; o++)
+		if (strlen(o->name) == len && strncmp(o->name, arg, len) == 0)
+			return true;
+	return false;
+}
+
+/* getopt_long returned '?': say which kind of unknown it was. */
+static int unknown_option(struct parser *p, char **argv)
+{
+	const struct option *o;
+	const char *arg, *name;
+	char candidates[256] = "";
+	size_t len, used = 0;
+	int matches = 0;
+
+	if (optopt != 0 && option_by_val(optopt))
+		return fail(p, "--%s does not take a value", option_name(optopt));
+	if (optopt != 0) {
+		/* "-kernel" is parsed as -k -e ...: point at the likely slip. */
+		for (o = long_options; o->name; o++)
+			if (o->name[0] == optopt)
+				return fail(p,
+					    "unknown option '-%c' (long options start with '--')",
+					    optopt);
+		return fail(p, "unknown option '-%c' (see --help)", optopt);
+	}
+
+	/* Unknown or ambiguous long option: getopt has stepped past it. */
+	arg = argv[optind - 1];
+	name = arg + 2;
+	len = strcspn(name, "=");
+	for (o = long_options; o->name; o++) {
+		if (len == 0 || strncmp(o->name, name, len) != 0)
+			continue;
+		matches++;
+		used += (size_t)snprintf(candidates + used, sizeof(candidates) - used, "%s--%s",
+					 used ? ", " : "", o->name);
+		if (used >= sizeof(candidates))
+			used = sizeof(candidates) - 1;
+	}
+	if (matches > 1)
+		return fail(p, "ambiguous option '%.*s' (could be %s)", (int)len + 2, arg,
+			    candidates);
+	return fail(p, "unknown option '%.*s' (see --help)", (int)len + 2, arg);
+}
+
+#define STRINGIFY(x) #x
+#define STR(x)	     STRINGIFY(x)
+
+/* Help text: option syntax, then its one-line description; "" continues the option above. */
+static const struct {
+	const char *syntax;
+	const char *text;
+} help_lines[] = {
+    {"--kernel PATH", "ELF vmlinux, bzImage or ELF test guest to boot (required)"},
+    {"--initrd PATH", "initial ramdisk (default: none)"},
+    {"--cmdline STR", "kernel command line (default: \"" CONFIG_DEFAULT_CMDLINE "\")"},
+    {"", "at most " STR(CONFIG_USER_CMDLINE_MAX) " characters"},
+    {"--mem SIZE", "guest RAM, 16M to 1T, suffixes k/M/G/T (default: 256M)"},
+    {"--cpus N", "number of vCPUs, 1 to " STR(VM_MAX_CPUS) " (default: 1)"},
+    {"--disk PATH[,OPT]...", "virtio-blk disk, up to " STR(CONFIG_MAX_DISKS) "; OPT may be"},
+    {"", "  ro                     read-only (default: read-write)"},
+    {"", "  cache=none|writeback   host page cache (default: writeback)"},
+    {"", "  engine=io_uring|sync   I/O engine (default: io_uring)"},
+    {"", "write ,, for a comma inside PATH"},
+    {"--net TAP[,OPT]...",
+     "network card on tap device TAP, up to " STR(CONFIG_MAX_NETS) "; OPT may be"},
+    {"", "  model=virtio|e1000     device model (default: virtio)"},
+    {"", "  mac=XX:XX:XX:XX:XX:XX  MAC address (default: locally administered,"},
+    {"", "                         derived by minivmm)"},
+    {"--console stdio|none|file:PATH", "where the serial console goes (default: stdio)"},
+    {"--stats[=PATH]", "print device and vCPU statistics at exit (default: off;"},
+    {"", "to stderr unless PATH is given)"},
+    {"--hugepages", "back guest RAM with transparent huge pages (default: off)"},
+    {"--cpu-profile auto|host|compat", "CPU features shown to the guest; auto chooses compat"},
+    {"", "when the host emulates guest kernel code (default: auto)"},
+    {"-v, --verbose", "also print debug messages (default: off)"},
+    {"-h, --help", "print this help and exit"},
+    {"-V, --version", "print the version and exit"},
+};
+
+static void print_help(FILE *out)
+{
+	const int width = 22;
+	size_t i;
+
+	fputs("Usage: minivmm --kernel PATH [OPTION]...\n"
+	      "Boot a Linux kernel or an ELF test guest in a KVM virtual machine.\n\n",
+	      out);
+	for (i = 0; i < sizeof(help_lines) / sizeof(help_lines[0]); i++) {
+		if ((int)strlen(help_lines[i].syntax) > width)
+			fprintf(out, "  %s\n  %-*s %s\n", help_lines[i].syntax, width, "",
+				help_lines[i].text);
+		else
+			fprintf(out, "  %-*s %s\n", width, help_lines[i].syntax,
+				help_lines[i].text);
+	}
+}
+
+static void config_defaults(struct vm_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mem_size = CONFIG_DEFAULT_MEM;
+	cfg->cpus = 1;
+	cfg->console = CONSOLE_STDIO;
+	cfg->cpu_profile = CPU_PROFILE_AUTO;
+}
+
+static int handle_option(struct parser *p, int opt, char *arg)
+{
+	struct vm_config *cfg = p->cfg;
+
+	/* An empty --cmdline is a deliberate choice; nothing else may be empty. */
+	if (arg && arg[0] == '\0' && opt != OPT_CMDLINE)
+		return fail(p, "--%s: empty %s", option_name(opt), value_kind(opt));
+
+	switch (opt) {
+	case OPT_KERNEL:
+		cfg->kernel = arg;
+		return 0;
+	case OPT_INITRD:
+		cfg->initrd = arg;
+		return 0;
+	case OPT_CMDLINE:
+		return parse_cmdline(p, arg);
+	case OPT_MEM:
+		return parse_mem(p, arg);
+	case OPT_CPUS:
+		return parse_cpus(p, arg);
+	case OPT_DISK:
+		return parse_disk(p, arg);
+	case OPT_NET:
+		return parse_net(p, arg);
+	case OPT_CONSOLE:
+		return parse_console(p, arg);
+	case OPT_STATS:
+		cfg->stats = true;
+		cfg->stats_path = arg;
+		return 0;
+	case OPT_HUGEPAGES:
+		cfg->hugepages = true;
+		return 0;
+	case OPT_CPU_PROFILE:
+		return parse_cpu_profile(p, arg);
+	case 'v':
+		cfg->verbose = true;
+		return 0;
+	}
+	return fail(p, "internal error: unhandled option %d", opt);
+}
+
+static enum config_result parse_args(struct parser *p, int argc, char **argv, FILE *out)
+{
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, short_options, long_options, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			print_help(out);
+			return CONFIG_EXIT_SUCCESS;
+		case 'V':
+			fprintf(out, "minivmm " MINIVMM_VERSION "\n");
+			return CONFIG_EXIT_SUCCESS;
+		case ':':
+			fail(p, "--%s: missing value", option_name(optopt));
+			return CONFIG_ERROR;
+		case '?':
+			unknown_option(p, argv);
+			return CONFIG_ERROR;
+		}
+		/* A value that is itself one of our options means the real one was forgotten. */
+		if (optarg && optarg == argv[optind - 1] && names_option(optarg)) {
+			fail(p, "--%s: missing value (next argument is the option '%s')",
+			     option_name(opt), optarg);
+			return CONFIG_ERROR;
+		}
+		if (handle_option(p, opt, optarg))
+			return CONFIG_ERROR;
+	}
+
+	if (optind < argc) {
+		if (optind > 0 && strcmp(argv[optind - 1], "--stats") == 0)
+			fail(p, "unexpected argument '%s' (write --stats=PATH to name the file)",
+			     argv[optind]);
+		else
+			fail(p, "unexpected argument '%s'", argv[optind]);
+		return CONFIG_ERROR;
+	}
+	if (!p->cfg->kernel) {
+		fail(p, "missing --kernel PATH (see --help)");
+		return CONFIG_ERROR;
+	}
+	return CONFIG_OK;
+}
+
+enum config_result config_parse(struct vm_config *cfg, int argc, char **argv, char *err,
+				size_t errlen, void *out)
+{
+	struct parser p = {cfg, err, errlen};
+	int saved_opterr = opterr;
+	enum config_result result;
+
+	if (err && errlen)
+		err[0] = '\0';
+	config_defaults(cfg);
+	/* 0, not 1: makes glibc re-initialise, so repeated calls start afresh. */
+	optind = 0;
+	opterr = 0;
+	result = parse_args(&p, argc, argv, out ? out : stdout);
+	opterr = saved_opterr;
+	return result;
+}
