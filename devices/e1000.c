@@ -17,27 +17,27 @@
 #include "tap.h"
 #include "vm.h"
 
-#define NREGS (E1000_MMIO_SIZE / 4)
+#define NREGS	  (E1000_MMIO_SIZE / 4)
 #define DESC_SIZE 16
 
 /* Largest frame the device accepts from the guest or the tap (jumbo 16 KiB). */
 #define MAX_FRAME 16384
 /* A TSO packet (headers + up to 64 KiB of payload) is assembled whole. */
 #define TX_BUF_SIZE (65536 + 256)
-#define ETH_HLEN 14
-#define ETH_ZLEN 60
+#define ETH_HLEN    14
+#define ETH_ZLEN    60
 #define ETH_FCS_LEN 4
-#define VLAN_HLEN 4
+#define VLAN_HLEN   4
 /* Without RCTL.LPE frames longer than a VLAN-tagged standard frame are dropped. */
 #define MAX_STD_FRAME 1522
 
-#define EECD_FWE_DISABLED (1u << 4)
-#define MICROWIRE_READ_OPCODE 0x6	/* start bit + "10" */
-#define MICROWIRE_ADDR_BITS 6
+#define EECD_FWE_DISABLED     (1u << 4)
+#define MICROWIRE_READ_OPCODE 0x6 /* start bit + "10" */
+#define MICROWIRE_ADDR_BITS   6
 #define MICROWIRE_OPCODE_BITS 3
 
-#define PHY_REGS 32
-#define PHY_CTRL_RESET 0x8000
+#define PHY_REGS	    32
+#define PHY_CTRL_RESET	    0x8000
 #define PHY_CTRL_RESTART_AN 0x0200
 
 /*
@@ -47,72 +47,72 @@
  */
 struct reg_desc {
 	uint32_t offset;
-	uint32_t count;	/* dwords */
+	uint32_t count; /* dwords */
 	const char *name;
 	uint32_t reset;
-	uint32_t wmask;	/* writable bits for plain storage registers */
+	uint32_t wmask; /* writable bits for plain storage registers */
 	bool read_clear;
 };
 
 enum { REG_UNKNOWN = 0 };
 
 static const struct reg_desc reg_descs[] = {
-	{0, 0, "other", 0, 0, false},
-	{E1000_CTRL, 1, "CTRL", E1000_CTRL_FD | E1000_CTRL_SLU | 0x200, 0xffffffff, false},
-	{E1000_STATUS, 1, "STATUS", 0, 0, false},
-	{E1000_EECD, 1, "EECD", 0, 0, false},
-	{E1000_EERD, 1, "EERD", 0, 0, false},
-	{E1000_CTRL_EXT, 1, "CTRL_EXT", 0, 0xffffffff, false},
-	{0x001C, 1, "FLA", 0, 0xffffffff, false},
-	{E1000_MDIC, 1, "MDIC", 0, 0, false},
-	{0x0028, 1, "FCAL", 0, 0xffffffff, false},
-	{0x002C, 1, "FCAH", 0, 0xffff, false},
-	{0x0030, 1, "FCT", 0, 0xffff, false},
-	{E1000_VET, 1, "VET", 0x8100, 0xffff, false},
-	{E1000_ICR, 1, "ICR", 0, 0, false},
-	{E1000_ITR, 1, "ITR", 0, 0xffff, false},
-	{E1000_ICS, 1, "ICS", 0, 0, false},
-	{E1000_IMS, 1, "IMS", 0, 0, false},
-	{E1000_IMC, 1, "IMC", 0, 0, false},
-	{E1000_RCTL, 1, "RCTL", 0, 0x07fffffe, false},
-	{0x0170, 1, "FCTTV", 0, 0xffff, false},
-	{0x0178, 1, "TXCW", 0, 0xffffffff, false},
-	{0x0180, 1, "RXCW", 0, 0, false},
-	{E1000_TCTL, 1, "TCTL", E1000_TCTL_PSP, 0xffffffff, false},
-	{E1000_TIPG, 1, "TIPG", 0, 0xffffffff, false},
-	{0x0458, 1, "AIT", 0, 0xffff, false},
-	{0x0E00, 1, "LEDCTL", 0x07068302, 0xffffffff, false},
-	{0x1000, 1, "PBA", 0x00100030, 0xffff, false},
-	{0x2160, 1, "FCRTL", 0, 0x8000fff8, false},
-	{0x2168, 1, "FCRTH", 0, 0xfff8, false},
-	{E1000_RDBAL, 1, "RDBAL", 0, 0xfffffff0, false},
-	{E1000_RDBAH, 1, "RDBAH", 0, 0xffffffff, false},
-	{E1000_RDLEN, 1, "RDLEN", 0, 0x000fff80, false},
-	{E1000_RDH, 1, "RDH", 0, 0xffff, false},
-	{E1000_RDT, 1, "RDT", 0, 0xffff, false},
-	{E1000_RDTR, 1, "RDTR", 0, 0x8000ffff, false},
-	{0x2828, 1, "RXDCTL", 0x00010000, 0xffffffff, false},
-	{0x282C, 1, "RADV", 0, 0xffff, false},
-	{0x2C00, 1, "RSRPD", 0, 0xfff, false},
-	{E1000_TDBAL, 1, "TDBAL", 0, 0xfffffff0, false},
-	{E1000_TDBAH, 1, "TDBAH", 0, 0xffffffff, false},
-	{E1000_TDLEN, 1, "TDLEN", 0, 0x000fff80, false},
-	{E1000_TDH, 1, "TDH", 0, 0xffff, false},
-	{E1000_TDT, 1, "TDT", 0, 0xffff, false},
-	{E1000_TIDV, 1, "TIDV", 0, 0xffff, false},
-	{0x3828, 1, "TXDCTL", 0x00010000, 0xffffffff, false},
-	{0x382C, 1, "TADV", 0, 0xffff, false},
-	{0x3830, 1, "TSPMT", 0x01000400, 0xffffffff, false},
-	{0x4000, 64, "STATS", 0, 0, true},
-	{E1000_RXCSUM, 1, "RXCSUM", 0x300, 0x7ff, false},
-	{E1000_MTA, 128, "MTA", 0, 0xffffffff, false},
-	{0x5400, 32, "RA", 0, 0xffffffff, false},
-	{E1000_VFTA, 128, "VFTA", 0, 0xffffffff, false},
-	{0x5800, 1, "WUC", 0, 0xffffffff, false},
-	{0x5808, 1, "WUFC", 0, 0xffffffff, false},
-	{0x5810, 1, "WUS", 0, 0, false},
-	{0x5820, 1, "MANC", 0, 0xffffffff, false},
-	{0x5838, 1, "IPAV", 0, 0xffffffff, false},
+    {0, 0, "other", 0, 0, false},
+    {E1000_CTRL, 1, "CTRL", E1000_CTRL_FD | E1000_CTRL_SLU | 0x200, 0xffffffff, false},
+    {E1000_STATUS, 1, "STATUS", 0, 0, false},
+    {E1000_EECD, 1, "EECD", 0, 0, false},
+    {E1000_EERD, 1, "EERD", 0, 0, false},
+    {E1000_CTRL_EXT, 1, "CTRL_EXT", 0, 0xffffffff, false},
+    {0x001C, 1, "FLA", 0, 0xffffffff, false},
+    {E1000_MDIC, 1, "MDIC", 0, 0, false},
+    {0x0028, 1, "FCAL", 0, 0xffffffff, false},
+    {0x002C, 1, "FCAH", 0, 0xffff, false},
+    {0x0030, 1, "FCT", 0, 0xffff, false},
+    {E1000_VET, 1, "VET", 0x8100, 0xffff, false},
+    {E1000_ICR, 1, "ICR", 0, 0, false},
+    {E1000_ITR, 1, "ITR", 0, 0xffff, false},
+    {E1000_ICS, 1, "ICS", 0, 0, false},
+    {E1000_IMS, 1, "IMS", 0, 0, false},
+    {E1000_IMC, 1, "IMC", 0, 0, false},
+    {E1000_RCTL, 1, "RCTL", 0, 0x07fffffe, false},
+    {0x0170, 1, "FCTTV", 0, 0xffff, false},
+    {0x0178, 1, "TXCW", 0, 0xffffffff, false},
+    {0x0180, 1, "RXCW", 0, 0, false},
+    {E1000_TCTL, 1, "TCTL", E1000_TCTL_PSP, 0xffffffff, false},
+    {E1000_TIPG, 1, "TIPG", 0, 0xffffffff, false},
+    {0x0458, 1, "AIT", 0, 0xffff, false},
+    {0x0E00, 1, "LEDCTL", 0x07068302, 0xffffffff, false},
+    {0x1000, 1, "PBA", 0x00100030, 0xffff, false},
+    {0x2160, 1, "FCRTL", 0, 0x8000fff8, false},
+    {0x2168, 1, "FCRTH", 0, 0xfff8, false},
+    {E1000_RDBAL, 1, "RDBAL", 0, 0xfffffff0, false},
+    {E1000_RDBAH, 1, "RDBAH", 0, 0xffffffff, false},
+    {E1000_RDLEN, 1, "RDLEN", 0, 0x000fff80, false},
+    {E1000_RDH, 1, "RDH", 0, 0xffff, false},
+    {E1000_RDT, 1, "RDT", 0, 0xffff, false},
+    {E1000_RDTR, 1, "RDTR", 0, 0x8000ffff, false},
+    {0x2828, 1, "RXDCTL", 0x00010000, 0xffffffff, false},
+    {0x282C, 1, "RADV", 0, 0xffff, false},
+    {0x2C00, 1, "RSRPD", 0, 0xfff, false},
+    {E1000_TDBAL, 1, "TDBAL", 0, 0xfffffff0, false},
+    {E1000_TDBAH, 1, "TDBAH", 0, 0xffffffff, false},
+    {E1000_TDLEN, 1, "TDLEN", 0, 0x000fff80, false},
+    {E1000_TDH, 1, "TDH", 0, 0xffff, false},
+    {E1000_TDT, 1, "TDT", 0, 0xffff, false},
+    {E1000_TIDV, 1, "TIDV", 0, 0xffff, false},
+    {0x3828, 1, "TXDCTL", 0x00010000, 0xffffffff, false},
+    {0x382C, 1, "TADV", 0, 0xffff, false},
+    {0x3830, 1, "TSPMT", 0x01000400, 0xffffffff, false},
+    {0x4000, 64, "STATS", 0, 0, true},
+    {E1000_RXCSUM, 1, "RXCSUM", 0x300, 0x7ff, false},
+    {E1000_MTA, 128, "MTA", 0, 0xffffffff, false},
+    {0x5400, 32, "RA", 0, 0xffffffff, false},
+    {E1000_VFTA, 128, "VFTA", 0, 0xffffffff, false},
+    {0x5800, 1, "WUC", 0, 0xffffffff, false},
+    {0x5808, 1, "WUFC", 0, 0xffffffff, false},
+    {0x5810, 1, "WUS", 0, 0, false},
+    {0x5820, 1, "MANC", 0, 0xffffffff, false},
+    {0x5838, 1, "IPAV", 0, 0xffffffff, false},
 };
 
 #define NR_REG_DESCS (sizeof(reg_descs) / sizeof(reg_descs[0]))
@@ -132,7 +132,7 @@ struct tx_context {
 	uint8_t ipcss, ipcso, tucss, tucso;
 	uint16_t ipcse, tucse;
 	uint32_t paylen;
-	uint8_t tucmd;	/* TUCMD byte: TCP, IP, TSE */
+	uint8_t tucmd; /* TUCMD byte: TCP, IP, TSE */
 	uint8_t hdr_len;
 	uint16_t mss;
 };
@@ -144,20 +144,20 @@ struct e1000 {
 	uint8_t mac[6];
 	char name[16];
 
-	pthread_mutex_t lock;	/* everything below; vCPU threads vs RX thread */
+	pthread_mutex_t lock; /* everything below; vCPU threads vs RX thread */
 	uint32_t regs[NREGS];
 	uint32_t icr, ims;
 	int irq_level;
-	bool irq_deferred;	/* held back by ITR */
+	bool irq_deferred; /* held back by ITR */
 	uint64_t last_irq_ns;
 	uint64_t (*now_ns)(void);
 	uint16_t eeprom[E1000_EEPROM_WORDS];
 	uint16_t phy[PHY_REGS];
-	uint32_t io_addr;	/* IOADDR of the I/O BAR */
+	uint32_t io_addr; /* IOADDR of the I/O BAR */
 
 	/* Microwire EEPROM bit-banging state. */
 	struct {
-		uint32_t eecd;	/* SK, CS, DI, REQ as last written */
+		uint32_t eecd; /* SK, CS, DI, REQ as last written */
 		uint32_t in_bits, in_count;
 		bool reading;
 		unsigned int addr, out_bit;
@@ -178,8 +178,8 @@ struct e1000 {
 
 	/* Receive. */
 	uint8_t *rx_buf;
-	size_t rx_pending;	/* bytes of a frame read but not yet delivered */
-	bool rx_blocked;	/* the RX thread waits for descriptors */
+	size_t rx_pending; /* bytes of a frame read but not yet delivered */
+	bool rx_blocked;   /* the RX thread waits for descriptors */
 
 	/* I/O thread. */
 	bool has_thread;
@@ -257,13 +257,13 @@ void e1000_eeprom_image(const uint8_t mac[6], uint16_t w[E1000_EEPROM_WORDS])
 	memset(w, 0, E1000_EEPROM_WORDS * sizeof(w[0]));
 	for (int i = 0; i < 3; i++)
 		w[i] = mac[2 * i] | mac[2 * i + 1] << 8;
-	w[0x08] = 0x2000;	/* part number, shown by ethtool only */
-	w[0x0A] = 0x4408;	/* init control 1: defaults for a copper 82540EM */
-	w[0x0B] = 0x0000;	/* subsystem ID */
-	w[0x0C] = 0x8086;	/* subsystem vendor */
+	w[0x08] = 0x2000; /* part number, shown by ethtool only */
+	w[0x0A] = 0x4408; /* init control 1: defaults for a copper 82540EM */
+	w[0x0B] = 0x0000; /* subsystem ID */
+	w[0x0C] = 0x8086; /* subsystem vendor */
 	w[0x0D] = E1000_DEVICE_ID;
 	w[0x0E] = E1000_VENDOR_ID;
-	w[0x0F] = 0x0000;	/* init control 2: no flow control (pause) */
+	w[0x0F] = 0x0000; /* init control 2: no flow control (pause) */
 	for (int i = 0; i < E1000_EEPROM_WORDS - 1; i++)
 		sum += w[i];
 	w[E1000_EEPROM_WORDS - 1] = (uint16_t)(E1000_EEPROM_SUM - sum);
@@ -273,7 +273,7 @@ static void microwire_reset(struct e1000 *e)
 {
 	e->mw.in_bits = e->mw.in_count = 0;
 	e->mw.reading = false;
-	e->mw.dout = 1;	/* DO idles high (ready) between commands */
+	e->mw.dout = 1; /* DO idles high (ready) between commands */
 }
 
 /*
@@ -311,7 +311,7 @@ static void eecd_write(struct e1000 *e, uint32_t val)
 			e->mw.reading = true;
 			e->mw.addr = e->mw.in_bits & ((1u << MICROWIRE_ADDR_BITS) - 1);
 			e->mw.out_bit = 0;
-			e->mw.dout = 0;	/* the dummy zero before the data */
+			e->mw.dout = 0; /* the dummy zero before the data */
 		} else {
 			/* Writes/erases are not supported: the EEPROM is read-only. */
 			e->mw.in_bits = e->mw.in_count = 0;
@@ -324,7 +324,7 @@ static uint32_t eecd_read(struct e1000 *e)
 	uint32_t v = e->mw.eecd | E1000_EECD_PRES | EECD_FWE_DISABLED;
 
 	if (v & E1000_EECD_REQ)
-		v |= E1000_EECD_GNT;	/* no firmware competes for the EEPROM */
+		v |= E1000_EECD_GNT; /* no firmware competes for the EEPROM */
 	if (e->mw.dout)
 		v |= E1000_EECD_DO;
 	return v;
@@ -346,26 +346,26 @@ static void eerd_write(struct e1000 *e, uint32_t val)
 /* ---- PHY (Marvell 88E1011 behind MDIC) ---- */
 
 static const uint16_t phy_reset_values[PHY_REGS] = {
-	[0] = 0x1140,	/* autoneg on, full duplex, 1000 Mb/s */
-	[1] = 0x796D,	/* link up, autoneg complete, capabilities */
-	[2] = E1000_PHY_ID >> 16,
-	[3] = E1000_PHY_ID & 0xffff,
-	[4] = 0x0DE1,	/* advertised abilities */
-	[5] = 0x45E1,	/* link partner abilities */
-	[6] = 0x000F,
-	[9] = 0x0E00,	/* 1000BASE-T control */
-	[10] = 0x3C00,	/* 1000BASE-T status: partner full/half, receivers OK */
-	[15] = 0x3000,	/* extended status: 1000BASE-T capable */
-	[16] = 0x0068,	/* M88 specific control */
-	[17] = 0xAC00,	/* M88 specific status: 1000/full, resolved, link up */
-	[20] = 0x0C60,	/* M88 extended specific control */
+    [0] = 0x1140, /* autoneg on, full duplex, 1000 Mb/s */
+    [1] = 0x796D, /* link up, autoneg complete, capabilities */
+    [2] = E1000_PHY_ID >> 16,
+    [3] = E1000_PHY_ID & 0xffff,
+    [4] = 0x0DE1, /* advertised abilities */
+    [5] = 0x45E1, /* link partner abilities */
+    [6] = 0x000F,
+    [9] = 0x0E00,  /* 1000BASE-T control */
+    [10] = 0x3C00, /* 1000BASE-T status: partner full/half, receivers OK */
+    [15] = 0x3000, /* extended status: 1000BASE-T capable */
+    [16] = 0x0068, /* M88 specific control */
+    [17] = 0xAC00, /* M88 specific status: 1000/full, resolved, link up */
+    [20] = 0x0C60, /* M88 extended specific control */
 };
 
 /* Registers whose value the guest cannot change (status and IDs). */
 static bool phy_read_only(unsigned int reg)
 {
-	return reg == 1 || reg == 2 || reg == 3 || reg == 5 || reg == 6 || reg == 10 ||
-	       reg == 15 || reg == 17 || reg == 19 || reg == 21;
+	return reg == 1 || reg == 2 || reg == 3 || reg == 5 || reg == 6 || reg == 10 || reg == 15 ||
+	       reg == 17 || reg == 19 || reg == 21;
 }
 
 static void phy_reset(struct e1000 *e)
@@ -420,7 +420,7 @@ static void kick_thread(struct e1000 *e)
 	uint64_t one = 1;
 
 	if (e->wake_fd >= 0 && write(e->wake_fd, &one, sizeof(one)) < 0)
-		e->bad_accesses++;	/* eventfd counter full: the thread is woken anyway */
+		e->bad_accesses++; /* eventfd counter full: the thread is woken anyway */
 }
 
 /* ITR: minimum interval between interrupt assertions, in 256 ns units. */
@@ -447,7 +447,7 @@ static void update_irq(struct e1000 *e)
 			if (!e->irq_deferred) {
 				e->irq_deferred = true;
 				e->irqs_throttled++;
-				kick_thread(e);	/* it recomputes its poll timeout */
+				kick_thread(e); /* it recomputes its poll timeout */
 			}
 			return;
 		}
@@ -605,8 +605,7 @@ static void tx_frame(struct e1000 *e, const uint8_t *frame, uint32_t len)
 	uint8_t padded[ETH_ZLEN];
 	ssize_t n;
 
-	if (e->tx_vle && (REG(e, E1000_CTRL) & E1000_CTRL_VME) && len >= 12 &&
-	    len <= MAX_FRAME) {
+	if (e->tx_vle && (REG(e, E1000_CTRL) & E1000_CTRL_VME) && len >= 12 && len <= MAX_FRAME) {
 		memcpy(tagged, frame, 12);
 		put_be16(tagged + 12, REG(e, E1000_VET) & 0xffff);
 		put_be16(tagged + 14, e->tx_vlan);
@@ -663,9 +662,9 @@ static void tx_tso(struct e1000 *e)
 	uint16_t ip_id = 0;
 	uint8_t *seg = e->seg_buf;
 
-	if (hdr == 0 || mss == 0 || hdr > total || hdr + mss > MAX_FRAME ||
-	    c->ipcss + 20u > hdr || c->tucss + (tcp ? 20u : 8u) > hdr || c->tucso + 2u > hdr ||
-	    c->tucso < c->tucss || (ipv4 && c->ipcso + 2u > hdr) || c->tucss < c->ipcss) {
+	if (hdr == 0 || mss == 0 || hdr > total || hdr + mss > MAX_FRAME || c->ipcss + 20u > hdr ||
+	    c->tucss + (tcp ? 20u : 8u) > hdr || c->tucso + 2u > hdr || c->tucso < c->tucss ||
+	    (ipv4 && c->ipcso + 2u > hdr) || c->tucss < c->ipcss) {
 		stat_add(e, E1000_TSCTFC, 1);
 		e->tx_dropped++;
 		return;
@@ -694,7 +693,7 @@ static void tx_tso(struct e1000 *e)
 		if (tcp) {
 			put_be32(seg + c->tucss + 4, seq + (off - hdr));
 			if (!last)
-				seg[c->tucss + 13] &= ~0x09;	/* FIN and PSH only on the last */
+				seg[c->tucss + 13] &= ~0x09; /* FIN and PSH only on the last */
 		} else {
 			put_be16(seg + c->tucss + 4, l4len);
 		}
@@ -824,8 +823,8 @@ static void tx_run(struct e1000 *e)
 		return;
 	}
 	while (head != tail) {
-		uint8_t *slot = guest_mem_ptr(&e->vm->mem, base + (uint64_t)head * DESC_SIZE,
-					      DESC_SIZE);
+		uint8_t *slot =
+		    guest_mem_ptr(&e->vm->mem, base + (uint64_t)head * DESC_SIZE, DESC_SIZE);
 		uint8_t d[DESC_SIZE];
 
 		if (!slot) {
@@ -854,7 +853,7 @@ static uint32_t rx_buffer_size(uint32_t rctl)
 	static const uint32_t sizes[2][4] = {{2048, 1024, 512, 256}, {0, 16384, 8192, 4096}};
 	uint32_t s = sizes[!!(rctl & E1000_RCTL_BSEX)][(rctl >> E1000_RCTL_BSIZE_SHIFT) & 3];
 
-	return s ? s : 2048;	/* BSEX with size 00 is reserved */
+	return s ? s : 2048; /* BSEX with size 00 is reserved */
 }
 
 static uint32_t mta_hash(uint32_t rctl, const uint8_t *mac)
@@ -880,7 +879,8 @@ static bool rx_accept(struct e1000 *e, const uint8_t *frame)
 	if (frame[0] & 1) {
 		uint32_t h = mta_hash(rctl, frame);
 
-		return (rctl & E1000_RCTL_MPE) || (REG(e, E1000_MTA + 4 * (h >> 5)) >> (h & 31)) & 1;
+		return (rctl & E1000_RCTL_MPE) ||
+		       (REG(e, E1000_MTA + 4 * (h >> 5)) >> (h & 31)) & 1;
 	}
 	return rctl & E1000_RCTL_UPE;
 }
@@ -950,7 +950,8 @@ static enum rx_result rx_deliver(struct e1000 *e, uint8_t *frame, size_t len)
 	}
 	head = REG(e, E1000_RDH);
 	for (uint32_t off = 0, i = 0; i < need; i++) {
-		uint8_t *d = guest_mem_ptr(&e->vm->mem, base + (uint64_t)head * DESC_SIZE, DESC_SIZE);
+		uint8_t *d =
+		    guest_mem_ptr(&e->vm->mem, base + (uint64_t)head * DESC_SIZE, DESC_SIZE);
 		uint32_t chunk = total - off < bufsize ? total - off : bufsize;
 		uint8_t errors = 0;
 		void *dst;
@@ -992,8 +993,7 @@ static enum rx_result rx_deliver(struct e1000 *e, uint8_t *frame, size_t len)
 		stat_add(e, is_broadcast(frame) ? E1000_BPRC : E1000_MPRC, 1);
 	/* RDMTS: free descriptors at or below 1/2, 1/4 or 1/8 of the ring. */
 	thresh = n >> (1 + ((rctl >> E1000_RCTL_RDMTS_SHIFT) & 3));
-	raise_cause(e, E1000_ICR_RXT0 |
-			       (rx_free_descs(e, n) <= thresh ? E1000_ICR_RXDMT0 : 0));
+	raise_cause(e, E1000_ICR_RXT0 | (rx_free_descs(e, n) <= thresh ? E1000_ICR_RXDMT0 : 0));
 	return RX_DELIVERED;
 }
 
@@ -1029,7 +1029,8 @@ int e1000_rx_poll(struct e1000 *e)
 		if (n == -EAGAIN || n == 0)
 			break;
 		if (n < 0) {
-			log_error("%s: reading tap %s: %s", e->name, e->tap.ifname, strerror((int)-n));
+			log_error("%s: reading tap %s: %s", e->name, e->tap.ifname,
+				  strerror((int)-n));
 			break;
 		}
 		/* Delivered on the next iteration, under the lock, or kept if no room. */
@@ -1103,7 +1104,7 @@ static uint32_t reg_read(struct e1000 *e, uint32_t off)
 		return e->ims;
 	case E1000_ICS:
 	case E1000_IMC:
-		return 0;	/* write-only */
+		return 0; /* write-only */
 	case E1000_EECD:
 		return eecd_read(e);
 	}
@@ -1149,7 +1150,7 @@ static void reg_write(struct e1000 *e, uint32_t off, uint32_t val)
 		mdic_write(e, val);
 		return;
 	case E1000_ICR:
-		e->icr &= ~val;	/* write-1-to-clear */
+		e->icr &= ~val; /* write-1-to-clear */
 		update_irq(e);
 		return;
 	case E1000_ICS:
@@ -1250,7 +1251,8 @@ static void print_stats(void *opaque, FILE *out)
 		(unsigned long long)e->rx_packets, (unsigned long long)e->rx_bytes,
 		(unsigned long long)e->rx_dropped, (unsigned long long)e->rx_filtered,
 		(unsigned long long)e->rx_desc_errors, (unsigned long long)e->irqs,
-		(unsigned long long)e->irqs_throttled, (unsigned long long)total, (unsigned long long)e->bad_accesses);
+		(unsigned long long)e->irqs_throttled, (unsigned long long)total,
+		(unsigned long long)e->bad_accesses);
 	fprintf(out, "%s exits by register:", e->name);
 	for (unsigned int r = 0; r < NR_REG_DESCS; r++) {
 		if (e->reads[r])
@@ -1314,7 +1316,7 @@ int e1000_create_on_tap(struct vm *vm, const uint8_t mac[6], const struct tap *t
 	desc.subsys_vendor_id = E1000_VENDOR_ID;
 	desc.subsys_id = 0;
 	desc.revision = 3;
-	desc.class_code = 0x020000;	/* Ethernet controller */
+	desc.class_code = 0x020000; /* Ethernet controller */
 	desc.intx = true;
 	desc.bars[0] = (struct pci_bar){PCI_BAR_MEM32, E1000_MMIO_SIZE, e1000_mmio, e};
 	desc.bars[1] = (struct pci_bar){PCI_BAR_IO, E1000_IO_SIZE, e1000_io, e};
@@ -1329,7 +1331,7 @@ int e1000_create_on_tap(struct vm *vm, const uint8_t mac[6], const struct tap *t
 		e->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (e->wake_fd < 0) {
 			ret = -errno;
-			goto fail;	/* the PCI slot stays taken; minivmm exits anyway */
+			goto fail; /* the PCI slot stays taken; minivmm exits anyway */
 		}
 		ret = -pthread_create(&e->thread, NULL, rx_thread, e);
 		if (ret)

@@ -9,8 +9,8 @@
 #include "log.h"
 #include "vm.h"
 
-#define HOST_BRIDGE_VENDOR 0x8086
-#define HOST_BRIDGE_DEVICE 0x29C0
+#define HOST_BRIDGE_VENDOR    0x8086
+#define HOST_BRIDGE_DEVICE    0x29C0
 #define PCI_CLASS_HOST_BRIDGE 0x060000
 
 struct pci_device {
@@ -19,25 +19,25 @@ struct pci_device {
 	unsigned int slot;
 	struct pci_device_desc desc;
 	uint8_t cfg[PCI_CONFIG_SIZE];
-	uint8_t wmask[PCI_CONFIG_SIZE];	/* bits the guest may change */
+	uint8_t wmask[PCI_CONFIG_SIZE]; /* bits the guest may change */
 	/*
 	 * Copies of the command register and BAR addresses that the MMIO and
 	 * I/O dispatch read without taking the config lock.
 	 */
 	_Atomic uint16_t command;
 	_Atomic uint32_t bar_addr[PCI_NUM_BARS];
-	atomic_int irq_level;	/* INTA# as the device drives it */
-	int irq_out;	/* what the IOAPIC pin was last told (under bus->lock) */
+	atomic_int irq_level; /* INTA# as the device drives it */
+	int irq_out;	      /* what the IOAPIC pin was last told (under bus->lock) */
 };
 
 struct pci_bus {
 	struct vm *vm;
-	pthread_mutex_t lock;	/* config address register and config space */
+	pthread_mutex_t lock; /* config address register and config space */
 	uint32_t config_address;
 	struct pci_device *slots[ARCH_PCI_MAX_SLOTS];
-	uint64_t next_mmio;	/* BAR pre-assignment cursors */
+	uint64_t next_mmio; /* BAR pre-assignment cursors */
 	uint32_t next_io;
-	atomic_ulong unclaimed;	/* window accesses that hit no enabled BAR */
+	atomic_ulong unclaimed; /* window accesses that hit no enabled BAR */
 };
 
 /*
@@ -88,17 +88,17 @@ static void setup_header(struct pci_device *dev)
 	c[PCI_CFG_CLASS_PROG] = d->class_code;
 	c[PCI_CFG_CLASS_PROG + 1] = d->class_code >> 8;
 	c[PCI_CFG_CLASS_PROG + 2] = d->class_code >> 16;
-	c[PCI_CFG_HEADER_TYPE] = 0;	/* type 0, single function */
+	c[PCI_CFG_HEADER_TYPE] = 0; /* type 0, single function */
 	put16(c + PCI_CFG_SUBSYS_VENDOR, d->subsys_vendor_id);
 	put16(c + PCI_CFG_SUBSYS_ID, d->subsys_id);
 
 	put16(dev->wmask + PCI_CFG_COMMAND, PCI_CMD_IO | PCI_CMD_MEMORY | PCI_CMD_MASTER |
-						    PCI_CMD_PARITY | PCI_CMD_SERR |
-						    PCI_CMD_INTX_DISABLE);
+						PCI_CMD_PARITY | PCI_CMD_SERR |
+						PCI_CMD_INTX_DISABLE);
 	dev->wmask[PCI_CFG_CACHE_LINE] = 0xff;
 	dev->wmask[PCI_CFG_LATENCY] = 0xff;
 	if (d->intx) {
-		c[PCI_CFG_INT_PIN] = 1;	/* INTA# */
+		c[PCI_CFG_INT_PIN] = 1; /* INTA# */
 		c[PCI_CFG_INT_LINE] = ARCH_PCI_IRQ_BASE + dev->slot;
 		dev->wmask[PCI_CFG_INT_LINE] = 0xff;
 	}
@@ -110,7 +110,8 @@ static void setup_header(struct pci_device *dev)
 		/* Address bits above the size are writable; the low ones read as flags. */
 		put32(dev->wmask + PCI_CFG_BAR0 + 4 * i, ~(bar->size - 1));
 		put32(c + PCI_CFG_BAR0 + 4 * i,
-		      atomic_load(&dev->bar_addr[i]) | (bar->type == PCI_BAR_IO ? PCI_BAR_IO_FLAG : 0));
+		      atomic_load(&dev->bar_addr[i]) |
+			  (bar->type == PCI_BAR_IO ? PCI_BAR_IO_FLAG : 0));
 	}
 }
 
@@ -239,7 +240,7 @@ static void window_access(struct pci_bus *bus, enum pci_bar_type type, uint64_t 
 			if (bar->type != type || addr < base || addr - base >= bar->size)
 				continue;
 			if (len > bar->size - (addr - base))
-				break;	/* straddles the BAR's end */
+				break; /* straddles the BAR's end */
 			bar->handler(bar->opaque, addr - base, data, len, is_write);
 			return;
 		}
@@ -372,7 +373,8 @@ static int assign_bars(struct pci_bus *bus, struct pci_device *dev)
 			mmio += bar->size;
 			break;
 		case PCI_BAR_IO:
-			if (!is_pow2(bar->size) || bar->size < 4 || bar->size > 256 || !bar->handler)
+			if (!is_pow2(bar->size) || bar->size < 4 || bar->size > 256 ||
+			    !bar->handler)
 				return -EINVAL;
 			io = (io + bar->size - 1) & ~(bar->size - 1);
 			if (io + bar->size > PCI_IO_BASE + PCI_IO_SIZE)
@@ -389,8 +391,7 @@ static int assign_bars(struct pci_bus *bus, struct pci_device *dev)
 	return 0;
 }
 
-int pci_register_device(struct vm *vm, const struct pci_device_desc *desc,
-			struct pci_device **out)
+int pci_register_device(struct vm *vm, const struct pci_device_desc *desc, struct pci_device **out)
 {
 	struct pci_bus *bus = bus_of(vm);
 	struct pci_device *dev;

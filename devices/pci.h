@@ -31,34 +31,34 @@ struct vm;
 #define PCI_IO_SIZE 0x1000
 
 #define PCI_CONFIG_ADDRESS_PORT 0xCF8
-#define PCI_CONFIG_DATA_PORT 0xCFC
+#define PCI_CONFIG_DATA_PORT	0xCFC
 
-#define PCI_NUM_BARS 6
+#define PCI_NUM_BARS	6
 #define PCI_CONFIG_SIZE 256
 
 /* Standard configuration header offsets and bits used by minivmm. */
-#define PCI_CFG_VENDOR_ID 0x00
-#define PCI_CFG_DEVICE_ID 0x02
-#define PCI_CFG_COMMAND 0x04
-#define PCI_CFG_STATUS 0x06
-#define PCI_CFG_REVISION 0x08
-#define PCI_CFG_CLASS_PROG 0x09
-#define PCI_CFG_CACHE_LINE 0x0C
-#define PCI_CFG_LATENCY 0x0D
-#define PCI_CFG_HEADER_TYPE 0x0E
-#define PCI_CFG_BAR0 0x10
+#define PCI_CFG_VENDOR_ID     0x00
+#define PCI_CFG_DEVICE_ID     0x02
+#define PCI_CFG_COMMAND	      0x04
+#define PCI_CFG_STATUS	      0x06
+#define PCI_CFG_REVISION      0x08
+#define PCI_CFG_CLASS_PROG    0x09
+#define PCI_CFG_CACHE_LINE    0x0C
+#define PCI_CFG_LATENCY	      0x0D
+#define PCI_CFG_HEADER_TYPE   0x0E
+#define PCI_CFG_BAR0	      0x10
 #define PCI_CFG_SUBSYS_VENDOR 0x2C
-#define PCI_CFG_SUBSYS_ID 0x2E
-#define PCI_CFG_ROM 0x30
-#define PCI_CFG_CAP_PTR 0x34
-#define PCI_CFG_INT_LINE 0x3C
-#define PCI_CFG_INT_PIN 0x3D
+#define PCI_CFG_SUBSYS_ID     0x2E
+#define PCI_CFG_ROM	      0x30
+#define PCI_CFG_CAP_PTR	      0x34
+#define PCI_CFG_INT_LINE      0x3C
+#define PCI_CFG_INT_PIN	      0x3D
 
-#define PCI_CMD_IO 0x0001
-#define PCI_CMD_MEMORY 0x0002
-#define PCI_CMD_MASTER 0x0004
-#define PCI_CMD_PARITY 0x0040
-#define PCI_CMD_SERR 0x0100
+#define PCI_CMD_IO	     0x0001
+#define PCI_CMD_MEMORY	     0x0002
+#define PCI_CMD_MASTER	     0x0004
+#define PCI_CMD_PARITY	     0x0040
+#define PCI_CMD_SERR	     0x0100
 #define PCI_CMD_INTX_DISABLE 0x0400
 #define PCI_STATUS_INTERRUPT 0x0008
 
@@ -68,8 +68,8 @@ enum pci_bar_type { PCI_BAR_NONE, PCI_BAR_MEM32, PCI_BAR_IO };
 
 struct pci_bar {
 	enum pci_bar_type type;
-	uint32_t size;	/* a power of two; memory >= 16, I/O >= 4 */
-	bus_handler_fn handler;	/* offset is relative to the BAR's start */
+	uint32_t size;		/* a power of two; memory >= 16, I/O >= 4 */
+	bus_handler_fn handler; /* offset is relative to the BAR's start */
 	void *opaque;
 };
 
@@ -78,8 +78,8 @@ struct pci_device_desc {
 	uint16_t vendor_id, device_id;
 	uint16_t subsys_vendor_id, subsys_id;
 	uint8_t revision;
-	uint32_t class_code;	/* base class << 16 | subclass << 8 | prog-if */
-	bool intx;	/* drives INTA# */
+	uint32_t class_code; /* base class << 16 | subclass << 8 | prog-if */
+	bool intx;	     /* drives INTA# */
 	struct pci_bar bars[PCI_NUM_BARS];
 	/* Optional: device-specific registers at 0x40..0xFF (reads default to 0). */
 	void (*cfg_read)(void *opaque, uint32_t offset, uint8_t *data, uint32_t len);
@@ -100,8 +100,7 @@ void pci_destroy(struct vm *vm);
  * handle in *out, or -errno (no pci_init, slots exhausted, bad BAR sizes,
  * window full).
  */
-int pci_register_device(struct vm *vm, const struct pci_device_desc *desc,
-			struct pci_device **out);
+int pci_register_device(struct vm *vm, const struct pci_device_desc *desc, struct pci_device **out);
 
 /* Drive INTA# (level); masked while the command register's INTx-disable is set. */
 void pci_set_irq(struct pci_device *dev, int level);

@@ -21,6 +21,15 @@
 #define HDR_BYTES	     sizeof(struct virtio_blk_req_hdr)
 #define MAX_LOGGED_IO_ERRORS 10
 
+/*
+ * Busy-poll window of the I/O thread before it sleeps (see
+ * iothread_set_poll).  The floor is long enough for a polling driver to
+ * answer a completion with the next request (a few microseconds when the
+ * vCPU is running), the ceiling short enough that an idle disk costs little.
+ */
+#define BLK_POLL_MIN_NS 4000
+#define BLK_POLL_MAX_NS 50000
+
 struct virtio_blk;
 
 struct blk_req {
@@ -459,44 +468,54 @@ static void start_request(struct virtio_blk *blk, struct blk_req *req)
 	submit_uring(blk, req, fa_flags);
 }
 
+static bool queue_usable(struct virtio_blk *blk)
+{
+	return request_queue(blk)->ready && !virtio_mmio_needs_reset(&blk->vdev) &&
+	       !iothread_stopping(blk->io);
+}
+
+/* Ready to take another chain off the ring. */
+static bool can_pop(const struct virtio_blk *blk)
+{
+	return blk->free_reqs && !blk->flush_in_progress;
+}
+
 /*
- * Pop and start requests.  While requests are in flight the device keeps
- * kicks disabled: every completion brings it back here, so it sees new
- * chains anyway.  Only when it goes idle does it ask for a kick.
+ * Pop and start every available request; true if any was popped.  Kicks
+ * stay disabled while the I/O thread is awake (it looks at the ring after
+ * every batch of completions and polls it before sleeping); poll_queue()
+ * re-enables them just before the thread sleeps.
  */
-static void process_queue(struct virtio_blk *blk)
+static bool process_queue(struct virtio_blk *blk)
 {
 	struct virtq *vq = request_queue(blk);
+	bool popped = false;
 
-	if (!vq->ready || virtio_mmio_needs_reset(&blk->vdev) || iothread_stopping(blk->io))
-		return;
-	for (;;) {
-		while (blk->free_reqs && !blk->flush_in_progress) {
-			struct blk_req *req = blk->free_reqs;
-			int ret = virtq_pop(vq, &req->elem);
+	if (!queue_usable(blk))
+		return false;
+	while (can_pop(blk)) {
+		struct blk_req *req = blk->free_reqs;
+		int ret = virtq_pop(vq, &req->elem);
 
-			if (ret < 0) {
-				virtio_mmio_set_needs_reset(&blk->vdev, vq->error);
-				return;
-			}
-			if (ret == 0)
-				break;
-			if (req->elem.nr_in == 0 || req->elem.in_bytes == 0) {
-				/* Nowhere to put a status: nothing sane to answer. */
-				vq->broken = true;
-				virtio_mmio_set_needs_reset(
-				    &blk->vdev, "request without a writable status byte");
-				return;
-			}
-			blk->free_reqs = req->next_free;
-			virtq_disable_notify(vq);
-			start_request(blk, req);
+		if (ret < 0) {
+			virtio_mmio_set_needs_reset(&blk->vdev, vq->error);
+			break;
 		}
-		if (!blk->free_reqs || blk->inflight || blk->flush_in_progress)
-			return;
-		if (!virtq_enable_notify(vq))
-			return;
+		if (ret == 0)
+			break;
+		if (req->elem.nr_in == 0 || req->elem.in_bytes == 0) {
+			/* Nowhere to put a status: nothing sane to answer. */
+			vq->broken = true;
+			virtio_mmio_set_needs_reset(&blk->vdev,
+						    "request without a writable status byte");
+			break;
+		}
+		blk->free_reqs = req->next_free;
+		virtq_disable_notify(vq);
+		start_request(blk, req);
+		popped = true;
 	}
+	return popped;
 }
 
 static void on_kick(void *opaque)
@@ -508,10 +527,30 @@ static void after_batch(void *opaque)
 {
 	struct virtio_blk *blk = opaque;
 
-	/* New chains, or the last request completed and kicks must be
-	 * re-enabled: process_queue() handles both cheaply. */
-	process_queue(blk);
+	/* Completions first, so the driver can refill while we pop. */
 	flush_and_signal(blk);
+	if (process_queue(blk))
+		flush_and_signal(blk); /* requests answered without host I/O */
+}
+
+/*
+ * The I/O thread's poll function.  Before it sleeps, ask for a kick if the
+ * device could take a request (a full pool or a pending flush means a
+ * completion will wake the thread anyway), then look once more: a chain
+ * that arrived before the request was visible would get no kick.
+ */
+static bool poll_queue(void *opaque, bool about_to_sleep)
+{
+	struct virtio_blk *blk = opaque;
+	struct virtq *vq = request_queue(blk);
+
+	if (!queue_usable(blk))
+		return false;
+	if (!about_to_sleep)
+		return virtq_has_avail(vq) && can_pop(blk) && process_queue(blk);
+	if (!can_pop(blk) || !virtq_enable_notify(vq))
+		return false;
+	return process_queue(blk);
 }
 
 static void config_read(struct virtio_device *dev, uint32_t offset, void *data, uint32_t len)
@@ -575,14 +614,15 @@ static void print_stats(void *opaque, FILE *out)
 	fprintf(out,
 		"%s: requests=%lu reads=%lu writes=%lu flushes=%lu discards=%lu "
 		"write_zeroes=%lu get_id=%lu ioerr=%lu unsupp=%lu bytes_read=%lu "
-		"bytes_written=%lu bounced=%lu kicks=%lu io_loops=%lu engine=%s cache=%s\n",
+		"bytes_written=%lu bounced=%lu kicks=%lu io_loops=%lu io_sleeps=%lu poll_hits=%lu "
+		"poll_misses=%lu engine=%s cache=%s\n",
 		blk->name, atomic_load(&blk->stat_requests), atomic_load(&blk->stat_reads),
 		atomic_load(&blk->stat_writes), atomic_load(&blk->stat_flushes),
 		atomic_load(&blk->stat_discards), atomic_load(&blk->stat_write_zeroes),
 		atomic_load(&blk->stat_get_id), atomic_load(&blk->stat_ioerr),
 		atomic_load(&blk->stat_unsupp), atomic_load(&blk->stat_bytes_read),
 		atomic_load(&blk->stat_bytes_written), atomic_load(&blk->stat_bounced),
-		io.eventfd_signals, io.loops, blk->engine == DISK_ENGINE_SYNC ? "sync" : "io_uring",
+		io.eventfd_signals, io.loops, io.sleeps, io.poll_hits, io.poll_misses, blk->engine == DISK_ENGINE_SYNC ? "sync" : "io_uring",
 		blk->direct ? "none" : "writeback");
 }
 
@@ -718,6 +758,8 @@ int virtio_blk_create(struct vm *vm, const struct disk_config *cfg, unsigned int
 	ret = iothread_watch_eventfd(blk->io, blk->vdev.queues[0].kick_fd, on_kick, blk);
 	if (!ret)
 		ret = iothread_add_batch_hook(blk->io, after_batch, blk);
+	if (!ret)
+		ret = iothread_set_poll(blk->io, poll_queue, blk, getenv("XPMIN") ? atoi(getenv("XPMIN")) : BLK_POLL_MIN_NS, getenv("XPMAX") ? atoi(getenv("XPMAX")) : BLK_POLL_MAX_NS); /* XXX experiment */
 	if (ret) {
 		virtio_mmio_destroy(&blk->vdev);
 		goto fail_io;

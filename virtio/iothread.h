@@ -47,6 +47,22 @@ int iothread_watch_eventfd(struct iothread *t, int fd, iothread_fn fn, void *opa
 /* Before iothread_start(): call fn(opaque) after every batch of completions. */
 int iothread_add_batch_hook(struct iothread *t, iothread_fn fn, void *opaque);
 
+/*
+ * Before iothread_start(): busy-poll before sleeping.  Instead of sleeping
+ * for completions at once, the thread first calls fn(opaque, false)
+ * repeatedly for up to a poll window, stopping early when a completion
+ * arrives or fn returns true (it found work and queued it).  When the window
+ * ends without either, fn(opaque, true) runs once: the device re-arms its
+ * notifications and returns true if work arrived meanwhile (then the thread
+ * does not sleep).  The window adapts between min_ns and max_ns: it grows
+ * while sleeps turn out shorter than max_ns (a longer poll would have
+ * avoided them) and shrinks while they are longer.  Never polls while
+ * stopping.  One poll function per thread; 0 or -EINVAL.
+ */
+typedef bool (*iothread_poll_fn)(void *opaque, bool about_to_sleep);
+int iothread_set_poll(struct iothread *t, iothread_poll_fn fn, void *opaque, unsigned int min_ns,
+		      unsigned int max_ns);
+
 int iothread_start(struct iothread *t);
 
 /* Ask the thread to stop, wait for all operations in flight, join it. */
@@ -71,6 +87,9 @@ struct iothread_stats {
 	unsigned long completions;
 	unsigned long submitted;
 	unsigned long eventfd_signals; /* eventfd reads that returned a count */
+	unsigned long sleeps;	       /* loops that blocked in io_uring_enter */
+	unsigned long poll_hits;       /* poll windows that found work or a completion */
+	unsigned long poll_misses;     /* poll windows that ended in a sleep */
 };
 void iothread_get_stats(const struct iothread *t, struct iothread_stats *out);
 

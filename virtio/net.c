@@ -17,18 +17,18 @@
 #include "virtio/mmio.h"
 #include "vm.h"
 
-#define BIT(n) (1ULL << (n))
-#define HDR_BYTES sizeof(struct virtio_net_hdr_v1)
+#define BIT(n)		   (1ULL << (n))
+#define HDR_BYTES	   sizeof(struct virtio_net_hdr_v1)
 #define NUM_BUFFERS_OFFSET offsetof(struct virtio_net_hdr_v1, num_buffers)
 /* readv() takes at most UIO_MAXIOV (1024) buffers. */
-#define RX_MAX_IOV 1024
+#define RX_MAX_IOV	  1024
 #define MAX_LOGGED_ERRORS 10
 
 enum rx_state {
-	RX_IDLE,	/* nothing outstanding: about to read, or stopped */
-	RX_READING,	/* a readv into held buffers is in flight */
-	RX_POLLING,	/* the tap was empty: waiting for POLLIN */
-	RX_NO_BUFFERS,	/* the guest posted no buffers: tap left alone until an RX kick */
+	RX_IDLE,       /* nothing outstanding: about to read, or stopped */
+	RX_READING,    /* a readv into held buffers is in flight */
+	RX_POLLING,    /* the tap was empty: waiting for POLLIN */
+	RX_NO_BUFFERS, /* the guest posted no buffers: tap left alone until an RX kick */
 };
 
 struct virtio_net;
@@ -37,8 +37,8 @@ struct tx_req {
 	struct iothread_op op;
 	struct virtio_net *net;
 	struct tx_req *next_free;
-	uint32_t frame_len;	/* bytes after the header */
-	uint32_t total;		/* header + frame, what the tap must accept */
+	uint32_t frame_len; /* bytes after the header */
+	uint32_t total;	    /* header + frame, what the tap must accept */
 	/* A private copy of the header: what was validated is what the tap sees. */
 	struct virtio_net_hdr_v1 hdr;
 	struct iovec iov[VIRTQ_MAX_SIZE + 1];
@@ -61,24 +61,24 @@ struct virtio_net {
 	/* I/O thread only (and activate/reset while the thread is stopped). */
 	struct tx_req *free_tx;
 	unsigned int tx_inflight;
-	struct tx_req *tx_reqs;		/* VIRTQ_MAX_SIZE of them */
+	struct tx_req *tx_reqs; /* VIRTQ_MAX_SIZE of them */
 
-	atomic_int rx_state;		/* enum rx_state; read by tests */
+	atomic_int rx_state; /* enum rx_state; read by tests */
 	bool rx_cancel_sent;
 	bool mrg_rxbuf;
 	struct rx_op rx_read, rx_poll, rx_cancel;
 	/* RX chains popped from the guest and not yet used, oldest first. */
-	struct virtq_elem *rx_held;	/* VIRTQ_MAX_SIZE of them, a ring */
+	struct virtq_elem *rx_held; /* VIRTQ_MAX_SIZE of them, a ring */
 	unsigned int rx_held_first, rx_held_count;
 	uint64_t rx_held_bytes;
 	struct iovec rx_iov[RX_MAX_IOV];
 	unsigned int rx_iovcnt;
-	uint64_t rx_iov_bytes;	/* guest bytes in rx_iov, without the overflow byte */
+	uint64_t rx_iov_bytes; /* guest bytes in rx_iov, without the overflow byte */
 	uint8_t rx_overflow;
 
 	atomic_ulong stat_tx_packets, stat_tx_bytes, stat_tx_dropped, stat_tx_malformed,
-		stat_tx_oversized, stat_rx_packets, stat_rx_bytes, stat_rx_dropped, stat_rx_malformed,
-		stat_rx_oversized, stat_rx_no_buffers, stat_tx_kicks, stat_rx_kicks, stat_errors;
+	    stat_tx_oversized, stat_rx_packets, stat_rx_bytes, stat_rx_dropped, stat_rx_malformed,
+	    stat_rx_oversized, stat_rx_no_buffers, stat_tx_kicks, stat_rx_kicks, stat_errors;
 };
 
 static struct virtio_net *to_net(struct virtio_device *dev)
@@ -195,7 +195,7 @@ static unsigned int tx_build_iov(struct tx_req *req)
 	uint64_t skip = HDR_BYTES;
 	unsigned int n = 0;
 
-	req->iov[n++] = (struct iovec){ .iov_base = &req->hdr, .iov_len = HDR_BYTES };
+	req->iov[n++] = (struct iovec){.iov_base = &req->hdr, .iov_len = HDR_BYTES};
 	for (unsigned int i = 0; i < e->nr_out; i++) {
 		if (skip >= e->iov[i].iov_len) {
 			skip -= e->iov[i].iov_len;
@@ -316,8 +316,7 @@ static bool rx_collect(struct virtio_net *net)
 	struct virtq *vq = rx_queue(net);
 
 	while (net->rx_held_count < VIRTQ_MAX_SIZE &&
-	       (net->mrg_rxbuf ? net->rx_held_bytes < RX_WANTED_BYTES
-			       : net->rx_held_count == 0)) {
+	       (net->mrg_rxbuf ? net->rx_held_bytes < RX_WANTED_BYTES : net->rx_held_count == 0)) {
 		struct virtq_elem *e = rx_held_at(net, net->rx_held_count);
 		int ret = virtq_pop(vq, e);
 
@@ -359,7 +358,7 @@ static void rx_build_iov(struct virtio_net *net)
 		if (!net->mrg_rxbuf)
 			break;
 	}
-	net->rx_iov[net->rx_iovcnt++] = (struct iovec){ .iov_base = &net->rx_overflow, .iov_len = 1 };
+	net->rx_iov[net->rx_iovcnt++] = (struct iovec){.iov_base = &net->rx_overflow, .iov_len = 1};
 }
 
 static void rx_submit(struct virtio_net *net, struct rx_op *op)
@@ -424,8 +423,8 @@ static void rx_complete_frame(struct virtio_net *net, uint64_t len)
 		left -= cap < left ? cap : left;
 		used++;
 	}
-	iov_from_buf(rx_held_at(net, 0)->iov, rx_held_at(net, 0)->nr_in, NUM_BUFFERS_OFFSET,
-		     &used, sizeof(used));
+	iov_from_buf(rx_held_at(net, 0)->iov, rx_held_at(net, 0)->nr_in, NUM_BUFFERS_OFFSET, &used,
+		     sizeof(used));
 	left = len;
 	for (unsigned int i = 0; i < used; i++) {
 		struct virtq_elem *e = rx_held_at(net, 0);
@@ -609,6 +608,8 @@ static int activate(struct virtio_device *dev)
 		log_error("%s: TUNSETOFFLOAD 0x%x: %s (offloads stay off)", net->name, offloads,
 			  strerror(-ret));
 	net->mrg_rxbuf = virtio_has_feature(dev, VIRTIO_NET_F_MRG_RXBUF);
+	log_debug("%s: driver ready, features 0x%" PRIx64 ", tap offloads 0x%x", net->name,
+		  dev->driver_features, offloads);
 	reset_tx_requests(net);
 	rx_forget_held(net);
 	atomic_store(&net->rx_state, RX_IDLE);
@@ -636,10 +637,10 @@ static void reset(struct virtio_device *dev)
 }
 
 static const struct virtio_device_ops net_ops = {
-	.features_ok = features_ok,
-	.config_read = config_read,
-	.activate = activate,
-	.reset = reset,
+    .features_ok = features_ok,
+    .config_read = config_read,
+    .activate = activate,
+    .reset = reset,
 };
 
 void virtio_net_get_stats(struct virtio_net *net, struct virtio_net_stats *s)
@@ -693,7 +694,7 @@ static void build_config(struct virtio_net *net, const struct net_config *cfg)
 	} else {
 		/* Locally administered, unicast, "mv", then the slot: stable
 		 * across runs and distinct between NICs of one VM. */
-		const uint8_t mac[6] = { 0x02, 0x6d, 0x76, 0x00, 0x00, (uint8_t)net->vdev.slot };
+		const uint8_t mac[6] = {0x02, 0x6d, 0x76, 0x00, 0x00, (uint8_t)net->vdev.slot};
 
 		memcpy(net->config.mac, mac, sizeof(mac));
 	}
@@ -725,9 +726,9 @@ int virtio_net_create_on_tap(struct vm *vm, const struct net_config *cfg, unsign
 	net->tap = *tap;
 	net->tap_ops = *ops;
 	snprintf(net->name, sizeof(net->name), "virtio-net%u", index);
-	net->rx_read = (struct rx_op){ .op.done = rx_read_done, .net = net };
-	net->rx_poll = (struct rx_op){ .op.done = rx_poll_done, .net = net };
-	net->rx_cancel = (struct rx_op){ .op.done = noop_done, .net = net };
+	net->rx_read = (struct rx_op){.op.done = rx_read_done, .net = net};
+	net->rx_poll = (struct rx_op){.op.done = rx_poll_done, .net = net};
+	net->rx_cancel = (struct rx_op){.op.done = noop_done, .net = net};
 	net->tx_reqs = calloc(VIRTQ_MAX_SIZE, sizeof(*net->tx_reqs));
 	net->rx_held = calloc(VIRTQ_MAX_SIZE, sizeof(*net->rx_held));
 	if (!net->tx_reqs || !net->rx_held) {
@@ -759,12 +760,12 @@ int virtio_net_create_on_tap(struct vm *vm, const struct net_config *cfg, unsign
 
 	net->vdev.name = net->name;
 	net->vdev.device_id = VIRTIO_ID_NET;
-	net->vdev.device_features =
-		BIT(VIRTIO_F_INDIRECT_DESC) | BIT(VIRTIO_F_EVENT_IDX) | BIT(VIRTIO_NET_F_MAC) |
-		BIT(VIRTIO_NET_F_STATUS) | BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_NET_F_CSUM) |
-		BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_HOST_TSO4) |
-		BIT(VIRTIO_NET_F_HOST_TSO6) | BIT(VIRTIO_NET_F_GUEST_TSO4) |
-		BIT(VIRTIO_NET_F_GUEST_TSO6);
+	net->vdev.device_features = BIT(VIRTIO_F_INDIRECT_DESC) | BIT(VIRTIO_F_EVENT_IDX) |
+				    BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS) |
+				    BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_NET_F_CSUM) |
+				    BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_HOST_TSO4) |
+				    BIT(VIRTIO_NET_F_HOST_TSO6) | BIT(VIRTIO_NET_F_GUEST_TSO4) |
+				    BIT(VIRTIO_NET_F_GUEST_TSO6);
 	net->vdev.nr_queues = 2;
 	net->vdev.queue_num_max = VIRTQ_MAX_SIZE;
 	net->vdev.config_size = sizeof(net->config);
@@ -800,8 +801,8 @@ fail:
 }
 
 static const struct virtio_net_tap_ops real_tap_ops = {
-	.set_vnet_hdr_size = tap_set_vnet_hdr_size,
-	.set_offload = tap_set_offload,
+    .set_vnet_hdr_size = tap_set_vnet_hdr_size,
+    .set_offload = tap_set_offload,
 };
 
 int virtio_net_create(struct vm *vm, const struct net_config *cfg, unsigned int index,

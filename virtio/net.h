@@ -10,33 +10,33 @@
 
 #include <stdint.h>
 
-#define VIRTIO_NET_F_CSUM 0
+#define VIRTIO_NET_F_CSUM	0
 #define VIRTIO_NET_F_GUEST_CSUM 1
-#define VIRTIO_NET_F_MTU 3
-#define VIRTIO_NET_F_MAC 5
+#define VIRTIO_NET_F_MTU	3
+#define VIRTIO_NET_F_MAC	5
 #define VIRTIO_NET_F_GUEST_TSO4 7
 #define VIRTIO_NET_F_GUEST_TSO6 8
-#define VIRTIO_NET_F_GUEST_ECN 9
-#define VIRTIO_NET_F_GUEST_UFO 10
-#define VIRTIO_NET_F_HOST_TSO4 11
-#define VIRTIO_NET_F_HOST_TSO6 12
-#define VIRTIO_NET_F_HOST_ECN 13
-#define VIRTIO_NET_F_HOST_UFO 14
-#define VIRTIO_NET_F_MRG_RXBUF 15
-#define VIRTIO_NET_F_STATUS 16
-#define VIRTIO_NET_F_CTRL_VQ 17
+#define VIRTIO_NET_F_GUEST_ECN	9
+#define VIRTIO_NET_F_GUEST_UFO	10
+#define VIRTIO_NET_F_HOST_TSO4	11
+#define VIRTIO_NET_F_HOST_TSO6	12
+#define VIRTIO_NET_F_HOST_ECN	13
+#define VIRTIO_NET_F_HOST_UFO	14
+#define VIRTIO_NET_F_MRG_RXBUF	15
+#define VIRTIO_NET_F_STATUS	16
+#define VIRTIO_NET_F_CTRL_VQ	17
 
 #define VIRTIO_NET_S_LINK_UP 1
 
 #define VIRTIO_NET_HDR_F_NEEDS_CSUM 1
 #define VIRTIO_NET_HDR_F_DATA_VALID 2
 
-#define VIRTIO_NET_HDR_GSO_NONE 0
-#define VIRTIO_NET_HDR_GSO_TCPV4 1
-#define VIRTIO_NET_HDR_GSO_UDP 3
-#define VIRTIO_NET_HDR_GSO_TCPV6 4
+#define VIRTIO_NET_HDR_GSO_NONE	  0
+#define VIRTIO_NET_HDR_GSO_TCPV4  1
+#define VIRTIO_NET_HDR_GSO_UDP	  3
+#define VIRTIO_NET_HDR_GSO_TCPV6  4
 #define VIRTIO_NET_HDR_GSO_UDP_L4 5
-#define VIRTIO_NET_HDR_GSO_ECN 0x80
+#define VIRTIO_NET_HDR_GSO_ECN	  0x80
 
 /* Queue indices: one RX/TX pair, no control queue. */
 #define VIRTIO_NET_RXQ 0
@@ -124,9 +124,9 @@ unsigned int virtio_net_tun_offloads(uint64_t features);
 struct virtio_net_stats {
 	unsigned long tx_packets, tx_bytes, tx_dropped, tx_malformed, tx_oversized;
 	unsigned long rx_packets, rx_bytes, rx_dropped, rx_malformed, rx_oversized;
-	unsigned long rx_no_buffers;	/* times RX stopped reading the tap for want of buffers */
+	unsigned long rx_no_buffers; /* times RX stopped reading the tap for want of buffers */
 	unsigned long tx_kicks, rx_kicks, interrupts;
-	unsigned long io_loops;	/* io_uring_enter round trips of the I/O thread */
+	unsigned long io_loops; /* io_uring_enter round trips of the I/O thread */
 };
 void virtio_net_get_stats(struct virtio_net *net, struct virtio_net_stats *out);
 

@@ -82,7 +82,8 @@ int guest_mem_read(const struct guest_mem *gm, uint64_t gpa, void *dst, size_t l
 
 	if (!src)
 		return -EFAULT;
-	memcpy(dst, src, len);
+	if (len)
+		memcpy(dst, src, len);
 	return 0;
 }
 
@@ -92,6 +93,7 @@ int guest_mem_write(const struct guest_mem *gm, uint64_t gpa, const void *src, s
 
 	if (!dst)
 		return -EFAULT;
-	memcpy(dst, src, len);
+	if (len)
+		memcpy(dst, src, len);
 	return 0;
 }

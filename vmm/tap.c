@@ -52,9 +52,10 @@ int tap_open(struct tap *tap, const char *name, unsigned int flags, char *err, s
 		e = errno;
 		switch (e) {
 		case EBUSY:
-			snprintf(err, errlen,
-				 "tap %s is busy: another process (or another --net) is attached to it",
-				 name);
+			snprintf(
+			    err, errlen,
+			    "tap %s is busy: another process (or another --net) is attached to it",
+			    name);
 			break;
 		case EPERM:
 		case EACCES:
@@ -78,8 +79,9 @@ int tap_open(struct tap *tap, const char *name, unsigned int flags, char *err, s
 	tap_init_fd(tap, fd, ifr.ifr_name, flags & TAP_VNET_HDR);
 	tap->created = !existed;
 	log_info("tap %s: %s%s", tap->ifname,
-		 existed ? "attached to existing interface" : "created (it is down and unconfigured; "
-							      "it disappears when minivmm exits)",
+		 existed ? "attached to existing interface"
+			 : "created (it is down and unconfigured; "
+			   "it disappears when minivmm exits)",
 		 tap->vnet_hdr ? ", vnet header on" : "");
 	return 0;
 }
@@ -94,7 +96,7 @@ void tap_close(struct tap *tap)
 int tap_set_offload(struct tap *tap, unsigned int tun_f_flags)
 {
 	if (!tap->vnet_hdr && tun_f_flags)
-		return -EINVAL;	/* offloaded frames need the header to describe them */
+		return -EINVAL; /* offloaded frames need the header to describe them */
 	if (ioctl(tap->fd, TUNSETOFFLOAD, (unsigned long)tun_f_flags) < 0)
 		return -errno;
 	return 0;

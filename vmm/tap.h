@@ -24,7 +24,7 @@ struct tap {
 	int fd;
 	char ifname[IFNAMSIZ];
 	bool vnet_hdr;
-	bool created;	/* the interface did not exist; it vanishes when fd closes */
+	bool created; /* the interface did not exist; it vanishes when fd closes */
 };
 
 /*

@@ -118,7 +118,9 @@ static int load_bzimage(struct guest_mem *gm, const uint8_t *buf, size_t len,
 	if (!(hdr.loadflags & LOADED_HIGH))
 		return fail(err, errlen, "bzImage is a zImage (not loaded high)");
 
-	/* The header's own length is given by the jump at its start (0x201). */
+	/* The header's own length is given by the short jump at its start. */
+	if (buf[0x200] != 0xeb)
+		return fail(err, errlen, "bzImage setup header does not start with a jump");
 	hdr_len = 0x202 + buf[0x201] - SETUP_HEADER_OFFSET;
 	if (hdr_len > sizeof(hdr))
 		hdr_len = sizeof(hdr);
@@ -134,6 +136,9 @@ static int load_bzimage(struct guest_mem *gm, const uint8_t *buf, size_t len,
 	load = hdr.pref_address >= ARCH_HIGH_MEMORY_START ? hdr.pref_address
 							  : ARCH_HIGH_MEMORY_START;
 	need = hdr.init_size > payload_len ? hdr.init_size : payload_len;
+	if (payload_len <= 0x200)
+		return fail(err, errlen, "bzImage kernel (%zu bytes) too small for its 64-bit entry",
+			    payload_len);
 	dst = guest_mem_ptr(gm, load, need);
 	if (!dst)
 		return fail(err, errlen,

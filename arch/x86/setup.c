@@ -144,7 +144,9 @@ int arch_load_kernel(struct vm *vm)
 		goto out;
 	}
 	mp = guest_mem_ptr(&vm->mem, ARCH_MPTABLE_ADDR, ARCH_HIGH_MEMORY_START - ARCH_MPTABLE_ADDR);
-	mp_len = mp ? x86_build_mptable(mp, 1024, ARCH_MPTABLE_ADDR, vm->cfg->cpus) : 0;
+	mp_len = mp ? x86_build_mptable(mp, ARCH_HIGH_MEMORY_START - ARCH_MPTABLE_ADDR,
+					ARCH_MPTABLE_ADDR, vm->cfg->cpus)
+		    : 0;
 	bp = guest_mem_ptr(&vm->mem, ARCH_BOOT_PARAMS_ADDR, sizeof(*bp));
 	if (!mp_len || !bp) {
 		log_error("cannot build the MP table or boot_params");

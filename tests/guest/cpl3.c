@@ -111,9 +111,8 @@ int main(void)
 	t3 = run_at_cpl3(loop, &n);
 	n = LOOP_CPL0;
 	t0 = loop(&n);
-	printf("loop: %lu TSC ticks per iteration at CPL3, %lu at CPL0 (%lux)\n",
-	       t3 / LOOP_CPL3, t0 / LOOP_CPL0,
-	       t3 ? (t0 / LOOP_CPL0) * LOOP_CPL3 / t3 : 0);
+	printf("loop: %lu TSC ticks per iteration at CPL3, %lu at CPL0 (%lux)\n", t3 / LOOP_CPL3,
+	       t0 / LOOP_CPL0, t3 ? (t0 / LOOP_CPL0) * LOOP_CPL3 / t3 : 0);
 	printf("cpl3: all checks passed\n");
 	return 0;
 }

@@ -163,8 +163,8 @@ int main(void)
 		printf("e1000: no 8086:100e on PCI bus 0\n");
 		return RT_EXIT_FAIL;
 	}
-	printf("e1000: found at 00:%02x.0, BAR0 0x%lx, BAR1 I/O 0x%x, INTA# -> line %u\n",
-	       nic.slot, nic.mmio, nic.io, nic.irq_line);
+	printf("e1000: found at 00:%02x.0, BAR0 0x%lx, BAR1 I/O 0x%x, INTA# -> line %u\n", nic.slot,
+	       nic.mmio, nic.io, nic.irq_line);
 	TEST_ASSERT_EQ(nic.irq_pin, 1);
 	TEST_ASSERT_EQ(nic.irq_line, 10 + nic.slot);
 	/* Class: Ethernet controller. */

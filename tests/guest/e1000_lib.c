@@ -1,6 +1,6 @@
 #include "e1000_lib.h"
 
-#define PCI_ADDR(slot, reg) (0x80000000u | (slot) << 11 | ((reg) & 0xfc))
+#define PCI_ADDR(slot, reg) (0x80000000u | (slot) << 11 | ((reg)&0xfc))
 
 uint32_t pci_cfg_read32(unsigned int slot, unsigned int reg)
 {
@@ -64,7 +64,7 @@ uint16_t nic_eeprom_read(const struct nic *n, unsigned int word)
 	ee_write(n, eecd);
 	eecd |= E1000_EECD_CS;
 	ee_write(n, eecd);
-	ee_shift_out(n, &eecd, 0x6, 3);	/* READ opcode with start bit */
+	ee_shift_out(n, &eecd, 0x6, 3); /* READ opcode with start bit */
 	ee_shift_out(n, &eecd, (uint16_t)word, 6);
 	for (int i = 0; i < 16; i++) {
 		ee_write(n, eecd | E1000_EECD_SK);
@@ -82,7 +82,7 @@ uint16_t nic_phy_read(const struct nic *n, unsigned int reg)
 
 	nic_wr(n, E1000_MDIC,
 	       E1000_MDIC_OP_READ | E1000_PHY_ADDR << E1000_MDIC_PHY_SHIFT |
-		       reg << E1000_MDIC_REG_SHIFT);
+		   reg << E1000_MDIC_REG_SHIFT);
 	for (int i = 0; i < 100; i++) {
 		v = nic_rd(n, E1000_MDIC);
 		if (v & E1000_MDIC_READY)
@@ -121,9 +121,8 @@ bool nic_up(struct nic *n, uint32_t rctl_extra)
 		printf("e1000: EEPROM checksum 0x%x, expected 0x%x\n", sum, E1000_EEPROM_SUM);
 		return false;
 	}
-	if (nic_rd(n, E1000_RAL(0)) !=
-		    (uint32_t)(n->mac[0] | n->mac[1] << 8 | n->mac[2] << 16 |
-			       (uint32_t)n->mac[3] << 24) ||
+	if (nic_rd(n, E1000_RAL(0)) != (uint32_t)(n->mac[0] | n->mac[1] << 8 | n->mac[2] << 16 |
+						  (uint32_t)n->mac[3] << 24) ||
 	    nic_rd(n, E1000_RAH(0)) != (uint32_t)(n->mac[4] | n->mac[5] << 8 | E1000_RAH_AV)) {
 		printf("e1000: RAL0/RAH0 do not hold the EEPROM's MAC\n");
 		return false;
@@ -171,8 +170,8 @@ bool nic_tx_queue(struct nic *n, const void *frame, uint32_t len)
 	volatile uint8_t *d = n->tx_ring + 16 * n->tx_tail;
 	uint8_t *buf = n->tx_bufs + n->tx_tail * NIC_BUF_SIZE;
 	uint64_t a = (uint64_t)buf;
-	uint32_t cmd_len = (len & 0xffff) | E1000_TXD_CMD_EOP | E1000_TXD_CMD_IFCS |
-			   E1000_TXD_CMD_RS;
+	uint32_t cmd_len =
+	    (len & 0xffff) | E1000_TXD_CMD_EOP | E1000_TXD_CMD_IFCS | E1000_TXD_CMD_RS;
 
 	if (next == n->tx_clean || len > NIC_BUF_SIZE)
 		return false;

@@ -25,9 +25,9 @@ struct nic {
 	uint8_t mac[6];
 	volatile uint8_t *tx_ring, *rx_ring;
 	uint8_t *tx_bufs, *rx_bufs;
-	uint32_t tx_tail;	/* next descriptor to fill */
-	uint32_t tx_clean;	/* oldest descriptor not yet seen done */
-	uint32_t rx_next;	/* next descriptor the device will fill */
+	uint32_t tx_tail;  /* next descriptor to fill */
+	uint32_t tx_clean; /* oldest descriptor not yet seen done */
+	uint32_t rx_next;  /* next descriptor the device will fill */
 };
 
 static inline uint32_t nic_rd(const struct nic *n, uint32_t reg)

@@ -69,7 +69,8 @@ static uint64_t run_rx(void *arg)
 		if (!nic_rx_peek(&nic, &len, &status, &errors)) {
 			if (since_kick) {
 				/* Nothing pending: hand back what we hold before waiting. */
-				nic_wr(&nic, E1000_RDT, (nic.rx_next + NIC_RX_DESCS - 1) % NIC_RX_DESCS);
+				nic_wr(&nic, E1000_RDT,
+				       (nic.rx_next + NIC_RX_DESCS - 1) % NIC_RX_DESCS);
 				since_kick = 0;
 			}
 			if (rdtsc() - last > (b->done ? idle : 20 * idle))

@@ -44,7 +44,7 @@ struct site {
 			 "mov %[n], %[resume]\n\t"                                                 \
 			 "1: " text "\n"                                                           \
 			 "2:\n\t"                                                                  \
-			 : [i] "=&r"((s)->insn), [n] "=&r"((s)->next), [resume] "=m"(resume_rip)    \
+			 : [i] "=&r"((s)->insn), [n] "=&r"((s)->next), [resume] "=m"(resume_rip)   \
 			 : [addr] "r"(a)                                                           \
 			 : "rax", "memory")
 
@@ -79,7 +79,7 @@ static uint64_t do_hlt(void *p)
 }
 
 #define PF_WRITE 2
-#define PF_USER 4
+#define PF_USER	 4
 
 struct check {
 	const char *name;
@@ -90,15 +90,15 @@ struct check {
 };
 
 static const struct check checks[] = {
-	{"int3 at CPL0", do_int3, 0, 3, 0, true},
-	{"ud2 at CPL0", do_ud2, 0, 6, 0, false},
-	{"read fault at CPL0", do_read, 0, 14, 0, false},
-	{"write fault at CPL0", do_write, 0, 14, PF_WRITE, false},
-	{"int3 at CPL3", do_int3, 3, 3, 0, true},
-	{"ud2 at CPL3", do_ud2, 3, 6, 0, false},
-	{"read fault at CPL3", do_read, 3, 14, PF_USER, false},
-	{"write fault at CPL3", do_write, 3, 14, PF_USER | PF_WRITE, false},
-	{"hlt at CPL3", do_hlt, 3, 13, 0, false},
+    {"int3 at CPL0", do_int3, 0, 3, 0, true},
+    {"ud2 at CPL0", do_ud2, 0, 6, 0, false},
+    {"read fault at CPL0", do_read, 0, 14, 0, false},
+    {"write fault at CPL0", do_write, 0, 14, PF_WRITE, false},
+    {"int3 at CPL3", do_int3, 3, 3, 0, true},
+    {"ud2 at CPL3", do_ud2, 3, 6, 0, false},
+    {"read fault at CPL3", do_read, 3, 14, PF_USER, false},
+    {"write fault at CPL3", do_write, 3, 14, PF_USER | PF_WRITE, false},
+    {"hlt at CPL3", do_hlt, 3, 13, 0, false},
 };
 
 static void run_check(const struct check *c)
@@ -133,6 +133,7 @@ int main(void)
 {
 	for (unsigned int i = 0; i < sizeof(checks) / sizeof(checks[0]); i++)
 		run_check(&checks[i]);
-	printf("exceptions: all %u checks passed\n", (unsigned int)(sizeof(checks) / sizeof(checks[0])));
+	printf("exceptions: all %u checks passed\n",
+	       (unsigned int)(sizeof(checks) / sizeof(checks[0])));
 	return 0;
 }

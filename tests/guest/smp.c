@@ -6,9 +6,9 @@
  */
 #include "rt.h"
 
-#define IPI_VEC 0x50
+#define IPI_VEC		 0x50
 #define START_TIMEOUT_MS 10000
-#define IPI_TIMEOUT_MS 10000
+#define IPI_TIMEOUT_MS	 10000
 
 static volatile uint32_t checked_in = 1; /* the BSP */
 static volatile uint32_t user_checked_in;

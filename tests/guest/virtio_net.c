@@ -17,10 +17,10 @@
 #include "rt.h"
 #include "virtio_net_lib.h"
 
-#define IRQ_VECTOR 0x41
-#define TIMEOUT_MS 60000
+#define IRQ_VECTOR	      0x41
+#define TIMEOUT_MS	      60000
 #define MMIO_INTERRUPT_STATUS 0x060
-#define MMIO_INTERRUPT_ACK 0x064
+#define MMIO_INTERRUPT_ACK    0x064
 
 static struct vnet nic;
 static volatile uint32_t irq_count;
@@ -68,7 +68,7 @@ static uint64_t send_frames(void *arg)
 {
 	struct job *j = arg;
 	static uint8_t f[1514];
-	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 	uint64_t deadline = rdtsc() + TIMEOUT_MS * tsc_per_ms();
 	uint32_t len;
 
@@ -99,7 +99,7 @@ static uint64_t receive_frames(void *arg)
 {
 	struct job *j = arg;
 	static uint8_t want[1514], got[2048];
-	static const uint8_t peer[6] = { 0x02, 0, 0, 0, 0, 0x01 };
+	static const uint8_t peer[6] = {0x02, 0, 0, 0, 0, 0x01};
 	uint64_t deadline = rdtsc() + TIMEOUT_MS * tsc_per_ms();
 	struct virtio_net_hdr_v1 hdr;
 
@@ -164,7 +164,7 @@ static bool parse_mac(const char *s, uint8_t mac[6])
 int main(void)
 {
 	uint64_t ntx = 32, nrx = 16, v;
-	struct job tx = { 0 }, rx = { 0 };
+	struct job tx = {0}, rx = {0};
 	uint32_t irqs_before;
 	char macstr[32];
 	uint8_t want_mac[6];
@@ -184,8 +184,8 @@ int main(void)
 		return RT_EXIT_FAIL;
 	}
 	printf("virtio-net: mac %02x:%02x:%02x:%02x:%02x:%02x, features 0x%lx, status %u\n",
-	       nic.mac[0], nic.mac[1], nic.mac[2], nic.mac[3], nic.mac[4], nic.mac[5],
-	       nic.features, nic.status);
+	       nic.mac[0], nic.mac[1], nic.mac[2], nic.mac[3], nic.mac[4], nic.mac[5], nic.features,
+	       nic.status);
 	TEST_ASSERT(vnet_has(&nic, VIRTIO_NET_F_MAC));
 	TEST_ASSERT(vnet_has(&nic, 29)); /* EVENT_IDX */
 	TEST_ASSERT_EQ(vnet_has(&nic, VIRTIO_NET_F_MRG_RXBUF), tx.mrg != 0);

@@ -2,35 +2,35 @@
 
 #include "rt.h"
 
-#define VN_MAGIC 0x000
-#define VN_VERSION 0x004
-#define VN_DEVICE_ID 0x008
-#define VN_DEVICE_FEATURES 0x010
+#define VN_MAGIC	       0x000
+#define VN_VERSION	       0x004
+#define VN_DEVICE_ID	       0x008
+#define VN_DEVICE_FEATURES     0x010
 #define VN_DEVICE_FEATURES_SEL 0x014
-#define VN_DRIVER_FEATURES 0x020
+#define VN_DRIVER_FEATURES     0x020
 #define VN_DRIVER_FEATURES_SEL 0x024
-#define VN_QUEUE_SEL 0x030
-#define VN_QUEUE_NUM_MAX 0x034
-#define VN_QUEUE_NUM 0x038
-#define VN_QUEUE_READY 0x044
-#define VN_QUEUE_NOTIFY 0x050
-#define VN_STATUS 0x070
-#define VN_QUEUE_DESC 0x080
-#define VN_QUEUE_DRIVER 0x090
-#define VN_QUEUE_DEVICE 0x0a0
-#define VN_CONFIG 0x100
+#define VN_QUEUE_SEL	       0x030
+#define VN_QUEUE_NUM_MAX       0x034
+#define VN_QUEUE_NUM	       0x038
+#define VN_QUEUE_READY	       0x044
+#define VN_QUEUE_NOTIFY	       0x050
+#define VN_STATUS	       0x070
+#define VN_QUEUE_DESC	       0x080
+#define VN_QUEUE_DRIVER	       0x090
+#define VN_QUEUE_DEVICE	       0x0a0
+#define VN_CONFIG	       0x100
 
-#define ST_ACK 1
-#define ST_DRIVER 2
-#define ST_DRIVER_OK 4
+#define ST_ACK	       1
+#define ST_DRIVER      2
+#define ST_DRIVER_OK   4
 #define ST_FEATURES_OK 8
 #define ST_NEEDS_RESET 64
 
-#define F_EVENT_IDX 29
-#define F_VERSION_1 32
-#define D_WRITE 2
+#define F_EVENT_IDX	 29
+#define F_VERSION_1	 32
+#define D_WRITE		 2
 #define USED_F_NO_NOTIFY 1
-#define RX_BUF_MAX 2048
+#define RX_BUF_MAX	 2048
 
 struct vdesc {
 	uint64_t addr;
@@ -186,8 +186,8 @@ bool vnet_up(struct vnet *n, uint64_t want, uint32_t rx_buf_size)
 	if (!setup_ring(n, &n->rx, VIRTIO_NET_RXQ) || !setup_ring(n, &n->tx, VIRTIO_NET_TXQ))
 		return false;
 	for (uint16_t i = 0; i < n->rx.size; i++) {
-		*desc(&n->rx, i) = (struct vdesc){ (uint64_t)(uintptr_t)rx_bufs[i], rx_buf_size,
-						   D_WRITE, 0 };
+		*desc(&n->rx, i) =
+		    (struct vdesc){(uint64_t)(uintptr_t)rx_bufs[i], rx_buf_size, D_WRITE, 0};
 		n->rx.avail[2 + i] = i;
 	}
 	n->rx.avail_idx = n->rx.size;
@@ -211,7 +211,7 @@ bool vnet_tx_queue(struct vnet *n, const void *frame, uint32_t len)
 	id = n->tx_free[--n->tx_nfree];
 	memset(tx_bufs[id], 0, VNET_HDR);
 	memcpy(tx_bufs[id] + VNET_HDR, frame, len);
-	*desc(&n->tx, id) = (struct vdesc){ (uint64_t)(uintptr_t)tx_bufs[id], len + VNET_HDR, 0, 0 };
+	*desc(&n->tx, id) = (struct vdesc){(uint64_t)(uintptr_t)tx_bufs[id], len + VNET_HDR, 0, 0};
 	n->tx.avail[2 + n->tx.avail_idx % n->tx.size] = id;
 	n->tx.avail_idx++;
 	return true;
@@ -238,8 +238,7 @@ unsigned int vnet_tx_reclaim(struct vnet *n)
 }
 
 /* Consume one packet; copy up to max frame bytes into frame (NULL: count only). */
-static int rx_take(struct vnet *n, struct virtio_net_hdr_v1 *hdr_out, uint8_t *frame,
-		   uint32_t max)
+static int rx_take(struct vnet *n, struct virtio_net_hdr_v1 *hdr_out, uint8_t *frame, uint32_t max)
 {
 	struct vnet_ring *r = &n->rx;
 	uint16_t avail = (uint16_t)(used_idx(r) - r->used_seen), nb = 1;
@@ -316,7 +315,7 @@ void vnet_rx_refill(struct vnet *n)
 
 void vnet_want_interrupts(struct vnet *n, bool on)
 {
-	struct vnet_ring *rings[2] = { &n->rx, &n->tx };
+	struct vnet_ring *rings[2] = {&n->rx, &n->tx};
 
 	for (int i = 0; i < 2; i++) {
 		struct vnet_ring *r = rings[i];

@@ -13,31 +13,31 @@
 #define MINIVMM_FREESTANDING
 #include "../../virtio/net.h"
 
-#define VNET_QSIZE 256
-#define VNET_HDR 12
+#define VNET_QSIZE  256
+#define VNET_HDR    12
 #define VNET_TX_BUF 2048
 
 struct vnet_ring {
 	uint16_t size;
-	volatile uint64_t *desc;	/* 2 quadwords per descriptor: addr, len|flags|next */
-	volatile uint16_t *avail;	/* flags, idx, ring[size], used_event */
-	volatile uint32_t *used;	/* flags|idx, {id, len}[size], avail_event */
-	uint16_t avail_idx;		/* next avail idx to publish */
-	uint16_t published;		/* avail idx at the last kick check */
-	uint16_t used_seen;		/* used entries consumed */
+	volatile uint64_t *desc;  /* 2 quadwords per descriptor: addr, len|flags|next */
+	volatile uint16_t *avail; /* flags, idx, ring[size], used_event */
+	volatile uint32_t *used;  /* flags|idx, {id, len}[size], avail_event */
+	uint16_t avail_idx;	  /* next avail idx to publish */
+	uint16_t published;	  /* avail idx at the last kick check */
+	uint16_t used_seen;	  /* used entries consumed */
 	unsigned int queue;
-	uint64_t kicks;			/* QueueNotify writes */
+	uint64_t kicks; /* QueueNotify writes */
 };
 
 struct vnet {
 	uint64_t base;
 	uint32_t irq;
-	uint64_t features;	/* negotiated */
+	uint64_t features; /* negotiated */
 	uint8_t mac[6];
 	uint16_t status;
 	uint32_t rx_buf_size;
 	struct vnet_ring rx, tx;
-	uint16_t tx_free[VNET_QSIZE];	/* descriptor ids not in flight */
+	uint16_t tx_free[VNET_QSIZE]; /* descriptor ids not in flight */
 	unsigned int tx_nfree;
 };
 

@@ -16,7 +16,7 @@
 #include "rt.h"
 #include "virtio_net_lib.h"
 
-#define IDLE_MS 3000
+#define IDLE_MS		 3000
 #define START_TIMEOUT_MS 120000
 
 static struct vnet nic;
@@ -32,7 +32,7 @@ static uint64_t bring_up(void *arg)
 	(void)arg;
 	return vnet_up(&nic,
 		       1ULL << VIRTIO_NET_F_MAC | 1ULL << VIRTIO_NET_F_STATUS | 1ULL << 29 |
-			       1ULL << VIRTIO_NET_F_MRG_RXBUF,
+			   1ULL << VIRTIO_NET_F_MRG_RXBUF,
 		       2048);
 }
 
@@ -109,7 +109,7 @@ static uint64_t rx(void *arg)
 
 int main(void)
 {
-	struct bench b = { .count = 50000, .size = 1500, .batch = 32 };
+	struct bench b = {.count = 50000, .size = 1500, .batch = 32};
 	char mode[8] = "tx";
 
 	cmdline_get("bench.mode", mode, sizeof(mode));
@@ -134,8 +134,8 @@ int main(void)
 	}
 	printf("bench: %s frames=%lu size=%lu batch=%lu ticks=%lu usec=%lu pps=%lu kicks=%lu "
 	       "tsc_exact=%d\n",
-	       b.rx ? "rx" : "tx", b.done, b.size, b.batch, b.ticks,
-	       b.ticks * 1000 / tsc_per_ms(), b.ticks ? b.done * tsc_per_ms() * 1000 / b.ticks : 0,
+	       b.rx ? "rx" : "tx", b.done, b.size, b.batch, b.ticks, b.ticks * 1000 / tsc_per_ms(),
+	       b.ticks ? b.done * tsc_per_ms() * 1000 / b.ticks : 0,
 	       b.rx ? nic.rx.kicks : nic.tx.kicks, tsc_khz_is_exact());
 	return RT_EXIT_PASS;
 }

@@ -16,19 +16,19 @@
 #include "fake_vm.h"
 #include "tap.h"
 
-#define RAM (4u << 20)
-#define TX_RING 0x10000
-#define TX_BUFS 0x20000
-#define RX_RING 0x30000
-#define RX_BUFS 0x40000
+#define RAM	      (4u << 20)
+#define TX_RING	      0x10000
+#define TX_BUFS	      0x20000
+#define RX_RING	      0x30000
+#define RX_BUFS	      0x40000
 #define RX_BUF_STRIDE 0x4000
-#define GSI (ARCH_PCI_IRQ_BASE + 1)
+#define GSI	      (ARCH_PCI_IRQ_BASE + 1)
 
 static const uint8_t mac[6] = {0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc};
 static struct vm *vm;
 static struct e1000 *e;
 static int peer;
-static int dev_fd;	/* the device's end of the socketpair */
+static int dev_fd; /* the device's end of the socketpair */
 static uint64_t bar;
 static uint8_t *ram;
 
@@ -126,8 +126,8 @@ static void tx_legacy(unsigned int i, uint64_t addr, uint16_t len, uint8_t cmd)
 }
 
 static void tx_context(unsigned int i, uint8_t ipcss, uint8_t ipcso, uint16_t ipcse, uint8_t tucss,
-		       uint8_t tucso, uint16_t tucse, uint32_t paylen, uint32_t tucmd, uint8_t hdr_len,
-		       uint16_t mss)
+		       uint8_t tucso, uint16_t tucse, uint32_t paylen, uint32_t tucmd,
+		       uint8_t hdr_len, uint16_t mss)
 {
 	uint8_t *d = txd(i);
 
@@ -188,7 +188,7 @@ static void fill_frame(uint8_t *f, size_t len, const uint8_t *dst, uint8_t seed)
 	memcpy(f, dst, 6);
 	memcpy(f + 6, "\x02\x00\x00\x00\x00\x01", 6);
 	f[12] = 0x88;
-	f[13] = 0xb5;	/* local experimental ethertype */
+	f[13] = 0xb5; /* local experimental ethertype */
 	for (size_t i = 14; i < len; i++)
 		f[i] = (uint8_t)(seed + i * 7);
 }
@@ -247,9 +247,9 @@ static size_t ipv4_frame(uint8_t *f, uint8_t proto, size_t payload, uint16_t id)
 	l4[2] = 0x56;
 	l4[3] = 0x78;
 	if (proto == 6) {
-		memcpy(l4 + 4, "\x11\x22\x33\x44", 4);	/* seq */
+		memcpy(l4 + 4, "\x11\x22\x33\x44", 4); /* seq */
 		l4[12] = 5 << 4;
-		l4[13] = 0x19;	/* FIN PSH ACK */
+		l4[13] = 0x19; /* FIN PSH ACK */
 		l4[14] = 0xff;
 	} else {
 		l4[4] = (uint8_t)((8 + payload) >> 8);
@@ -350,7 +350,7 @@ START_TEST(eeprom_microwire_bitbang)
 	uint16_t sum = 0;
 
 	ck_assert(rd(E1000_EECD) & E1000_EECD_PRES);
-	ck_assert(!(rd(E1000_EECD) & 0x200));	/* 64-word part, 6 address bits */
+	ck_assert(!(rd(E1000_EECD) & 0x200)); /* 64-word part, 6 address bits */
 	for (unsigned int i = 0; i < E1000_EEPROM_WORDS; i++) {
 		uint16_t w = ee_read_word(i);
 
@@ -391,7 +391,7 @@ START_TEST(phy_through_mdic)
 	ck_assert_uint_eq(mdic(E1000_MDIC_OP_READ, 1, E1000_PHY_ID2, 0) & 0xfff0,
 			  E1000_PHY_ID & 0xfff0);
 	v = mdic(E1000_MDIC_OP_READ, 1, E1000_PHY_STATUS, 0);
-	ck_assert_uint_eq(v & 0x24, 0x24);	/* link up, autoneg complete */
+	ck_assert_uint_eq(v & 0x24, 0x24); /* link up, autoneg complete */
 	ck_assert_uint_eq(mdic(E1000_MDIC_OP_READ, 1, 17, 0) & 0x0400, 0x0400);
 
 	/* Writable register round-trips; status is read-only. */
@@ -420,9 +420,10 @@ START_TEST(status_link_and_reset)
 {
 	uint32_t st = rd(E1000_STATUS);
 
-	ck_assert_uint_eq(st & (E1000_STATUS_LU | E1000_STATUS_FD), E1000_STATUS_LU | E1000_STATUS_FD);
+	ck_assert_uint_eq(st & (E1000_STATUS_LU | E1000_STATUS_FD),
+			  E1000_STATUS_LU | E1000_STATUS_FD);
 	ck_assert_uint_eq(st & 0xc0, E1000_STATUS_SPEED_1000);
-	wr(E1000_STATUS, 0);	/* read-only */
+	wr(E1000_STATUS, 0); /* read-only */
 	ck_assert_uint_eq(rd(E1000_STATUS), st);
 	ck_assert_uint_eq(rd(E1000_RAL(0)), 0xaa005452);
 	ck_assert_uint_eq(rd(E1000_RAH(0)), 0xccbb | E1000_RAH_AV);
@@ -438,7 +439,7 @@ START_TEST(status_link_and_reset)
 	ck_assert_uint_eq(rd(E1000_IMS), 0);
 	ck_assert_uint_eq(rd(E1000_ICR), 0);
 	ck_assert_int_eq(fake_vm.irq_level[GSI], 0);
-	ck_assert_uint_eq(rd(E1000_RAL(0)), 0xaa005452);	/* reloaded from EEPROM */
+	ck_assert_uint_eq(rd(E1000_RAL(0)), 0xaa005452); /* reloaded from EEPROM */
 	ck_assert_uint_eq(rd(E1000_VET), 0x8100);
 }
 END_TEST
@@ -507,10 +508,10 @@ END_TEST
 START_TEST(icr_read_to_clear_and_masking)
 {
 	wr(E1000_ICS, E1000_ICR_RXT0);
-	ck_assert_int_eq(fake_vm.irq_level[GSI], 0);	/* masked */
+	ck_assert_int_eq(fake_vm.irq_level[GSI], 0); /* masked */
 	wr(E1000_IMS, E1000_ICR_RXT0 | E1000_ICR_TXDW);
 	ck_assert_uint_eq(rd(E1000_IMS), E1000_ICR_RXT0 | E1000_ICR_TXDW);
-	ck_assert_int_eq(fake_vm.irq_level[GSI], 1);	/* pending cause now unmasked */
+	ck_assert_int_eq(fake_vm.irq_level[GSI], 1); /* pending cause now unmasked */
 	ck_assert_uint_eq(rd(E1000_ICR), E1000_ICR_RXT0);
 	ck_assert_int_eq(fake_vm.irq_level[GSI], 0);
 	ck_assert_uint_eq(rd(E1000_ICR), 0);
@@ -527,7 +528,6 @@ START_TEST(icr_read_to_clear_and_masking)
 }
 END_TEST
 
-
 static uint64_t fake_ns;
 
 static uint64_t fake_clock(void)
@@ -539,20 +539,20 @@ START_TEST(itr_throttles_assertions)
 {
 	e1000_set_clock(e, fake_clock);
 	fake_ns = 1000000;
-	wr(E1000_ITR, 1000);	/* 256 us between assertions */
+	wr(E1000_ITR, 1000); /* 256 us between assertions */
 	wr(E1000_IMS, E1000_ICR_RXT0);
 	wr(E1000_ICS, E1000_ICR_RXT0);
-	ck_assert_int_eq(fake_vm.irq_level[GSI], 1);	/* the first one is immediate */
+	ck_assert_int_eq(fake_vm.irq_level[GSI], 1); /* the first one is immediate */
 	rd(E1000_ICR);
 	ck_assert_int_eq(fake_vm.irq_level[GSI], 0);
 	fake_ns += 100000;
 	wr(E1000_ICS, E1000_ICR_RXT0);
-	ck_assert_int_eq(fake_vm.irq_level[GSI], 0);	/* too soon: held back */
+	ck_assert_int_eq(fake_vm.irq_level[GSI], 0); /* too soon: held back */
 	e1000_rx_poll(e);
 	ck_assert_int_eq(fake_vm.irq_level[GSI], 0);
 	fake_ns += 156000;
 	e1000_rx_poll(e);
-	ck_assert_int_eq(fake_vm.irq_level[GSI], 1);	/* delivered when due */
+	ck_assert_int_eq(fake_vm.irq_level[GSI], 1); /* delivered when due */
 	ck_assert_uint_eq(rd(E1000_ICR), E1000_ICR_RXT0);
 
 	/* A held-back cause that the driver clears meanwhile is never delivered. */
@@ -585,7 +585,7 @@ START_TEST(tx_legacy_single)
 	memcpy(ram + TX_BUFS, f, sizeof(f));
 	tx_setup(8);
 	wr(E1000_IMS, E1000_ICR_TXDW);
-	tx_legacy(0, TX_BUFS, sizeof(f), 0x0b);	/* EOP IFCS RS */
+	tx_legacy(0, TX_BUFS, sizeof(f), 0x0b); /* EOP IFCS RS */
 	ck_assert_int_eq(recv_frame(got, sizeof(got)), -1);
 	wr(E1000_TDT, 1);
 	ck_assert_int_eq(recv_frame(got, sizeof(got)), sizeof(f));
@@ -601,10 +601,10 @@ START_TEST(tx_legacy_single)
 	ck_assert_uint_eq(rd(E1000_GPTC), 0);
 	ck_assert_uint_eq(rd(E1000_TPT), 1);
 	ck_assert_uint_eq(rd(E1000_GOTCL), sizeof(f) + 4);
-	ck_assert_uint_eq(rd(E1000_GOTCL), sizeof(f) + 4);	/* low half alone doesn't clear */
+	ck_assert_uint_eq(rd(E1000_GOTCL), sizeof(f) + 4); /* low half alone doesn't clear */
 	ck_assert_uint_eq(rd(E1000_GOTCH), 0);
 	ck_assert_uint_eq(rd(E1000_GOTCL), 0);
-	ck_assert_uint_eq(rd(E1000_PTC64 + 4), 1);	/* 65..127 bin */
+	ck_assert_uint_eq(rd(E1000_PTC64 + 4), 1); /* 65..127 bin */
 }
 END_TEST
 
@@ -668,7 +668,7 @@ START_TEST(tx_needs_enable_and_bus_master)
 	memcpy(ram + TX_BUFS, f, sizeof(f));
 	tx_setup(8);
 	tx_legacy(0, TX_BUFS, sizeof(f), 0x09);
-	enable_pci(1, PCI_CMD_MEMORY);	/* no bus mastering */
+	enable_pci(1, PCI_CMD_MEMORY); /* no bus mastering */
 	wr(E1000_TDT, 1);
 	ck_assert_int_eq(recv_frame(got, sizeof(got)), -1);
 	ck_assert_uint_eq(rd(E1000_TDH), 0);
@@ -691,10 +691,10 @@ START_TEST(tx_malformed_descriptors)
 	tx_setup(8);
 	/* Buffer outside RAM: dropped, but the descriptor completes. */
 	tx_legacy(0, RAM - 10, 64, 0x09);
-	tx_legacy(1, 0xffffffffffffff00ull, 0x200, 0x09);	/* wraps the address space */
+	tx_legacy(1, 0xffffffffffffff00ull, 0x200, 0x09); /* wraps the address space */
 	/* Data descriptor claiming a ~1 MiB buffer inside RAM: too large, dropped. */
 	tx_data(2, 0, 0xfffff, E1000_TXD_CMD_EOP | E1000_TXD_CMD_RS, 0);
-	tx_legacy(3, TX_BUFS, sizeof(f), 0x09);	/* a good one after them */
+	tx_legacy(3, TX_BUFS, sizeof(f), 0x09); /* a good one after them */
 	wr(E1000_TDT, 4);
 	ck_assert_int_eq(recv_frame(got, sizeof(got)), sizeof(f));
 	ck_assert_mem_eq(got, f, sizeof(f));
@@ -739,7 +739,7 @@ START_TEST(tx_tap_full_drops_without_blocking)
 	wr(E1000_TDT, 63);
 	ck_assert_uint_eq(rd(E1000_TDH), 63);
 	sent = rd(E1000_GPTC);
-	ck_assert_uint_lt(sent, 63);	/* the rest were dropped, the vCPU never blocked */
+	ck_assert_uint_lt(sent, 63); /* the rest were dropped, the vCPU never blocked */
 }
 END_TEST
 
@@ -775,9 +775,9 @@ START_TEST(tx_legacy_checksum_insert)
 	f[41] = (uint8_t)pseudo;
 	memcpy(ram + TX_BUFS, f, len);
 	tx_setup(8);
-	tx_legacy(0, TX_BUFS, (uint16_t)len, 0x0d);	/* EOP IC RS */
-	txd(0)[10] = 40;	/* CSO */
-	txd(0)[13] = 34;	/* CSS */
+	tx_legacy(0, TX_BUFS, (uint16_t)len, 0x0d); /* EOP IC RS */
+	txd(0)[10] = 40;			    /* CSO */
+	txd(0)[13] = 34;			    /* CSS */
 	wr(E1000_TDT, 1);
 	ck_assert_int_eq(recv_frame(got, sizeof(got)), len);
 	ck_assert(l4_csum_ok(got, len, 17));
@@ -856,7 +856,7 @@ START_TEST(tx_vlan_insertion)
 	memcpy(ram + TX_BUFS, f, sizeof(f));
 	tx_setup(8);
 	wr(E1000_CTRL, rd(E1000_CTRL) | E1000_CTRL_VME);
-	tx_legacy(0, TX_BUFS, sizeof(f), 0x49);	/* EOP RS VLE */
+	tx_legacy(0, TX_BUFS, sizeof(f), 0x49); /* EOP RS VLE */
 	put_le(txd(0) + 14, 0x2005, 2);
 	wr(E1000_TDT, 1);
 	ck_assert_int_eq(recv_frame(got, sizeof(got)), sizeof(f) + 4);
@@ -907,12 +907,13 @@ END_TEST
 START_TEST(rx_address_filters)
 {
 	uint8_t f[64];
-	const uint8_t other[6] = {0x02, 0, 0, 0, 0, 9}, bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	const uint8_t other[6] = {0x02, 0, 0, 0, 0, 9},
+		      bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 	const uint8_t mcast[6] = {0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb};
 	uint32_t h;
 
 	rx_setup(16, 0);
-	wr(E1000_RCTL, E1000_RCTL_EN);	/* no BAM */
+	wr(E1000_RCTL, E1000_RCTL_EN); /* no BAM */
 	fill_frame(f, sizeof(f), other, 1);
 	inject(f, sizeof(f));
 	fill_frame(f, sizeof(f), bcast, 1);
@@ -921,7 +922,7 @@ START_TEST(rx_address_filters)
 	inject(f, sizeof(f));
 	fill_frame(f, sizeof(f), mac, 1);
 	inject(f, sizeof(f));
-	ck_assert_int_eq(e1000_rx_poll(e), 1);	/* only our unicast */
+	ck_assert_int_eq(e1000_rx_poll(e), 1); /* only our unicast */
 	ck_assert_uint_eq(rd(E1000_RDH), 1);
 
 	/* Broadcast with BAM, multicast through the MTA hash (MO = 0), other unicast with UPE. */
@@ -958,17 +959,17 @@ START_TEST(rx_waits_for_descriptors)
 	uint8_t f[64];
 
 	rx_setup(8, 0);
-	wr(E1000_RDT, 0);	/* no free descriptors */
+	wr(E1000_RDT, 0); /* no free descriptors */
 	fill_frame(f, sizeof(f), mac, 1);
 	inject(f, sizeof(f));
 	fill_frame(f, sizeof(f), mac, 2);
 	inject(f, sizeof(f));
 	ck_assert_int_eq(e1000_rx_poll(e), 0);
 	ck_assert_int_eq(e1000_rx_poll(e), 0);
-	wr(E1000_RDT, 1);	/* one free */
+	wr(E1000_RDT, 1); /* one free */
 	ck_assert_int_eq(e1000_rx_poll(e), 1);
 	ck_assert_uint_eq(ram[RX_BUFS + 20], (uint8_t)(1 + 20 * 7));
-	ck_assert_int_eq(e1000_rx_poll(e), 0);	/* second frame waits, not dropped */
+	ck_assert_int_eq(e1000_rx_poll(e), 0); /* second frame waits, not dropped */
 	wr(E1000_RDT, 3);
 	ck_assert_int_eq(e1000_rx_poll(e), 1);
 	ck_assert_uint_eq(ram[RX_BUFS + RX_BUF_STRIDE + 20], (uint8_t)(2 + 20 * 7));
@@ -1038,8 +1039,8 @@ START_TEST(rx_frame_needing_more_buffers_than_free_waits)
 	static uint8_t f[3000];
 
 	fill_frame(f, sizeof(f), mac, 3);
-	rx_setup(8, E1000_RCTL_LPE | 1 << E1000_RCTL_BSIZE_SHIFT);	/* 1024 bytes */
-	wr(E1000_RDT, 2);	/* 2 free, 3 needed */
+	rx_setup(8, E1000_RCTL_LPE | 1 << E1000_RCTL_BSIZE_SHIFT); /* 1024 bytes */
+	wr(E1000_RDT, 2);					   /* 2 free, 3 needed */
 	inject(f, sizeof(f));
 	ck_assert_int_eq(e1000_rx_poll(e), 0);
 	ck_assert_uint_eq(rd(E1000_RDH), 0);
@@ -1089,7 +1090,7 @@ START_TEST(rx_vlan_strip_and_rdmts)
 	f[13] = 0x00;
 	f[14] = 0x00;
 	f[15] = 0x07;
-	rx_setup(8, 0);	/* RDMTS = 1/2: interrupt when 4 or fewer free */
+	rx_setup(8, 0); /* RDMTS = 1/2: interrupt when 4 or fewer free */
 	wr(E1000_CTRL, rd(E1000_CTRL) | E1000_CTRL_VME);
 	inject(f, sizeof(f));
 	ck_assert_int_eq(e1000_rx_poll(e), 1);
@@ -1119,7 +1120,7 @@ START_TEST(rx_thread_delivers)
 	enable_pci(2, PCI_CMD_MEMORY | PCI_CMD_MASTER);
 	bar = pci_bar_address(e1000_pci_device(t), 0);
 	rx_setup(8, 0);
-	wr(E1000_RDT, 0);	/* the thread must wait for descriptors */
+	wr(E1000_RDT, 0); /* the thread must wait for descriptors */
 	fill_frame(f, sizeof(f), mac, 1);
 	ck_assert_int_eq(send(other, f, sizeof(f), 0), (ssize_t)sizeof(f));
 	wr(E1000_RDT, 4);

@@ -12,9 +12,9 @@
 #include "arch/x86/layout.h"
 #include "vm.h"
 
-#define GPA ARCH_MPTABLE_ADDR
-#define ROOM 8192
-#define FP_LEN 16
+#define GPA	ARCH_MPTABLE_ADDR
+#define ROOM	8192
+#define FP_LEN	16
 #define HDR_LEN 44
 
 enum { ENT_PROCESSOR, ENT_BUS, ENT_IOAPIC, ENT_INTSRC, ENT_LINTSRC };
@@ -87,10 +87,10 @@ static struct mp parse(unsigned int ncpus)
 	ck_assert_uint_gt(mp.size, FP_LEN + HDR_LEN);
 
 	ck_assert_mem_eq(fp, "_MP_", 4);
-	ck_assert_uint_eq(fp[8], 1);	/* length in paragraphs */
-	ck_assert_uint_eq(fp[9], 4);	/* spec 1.4 */
+	ck_assert_uint_eq(fp[8], 1); /* length in paragraphs */
+	ck_assert_uint_eq(fp[9], 4); /* spec 1.4 */
 	ck_assert_uint_eq(byte_sum(fp, FP_LEN), 0);
-	ck_assert_uint_eq(fp[11], 0);	/* feature 1: 0 = a configuration table is present */
+	ck_assert_uint_eq(fp[11], 0); /* feature 1: 0 = a configuration table is present */
 	ck_assert_uint_ge(le32(fp + 4), GPA);
 	mp.table_off = le32(fp + 4) - GPA;
 	ck_assert_uint_lt(mp.table_off, mp.size);
@@ -137,8 +137,8 @@ static struct mp parse(unsigned int ncpus)
 		case ENT_LINTSRC:
 			ck_assert(e + 8 <= end);
 			ck_assert_uint_lt(mp.nirqs, 64);
-			mp.irqs[mp.nirqs++] = (struct irq_entry){
-			    e[0], e[1], le16(e + 2), e[4], e[5], e[6], e[7]};
+			mp.irqs[mp.nirqs++] =
+			    (struct irq_entry){e[0], e[1], le16(e + 2), e[4], e[5], e[6], e[7]};
 			e += 8;
 			break;
 		default:

@@ -34,14 +34,14 @@ static void bar_handler(void *opaque, uint64_t offset, uint8_t *data, uint32_t l
 static struct pci_device_desc test_desc(void)
 {
 	struct pci_device_desc d = {
-		.name = "test",
-		.vendor_id = 0x1234,
-		.device_id = 0xabcd,
-		.subsys_vendor_id = 0x1af4,
-		.subsys_id = 0x0042,
-		.revision = 7,
-		.class_code = 0x020000,
-		.intx = true,
+	    .name = "test",
+	    .vendor_id = 0x1234,
+	    .device_id = 0xabcd,
+	    .subsys_vendor_id = 0x1af4,
+	    .subsys_id = 0x0042,
+	    .revision = 7,
+	    .class_code = 0x020000,
+	    .intx = true,
 	};
 
 	d.bars[0] = (struct pci_bar){PCI_BAR_MEM32, 0x20000, bar_handler, (void *)0};
@@ -120,20 +120,20 @@ END_TEST
 START_TEST(host_bridge_identity)
 {
 	ck_assert_uint_eq(cfg_read(0, 0, 2), 0x8086);
-	ck_assert_uint_eq(cfg_read(0, 0x0A, 2), 0x0600);	/* host bridge class */
-	ck_assert_uint_eq(cfg_read(0, 0x0E, 1), 0);	/* header type 0 */
+	ck_assert_uint_eq(cfg_read(0, 0x0A, 2), 0x0600); /* host bridge class */
+	ck_assert_uint_eq(cfg_read(0, 0x0E, 1), 0);	 /* header type 0 */
 }
 END_TEST
 
 START_TEST(absent_functions_read_all_ones)
 {
-	ck_assert_uint_eq(cfg_read(2, 0, 4), 0xffffffff);	/* empty slot */
+	ck_assert_uint_eq(cfg_read(2, 0, 4), 0xffffffff); /* empty slot */
 	ck_assert_uint_eq(cfg_read(31, 0, 4), 0xffffffff);
-	pio_write(0xCF8, cfg_addr(0, 1, 1, 0), 4);	/* function 1 */
+	pio_write(0xCF8, cfg_addr(0, 1, 1, 0), 4); /* function 1 */
 	ck_assert_uint_eq(pio_read(0xCFC, 4), 0xffffffff);
-	pio_write(0xCF8, cfg_addr(1, 1, 0, 0), 4);	/* bus 1 */
+	pio_write(0xCF8, cfg_addr(1, 1, 0, 0), 4); /* bus 1 */
 	ck_assert_uint_eq(pio_read(0xCFC, 4), 0xffffffff);
-	pio_write(0xCF8, cfg_addr(0, 1, 0, 0) & 0x7fffffff, 4);	/* enable bit clear */
+	pio_write(0xCF8, cfg_addr(0, 1, 0, 0) & 0x7fffffff, 4); /* enable bit clear */
 	ck_assert_uint_eq(pio_read(0xCFC, 4), 0xffffffff);
 	/* Writes to absent functions go nowhere. */
 	cfg_write(2, 0x04, 0xffff, 2);
@@ -148,10 +148,10 @@ START_TEST(device_header_all_access_sizes)
 	ck_assert_uint_eq(cfg_read(1, 2, 2), 0xabcd);
 	ck_assert_uint_eq(cfg_read(1, 1, 1), 0x12);
 	ck_assert_uint_eq(cfg_read(1, 3, 1), 0xab);
-	ck_assert_uint_eq(cfg_read(1, 8, 4), 0x02000007);	/* class, revision */
+	ck_assert_uint_eq(cfg_read(1, 8, 4), 0x02000007); /* class, revision */
 	ck_assert_uint_eq(cfg_read(1, 0x2C, 4), 0x00421af4);
 	ck_assert_uint_eq(cfg_read(1, 0x3C, 1), ARCH_PCI_IRQ_BASE + 1);
-	ck_assert_uint_eq(cfg_read(1, 0x3D, 1), 1);	/* INTA# */
+	ck_assert_uint_eq(cfg_read(1, 0x3D, 1), 1); /* INTA# */
 	ck_assert_uint_eq(pci_device_slot(dev), 1);
 	ck_assert_uint_eq(pci_device_gsi(dev), ARCH_PCI_IRQ_BASE + 1);
 }
@@ -165,11 +165,11 @@ START_TEST(read_only_fields_ignore_writes)
 	ck_assert_uint_eq(cfg_read(1, 0x08, 4), 0x02000007);
 	cfg_write(1, 0x3D, 4, 1);
 	ck_assert_uint_eq(cfg_read(1, 0x3D, 1), 1);
-	cfg_write(1, 0x30, 0xffffffff, 4);	/* no expansion ROM */
+	cfg_write(1, 0x30, 0xffffffff, 4); /* no expansion ROM */
 	ck_assert_uint_eq(cfg_read(1, 0x30, 4), 0);
-	cfg_write(1, 0x18, 0xffffffff, 4);	/* unused BAR2 */
+	cfg_write(1, 0x18, 0xffffffff, 4); /* unused BAR2 */
 	ck_assert_uint_eq(cfg_read(1, 0x18, 4), 0);
-	cfg_write(1, 0x3C, 0x55, 1);	/* interrupt line is scratch for the OS */
+	cfg_write(1, 0x3C, 0x55, 1); /* interrupt line is scratch for the OS */
 	ck_assert_uint_eq(cfg_read(1, 0x3C, 1), 0x55);
 	cfg_write(1, 0x0C, 0x10, 1);
 	ck_assert_uint_eq(cfg_read(1, 0x0C, 1), 0x10);
@@ -181,8 +181,8 @@ START_TEST(bar_sizing_and_preassignment)
 	uint32_t bar0 = cfg_read(1, 0x10, 4), bar1 = cfg_read(1, 0x14, 4);
 
 	ck_assert_uint_eq(bar0, ARCH_PCI_MMIO_BASE);
-	ck_assert_uint_eq(bar0 & 0xf, 0);	/* 32-bit, non-prefetchable memory */
-	ck_assert_uint_eq(bar1 & 1, 1);	/* I/O */
+	ck_assert_uint_eq(bar0 & 0xf, 0); /* 32-bit, non-prefetchable memory */
+	ck_assert_uint_eq(bar1 & 1, 1);	  /* I/O */
 	ck_assert_uint_ge(bar1 & ~3u, PCI_IO_BASE);
 	ck_assert_uint_lt(bar1 & ~3u, PCI_IO_BASE + PCI_IO_SIZE);
 
@@ -214,7 +214,7 @@ START_TEST(memory_enable_gates_decoding)
 	/* Last dword of the BAR decodes; the byte after it does not. */
 	ck_assert_uint_eq(mmio_read(bar0 + 0x20000 - 4), 0x5a5a5a5a);
 	ck_assert_uint_eq(mmio_read(bar0 + 0x20000), 0xffffffff);
-	ck_assert_uint_eq(mmio_read(bar0 + 0x20000 - 2), 0xffffffff);	/* straddles the end */
+	ck_assert_uint_eq(mmio_read(bar0 + 0x20000 - 2), 0xffffffff); /* straddles the end */
 	cfg_write(1, 0x04, 0, 2);
 	ck_assert_uint_eq(mmio_read(bar0 + 8), 0xffffffff);
 	ck_assert_uint_eq(seen[0].calls, 2);
@@ -305,13 +305,13 @@ START_TEST(bad_bar_descriptions_refused)
 	struct pci_device_desc d = test_desc();
 	struct pci_device *more;
 
-	d.bars[0].size = 0x3000;	/* not a power of two */
+	d.bars[0].size = 0x3000; /* not a power of two */
 	ck_assert_int_eq(pci_register_device(vm, &d, &more), -EINVAL);
 	d = test_desc();
 	d.bars[0].handler = NULL;
 	ck_assert_int_eq(pci_register_device(vm, &d, &more), -EINVAL);
 	d = test_desc();
-	d.bars[0].size = 0x20000000;	/* larger than the window */
+	d.bars[0].size = 0x20000000; /* larger than the window */
 	ck_assert_int_eq(pci_register_device(vm, &d, &more), -ENOSPC);
 }
 END_TEST

@@ -52,10 +52,10 @@ START_TEST(wrapped_fd_reads_and_writes_frames)
 	ck_assert_int_eq(tap_set_offload(&tap, TUN_F_CSUM), -EINVAL);
 	ck_assert_int_eq(tap_set_vnet_hdr_size(&tap, 12), -EINVAL);
 	close(sv[1]);
-	ck_assert_int_eq(tap_read(&tap, buf, sizeof(buf)), 0);	/* peer gone */
+	ck_assert_int_eq(tap_read(&tap, buf, sizeof(buf)), 0); /* peer gone */
 	tap_close(&tap);
 	ck_assert_int_eq(tap.fd, -1);
-	tap_close(&tap);	/* idempotent */
+	tap_close(&tap); /* idempotent */
 }
 END_TEST
 

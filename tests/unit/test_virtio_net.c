@@ -20,20 +20,20 @@
 #include "virtio/mmio.h"
 #include "virtio/net.h"
 
-#define BIT(n) (1ULL << (n))
+#define BIT(n)	 (1ULL << (n))
 #define RAM_SIZE (1 << 20)
-#define QSIZE 16
-#define HDR 12
-#define WAIT_MS 5000
+#define QSIZE	 16
+#define HDR	 12
+#define WAIT_MS	 5000
 
 /* Ring addresses in fake guest RAM; buffers from 0x10000. */
-static const uint64_t ring_base[2] = { 0x1000, 0x4000 };
+static const uint64_t ring_base[2] = {0x1000, 0x4000};
 #define BUF_BASE 0x10000ULL
 
 static struct vm *vm;
 static struct virtio_net *net;
 static struct virtio_device *dev;
-static int peer = -1; /* the "host side" of the tap */
+static int peer = -1;  /* the "host side" of the tap */
 static int tapfd = -1; /* the device's side */
 
 static struct {
@@ -59,8 +59,8 @@ static int fake_set_offload(struct tap *tap, unsigned int flags)
 }
 
 static const struct virtio_net_tap_ops fake_ops = {
-	.set_vnet_hdr_size = fake_set_vnet_hdr_size,
-	.set_offload = fake_set_offload,
+    .set_vnet_hdr_size = fake_set_vnet_hdr_size,
+    .set_offload = fake_set_offload,
 };
 
 /* Driver-side state of one queue. */
@@ -120,7 +120,7 @@ static void create(const struct net_config *cfg)
 
 static void setup(void)
 {
-	static struct net_config cfg = { .tap = "faketap0", .model = NET_MODEL_VIRTIO };
+	static struct net_config cfg = {.tap = "faketap0", .model = NET_MODEL_VIRTIO};
 
 	create(&cfg);
 }
@@ -144,14 +144,14 @@ static uint32_t bring_up(uint64_t features, bool driver_ok)
 	reg_write(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)features);
 	reg_write(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
 	reg_write(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(features >> 32));
-	reg_write(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-					      VIRTIO_STATUS_FEATURES_OK);
+	reg_write(VIRTIO_MMIO_STATUS,
+		  VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
 	if (!(reg_read(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK))
 		return reg_read(VIRTIO_MMIO_STATUS);
 	for (unsigned int i = 0; i < 2; i++) {
-		q[i] = (struct drvq){ .desc = ring_base[i],
-				      .avail = ring_base[i] + 0x1000,
-				      .used = ring_base[i] + 0x2000 };
+		q[i] = (struct drvq){.desc = ring_base[i],
+				     .avail = ring_base[i] + 0x1000,
+				     .used = ring_base[i] + 0x2000};
 		memset(gpa(ring_base[i], 0x3000), 0, 0x3000);
 		reg_write(VIRTIO_MMIO_QUEUE_SEL, i);
 		reg_write(VIRTIO_MMIO_QUEUE_NUM, QSIZE);
@@ -162,8 +162,8 @@ static uint32_t bring_up(uint64_t features, bool driver_ok)
 	}
 	if (driver_ok)
 		reg_write(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-						      VIRTIO_STATUS_FEATURES_OK |
-						      VIRTIO_STATUS_DRIVER_OK);
+						  VIRTIO_STATUS_FEATURES_OK |
+						  VIRTIO_STATUS_DRIVER_OK);
 	return reg_read(VIRTIO_MMIO_STATUS);
 }
 
@@ -227,7 +227,7 @@ static struct virtq_used_elem used_elem(unsigned int qi, uint16_t i)
 /* Wait on the irqfd until the device has used `n` chains of queue qi in all. */
 static void wait_used(unsigned int qi, uint16_t n)
 {
-	struct pollfd p = { .fd = dev->call_fd, .events = POLLIN };
+	struct pollfd p = {.fd = dev->call_fd, .events = POLLIN};
 	uint64_t v;
 
 	ck_assert_int_ge(dev->call_fd, 0);
@@ -299,14 +299,14 @@ static void post_tx_frame(const struct virtio_net_hdr_v1 *h, const uint8_t *fram
 	for (size_t off = 0; off < total; off += piece) {
 		size_t l = total - off < piece ? total - off : piece;
 
-		b[n++] = (struct buf){ a + off, (uint32_t)l, 0 };
+		b[n++] = (struct buf){a + off, (uint32_t)l, 0};
 	}
 	post(VIRTIO_NET_TXQ, b, n);
 }
 
 static ssize_t peer_recv(void *buf, size_t len)
 {
-	struct pollfd p = { .fd = peer, .events = POLLIN };
+	struct pollfd p = {.fd = peer, .events = POLLIN};
 
 	ck_assert_int_eq(poll(&p, 1, WAIT_MS), 1);
 	return recv(peer, buf, len, MSG_DONTWAIT);
@@ -339,7 +339,7 @@ START_TEST(test_identity_and_config)
 	}
 	for (unsigned int i = 0; i < 6; i++)
 		virtio_mmio_access(dev, VIRTIO_MMIO_CONFIG + i, &mac[i], 1, false);
-	ck_assert_mem_eq(mac, ((uint8_t[]){ 0x02, 0x6d, 0x76, 0x00, 0x00, 0x00 }), 6);
+	ck_assert_mem_eq(mac, ((uint8_t[]){0x02, 0x6d, 0x76, 0x00, 0x00, 0x00}), 6);
 	ck_assert_int_eq(mac[0] & 1, 0); /* unicast */
 	ck_assert_int_eq(mac[0] & 2, 2); /* locally administered */
 	virtio_mmio_access(dev, VIRTIO_MMIO_CONFIG + 6, (uint8_t *)&status, 2, false);
@@ -350,10 +350,10 @@ END_TEST
 
 START_TEST(test_mac_from_config)
 {
-	static struct net_config cfg = { .tap = "faketap1",
-					 .model = NET_MODEL_VIRTIO,
-					 .mac = { 0x52, 0x54, 0x00, 0xab, 0xcd, 0xef },
-					 .mac_set = true };
+	static struct net_config cfg = {.tap = "faketap1",
+					.model = NET_MODEL_VIRTIO,
+					.mac = {0x52, 0x54, 0x00, 0xab, 0xcd, 0xef},
+					.mac_set = true};
 	uint8_t mac[8];
 
 	teardown();
@@ -363,7 +363,7 @@ START_TEST(test_mac_from_config)
 	ck_assert_mem_eq(mac, cfg.mac, 6);
 	/* Past the end of config space reads as zero. */
 	virtio_mmio_access(dev, VIRTIO_MMIO_CONFIG + 12, mac, 4, false);
-	ck_assert_mem_eq(mac, ((uint8_t[]){ 0, 0, 0, 0 }), 4);
+	ck_assert_mem_eq(mac, ((uint8_t[]){0, 0, 0, 0}), 4);
 }
 END_TEST
 
@@ -375,9 +375,9 @@ START_TEST(test_offload_mapping)
 						  BIT(VIRTIO_NET_F_HOST_TSO6)),
 			  0);
 	ck_assert_uint_eq(virtio_net_tun_offloads(BIT(VIRTIO_NET_F_GUEST_CSUM)), TUN_F_CSUM);
-	ck_assert_uint_eq(virtio_net_tun_offloads(BIT(VIRTIO_NET_F_GUEST_CSUM) |
-						  BIT(VIRTIO_NET_F_GUEST_TSO4)),
-			  TUN_F_CSUM | TUN_F_TSO4);
+	ck_assert_uint_eq(
+	    virtio_net_tun_offloads(BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_GUEST_TSO4)),
+	    TUN_F_CSUM | TUN_F_TSO4);
 	ck_assert_uint_eq(virtio_net_tun_offloads(BIT(VIRTIO_NET_F_GUEST_CSUM) |
 						  BIT(VIRTIO_NET_F_GUEST_TSO4) |
 						  BIT(VIRTIO_NET_F_GUEST_TSO6)),
@@ -404,7 +404,7 @@ END_TEST
 
 START_TEST(test_offload_failure_is_not_fatal)
 {
-	struct virtio_net_hdr_v1 h = { 0 };
+	struct virtio_net_hdr_v1 h = {0};
 	uint8_t frame[60], got[128];
 
 	tapio.offload_result = -EINVAL;
@@ -424,7 +424,7 @@ START_TEST(test_feature_dependencies)
 	ck_assert_uint_eq(bring_up(BIT(VIRTIO_NET_F_HOST_TSO6), false) & VIRTIO_STATUS_FEATURES_OK,
 			  0);
 	ck_assert_uint_ne(bring_up(BIT(VIRTIO_NET_F_HOST_TSO6) | BIT(VIRTIO_NET_F_CSUM), false) &
-				  VIRTIO_STATUS_FEATURES_OK,
+			      VIRTIO_STATUS_FEATURES_OK,
 			  0);
 }
 END_TEST
@@ -433,7 +433,7 @@ END_TEST
 
 START_TEST(test_tx_one_frame)
 {
-	struct virtio_net_hdr_v1 h = { .num_buffers = 0x7777 };
+	struct virtio_net_hdr_v1 h = {.num_buffers = 0x7777};
 	uint8_t frame[1514], got[2048];
 	struct virtio_net_stats s;
 
@@ -443,7 +443,7 @@ START_TEST(test_tx_one_frame)
 	kick(VIRTIO_NET_TXQ);
 	ck_assert_int_eq(peer_recv(got, sizeof(got)), HDR + sizeof(frame));
 	/* num_buffers is meaningless on TX and not passed on. */
-	ck_assert_mem_eq(got, ((uint8_t[HDR]){ 0 }), HDR);
+	ck_assert_mem_eq(got, ((uint8_t[HDR]){0}), HDR);
 	ck_assert_mem_eq(got + HDR, frame, sizeof(frame));
 	wait_used(VIRTIO_NET_TXQ, 1);
 	ck_assert_uint_eq(used_elem(VIRTIO_NET_TXQ, 0).id, 0);
@@ -459,9 +459,8 @@ END_TEST
 START_TEST(test_tx_header_and_frame_split_across_descriptors)
 {
 	/* 5-byte pieces: the header straddles descriptors. */
-	struct virtio_net_hdr_v1 h = { .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
-				       .csum_start = 34,
-				       .csum_offset = 16 };
+	struct virtio_net_hdr_v1 h = {
+	    .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM, .csum_start = 34, .csum_offset = 16};
 	uint8_t frame[64], got[256];
 
 	up(BIT(VIRTIO_NET_F_CSUM));
@@ -477,7 +476,7 @@ END_TEST
 
 START_TEST(test_tx_many_frames_in_one_kick)
 {
-	struct virtio_net_hdr_v1 h = { 0 };
+	struct virtio_net_hdr_v1 h = {0};
 	uint8_t frame[100], got[256];
 
 	up(BIT(VIRTIO_F_EVENT_IDX));
@@ -502,7 +501,7 @@ END_TEST
  */
 static void check_tx_dropped_then_ok(unsigned int malformed, unsigned int oversized)
 {
-	struct virtio_net_hdr_v1 h = { 0 };
+	struct virtio_net_hdr_v1 h = {0};
 	uint8_t frame[60], got[128];
 	struct virtio_net_stats s;
 
@@ -528,8 +527,7 @@ START_TEST(test_tx_writable_buffer_dropped)
 	uint64_t a = alloc_buf(128);
 
 	up(0);
-	post(VIRTIO_NET_TXQ,
-	     (struct buf[]){ { a, 64, 0 }, { a + 64, 64, VIRTQ_DESC_F_WRITE } }, 2);
+	post(VIRTIO_NET_TXQ, (struct buf[]){{a, 64, 0}, {a + 64, 64, VIRTQ_DESC_F_WRITE}}, 2);
 	check_tx_dropped_then_ok(1, 0);
 	/* The bad chain was handed back too. */
 	ck_assert_uint_eq(used_elem(VIRTIO_NET_TXQ, 0).id, 0);
@@ -541,18 +539,18 @@ START_TEST(test_tx_shorter_than_header_dropped)
 	uint64_t a = alloc_buf(16);
 
 	up(0);
-	post(VIRTIO_NET_TXQ, (struct buf[]){ { a, HDR - 1, 0 } }, 1);
+	post(VIRTIO_NET_TXQ, (struct buf[]){{a, HDR - 1, 0}}, 1);
 	check_tx_dropped_then_ok(1, 0);
 }
 END_TEST
 
 START_TEST(test_tx_unnegotiated_offload_dropped)
 {
-	struct virtio_net_hdr_v1 csum = { .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM };
-	struct virtio_net_hdr_v1 tso = { .gso_type = VIRTIO_NET_HDR_GSO_TCPV4, .gso_size = 1448 };
-	struct virtio_net_hdr_v1 ufo = { .gso_type = VIRTIO_NET_HDR_GSO_UDP };
-	struct virtio_net_hdr_v1 flags = { .flags = 0x80 };
-	uint8_t frame[60] = { 0 };
+	struct virtio_net_hdr_v1 csum = {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM};
+	struct virtio_net_hdr_v1 tso = {.gso_type = VIRTIO_NET_HDR_GSO_TCPV4, .gso_size = 1448};
+	struct virtio_net_hdr_v1 ufo = {.gso_type = VIRTIO_NET_HDR_GSO_UDP};
+	struct virtio_net_hdr_v1 flags = {.flags = 0x80};
+	uint8_t frame[60] = {0};
 
 	up(0);
 	post_tx_frame(&csum, frame, sizeof(frame), 2048);
@@ -569,15 +567,15 @@ START_TEST(test_tx_oversized_dropped)
 
 	up(0);
 	memset(gpa(a, HDR), 0, HDR);
-	post(VIRTIO_NET_TXQ, (struct buf[]){ { a, HDR + VIRTIO_NET_MAX_FRAME + 1, 0 } }, 1);
+	post(VIRTIO_NET_TXQ, (struct buf[]){{a, HDR + VIRTIO_NET_MAX_FRAME + 1, 0}}, 1);
 	check_tx_dropped_then_ok(0, 1);
 }
 END_TEST
 
 START_TEST(test_tx_tap_error_counted)
 {
-	struct virtio_net_hdr_v1 h = { 0 };
-	uint8_t frame[60] = { 0 };
+	struct virtio_net_hdr_v1 h = {0};
+	uint8_t frame[60] = {0};
 
 	up(0);
 	/* The tap side has gone: the write fails, the device carries on. */
@@ -598,7 +596,7 @@ START_TEST(test_tx_broken_ring_needs_reset)
 	uint64_t a = alloc_buf(64);
 
 	up(0);
-	post(VIRTIO_NET_TXQ, (struct buf[]){ { a, 32, 0 }, { a + 32, 32, 0 } }, 2);
+	post(VIRTIO_NET_TXQ, (struct buf[]){{a, 32, 0}, {a + 32, 32, 0}}, 2);
 	desc = gpa(q[VIRTIO_NET_TXQ].desc, 16 * QSIZE);
 	desc[0].next = QSIZE + 3; /* out of range */
 	kick(VIRTIO_NET_TXQ);
@@ -625,13 +623,13 @@ static uint64_t post_rx(uint32_t len)
 	uint64_t a = alloc_buf(len);
 
 	memset(gpa(a, len), 0xee, len);
-	post(VIRTIO_NET_RXQ, (struct buf[]){ { a, len, VIRTQ_DESC_F_WRITE } }, 1);
+	post(VIRTIO_NET_RXQ, (struct buf[]){{a, len, VIRTQ_DESC_F_WRITE}}, 1);
 	return a;
 }
 
 START_TEST(test_rx_one_frame)
 {
-	struct virtio_net_hdr_v1 h = { .flags = VIRTIO_NET_HDR_F_DATA_VALID, .num_buffers = 9 };
+	struct virtio_net_hdr_v1 h = {.flags = VIRTIO_NET_HDR_F_DATA_VALID, .num_buffers = 9};
 	struct virtio_net_hdr_v1 got;
 	uint8_t frame[1514];
 	uint64_t a;
@@ -655,7 +653,7 @@ END_TEST
 
 START_TEST(test_rx_buffers_posted_before_driver_ok)
 {
-	struct virtio_net_hdr_v1 h = { 0 };
+	struct virtio_net_hdr_v1 h = {0};
 	uint8_t frame[60];
 	uint64_t a;
 
@@ -674,7 +672,7 @@ END_TEST
 
 START_TEST(test_rx_mergeable_spans_buffers)
 {
-	struct virtio_net_hdr_v1 h = { .gso_type = 0 };
+	struct virtio_net_hdr_v1 h = {.gso_type = 0};
 	struct virtio_net_hdr_v1 got;
 	uint8_t frame[200], back[200];
 	uint64_t a[6];
@@ -714,7 +712,7 @@ END_TEST
 
 START_TEST(test_rx_no_buffers_stops_reading_the_tap)
 {
-	struct virtio_net_hdr_v1 h = { 0 };
+	struct virtio_net_hdr_v1 h = {0};
 	struct pollfd p;
 	uint8_t frame[60], peek[128];
 	uint64_t a;
@@ -728,7 +726,7 @@ START_TEST(test_rx_no_buffers_stops_reading_the_tap)
 	send_frame(&h, frame, sizeof(frame));
 	send_frame(&h, frame, sizeof(frame));
 	/* Nothing happens: no interrupt, the frames stay queued in the tap. */
-	p = (struct pollfd){ .fd = dev->call_fd, .events = POLLIN };
+	p = (struct pollfd){.fd = dev->call_fd, .events = POLLIN};
 	ck_assert_int_eq(poll(&p, 1, 100), 0);
 	ck_assert_int_eq(recv(tapfd, peek, sizeof(peek), MSG_PEEK | MSG_DONTWAIT),
 			 HDR + sizeof(frame));
@@ -757,14 +755,14 @@ END_TEST
 
 START_TEST(test_rx_malformed_buffer_returned_and_counted)
 {
-	struct virtio_net_hdr_v1 h = { 0 };
+	struct virtio_net_hdr_v1 h = {0};
 	uint8_t frame[60];
 	uint64_t bad = alloc_buf(64), good;
 
 	up(0);
 	/* Device-readable: not an RX buffer.  Then one too small for a header. */
-	post(VIRTIO_NET_RXQ, (struct buf[]){ { bad, 64, 0 } }, 1);
-	post(VIRTIO_NET_RXQ, (struct buf[]){ { bad, HDR - 2, VIRTQ_DESC_F_WRITE } }, 1);
+	post(VIRTIO_NET_RXQ, (struct buf[]){{bad, 64, 0}}, 1);
+	post(VIRTIO_NET_RXQ, (struct buf[]){{bad, HDR - 2, VIRTQ_DESC_F_WRITE}}, 1);
 	good = post_rx(2048);
 	kick(VIRTIO_NET_RXQ);
 	fill(frame, sizeof(frame), 1);
@@ -781,7 +779,7 @@ END_TEST
 
 START_TEST(test_rx_frame_larger_than_buffers_dropped)
 {
-	struct virtio_net_hdr_v1 h = { 0 };
+	struct virtio_net_hdr_v1 h = {0};
 	uint8_t big[200], frame[50];
 	uint64_t a;
 
@@ -804,7 +802,7 @@ END_TEST
 
 START_TEST(test_rx_mergeable_frame_larger_than_all_buffers_dropped)
 {
-	struct virtio_net_hdr_v1 h = { 0 };
+	struct virtio_net_hdr_v1 h = {0};
 	uint8_t big[300], frame[100];
 	uint64_t a[2];
 
@@ -840,7 +838,7 @@ END_TEST
 
 START_TEST(test_reset_with_read_in_flight)
 {
-	struct virtio_net_hdr_v1 h = { 0 };
+	struct virtio_net_hdr_v1 h = {0};
 	uint8_t frame[60];
 	uint64_t a;
 
@@ -862,7 +860,7 @@ END_TEST
 
 START_TEST(test_rx_and_tx_together)
 {
-	struct virtio_net_hdr_v1 h = { 0 };
+	struct virtio_net_hdr_v1 h = {0};
 	uint8_t frame[300], got[512];
 	uint64_t rx[4];
 

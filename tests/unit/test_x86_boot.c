@@ -14,11 +14,11 @@
 #include "arch/x86/layout.h"
 #include "guest_mem.h"
 
-#define KIB (1ULL << 10)
-#define MIB (1ULL << 20)
-#define GIB (1ULL << 30)
-#define RAM_SIZE (16 * MIB)
-#define RAM_FILL 0xcc /* what guest RAM holds before a load, to see what was written */
+#define KIB		   (1ULL << 10)
+#define MIB		   (1ULL << 20)
+#define GIB		   (1ULL << 30)
+#define RAM_SIZE	   (16 * MIB)
+#define RAM_FILL	   0xcc /* what guest RAM holds before a load, to see what was written */
 #define DEFAULT_INITRD_MAX 0x37ffffffULL
 
 static struct guest_mem gm;
@@ -308,9 +308,9 @@ START_TEST(test_elf_filesz_exceeds_memsz)
 {
 	struct x86_kernel k;
 
-	assert_rejected(load_one_segment((struct elf_seg){PT_LOAD, 0x100000, 0x1000, 0x100, 0xff},
-					 &k),
-			"exceeds memory size");
+	assert_rejected(
+	    load_one_segment((struct elf_seg){PT_LOAD, 0x100000, 0x1000, 0x100, 0xff}, &k),
+	    "exceeds memory size");
 	ck_assert_uint_eq(ram[0x100000 + 0xff], RAM_FILL);
 }
 END_TEST
@@ -350,10 +350,10 @@ START_TEST(test_elf_segment_beyond_ram)
 	struct x86_kernel k;
 
 	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_rejected(load_one_segment((struct elf_seg){PT_LOAD, bad[i].paddr, 0x1000,
-								   0x80, bad[i].memsz},
-						 &k),
-				"does not fit");
+		assert_rejected(
+		    load_one_segment(
+			(struct elf_seg){PT_LOAD, bad[i].paddr, 0x1000, 0x80, bad[i].memsz}, &k),
+		    "does not fit");
 	ck_assert_int_eq(
 	    load_one_segment((struct elf_seg){PT_LOAD, RAM_SIZE - 0x100, 0x1000, 0x80, 0x100}, &k),
 	    0);
@@ -428,7 +428,7 @@ END_TEST
 
 /* ---- bzImage ---- */
 
-#define HDR_END 0x26c /* end of the 2.15 setup header; its jump points here */
+#define HDR_END	    0x26c /* end of the 2.15 setup header; its jump points here */
 #define PAYLOAD_LEN 0x1000u
 
 struct bz_params {
@@ -757,8 +757,8 @@ static void assert_sane_outcome(const uint8_t *image, size_t len, const char *wh
 	int ret = load_exact(image, len, &k);
 
 	if (ret != 0) {
-		ck_assert_msg(ret == -1 && err[0] != '\0', "%s #%u: ret %d, err \"%s\"", what,
-			      iter, ret, err);
+		ck_assert_msg(ret == -1 && err[0] != '\0', "%s #%u: ret %d, err \"%s\"", what, iter,
+			      ret, err);
 		return;
 	}
 	ck_assert_msg(k.load_addr >= ARCH_HIGH_MEMORY_START && k.load_addr < k.end &&
@@ -852,9 +852,8 @@ START_TEST(test_short_error_buffer)
 	char small[8];
 
 	memset(small, 'x', sizeof(small));
-	ck_assert_int_eq(x86_load_kernel(&gm, (const uint8_t *)"garbage!", 8, &k, small,
-					 sizeof(small)),
-			 -1);
+	ck_assert_int_eq(
+	    x86_load_kernel(&gm, (const uint8_t *)"garbage!", 8, &k, small, sizeof(small)), -1);
 	ck_assert_uint_eq(small[sizeof(small) - 1], '\0');
 }
 END_TEST
@@ -922,6 +921,9 @@ START_TEST(test_initrd_below_initrd_addr_max)
 	ck_assert_uint_eq(addr, 8 * MIB - 0x2000);
 	ck_assert_uint_le(addr + 0x1800, 8 * MIB);
 	ck_assert_uint_eq(ram[8 * MIB], RAM_FILL);
+	/* Its last byte may be initrd_addr_max itself. */
+	ck_assert_int_eq(load_initrd(&k, 0x1000, &addr), 0);
+	ck_assert_uint_eq(addr, 8 * MIB - 0x1000);
 
 	k.initrd_addr_max = 8 * MIB - 0x800; /* not page-aligned */
 	ck_assert_int_eq(load_initrd(&k, 0x1000, &addr), 0);
@@ -1001,9 +1003,8 @@ START_TEST(test_initrd_no_low_ram)
 
 	ck_assert_int_eq(guest_mem_add_region(&only_high, 4 * GIB, sizeof(high), high), 0);
 	err[0] = '\0';
-	assert_rejected(x86_load_initrd(&only_high, &k, initrd, sizeof(initrd), &addr, err,
-					sizeof(err)),
-			NULL);
+	assert_rejected(
+	    x86_load_initrd(&only_high, &k, initrd, sizeof(initrd), &addr, err, sizeof(err)), NULL);
 	ck_assert_uint_eq(addr, 0xdead);
 }
 END_TEST

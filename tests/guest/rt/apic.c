@@ -1,11 +1,11 @@
 /* Local APIC, I/O APIC and the legacy 8259 PICs (remapped and masked). */
 #include "internal.h"
 
-#define ICR_BUSY (1u << 12)
+#define ICR_BUSY	 (1u << 12)
 #define ICR_LEVEL_ASSERT (1u << 14)
-#define ICR_INIT (5u << 8)
-#define ICR_STARTUP (6u << 8)
-#define ICR_POLL_LIMIT 100000
+#define ICR_INIT	 (5u << 8)
+#define ICR_STARTUP	 (6u << 8)
+#define ICR_POLL_LIMIT	 100000
 
 unsigned int lapic_id(void)
 {
@@ -108,8 +108,8 @@ bool lapic_send_sipi(unsigned int apic_id, uint8_t page)
 }
 
 #define IOAPIC_REGSEL 0x00
-#define IOAPIC_WIN 0x10
-#define IOAPIC_VER 0x01
+#define IOAPIC_WIN    0x10
+#define IOAPIC_VER    0x01
 #define IOAPIC_REDTBL 0x10
 
 static struct spinlock ioapic_lock;

@@ -3,10 +3,10 @@
 #define RT_ASM_H
 
 #define RT_SEL_CODE32 0x08
-#define RT_SEL_KCODE 0x10
-#define RT_SEL_KDATA 0x18
-#define RT_SEL_UDATA 0x23
-#define RT_SEL_UCODE 0x2b
+#define RT_SEL_KCODE  0x10
+#define RT_SEL_KDATA  0x18
+#define RT_SEL_UDATA  0x23
+#define RT_SEL_UCODE  0x2b
 
 #define RT_BOOT_STACK_SIZE (16 * 1024)
 

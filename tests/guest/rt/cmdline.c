@@ -1,9 +1,9 @@
 /* boot_params and the kernel command line (Linux x86 boot protocol fields). */
 #include "internal.h"
 
-#define BP_CMD_LINE_PTR 0x228
+#define BP_CMD_LINE_PTR	    0x228
 #define BP_EXT_CMD_LINE_PTR 0x0c8 /* high 32 bits, Linux boot protocol 2.12+ */
-#define CMDLINE_MAX 4096
+#define CMDLINE_MAX	    4096
 
 static const uint8_t *bp;
 static const char *cmd = "";

@@ -1,10 +1,10 @@
-/* COM1 output, polled: works with interrupts off, at CPL0 and (IOPL 3) at CPL3. */
+/* COM1 output, polled: works with interrupts off, at CPL0 and at CPL3 (see run_at_cpl3). */
 #include "internal.h"
 
-#define COM1 0x3f8
-#define UART_IER 1
-#define UART_LCR 3
-#define UART_LSR 5
+#define COM1	      0x3f8
+#define UART_IER      1
+#define UART_LCR      3
+#define UART_LSR      5
 #define UART_LSR_THRE 0x20
 /* Bound the THRE poll so a UART that never drains cannot hang the guest silently. */
 #define THRE_POLL_LIMIT 100000

@@ -4,19 +4,19 @@
  */
 #include "internal.h"
 
-#define GDT_ENTRIES (6 + 2 * RT_MAX_CPUS)
+#define GDT_ENTRIES	 (6 + 2 * RT_MAX_CPUS)
 #define IST_DOUBLE_FAULT 1
 
 struct rt_cpu rt_cpus[RT_MAX_CPUS] __attribute__((section(".bss.noclear")));
 
 /* Flat segments; the 32-bit code segment is only used by the AP trampoline. */
 static uint64_t gdt[GDT_ENTRIES] __attribute__((aligned(16))) = {
-	[0] = 0,
-	[RT_SEL_CODE32 / 8] = 0x00CF9A000000FFFFULL,
-	[RT_SEL_KCODE / 8] = 0x00AF9A000000FFFFULL,
-	[RT_SEL_KDATA / 8] = 0x00CF92000000FFFFULL,
-	[RT_SEL_UDATA / 8] = 0x00CFF2000000FFFFULL,
-	[RT_SEL_UCODE / 8] = 0x00AFFA000000FFFFULL,
+    [0] = 0,
+    [RT_SEL_CODE32 / 8] = 0x00CF9A000000FFFFULL,
+    [RT_SEL_KCODE / 8] = 0x00AF9A000000FFFFULL,
+    [RT_SEL_KDATA / 8] = 0x00CF92000000FFFFULL,
+    [RT_SEL_UDATA / 8] = 0x00CFF2000000FFFFULL,
+    [RT_SEL_UCODE / 8] = 0x00AFFA000000FFFFULL,
 };
 
 struct idt_entry {
@@ -57,7 +57,8 @@ static void set_tss_descriptor(unsigned int cpu, struct tss64 *tss)
 	uint64_t limit = sizeof(*tss) - 1;
 	unsigned int slot = RT_SEL_TSS(cpu) / 8;
 
-	gdt[slot] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ULL << 40) /* P, avail TSS */
+	gdt[slot] = (limit & 0xffff) | ((base & 0xffffff) << 16) |
+		    (0x89ULL << 40) /* P, avail TSS */
 		    | (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
 	gdt[slot + 1] = base >> 32;
 }
@@ -126,7 +127,7 @@ void rt_cpu_init(unsigned int index)
 	memset(&c->tss, 0, sizeof(c->tss));
 	c->tss.rsp[0] = (uint64_t)(c->kstack + RT_KSTACK_SIZE);
 	c->tss.ist[IST_DOUBLE_FAULT - 1] = (uint64_t)(c->df_stack + RT_ISTACK_SIZE);
-	/* No I/O bitmap: CPL3 port I/O is allowed through IOPL 3 instead. */
+	/* No I/O bitmap: CPL3 port I/O goes through IOPL 3 (or trap.c on kvm_pvm). */
 	c->tss.iomap_base = sizeof(c->tss);
 	set_tss_descriptor(index, &c->tss);
 

@@ -2,13 +2,13 @@
 #include "internal.h"
 
 #define MP_SEARCH_START 0x9fc00
-#define MP_SEARCH_END 0xa0000
+#define MP_SEARCH_END	0xa0000
 
 #define MP_PROCESSOR 0
-#define MP_BUS 1
-#define MP_IOAPIC 2
-#define MP_IOINTR 3
-#define MP_LINTR 4
+#define MP_BUS	     1
+#define MP_IOAPIC    2
+#define MP_IOINTR    3
+#define MP_LINTR     4
 
 static uint8_t checksum(const uint8_t *p, size_t n)
 {

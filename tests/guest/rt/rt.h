@@ -18,10 +18,10 @@
 #define RT_MAX_CPUS 16
 
 /* Exit codes the runtime itself uses; a guest may use any other value. */
-#define RT_EXIT_PASS 0
-#define RT_EXIT_FAIL 1		/* TEST_ASSERT or a guest-detected failure */
-#define RT_EXIT_EXCEPTION 2	/* exception or interrupt nobody handled */
-#define RT_EXIT_TIMEOUT 3	/* a bounded wait ran out */
+#define RT_EXIT_PASS	  0
+#define RT_EXIT_FAIL	  1 /* TEST_ASSERT or a guest-detected failure */
+#define RT_EXIT_EXCEPTION 2 /* exception or interrupt nobody handled */
+#define RT_EXIT_TIMEOUT	  3 /* a bounded wait ran out */
 
 /*
  * GDT selectors (RT_SEL_*) come from asm.h.  Vectors 0x20..0x2f belong to
@@ -52,7 +52,7 @@ __attribute__((noreturn)) void test_exit(uint32_t code);
 
 __attribute__((noreturn)) void rt_assert_failed(const char *file, int line, const char *expr);
 __attribute__((noreturn)) void rt_assert_eq_failed(const char *file, int line, const char *a,
-						    const char *b, uint64_t va, uint64_t vb);
+						   const char *b, uint64_t va, uint64_t vb);
 
 /* ---- console (COM1, polled) ---- */
 
@@ -292,26 +292,26 @@ bool parse_size(const char *s, uint64_t *val, const char **end);
 
 /* ---- local APIC, I/O APIC ---- */
 
-#define LAPIC_BASE 0xFEE00000ULL
+#define LAPIC_BASE  0xFEE00000ULL
 #define IOAPIC_BASE 0xFEC00000ULL
 
-#define LAPIC_ID 0x020
-#define LAPIC_VERSION 0x030
-#define LAPIC_TPR 0x080
-#define LAPIC_EOI 0x0b0
-#define LAPIC_SVR 0x0f0
-#define LAPIC_ESR 0x280
-#define LAPIC_ICR_LO 0x300
-#define LAPIC_ICR_HI 0x310
-#define LAPIC_LVT_TIMER 0x320
-#define LAPIC_LVT_LINT0 0x350
-#define LAPIC_LVT_LINT1 0x360
-#define LAPIC_LVT_ERROR 0x370
+#define LAPIC_ID	 0x020
+#define LAPIC_VERSION	 0x030
+#define LAPIC_TPR	 0x080
+#define LAPIC_EOI	 0x0b0
+#define LAPIC_SVR	 0x0f0
+#define LAPIC_ESR	 0x280
+#define LAPIC_ICR_LO	 0x300
+#define LAPIC_ICR_HI	 0x310
+#define LAPIC_LVT_TIMER	 0x320
+#define LAPIC_LVT_LINT0	 0x350
+#define LAPIC_LVT_LINT1	 0x360
+#define LAPIC_LVT_ERROR	 0x370
 #define LAPIC_TIMER_INIT 0x380
-#define LAPIC_TIMER_CUR 0x390
-#define LAPIC_TIMER_DIV 0x3e0
+#define LAPIC_TIMER_CUR	 0x390
+#define LAPIC_TIMER_DIV	 0x3e0
 
-#define LAPIC_LVT_MASKED (1u << 16)
+#define LAPIC_LVT_MASKED     (1u << 16)
 #define LAPIC_TIMER_PERIODIC (1u << 17)
 
 static inline uint32_t lapic_read(uint32_t reg)
@@ -336,9 +336,9 @@ bool lapic_send_ipi(unsigned int apic_id, uint8_t vector);
 bool lapic_send_init(unsigned int apic_id);
 bool lapic_send_sipi(unsigned int apic_id, uint8_t page);
 
-#define IOAPIC_LEVEL (1u << 15)
+#define IOAPIC_LEVEL	  (1u << 15)
 #define IOAPIC_ACTIVE_LOW (1u << 13)
-#define IOAPIC_MASKED (1u << 16)
+#define IOAPIC_MASKED	  (1u << 16)
 /* Fixed delivery, physical destination. flags: IOAPIC_LEVEL, IOAPIC_ACTIVE_LOW, IOAPIC_MASKED. */
 void ioapic_route(unsigned int pin, uint8_t vector, unsigned int dest_apic_id, uint32_t flags);
 void ioapic_mask(unsigned int pin);
@@ -353,8 +353,8 @@ struct mp_info {
 	int bsp_apic_id; /* -1 if no entry is flagged as boot processor */
 	uint32_t lapic_addr;
 	uint32_t ioapic_addr;
-	int ioapic_id;	       /* -1 if none */
-	int isa_irq_pin[16];   /* I/O APIC pin of each ISA IRQ, -1 if not listed */
+	int ioapic_id;	     /* -1 if none */
+	int isa_irq_pin[16]; /* I/O APIC pin of each ISA IRQ, -1 if not listed */
 };
 /* Finds the floating pointer ("_MP_") in the EBDA at 0x9fc00, checks checksums. */
 bool mp_parse(struct mp_info *mp);

@@ -50,7 +50,8 @@ unsigned int smp_start_aps(const struct mp_info *mp, void (*fn)(unsigned int cpu
 	memcpy((void *)RT_TRAMPOLINE_ADDR, rt_trampoline_start, size);
 	*(uint32_t *)tramp_field(rt_tramp_cr3) = (uint32_t)(uint64_t)rt_pml4;
 	*(uint16_t *)tramp_field(rt_tramp_gdtr) = rt_gdt_limit();
-	*(uint32_t *)((uint8_t *)tramp_field(rt_tramp_gdtr) + 2) = (uint32_t)(uint64_t)rt_gdt_base();
+	*(uint32_t *)((uint8_t *)tramp_field(rt_tramp_gdtr) + 2) =
+	    (uint32_t)(uint64_t)rt_gdt_base();
 	*(uint64_t *)tramp_field(rt_tramp_entry) = (uint64_t)ap_main;
 
 	for (unsigned int i = 0; i < mp->ncpus; i++) {
@@ -63,7 +64,7 @@ unsigned int smp_start_aps(const struct mp_info *mp, void (*fn)(unsigned int cpu
 			continue;
 		}
 		*(uint64_t *)tramp_field(rt_tramp_stack) =
-			(uint64_t)(rt_cpus[id].kstack + RT_KSTACK_SIZE);
+		    (uint64_t)(rt_cpus[id].kstack + RT_KSTACK_SIZE);
 		ap_alive = -1;
 		barrier();
 		/* KVM needs no INIT/SIPI delays; real hardware wants 10 ms and 200 us. */

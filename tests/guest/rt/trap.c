@@ -4,8 +4,8 @@
 static volatile trap_handler_t handlers[256];
 
 static const char *const names[32] = {
-	"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS",
-	"#NP", "#SS", "#GP", "#PF", "RSV", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
+    "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS",
+    "#NP", "#SS", "#GP", "#PF", "RSV", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
 };
 
 const char *exception_name(unsigned int vector)
@@ -27,8 +27,8 @@ __attribute__((noreturn)) static void unhandled(struct trap_frame *f)
 	       "cr2 0x%lx cpu %u\n",
 	       exception_name((unsigned int)f->vector), f->vector, f->error, f->rip, f->cs,
 	       f->rflags, f->rsp, read_cr2(), this_cpu());
-	printf("rax %lx rbx %lx rcx %lx rdx %lx rsi %lx rdi %lx rbp %lx\n", f->rax, f->rbx,
-	       f->rcx, f->rdx, f->rsi, f->rdi, f->rbp);
+	printf("rax %lx rbx %lx rcx %lx rdx %lx rsi %lx rdi %lx rbp %lx\n", f->rax, f->rbx, f->rcx,
+	       f->rdx, f->rsi, f->rdi, f->rbp);
 	test_exit(RT_EXIT_EXCEPTION);
 }
 

@@ -4,7 +4,7 @@
  */
 #include "internal.h"
 
-#define RFLAGS_IF (1ULL << 9)
+#define RFLAGS_IF    (1ULL << 9)
 #define RFLAGS_IOPL3 (3ULL << 12)
 #define RFLAGS_FIXED (1ULL << 1)
 
