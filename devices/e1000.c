@@ -180,6 +180,7 @@ struct e1000 {
 	uint8_t *rx_buf;
 	size_t rx_pending; /* bytes of a frame read but not yet delivered */
 	bool rx_blocked;   /* the RX thread waits for descriptors */
+	bool rx_dead;	   /* reading the tap failed for good */
 
 	/* I/O thread. */
 	bool has_thread;
@@ -1020,17 +1021,25 @@ int e1000_rx_poll(struct e1000 *e)
 			}
 		}
 		e->rx_blocked = !ready;
+		ready = ready && !e->rx_dead;
 		pthread_mutex_unlock(&e->lock);
 		if (!ready)
 			break;
 
 		ssize_t n = tap_read(&e->tap, e->rx_buf, MAX_FRAME);
 
-		if (n == -EAGAIN || n == 0)
+		if (n == -EAGAIN)
 			break;
-		if (n < 0) {
-			log_error("%s: reading tap %s: %s", e->name, e->tap.ifname,
-				  strerror((int)-n));
+		if (n <= 0) {
+			/*
+			 * The tap is gone (deleted, or EOF on a test socket): stop
+			 * polling it, or poll() would report it ready forever.
+			 */
+			log_error("%s: reading tap %s: %s; receive stopped", e->name, e->tap.ifname,
+				  n ? strerror((int)-n) : "end of file");
+			pthread_mutex_lock(&e->lock);
+			e->rx_dead = true;
+			pthread_mutex_unlock(&e->lock);
 			break;
 		}
 		/* Delivered on the next iteration, under the lock, or kept if no room. */
@@ -1063,7 +1072,7 @@ static void *rx_thread(void *opaque)
 		pthread_mutex_lock(&e->lock);
 		stop = e->stopping;
 		/* With no free descriptors the tap is not polled: no busy loop. */
-		pfd[1].events = e->rx_blocked ? 0 : POLLIN;
+		pfd[1].events = e->rx_blocked || e->rx_dead ? 0 : POLLIN;
 		/* Sleep at most until a throttled interrupt is due. */
 		wait_ns = deferred_irq_wait(e);
 		pthread_mutex_unlock(&e->lock);

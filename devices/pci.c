@@ -40,24 +40,9 @@ struct pci_bus {
 	atomic_ulong unclaimed; /* window accesses that hit no enabled BAR */
 };
 
-/*
- * struct vm belongs to the core and has no PCI field; the (few) buses are
- * found by their vm.  Lookups happen only at set-up and in pci_destroy.
- */
-#define PCI_MAX_BUSES 8
-static struct pci_bus *buses[PCI_MAX_BUSES];
-static pthread_mutex_t buses_lock = PTHREAD_MUTEX_INITIALIZER;
-
 static struct pci_bus *bus_of(struct vm *vm)
 {
-	struct pci_bus *found = NULL;
-
-	pthread_mutex_lock(&buses_lock);
-	for (unsigned int i = 0; i < PCI_MAX_BUSES; i++)
-		if (buses[i] && buses[i]->vm == vm)
-			found = buses[i];
-	pthread_mutex_unlock(&buses_lock);
-	return found;
+	return vm->pci;
 }
 
 static void put16(uint8_t *p, uint16_t v)
@@ -287,7 +272,7 @@ int pci_init(struct vm *vm)
 {
 	struct pci_device_desc hb;
 	struct pci_bus *bus;
-	int ret, idx = -1;
+	int ret;
 
 	if (bus_of(vm))
 		return -EEXIST;
@@ -312,21 +297,15 @@ int pci_init(struct vm *vm)
 				   bus, "pci-mmio");
 	if (!ret)
 		ret = bus_register(&vm->pio, PCI_IO_BASE, PCI_IO_SIZE, io_window, bus, "pci-io");
-	pthread_mutex_lock(&buses_lock);
-	for (int i = 0; i < PCI_MAX_BUSES && idx < 0; i++)
-		if (!buses[i])
-			idx = i;
-	if (!ret && idx >= 0)
-		buses[idx] = bus;
-	pthread_mutex_unlock(&buses_lock);
-	if (ret || idx < 0) {
+	if (ret) {
 		/* Bus ranges cannot be unregistered; minivmm exits on this error. */
 		log_error("pci: cannot register the configuration ports or BAR windows: %s",
-			  strerror(ret ? -ret : ENOSPC));
+			  strerror(-ret));
 		free(bus->slots[0]);
 		free(bus);
-		return ret ? ret : -ENOSPC;
+		return ret;
 	}
+	vm->pci = bus;
 	return 0;
 }
 
@@ -336,11 +315,7 @@ void pci_destroy(struct vm *vm)
 
 	if (!bus)
 		return;
-	pthread_mutex_lock(&buses_lock);
-	for (unsigned int i = 0; i < PCI_MAX_BUSES; i++)
-		if (buses[i] == bus)
-			buses[i] = NULL;
-	pthread_mutex_unlock(&buses_lock);
+	vm->pci = NULL;
 	for (unsigned int s = 0; s < ARCH_PCI_MAX_SLOTS; s++)
 		free(bus->slots[s]);
 	pthread_mutex_destroy(&bus->lock);

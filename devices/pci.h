@@ -26,9 +26,8 @@
 
 struct vm;
 
-/* The I/O-port window for I/O BARs (above the legacy ISA ports). */
-#define PCI_IO_BASE 0xC000
-#define PCI_IO_SIZE 0x1000
+#define PCI_IO_BASE ARCH_PCI_IO_BASE
+#define PCI_IO_SIZE ARCH_PCI_IO_SIZE
 
 #define PCI_CONFIG_ADDRESS_PORT 0xCF8
 #define PCI_CONFIG_DATA_PORT	0xCFC

@@ -263,6 +263,12 @@ static void *thread_main(void *arg)
 	struct iothread *t = arg;
 	struct cqe_copy done[CQE_BATCH];
 
+	/* Visible in top -H and perf; the kernel truncates to 15 bytes. */
+	char comm[16];
+
+	memcpy(comm, t->name, sizeof(comm) - 1);
+	comm[sizeof(comm) - 1] = '\0';
+	pthread_setname_np(pthread_self(), comm);
 	t->stopping = false;
 	t->poll_ns = t->poll_max_ns;
 	for (unsigned int i = 0; i < t->nr_watches; i++)

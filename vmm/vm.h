@@ -43,6 +43,7 @@ enum vm_stop_reason {
 #define EXIT_STATUS_CONSOLE 5
 
 struct vm;
+struct pci_bus;
 
 #define VM_MAX_STATS 32
 
@@ -67,6 +68,7 @@ struct vm {
 	struct guest_mem mem;
 	struct bus pio;
 	struct bus mmio;
+	struct pci_bus *pci;	/* devices/pci.c; NULL until a PCI device exists */
 	unsigned int nr_vcpus;
 	struct vcpu vcpus[VM_MAX_CPUS];
 

@@ -37,6 +37,9 @@
 #define ARCH_PCI_MMIO_SIZE 0x10000000ULL
 #define ARCH_PCI_IRQ_BASE 10
 #define ARCH_PCI_MAX_SLOTS 4	/* pins 10..13 */
+/* I/O-port window for PCI I/O BARs, above the legacy ISA ports. */
+#define ARCH_PCI_IO_BASE 0xC000
+#define ARCH_PCI_IO_SIZE 0x1000
 
 #define ARCH_IOAPIC_ADDR 0xFEC00000ULL
 #define ARCH_LAPIC_ADDR 0xFEE00000ULL

@@ -3,13 +3,15 @@
 # a tap inside a private network namespace.  The host side captures the
 # frames the guest sends and injects frames for the guest (AF_PACKET on the
 # tap, python3); both directions are checked byte for byte (the guest checks
-# what it receives).  Also: attaching to an existing tap, creating a missing
+# what it receives).  A hostile driver (tests/guest/e1000hostile.c) must not
+# hurt minivmm and leaves a working NIC after reset.  Also: attaching to an existing tap, creating a missing
 # one, and clear errors for a busy tap and for an interface that is no tap.
 set -u
 cd "$(dirname "$0")/../.."
 MINIVMM=${MINIVMM:-./minivmm}
 GUEST=tests/guest/e1000.elf
 HELLO=tests/guest/hello.elf
+HOSTILE=tests/guest/e1000hostile.elf
 MAC=52:54:00:12:34:56
 NTX=40
 NRX=24
@@ -25,7 +27,7 @@ if [ "$(id -u)" != 0 ] || [ ! -c /dev/net/tun ] || [ ! -e /dev/kvm ] || ! comman
 	echo "SKIP: e1000 (needs root, /dev/net/tun, /dev/kvm and python3)"
 	exit 0
 fi
-for f in "$MINIVMM" "$GUEST" "$HELLO"; do
+for f in "$MINIVMM" "$GUEST" "$HELLO" "$HOSTILE"; do
 	[ -e "$f" ] || {
 		fail "missing $f (run make)"
 		exit 1
@@ -146,6 +148,17 @@ if grep -q "e1000.0: tx_packets=$NTX .*rx_packets=$NRX .*rx_filtered=[1-9]" "$tm
 	pass "--stats counts packets and exits per register"
 else
 	fail "--stats lines missing or wrong: $(grep e1000 "$tmp/stats" | head -1)"
+fi
+
+# ---- a hostile driver ----
+nsx timeout 120 "$MINIVMM" --kernel "$HOSTILE" --net "mvtap0,model=e1000,mac=$MAC" \
+	--stats="$tmp/stats" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+sed 's/^/#   /' "$tmp/out"
+if [ $rc = 0 ] && grep -q "e1000.0: tx_packets=1 .*tx_desc_errors=[1-9]" "$tmp/stats"; then
+	pass "hostile driver (rings/buffers outside RAM, bad indices, lengths, TSO contexts) survived; NIC works after reset"
+else
+	fail "hostile driver: exit $rc, $(grep "e1000.0:" "$tmp/stats")"
 fi
 
 # ---- tap handling ----

@@ -94,7 +94,8 @@ static void setup(void)
 static void teardown(void)
 {
 	e1000_destroy(e);
-	close(peer);
+	if (peer >= 0)
+		close(peer);
 	pci_destroy(vm);
 	fake_vm_destroy(vm);
 }
@@ -1106,6 +1107,24 @@ START_TEST(rx_vlan_strip_and_rdmts)
 }
 END_TEST
 
+START_TEST(rx_tap_gone)
+{
+	rx_setup(8, 0);
+	close(peer);
+	peer = -1;
+	/* EOF: receive stops (logged once), nothing is delivered, nothing spins. */
+	ck_assert_int_eq(e1000_rx_poll(e), 0);
+	ck_assert_int_eq(e1000_rx_poll(e), 0);
+	ck_assert_uint_eq(rd(E1000_RDH), 0);
+	/* Transmit still completes descriptors (the frames are counted as tap errors). */
+	tx_setup(8);
+	tx_legacy(0, TX_BUFS, 64, 0x09);
+	wr(E1000_TDT, 1);
+	ck_assert_uint_eq(rd(E1000_TDH), 1);
+	ck_assert_uint_eq(rd(E1000_GPTC), 0);
+}
+END_TEST
+
 START_TEST(rx_thread_delivers)
 {
 	uint8_t f[64];
@@ -1177,6 +1196,7 @@ Suite *e1000_suite(void)
 	tcase_add_test(rx, rx_frame_needing_more_buffers_than_free_waits);
 	tcase_add_test(rx, rx_malformed_ring);
 	tcase_add_test(rx, rx_vlan_strip_and_rdmts);
+	tcase_add_test(rx, rx_tap_gone);
 	tcase_add_test(rx, rx_thread_delivers);
 	suite_add_tcase(s, rx);
 	return s;
