@@ -624,7 +624,8 @@ static void print_stats(void *opaque, FILE *out)
 		atomic_load(&blk->stat_get_id), atomic_load(&blk->stat_ioerr),
 		atomic_load(&blk->stat_unsupp), atomic_load(&blk->stat_bytes_read),
 		atomic_load(&blk->stat_bytes_written), atomic_load(&blk->stat_bounced),
-		io.eventfd_signals, io.loops, io.sleeps, io.poll_hits, io.poll_misses, blk->engine == DISK_ENGINE_SYNC ? "sync" : "io_uring",
+		io.eventfd_signals, io.loops, io.sleeps, io.poll_hits, io.poll_misses,
+		blk->engine == DISK_ENGINE_SYNC ? "sync" : "io_uring",
 		blk->direct ? "none" : "writeback");
 }
 

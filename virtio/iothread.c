@@ -49,8 +49,7 @@ struct iothread {
 	void *poll_opaque;
 	uint64_t poll_min_ns, poll_max_ns;
 	uint64_t poll_ns; /* current window, I/O thread only */
-	atomic_ulong loops, completions, submitted, eventfd_signals, sleeps, poll_hits,
-	    poll_misses;
+	atomic_ulong loops, completions, submitted, eventfd_signals, sleeps, poll_hits, poll_misses;
 };
 
 struct io_uring_sqe *iothread_get_sqe(struct iothread *t, struct iothread_op *op)

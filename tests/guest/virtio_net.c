@@ -25,6 +25,12 @@
 static struct vnet nic;
 static volatile uint32_t irq_count;
 
+/* Interrupts are asynchronous to the polling loops: wait (bounded) for one. */
+static bool irq_count_above(void *arg)
+{
+	return irq_count > *(uint32_t *)arg;
+}
+
 static void make_frame(uint8_t *f, uint32_t k, uint32_t mul, uint32_t seed, const uint8_t *dst,
 		       const uint8_t *src, uint16_t etype, uint32_t *len)
 {
@@ -205,6 +211,8 @@ int main(void)
 		printf("virtio-net: transmit timed out (%lu)\n", v);
 		return RT_EXIT_FAIL;
 	}
+	irqs_before = 0;
+	spin_until(irq_count_above, &irqs_before, 2000);
 	printf("virtio-net: sent %u frames, %lu kicks, %u interrupts\n", tx.done, nic.tx.kicks,
 	       irq_count);
 	TEST_ASSERT(irq_count > 0);
@@ -218,6 +226,7 @@ int main(void)
 		       rx.count);
 		return RT_EXIT_FAIL;
 	}
+	spin_until(irq_count_above, &irqs_before, 2000);
 	cli();
 	printf("virtio-net: received %u frames ok, %u interrupts\n", rx.done,
 	       irq_count - irqs_before);

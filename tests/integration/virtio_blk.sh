@@ -4,7 +4,7 @@
 # hostile guest (minivmm survives and reports each malformed chain).
 # Usage: tests/integration/virtio_blk.sh [BUILD_DIR]   (run from the repo root)
 cd "$(dirname "$0")/../.." || exit 1
-MINIVMM=./minivmm
+MINIVMM=${MINIVMM:-./minivmm}
 GUESTS=tests/guest
 TMP=$(mktemp -d /var/tmp/minivmm-blk.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT INT TERM

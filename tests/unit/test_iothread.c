@@ -15,7 +15,7 @@
 struct poll_state {
 	struct iothread *t;
 	struct iothread_op nop;
-	int nops_to_queue;    /* I/O thread only */
+	int nops_to_queue; /* I/O thread only */
 	atomic_int nops_done;
 	atomic_int sleep_calls;
 	int sleep_fd; /* signalled at each about-to-sleep call once all nops are done */
