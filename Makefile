@@ -77,8 +77,9 @@ minivmm-asan: $(OBJS) $(BUILD)/unit-tests
 guest-images:
 	$(MAKE) -C guest-images
 
+# Boots the default guest with its shell on this terminal (Ctrl-A x quits).
 run: minivmm guest-images
-	$(MAKE) -C guest-images run-cmd | sh
+	@cmd=$$($(MAKE) -s --no-print-directory -C guest-images run-cmd) && echo "$$cmd" && eval "exec $$cmd"
 
 boot-test: minivmm guest-images
 	tests/boot-test

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "byteorder.h"
 #include "config.h"
 #include "guest_mem.h"
 #include "log.h"
@@ -195,57 +196,6 @@ struct e1000 {
 	uint64_t irqs_throttled;
 	uint64_t bad_accesses;
 };
-
-/* ---- little-endian / network-order helpers ---- */
-
-static uint16_t le16(const uint8_t *p)
-{
-	return p[0] | p[1] << 8;
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-	return le16(p) | (uint32_t)le16(p + 2) << 16;
-}
-
-static uint64_t le64(const uint8_t *p)
-{
-	return le32(p) | (uint64_t)le32(p + 4) << 32;
-}
-
-static void put_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = v;
-	p[1] = v >> 8;
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	put_le16(p, v);
-	put_le16(p + 2, v >> 16);
-}
-
-static uint16_t be16(const uint8_t *p)
-{
-	return p[0] << 8 | p[1];
-}
-
-static void put_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v;
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)be16(p) << 16 | be16(p + 2);
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	put_be16(p, v >> 16);
-	put_be16(p + 2, v);
-}
 
 #define REG(e, off) ((e)->regs[(off) / 4])
 
@@ -535,8 +485,8 @@ static bool is_broadcast(const uint8_t *mac)
 
 static void load_mac_filter(struct e1000 *e)
 {
-	REG(e, E1000_RAL(0)) = le32(e->mac);
-	REG(e, E1000_RAH(0)) = le16(e->mac + 4) | E1000_RAH_AV;
+	REG(e, E1000_RAL(0)) = get_le32(e->mac);
+	REG(e, E1000_RAH(0)) = get_le16(e->mac + 4) | E1000_RAH_AV;
 }
 
 static void device_reset(struct e1000 *e)
@@ -564,7 +514,7 @@ static void device_reset(struct e1000 *e)
 static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t len)
 {
 	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += be16(p + i);
+		sum += get_be16(p + i);
 	if (len & 1)
 		sum += p[len - 1] << 8;
 	return sum;
@@ -672,10 +622,10 @@ static void tx_tso(struct e1000 *e)
 	}
 	stat_add(e, E1000_TSCTC, 1);
 	if (tcp)
-		seq = be32(e->tx_buf + c->tucss + 4);
+		seq = get_be32(e->tx_buf + c->tucss + 4);
 	if (ipv4)
-		ip_id = be16(e->tx_buf + c->ipcss + 4);
-	pseudo = be16(e->tx_buf + c->tucso);
+		ip_id = get_be16(e->tx_buf + c->ipcss + 4);
+	pseudo = get_be16(e->tx_buf + c->tucso);
 	off = hdr;
 	do {
 		uint32_t chunk = total - off < mss ? total - off : mss;
@@ -752,24 +702,24 @@ static void tx_gather(struct e1000 *e, uint64_t addr, uint32_t len)
 static void tx_context_desc(struct e1000 *e, const uint8_t *d)
 {
 	struct tx_context *c = &e->ctx;
-	uint32_t cmd_len = le32(d + 8);
+	uint32_t cmd_len = get_le32(d + 8);
 
 	c->ipcss = d[0];
 	c->ipcso = d[1];
-	c->ipcse = le16(d + 2);
+	c->ipcse = get_le16(d + 2);
 	c->tucss = d[4];
 	c->tucso = d[5];
-	c->tucse = le16(d + 6);
+	c->tucse = get_le16(d + 6);
 	c->paylen = cmd_len & E1000_TXD_LEN_MASK;
 	c->tucmd = cmd_len >> 24;
 	c->hdr_len = d[13];
-	c->mss = le16(d + 14);
+	c->mss = get_le16(d + 14);
 }
 
 /* Consume one descriptor; returns whether it asked for status write-back. */
 static bool tx_desc(struct e1000 *e, const uint8_t *d)
 {
-	uint32_t cmd_len = le32(d + 8);
+	uint32_t cmd_len = get_le32(d + 8);
 	bool first = !e->tx_in_packet;
 
 	if (!(cmd_len & E1000_TXD_CMD_DEXT)) {
@@ -782,7 +732,7 @@ static bool tx_desc(struct e1000 *e, const uint8_t *d)
 			e->tx_popts = 0;
 		}
 		e->tx_in_packet = true;
-		tx_gather(e, le64(d), cmd_len & 0xffff);
+		tx_gather(e, get_le64(d), cmd_len & 0xffff);
 	} else if (!(cmd_len & E1000_TXD_DTYP_DATA)) {
 		tx_context_desc(e, d);
 		return cmd_len & E1000_TXD_CMD_RS;
@@ -793,11 +743,11 @@ static bool tx_desc(struct e1000 *e, const uint8_t *d)
 			e->tx_tse = cmd_len & E1000_TXD_CMD_TSE;
 		}
 		e->tx_in_packet = true;
-		tx_gather(e, le64(d), cmd_len & E1000_TXD_LEN_MASK);
+		tx_gather(e, get_le64(d), cmd_len & E1000_TXD_LEN_MASK);
 	}
 	if (cmd_len & E1000_TXD_CMD_EOP) {
 		e->tx_vle = cmd_len & E1000_TXD_CMD_VLE;
-		e->tx_vlan = le16(d + 14);
+		e->tx_vlan = get_le16(d + 14);
 		tx_finish_packet(e);
 	}
 	return cmd_len & E1000_TXD_CMD_RS;
@@ -871,8 +821,8 @@ static bool rx_accept(struct e1000 *e, const uint8_t *frame)
 	for (unsigned int i = 0; i < 16; i++) {
 		uint32_t rah = REG(e, E1000_RAH(i));
 
-		if ((rah & E1000_RAH_AV) && le32(frame) == REG(e, E1000_RAL(i)) &&
-		    le16(frame + 4) == (rah & 0xffff))
+		if ((rah & E1000_RAH_AV) && get_le32(frame) == REG(e, E1000_RAL(i)) &&
+		    get_le16(frame + 4) == (rah & 0xffff))
 			return true;
 	}
 	if (is_broadcast(frame))
@@ -928,8 +878,8 @@ static enum rx_result rx_deliver(struct e1000 *e, uint8_t *frame, size_t len)
 		return RX_DROPPED;
 	}
 	if ((REG(e, E1000_CTRL) & E1000_CTRL_VME) && len >= ETH_HLEN + VLAN_HLEN &&
-	    be16(frame + 12) == (REG(e, E1000_VET) & 0xffff)) {
-		special = be16(frame + 14);
+	    get_be16(frame + 12) == (REG(e, E1000_VET) & 0xffff)) {
+		special = get_be16(frame + 14);
 		memmove(frame + 12, frame + 16, len - 16);
 		len -= VLAN_HLEN;
 		status_extra = E1000_RXD_STAT_VP;
@@ -963,7 +913,7 @@ static enum rx_result rx_deliver(struct e1000 *e, uint8_t *frame, size_t len)
 			e->rx_dropped++;
 			return RX_DROPPED;
 		}
-		dst = guest_mem_ptr(&e->vm->mem, le64(d), chunk);
+		dst = guest_mem_ptr(&e->vm->mem, get_le64(d), chunk);
 		if (dst) {
 			memcpy(dst, frame + off, chunk);
 		} else {
@@ -1202,7 +1152,7 @@ static void e1000_mmio(void *opaque, uint64_t offset, uint8_t *data, uint32_t le
 		if (!is_write)
 			memset(data, 0, len);
 	} else if (is_write) {
-		reg_write(e, (uint32_t)offset, le32(data));
+		reg_write(e, (uint32_t)offset, get_le32(data));
 	} else {
 		put_le32(data, reg_read(e, (uint32_t)offset));
 	}
@@ -1227,7 +1177,7 @@ static void e1000_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 	if (offset == 0) {
 		pthread_mutex_lock(&e->lock);
 		if (is_write)
-			e->io_addr = le32(data) & (E1000_MMIO_SIZE - 4);
+			e->io_addr = get_le32(data) & (E1000_MMIO_SIZE - 4);
 		else
 			put_le32(data, e->io_addr);
 		pthread_mutex_unlock(&e->lock);

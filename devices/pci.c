@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "byteorder.h"
 #include "log.h"
 #include "vm.h"
 
@@ -45,39 +46,22 @@ static struct pci_bus *bus_of(struct vm *vm)
 	return vm->pci;
 }
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v;
-	p[1] = v >> 8;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, v);
-	put16(p + 2, v >> 16);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static void setup_header(struct pci_device *dev)
 {
 	const struct pci_device_desc *d = &dev->desc;
 	uint8_t *c = dev->cfg;
 
-	put16(c + PCI_CFG_VENDOR_ID, d->vendor_id);
-	put16(c + PCI_CFG_DEVICE_ID, d->device_id);
+	put_le16(c + PCI_CFG_VENDOR_ID, d->vendor_id);
+	put_le16(c + PCI_CFG_DEVICE_ID, d->device_id);
 	c[PCI_CFG_REVISION] = d->revision;
 	c[PCI_CFG_CLASS_PROG] = d->class_code;
 	c[PCI_CFG_CLASS_PROG + 1] = d->class_code >> 8;
 	c[PCI_CFG_CLASS_PROG + 2] = d->class_code >> 16;
 	c[PCI_CFG_HEADER_TYPE] = 0; /* type 0, single function */
-	put16(c + PCI_CFG_SUBSYS_VENDOR, d->subsys_vendor_id);
-	put16(c + PCI_CFG_SUBSYS_ID, d->subsys_id);
+	put_le16(c + PCI_CFG_SUBSYS_VENDOR, d->subsys_vendor_id);
+	put_le16(c + PCI_CFG_SUBSYS_ID, d->subsys_id);
 
-	put16(dev->wmask + PCI_CFG_COMMAND, PCI_CMD_IO | PCI_CMD_MEMORY | PCI_CMD_MASTER |
+	put_le16(dev->wmask + PCI_CFG_COMMAND, PCI_CMD_IO | PCI_CMD_MEMORY | PCI_CMD_MASTER |
 						PCI_CMD_PARITY | PCI_CMD_SERR |
 						PCI_CMD_INTX_DISABLE);
 	dev->wmask[PCI_CFG_CACHE_LINE] = 0xff;
@@ -93,8 +77,8 @@ static void setup_header(struct pci_device *dev)
 		if (bar->type == PCI_BAR_NONE)
 			continue;
 		/* Address bits above the size are writable; the low ones read as flags. */
-		put32(dev->wmask + PCI_CFG_BAR0 + 4 * i, ~(bar->size - 1));
-		put32(c + PCI_CFG_BAR0 + 4 * i,
+		put_le32(dev->wmask + PCI_CFG_BAR0 + 4 * i, ~(bar->size - 1));
+		put_le32(c + PCI_CFG_BAR0 + 4 * i,
 		      atomic_load(&dev->bar_addr[i]) |
 			  (bar->type == PCI_BAR_IO ? PCI_BAR_IO_FLAG : 0));
 	}
@@ -107,7 +91,7 @@ static void sync_irq(struct pci_device *dev)
 	int out = level && !(atomic_load(&dev->command) & PCI_CMD_INTX_DISABLE);
 
 	status = level ? status | PCI_STATUS_INTERRUPT : status & ~PCI_STATUS_INTERRUPT;
-	put16(dev->cfg + PCI_CFG_STATUS, status);
+	put_le16(dev->cfg + PCI_CFG_STATUS, status);
 	if (out != dev->irq_out) {
 		dev->irq_out = out;
 		vm_set_irq(dev->vm, ARCH_PCI_IRQ_BASE + dev->slot, out);
@@ -131,7 +115,7 @@ static void config_written(struct pci_device *dev)
 
 		if (bar->type == PCI_BAR_NONE)
 			continue;
-		atomic_store(&dev->bar_addr[i], get32(reg) & ~(bar->size - 1));
+		atomic_store(&dev->bar_addr[i], get_le32(reg) & ~(bar->size - 1));
 	}
 	atomic_store(&dev->command, dev->cfg[PCI_CFG_COMMAND] | dev->cfg[PCI_CFG_COMMAND + 1] << 8);
 	sync_irq(dev);
@@ -184,9 +168,9 @@ static void config_port(void *opaque, uint64_t offset, uint8_t *data, uint32_t l
 		 */
 		if (offset == 0 && len == 4) {
 			if (is_write)
-				bus->config_address = get32(data) & 0x80FFFFFCu;
+				bus->config_address = get_le32(data) & 0x80FFFFFCu;
 			else
-				put32(data, bus->config_address);
+				put_le32(data, bus->config_address);
 		} else if (!is_write) {
 			memset(data, 0xff, len);
 		}

@@ -555,14 +555,6 @@ static bool poll_queue(void *opaque, bool about_to_sleep)
 	return process_queue(blk);
 }
 
-static void config_read(struct virtio_device *dev, uint32_t offset, void *data, uint32_t len)
-{
-	struct virtio_blk *blk = to_blk(dev);
-
-	if (offset < sizeof(blk->config) && len <= sizeof(blk->config) - offset)
-		memcpy(data, (uint8_t *)&blk->config + offset, len);
-}
-
 static void reset_requests(struct virtio_blk *blk)
 {
 	blk->free_reqs = NULL;
@@ -602,7 +594,6 @@ static void reset(struct virtio_device *dev)
 }
 
 static const struct virtio_device_ops blk_ops = {
-    .config_read = config_read,
     .activate = activate,
     .reset = reset,
 };
@@ -753,6 +744,7 @@ int virtio_blk_create(struct vm *vm, const struct disk_config *cfg, unsigned int
 		    BIT(VIRTIO_BLK_F_DISCARD) | BIT(VIRTIO_BLK_F_WRITE_ZEROES);
 	blk->vdev.nr_queues = 1;
 	blk->vdev.queue_num_max = VIRTQ_MAX_SIZE;
+	blk->vdev.config = &blk->config;
 	blk->vdev.config_size = sizeof(blk->config);
 	blk->vdev.ops = &blk_ops;
 	ret = virtio_mmio_init(&blk->vdev, vm);

@@ -10,6 +10,7 @@
 
 #include "arch/arch.h"
 #include "bus.h"
+#include "byteorder.h"
 #include "log.h"
 #include "vm.h"
 
@@ -164,14 +165,23 @@ static struct virtq *configurable_queue(struct virtio_device *dev, uint32_t reg)
 	return vq;
 }
 
-static void set_low(uint64_t *v, uint32_t lo)
+/* 64-bit values are written as two 32-bit halves. */
+static void set_half(uint64_t *v, bool high, uint32_t half)
 {
-	*v = (*v & ~0xffffffffULL) | lo;
+	if (high)
+		*v = (*v & 0xffffffffULL) | ((uint64_t)half << 32);
+	else
+		*v = (*v & ~0xffffffffULL) | half;
 }
 
-static void set_high(uint64_t *v, uint32_t hi)
+/* The ring address a QueueDesc/Driver/Device Low or High register is half of. */
+static uint64_t *ring_address(struct virtq *vq, uint64_t reg)
 {
-	*v = (*v & 0xffffffffULL) | ((uint64_t)hi << 32);
+	if (reg <= VIRTIO_MMIO_QUEUE_DESC_HIGH)
+		return &vq->desc_gpa;
+	if (reg <= VIRTIO_MMIO_QUEUE_DRIVER_HIGH)
+		return &vq->avail_gpa;
+	return &vq->used_gpa;
 }
 
 static void notify_queue(struct virtio_device *dev, uint32_t q)
@@ -208,10 +218,7 @@ static void register_write(struct virtio_device *dev, uint64_t reg, uint32_t v)
 			atomic_fetch_add_explicit(&dev->stat_bad_accesses, 1, memory_order_relaxed);
 			break;
 		}
-		if (dev->driver_features_sel == 0)
-			set_low(&dev->driver_features, v);
-		else
-			set_high(&dev->driver_features, v);
+		set_half(&dev->driver_features, dev->driver_features_sel == 1, v);
 		break;
 	}
 	case VIRTIO_MMIO_QUEUE_SEL:
@@ -223,28 +230,13 @@ static void register_write(struct virtio_device *dev, uint64_t reg, uint32_t v)
 			vq->size = v > queue_num_max(dev) ? 0 : (uint16_t)v;
 		break;
 	case VIRTIO_MMIO_QUEUE_DESC_LOW:
-		if ((vq = configurable_queue(dev, reg)))
-			set_low(&vq->desc_gpa, v);
-		break;
 	case VIRTIO_MMIO_QUEUE_DESC_HIGH:
-		if ((vq = configurable_queue(dev, reg)))
-			set_high(&vq->desc_gpa, v);
-		break;
 	case VIRTIO_MMIO_QUEUE_DRIVER_LOW:
-		if ((vq = configurable_queue(dev, reg)))
-			set_low(&vq->avail_gpa, v);
-		break;
 	case VIRTIO_MMIO_QUEUE_DRIVER_HIGH:
-		if ((vq = configurable_queue(dev, reg)))
-			set_high(&vq->avail_gpa, v);
-		break;
 	case VIRTIO_MMIO_QUEUE_DEVICE_LOW:
-		if ((vq = configurable_queue(dev, reg)))
-			set_low(&vq->used_gpa, v);
-		break;
 	case VIRTIO_MMIO_QUEUE_DEVICE_HIGH:
 		if ((vq = configurable_queue(dev, reg)))
-			set_high(&vq->used_gpa, v);
+			set_half(ring_address(vq, reg), reg & 4, v);
 		break;
 	case VIRTIO_MMIO_QUEUE_READY:
 		if (v == 0) {
@@ -338,7 +330,7 @@ void virtio_mmio_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t l
 		} else {
 			memset(data, 0, len);
 			if (off < dev->config_size && len <= dev->config_size - off)
-				dev->ops->config_read(dev, (uint32_t)off, data, len);
+				memcpy(data, (const uint8_t *)dev->config + off, len);
 		}
 	} else if (len != 4 || (offset & 3)) {
 		/* The spec allows only aligned 32-bit register accesses. */
@@ -346,14 +338,9 @@ void virtio_mmio_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t l
 		if (!is_write)
 			memset(data, 0, len);
 	} else if (is_write) {
-		uint32_t v;
-
-		memcpy(&v, data, 4);
-		register_write(dev, offset, v);
+		register_write(dev, offset, get_le32(data));
 	} else {
-		uint32_t v = register_read(dev, offset);
-
-		memcpy(data, &v, 4);
+		put_le32(data, register_read(dev, offset));
 	}
 	pthread_mutex_unlock(&dev->lock);
 }
@@ -447,7 +434,7 @@ int virtio_mmio_init(struct virtio_device *dev, struct vm *vm)
 	int ret;
 
 	if (dev->nr_queues == 0 || dev->nr_queues > VIRTIO_MMIO_MAX_QUEUES || !dev->ops ||
-	    !dev->ops->config_read || !dev->ops->activate || qmax > VIRTQ_MAX_SIZE ||
+	    (dev->config_size && !dev->config) || !dev->ops->activate || qmax > VIRTQ_MAX_SIZE ||
 	    (qmax & (qmax - 1)))
 		return -EINVAL;
 	dev->vm = vm;

@@ -98,11 +98,9 @@ struct virtio_device_ops {
 	 */
 	bool (*features_ok)(struct virtio_device *dev, uint64_t features);
 
-	/* Device config space, offset from 0x100; reads must fill data (len 1, 2, 4 or 8)
-	 * and cover offsets past the end with zeros.  Already range-checked
-	 * against config_size. */
-	void (*config_read)(struct virtio_device *dev, uint32_t offset, void *data, uint32_t len);
-	/* Optional; writes to a device without it are ignored. */
+	/* A write to device config space (offset from 0x100), already
+	 * range-checked against config_size.  Optional; writes to a device
+	 * without it are ignored.  Reads are served from dev->config. */
 	void (*config_write)(struct virtio_device *dev, uint32_t offset, const void *data,
 			     uint32_t len);
 
@@ -133,7 +131,8 @@ struct virtio_device {
 	uint64_t device_features; /* VIRTIO_F_VERSION_1 is added by the transport */
 	unsigned int nr_queues;	  /* <= VIRTIO_MMIO_MAX_QUEUES */
 	uint16_t queue_num_max;	  /* power of two <= VIRTQ_MAX_SIZE; 0 means VIRTQ_MAX_SIZE */
-	uint32_t config_size;	  /* bytes of device config space */
+	const void *config;	  /* device config space as the driver reads it */
+	uint32_t config_size;	  /* its size in bytes */
 	const struct virtio_device_ops *ops;
 
 	/* Set by the transport. */

@@ -562,14 +562,6 @@ static bool features_ok(struct virtio_device *dev, uint64_t f)
 	return true;
 }
 
-static void config_read(struct virtio_device *dev, uint32_t offset, void *data, uint32_t len)
-{
-	struct virtio_net *net = to_net(dev);
-
-	if (offset < sizeof(net->config) && len <= sizeof(net->config) - offset)
-		memcpy(data, (uint8_t *)&net->config + offset, len);
-}
-
 static void reset_tx_requests(struct virtio_net *net)
 {
 	net->free_tx = NULL;
@@ -638,7 +630,6 @@ static void reset(struct virtio_device *dev)
 
 static const struct virtio_device_ops net_ops = {
     .features_ok = features_ok,
-    .config_read = config_read,
     .activate = activate,
     .reset = reset,
 };
@@ -768,6 +759,7 @@ int virtio_net_create_on_tap(struct vm *vm, const struct net_config *cfg, unsign
 				    BIT(VIRTIO_NET_F_GUEST_TSO6);
 	net->vdev.nr_queues = 2;
 	net->vdev.queue_num_max = VIRTQ_MAX_SIZE;
+	net->vdev.config = &net->config;
 	net->vdev.config_size = sizeof(net->config);
 	net->vdev.ops = &net_ops;
 	ret = virtio_mmio_init(&net->vdev, vm);

@@ -309,11 +309,15 @@ bool virtq_enable_notify(struct virtq *vq)
 	return virtq_has_avail(vq);
 }
 
-size_t iov_to_buf(const struct iovec *iov, unsigned int cnt, size_t offset, void *buf, size_t len)
+/* Copies between buf and the bytes of iov that start offset bytes in,
+ * in the direction to_iov says; returns how many bytes it copied. */
+static size_t iov_copy(const struct iovec *iov, unsigned int cnt, size_t offset, uint8_t *buf,
+		       size_t len, bool to_iov)
 {
 	size_t done = 0;
 
 	for (unsigned int i = 0; i < cnt && done < len; i++) {
+		uint8_t *seg = iov[i].iov_base;
 		size_t n;
 
 		if (offset >= iov[i].iov_len) {
@@ -323,31 +327,24 @@ size_t iov_to_buf(const struct iovec *iov, unsigned int cnt, size_t offset, void
 		n = iov[i].iov_len - offset;
 		if (n > len - done)
 			n = len - done;
-		memcpy((uint8_t *)buf + done, (uint8_t *)iov[i].iov_base + offset, n);
+		if (to_iov)
+			memcpy(seg + offset, buf + done, n);
+		else
+			memcpy(buf + done, seg + offset, n);
 		done += n;
 		offset = 0;
 	}
 	return done;
 }
 
+size_t iov_to_buf(const struct iovec *iov, unsigned int cnt, size_t offset, void *buf, size_t len)
+{
+	return iov_copy(iov, cnt, offset, buf, len, false);
+}
+
 size_t iov_from_buf(const struct iovec *iov, unsigned int cnt, size_t offset, const void *buf,
 		    size_t len)
 {
-	size_t done = 0;
-
-	for (unsigned int i = 0; i < cnt && done < len; i++) {
-		size_t n;
-
-		if (offset >= iov[i].iov_len) {
-			offset -= iov[i].iov_len;
-			continue;
-		}
-		n = iov[i].iov_len - offset;
-		if (n > len - done)
-			n = len - done;
-		memcpy((uint8_t *)iov[i].iov_base + offset, (const uint8_t *)buf + done, n);
-		done += n;
-		offset = 0;
-	}
-	return done;
+	/* buf is only read in this direction. */
+	return iov_copy(iov, cnt, offset, (uint8_t *)buf, len, true);
 }

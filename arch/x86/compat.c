@@ -15,7 +15,8 @@
  *      * because this KVM ignores KVM_SET_CPUID2 for guest CPL0 on leaves 7
  *        and 0xd (and leaks host bits in leaf 1), the Linux command line also
  *        gets "clearcpuid=smap,popcnt noxsave", which Linux honours whatever
- *        CPUID says;
+ *        CPUID says (merged into the user's own clearcpuid= if there is one,
+ *        because Linux acts on the last clearcpuid= only);
  *      * the KVM paravirtual features that need the vmcall hypercall
  *        (PV_SEND_IPI, PV_SCHED_YIELD) or that are unsafe without it
  *        (PV_UNHALT, async page faults) are hidden in CPUID 0x40000001,
@@ -54,7 +55,8 @@
 #define KVM_FEATURE_PV_SCHED_YIELD_BIT 13
 #define KVM_FEATURE_ASYNC_PF_INT_BIT 14
 
-#define COMPAT_LINUX_CMDLINE "clearcpuid=smap,popcnt noxsave"
+#define COMPAT_CLEARCPUID "smap,popcnt"
+#define COMPAT_NOXSAVE "noxsave"
 
 static bool cpuinfo_has_virtualization(void)
 {
@@ -145,13 +147,50 @@ void compat_filter_cpuid(const struct vm *vm, struct kvm_cpuid2 *cpuid)
 	cpuid->nent = kept;
 }
 
+/*
+ * The last command-line word that starts with param ("clearcpuid=") or, for
+ * a param without '=', equals it ("noxsave"); NULL if there is none.
+ */
+static char *find_last_param(char *cmdline, const char *param)
+{
+	size_t len = strlen(param);
+	bool whole_word = param[len - 1] != '=';
+	char *found = NULL;
+
+	for (char *p = strstr(cmdline, param); p; p = strstr(p + 1, param))
+		if ((p == cmdline || p[-1] == ' ') &&
+		    (!whole_word || p[len] == ' ' || p[len] == '\0'))
+			found = p;
+	return found;
+}
+
 int compat_append_cmdline(struct vm *vm)
 {
+	static const char extra[] = "," COMPAT_CLEARCPUID;
+	char *param, *end;
+	size_t len;
+
 	if (!vm->cpu_compat)
 		return 0;
-	log_debug("compat profile: appending \"%s\" to the kernel command line",
-		  COMPAT_LINUX_CMDLINE);
-	return vm_cmdline_append(vm, "%s", COMPAT_LINUX_CMDLINE);
+	param = find_last_param(vm->cmdline, "clearcpuid=");
+	if (!param) {
+		if (vm_cmdline_append(vm, "clearcpuid=%s", COMPAT_CLEARCPUID) < 0)
+			return -1;
+	} else {
+		len = strlen(vm->cmdline);
+		if (len + sizeof(extra) > sizeof(vm->cmdline)) {
+			log_error("kernel command line too long to add the compat options");
+			return -1;
+		}
+		end = param + strcspn(param, " ");
+		memmove(end + sizeof(extra) - 1, end, strlen(end) + 1);
+		memcpy(end, extra, sizeof(extra) - 1);
+	}
+	if (!find_last_param(vm->cmdline, COMPAT_NOXSAVE) &&
+	    vm_cmdline_append(vm, "%s", COMPAT_NOXSAVE) < 0)
+		return -1;
+	log_debug("compat profile: kernel command line is now \"%s\"", vm->cmdline);
+	return 0;
 }
 
 static int fetch_failed_instruction(struct vcpu *vcpu, uint64_t rip, uint8_t *insn, size_t len)

@@ -54,8 +54,8 @@
 #define ARCH_I8042_CMD_PORT 0x64
 
 /*
- * Test-exit / power-off port: a 4-byte write of v stops the VM and minivmm
- * exits with status v & 0xff.  Used by the test guests and by the Linux
+ * Test-exit / power-off port: a write of v (1, 2 or 4 bytes) stops the VM
+ * and minivmm exits with status v & 0xff.  Used by the test guests and by the Linux
  * guest's /init (through /dev/port) to power off.
  */
 #define ARCH_EXIT_PORT 0x501

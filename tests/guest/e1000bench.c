@@ -10,6 +10,7 @@
  * converts ticks with the host's TSC rate.
  */
 #include "e1000_lib.h"
+#include "net_frames.h"
 
 #define IDLE_MS 3000
 
@@ -35,12 +36,7 @@ static uint64_t run_tx(void *arg)
 	uint64_t t0;
 	uint32_t queued = 0;
 
-	memset(f, 0xff, 6);
-	memcpy(f + 6, nic.mac, 6);
-	f[12] = 0x88;
-	f[13] = 0xb5;
-	for (uint32_t i = 14; i < b->size; i++)
-		f[i] = (uint8_t)i;
+	net_bench_frame(f, b->size, nic.mac);
 	t0 = rdtsc();
 	while (b->done < b->count) {
 		uint32_t n = 0;

@@ -13,6 +13,7 @@
  * Prints one line: "bench: MODE frames=N size=S batch=B ticks=T usec=U pps=P
  * kicks=K tsc_exact=E"; bench/net converts ticks with the host's TSC rate.
  */
+#include "net_frames.h"
 #include "rt.h"
 #include "virtio_net_lib.h"
 
@@ -39,15 +40,10 @@ static uint64_t bring_up(void *arg)
 static uint64_t tx(void *arg)
 {
 	struct bench *b = arg;
-	static uint8_t f[1514];
+	static uint8_t f[NET_FRAME_MAX];
 	uint64_t t0, queued = 0;
 
-	memset(f, 0xff, 6);
-	memcpy(f + 6, nic.mac, 6);
-	f[12] = 0x88;
-	f[13] = 0xb5;
-	for (uint32_t i = 14; i < b->size; i++)
-		f[i] = (uint8_t)i;
+	net_bench_frame(f, (uint32_t)b->size, nic.mac);
 	/* The same frame every time, written into the buffers once: the
 	 * guest's byte-wise memcpy would otherwise be the bottleneck. */
 	vnet_tx_prefill(&nic, f, (uint32_t)b->size);

@@ -8,129 +8,25 @@
 # one, and clear errors for a busy tap and for an interface that is no tap.
 set -u
 cd "$(dirname "$0")/../.."
-MINIVMM=${MINIVMM:-./minivmm}
+LABEL=e1000
+. tests/integration/lib/netns.sh
 GUEST=tests/guest/e1000.elf
 HELLO=tests/guest/hello.elf
 HOSTILE=tests/guest/e1000hostile.elf
 MAC=52:54:00:12:34:56
 NTX=40
 NRX=24
-failed=0
 
-pass() { echo "PASS: e1000: $1"; }
-fail() {
-	echo "FAIL: e1000: $1"
-	failed=1
-}
-
-if [ "$(id -u)" != 0 ] || [ ! -c /dev/net/tun ] || [ ! -e /dev/kvm ] || ! command -v python3 >/dev/null; then
-	echo "SKIP: e1000 (needs root, /dev/net/tun, /dev/kvm and python3)"
-	exit 0
-fi
-for f in "$MINIVMM" "$GUEST" "$HELLO" "$HOSTILE"; do
-	[ -e "$f" ] || {
-		fail "missing $f (run make)"
-		exit 1
-	}
-done
-
-ns=minivmm-test-$$
-tmp=$(mktemp -d)
-vm_pid= cap_pid=
-cleanup() {
-	[ -n "$vm_pid" ] && kill "$vm_pid" 2>/dev/null
-	[ -n "$cap_pid" ] && kill "$cap_pid" 2>/dev/null
-	wait 2>/dev/null
-	ip netns del "$ns" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-nsx() { ip netns exec "$ns" "$@"; }
-
-ip netns add "$ns" || {
-	fail "cannot create network namespace"
-	exit 1
-}
-# No IPv6: the namespace's own stack must not put frames on the tap.
-nsx sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-nsx ip link set lo up
+net_require "$MINIVMM" "$GUEST" "$HELLO" "$HOSTILE"
+net_setup
 nsx ip tuntap add dev mvtap0 mode tap
 nsx ip link set mvtap0 up
 
-# Frame k, as tests/guest/e1000.c generates and expects it.
-cat >"$tmp/frames.py" <<'EOF'
-import socket, sys
-
-def frame(k, mul, seed, dst, src, etype):
-    n = 60 + (k * mul) % 1455
-    b = bytearray(n)
-    b[0:6], b[6:12] = dst, src
-    b[12:14], b[14:16] = etype.to_bytes(2, "big"), k.to_bytes(2, "big")
-    for i in range(16, n):
-        b[i] = (k * seed + i * 7 + (i >> 8)) & 0xFF
-    return bytes(b)
-
-mode, ifname, mac, count = sys.argv[1], sys.argv[2], bytes.fromhex(sys.argv[3].replace(":", "")), int(sys.argv[4])
-peer = bytes.fromhex("020000000001")
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
-s.bind((ifname, 0))
-if mode == "capture":
-    s.settimeout(float(sys.argv[5]))
-    print("capture: ready", flush=True)
-    got = []
-    try:
-        while len(got) < count:
-            data, addr = s.recvfrom(65536)
-            if addr[2] != socket.PACKET_OUTGOING and data[12:14] == b"\x88\xb5":
-                got.append(data)
-    except socket.timeout:
-        pass
-    bad = None
-    for k in range(count):
-        want = frame(k, 331, 31, b"\xff" * 6, mac, 0x88B5)
-        if k >= len(got):
-            bad = "frame %d missing" % k
-        elif got[k] != want:
-            diff = next((i for i in range(min(len(want), len(got[k]))) if got[k][i] != want[i]), None)
-            bad = "frame %d: length %d (want %d), first difference at byte %s" % (k, len(got[k]), len(want), diff)
-        if bad:
-            break
-    print("capture: %d frames, %s" % (len(got), bad or "all match"))
-    sys.exit(1 if bad else 0)
-else:
-    # First a frame for another station: the guest's filter must drop it.
-    s.send(frame(999, 557, 17, bytes.fromhex("020000000099"), peer, 0x88B6))
-    for k in range(count):
-        s.send(frame(k, 557, 17, mac, peer, 0x88B6))
-EOF
-
 # ---- the guest driver, both directions ----
-nsx python3 "$tmp/frames.py" capture mvtap0 "$MAC" "$NTX" 120 >"$tmp/capture" 2>&1 &
-cap_pid=$!
-for _ in $(seq 100); do
-	grep -q "capture: ready" "$tmp/capture" && break
-	sleep 0.1
-done
-start=$(date +%s)
-nsx timeout 300 "$MINIVMM" --kernel "$GUEST" --net "mvtap0,model=e1000,mac=$MAC" \
-	--cmdline "console=ttyS0 e1000.tx=$NTX e1000.rx=$NRX e1000.mac=$MAC" \
-	--stats="$tmp/stats" >"$tmp/out" 2>"$tmp/err" &
-vm_pid=$!
-injected=0
-for _ in $(seq 3000); do
-	if grep -q "e1000: ready for rx" "$tmp/out"; then
-		nsx python3 "$tmp/frames.py" inject mvtap0 "$MAC" "$NRX" && injected=1
-		break
-	fi
-	kill -0 "$vm_pid" 2>/dev/null || break
-	sleep 0.1
-done
-wait "$vm_pid"
-rc=$?
-vm_pid=
-wait "$cap_pid"
-cap_rc=$?
-cap_pid=
+net_capture_start mvtap0 "$MAC" "$NTX" 120
+net_run_guest 300 "e1000: ready for rx" inject-foreign mvtap0 "$MAC" "$NRX" \
+	--kernel "$GUEST" --net "mvtap0,model=e1000,mac=$MAC" \
+	--cmdline "console=ttyS0 e1000.tx=$NTX e1000.rx=$NRX e1000.mac=$MAC" --stats="$tmp/stats"
 echo "# guest ran $(($(date +%s) - start)) s; its output:"
 sed 's/^/#   /' "$tmp/out" "$tmp/err"
 

@@ -97,6 +97,13 @@ check hello-cmdline 0 '^Hello from minivmm test guest$' \
 	'^virtio-mmio [0-9]+: base 0xd8001000 size 0x200 irq 6$' \
 	'^virtio-mmio: 1 malformed entries ignored$' \
 	-- --kernel "$guests/hello.elf" --cmdline "greeting=yes virtio_mmio.device=4K@0xd8000000:5 virtio_mmio.device=0x200@0xd8001000:6:2 virtio_mmio.device=4K@:7"
+# The compat CPU profile (forced, so this holds on every host) merges its
+# options into the user's clearcpuid= (Linux acts on the last one only) and
+# adds noxsave once; the host profile leaves the command line alone.
+check cmdline-compat-merge 0 '^cmdline: console=ttyS0 clearcpuid=erms,smap,popcnt rodata=off noxsave$' \
+	-- --kernel "$guests/hello.elf" --cpu-profile compat --cmdline "console=ttyS0 clearcpuid=erms rodata=off"
+check cmdline-host-profile 0 '^cmdline: console=ttyS0 noxsaveopt$' \
+	-- --kernel "$guests/hello.elf" --cpu-profile host --cmdline "console=ttyS0 noxsaveopt"
 check exceptions 0 '^ok: int3 at CPL0$' '^ok: ud2 at CPL0$' '^ok: read fault at CPL0$' \
 	'^ok: int3 at CPL3$' '^ok: read fault at CPL3$' '^ok: hlt at CPL3$' \
 	'^exceptions: all 9 checks passed$' \

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "byteorder.h"
 #include "devices/e1000.h"
 #include "devices/pci.h"
 #include "fake_vm.h"
@@ -210,16 +211,6 @@ static uint16_t fold(uint32_t s)
 	while (s >> 16)
 		s = (s & 0xffff) + (s >> 16);
 	return (uint16_t)s;
-}
-
-static uint16_t get_be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)get_be16(p) << 16 | get_be16(p + 2);
 }
 
 static uint32_t pseudo_sum(const uint8_t *ip, uint8_t proto, uint32_t l4len)

@@ -10,6 +10,7 @@
 
 #include "arch/x86/boot.h"
 #include "arch/x86/layout.h"
+#include "byteorder.h"
 #include "vm.h"
 
 #define GPA	ARCH_MPTABLE_ADDR
@@ -58,16 +59,6 @@ static void teardown(void)
 	free(buf);
 }
 
-static uint16_t le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)le16(p) | (uint32_t)le16(p + 2) << 16;
-}
-
 static uint8_t byte_sum(const uint8_t *p, size_t len)
 {
 	uint8_t sum = 0;
@@ -91,18 +82,18 @@ static struct mp parse(unsigned int ncpus)
 	ck_assert_uint_eq(fp[9], 4); /* spec 1.4 */
 	ck_assert_uint_eq(byte_sum(fp, FP_LEN), 0);
 	ck_assert_uint_eq(fp[11], 0); /* feature 1: 0 = a configuration table is present */
-	ck_assert_uint_ge(le32(fp + 4), GPA);
-	mp.table_off = le32(fp + 4) - GPA;
+	ck_assert_uint_ge(get_le32(fp + 4), GPA);
+	mp.table_off = get_le32(fp + 4) - GPA;
 	ck_assert_uint_lt(mp.table_off, mp.size);
 
 	t = buf + mp.table_off;
 	ck_assert_mem_eq(t, "PCMP", 4);
-	mp.table_len = le16(t + 4);
+	mp.table_len = get_le16(t + 4);
 	ck_assert_uint_eq(t[6], 4);
 	ck_assert_uint_eq(mp.table_off + mp.table_len, mp.size);
 	ck_assert_uint_eq(byte_sum(t, mp.table_len), 0);
-	ck_assert_uint_eq(le16(t + 0x28), 0); /* no extended table */
-	mp.lapic_addr = le32(t + 0x24);
+	ck_assert_uint_eq(get_le16(t + 0x28), 0); /* no extended table */
+	mp.lapic_addr = get_le32(t + 0x24);
 
 	e = t + HDR_LEN;
 	end = t + mp.table_len;
@@ -130,7 +121,7 @@ static struct mp parse(unsigned int ncpus)
 			mp.nioapics++;
 			mp.ioapic_id = e[1];
 			mp.ioapic_flags = e[3];
-			mp.ioapic_addr = le32(e + 4);
+			mp.ioapic_addr = get_le32(e + 4);
 			e += 8;
 			break;
 		case ENT_INTSRC:
@@ -138,7 +129,7 @@ static struct mp parse(unsigned int ncpus)
 			ck_assert(e + 8 <= end);
 			ck_assert_uint_lt(mp.nirqs, 64);
 			mp.irqs[mp.nirqs++] =
-			    (struct irq_entry){e[0], e[1], le16(e + 2), e[4], e[5], e[6], e[7]};
+			    (struct irq_entry){e[0], e[1], get_le16(e + 2), e[4], e[5], e[6], e[7]};
 			e += 8;
 			break;
 		default:
@@ -147,7 +138,7 @@ static struct mp parse(unsigned int ncpus)
 		mp.entries++;
 	}
 	ck_assert(e == end); /* the last entry ends exactly at the table length */
-	ck_assert_uint_eq(le16(t + 0x22), mp.entries);
+	ck_assert_uint_eq(get_le16(t + 0x22), mp.entries);
 	return mp;
 }
 
@@ -290,11 +281,11 @@ START_TEST(test_pointer_follows_gpa)
 {
 	/* physptr is a guest address: it moves with the table's GPA. */
 	struct mp mp = parse(2);
-	uint32_t at_mpaddr = le32(buf + 4);
+	uint32_t at_mpaddr = get_le32(buf + 4);
 
 	ck_assert_uint_eq(at_mpaddr, GPA + mp.table_off);
 	ck_assert_uint_eq(x86_build_mptable(buf, ROOM, 0xf0000, 2), mp.size);
-	ck_assert_uint_eq(le32(buf + 4), 0xf0000 + mp.table_off);
+	ck_assert_uint_eq(get_le32(buf + 4), 0xf0000 + mp.table_off);
 	ck_assert_uint_eq(byte_sum(buf, FP_LEN), 0);
 }
 END_TEST

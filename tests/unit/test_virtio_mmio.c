@@ -31,11 +31,6 @@ static bool t_features_ok(struct virtio_device *dev, uint64_t f)
 	return !((struct test_dev *)dev)->refuse_features;
 }
 
-static void t_config_read(struct virtio_device *dev, uint32_t off, void *data, uint32_t len)
-{
-	memcpy(data, ((struct test_dev *)dev)->config + off, len);
-}
-
 static void t_config_write(struct virtio_device *dev, uint32_t off, const void *data, uint32_t len)
 {
 	memcpy(((struct test_dev *)dev)->config + off, data, len);
@@ -54,7 +49,6 @@ static void t_reset(struct virtio_device *dev)
 
 static const struct virtio_device_ops t_ops = {
     .features_ok = t_features_ok,
-    .config_read = t_config_read,
     .config_write = t_config_write,
     .activate = t_activate,
     .reset = t_reset,
@@ -68,6 +62,7 @@ static void init_dev(struct test_dev *d, const char *name)
 	d->vdev.device_features = FEAT_TEST | (1ULL << VIRTIO_F_EVENT_IDX);
 	d->vdev.nr_queues = 2;
 	d->vdev.queue_num_max = 16;
+	d->vdev.config = d->config;
 	d->vdev.config_size = sizeof(d->config);
 	d->vdev.ops = &t_ops;
 	for (unsigned int i = 0; i < sizeof(d->config); i++)
@@ -318,6 +313,30 @@ START_TEST(queue_registers)
 }
 END_TEST
 
+START_TEST(ring_address_halves)
+{
+	struct virtq *vq = &td.vdev.queues[1].vq;
+
+	wr(VIRTIO_MMIO_QUEUE_SEL, 1);
+	wr(VIRTIO_MMIO_QUEUE_DESC_LOW, 0x11111000);
+	wr(VIRTIO_MMIO_QUEUE_DESC_HIGH, 0x1);
+	wr(VIRTIO_MMIO_QUEUE_DRIVER_LOW, 0x22222000);
+	wr(VIRTIO_MMIO_QUEUE_DRIVER_HIGH, 0x2);
+	wr(VIRTIO_MMIO_QUEUE_DEVICE_LOW, 0x33333000);
+	wr(VIRTIO_MMIO_QUEUE_DEVICE_HIGH, 0x3);
+	ck_assert_uint_eq(vq->desc_gpa, 0x111111000ULL);
+	ck_assert_uint_eq(vq->avail_gpa, 0x222222000ULL);
+	ck_assert_uint_eq(vq->used_gpa, 0x333333000ULL);
+	/* Each half replaces only its own 32 bits. */
+	wr(VIRTIO_MMIO_QUEUE_DRIVER_LOW, 0x44444000);
+	wr(VIRTIO_MMIO_QUEUE_DEVICE_HIGH, 0x5);
+	ck_assert_uint_eq(vq->desc_gpa, 0x111111000ULL);
+	ck_assert_uint_eq(vq->avail_gpa, 0x244444000ULL);
+	ck_assert_uint_eq(vq->used_gpa, 0x533333000ULL);
+	ck_assert_uint_eq(td.vdev.queues[0].vq.desc_gpa, 0);
+}
+END_TEST
+
 START_TEST(driver_ok_activates)
 {
 	negotiate(V1);
@@ -547,6 +566,9 @@ START_TEST(init_rejects_bad_devices)
 	init_dev(&bad, "bad");
 	bad.vdev.queue_num_max = 12;
 	ck_assert_int_eq(virtio_mmio_init(&bad.vdev, vm), -EINVAL);
+	init_dev(&bad, "bad");
+	bad.vdev.config = NULL; /* config_size bytes with nothing to read them from */
+	ck_assert_int_eq(virtio_mmio_init(&bad.vdev, vm), -EINVAL);
 }
 END_TEST
 
@@ -566,6 +588,7 @@ Suite *virtio_mmio_suite(void)
 	tcase_add_test(tc, negotiation_refused_by_device);
 	tcase_add_test(tc, features_before_driver_are_ignored);
 	tcase_add_test(tc, queue_registers);
+	tcase_add_test(tc, ring_address_halves);
 	tcase_add_test(tc, driver_ok_activates);
 	tcase_add_test(tc, driver_ok_without_features_ok);
 	tcase_add_test(tc, activation_failure_needs_reset);

@@ -97,7 +97,7 @@ int cmdline_get(const char *key, char *buf, size_t size)
 	return (int)g.val_len;
 }
 
-static int digit_value(char c)
+int digit_value(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';

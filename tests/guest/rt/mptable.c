@@ -1,6 +1,8 @@
 /* Intel MultiProcessor Specification 1.4 tables: processors and ISA IRQ routing. */
 #include "internal.h"
 
+#include "../../../vmm/byteorder.h"
+
 #define MP_SEARCH_START 0x9fc00
 #define MP_SEARCH_END	0xa0000
 
@@ -30,16 +32,6 @@ static const uint8_t *find_floating_pointer(void)
 	return NULL;
 }
 
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 bool mp_parse(struct mp_info *mp)
 {
 	const uint8_t *fp = find_floating_pointer();
@@ -56,18 +48,18 @@ bool mp_parse(struct mp_info *mp)
 		printf("mp: no floating pointer at 0x%x\n", MP_SEARCH_START);
 		return false;
 	}
-	ct = (const uint8_t *)(uint64_t)get32(fp + 4);
+	ct = (const uint8_t *)(uint64_t)get_le32(fp + 4);
 	if (!ct || memcmp(ct, "PCMP", 4) != 0) {
 		printf("mp: no configuration table (pointer 0x%lx)\n", (uint64_t)ct);
 		return false;
 	}
-	len = get16(ct + 4);
-	count = get16(ct + 0x22);
+	len = get_le16(ct + 4);
+	count = get_le16(ct + 0x22);
 	if (len < 0x2c || checksum(ct, len) != 0) {
 		printf("mp: bad configuration table (length %u)\n", len);
 		return false;
 	}
-	mp->lapic_addr = get32(ct + 0x24);
+	mp->lapic_addr = get_le32(ct + 0x24);
 	e = ct + 0x2c;
 	end = ct + len;
 	/* Buses first: I/O interrupt entries name the ISA bus by ID. */
@@ -90,7 +82,7 @@ bool mp_parse(struct mp_info *mp)
 			}
 			if (pass == 1 && e[0] == MP_IOAPIC && (e[3] & 1) && mp->ioapic_id < 0) {
 				mp->ioapic_id = e[1];
-				mp->ioapic_addr = get32(e + 4);
+				mp->ioapic_addr = get_le32(e + 4);
 			}
 			if (pass == 1 && e[0] == MP_IOINTR && e[1] == 0 /* INT */ &&
 			    e[4] == isa_bus && e[5] < 16)

@@ -289,6 +289,8 @@ struct virtio_mmio_dev {
 int cmdline_virtio_mmio(struct virtio_mmio_dev *devs, int max, int *malformed);
 /* Linux's memparse: number with optional K/M/G suffix; *end points past it. */
 bool parse_size(const char *s, uint64_t *val, const char **end);
+/* The value of a hex digit (either case); 99, more than any base, for other characters. */
+int digit_value(char c);
 
 /* ---- local APIC, I/O APIC ---- */
 
