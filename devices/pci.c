@@ -62,8 +62,8 @@ static void setup_header(struct pci_device *dev)
 	put_le16(c + PCI_CFG_SUBSYS_ID, d->subsys_id);
 
 	put_le16(dev->wmask + PCI_CFG_COMMAND, PCI_CMD_IO | PCI_CMD_MEMORY | PCI_CMD_MASTER |
-						PCI_CMD_PARITY | PCI_CMD_SERR |
-						PCI_CMD_INTX_DISABLE);
+						   PCI_CMD_PARITY | PCI_CMD_SERR |
+						   PCI_CMD_INTX_DISABLE);
 	dev->wmask[PCI_CFG_CACHE_LINE] = 0xff;
 	dev->wmask[PCI_CFG_LATENCY] = 0xff;
 	if (d->intx) {
@@ -79,8 +79,8 @@ static void setup_header(struct pci_device *dev)
 		/* Address bits above the size are writable; the low ones read as flags. */
 		put_le32(dev->wmask + PCI_CFG_BAR0 + 4 * i, ~(bar->size - 1));
 		put_le32(c + PCI_CFG_BAR0 + 4 * i,
-		      atomic_load(&dev->bar_addr[i]) |
-			  (bar->type == PCI_BAR_IO ? PCI_BAR_IO_FLAG : 0));
+			 atomic_load(&dev->bar_addr[i]) |
+			     (bar->type == PCI_BAR_IO ? PCI_BAR_IO_FLAG : 0));
 	}
 }
 

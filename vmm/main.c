@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "arch/arch.h"
@@ -19,6 +20,18 @@
 #include "vm.h"
 
 static struct vm the_vm;
+
+/* With -v, where the start-up CPU time goes (the --stats startup_cpu_us total). */
+static void log_startup_step(const char *step)
+{
+	struct timespec ts;
+
+	if (!log_verbose)
+		return;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	log_debug("start-up: %-13s done at %6ld us CPU", step,
+		  ts.tv_sec * 1000000L + ts.tv_nsec / 1000);
+}
 
 /* Block SIGINT/SIGTERM and return a signalfd for them, read by main only. */
 static int setup_signals(void)
@@ -81,14 +94,22 @@ static int run(const struct vm_config *cfg)
 	sig_fd = setup_signals();
 	if (vm_create(vm, cfg) < 0)
 		return EXIT_STATUS_ERROR;
+	log_startup_step("vm_create");
 	snprintf(vm->cmdline, sizeof(vm->cmdline), "%s",
 		 cfg->cmdline ? cfg->cmdline : CONFIG_DEFAULT_CMDLINE);
 	console_fd = console_open_output(cfg);
 	if (console_fd == -2)
 		return EXIT_STATUS_ERROR;
 	console = arch_board_init(vm, console_fd);
-	if (!console || devices_create(vm) < 0 || arch_load_kernel(vm) < 0 || vcpus_create(vm) < 0)
+	if (!console || devices_create(vm) < 0)
 		return EXIT_STATUS_ERROR;
+	log_startup_step("devices");
+	if (arch_load_kernel(vm) < 0)
+		return EXIT_STATUS_ERROR;
+	log_startup_step("kernel load");
+	if (vcpus_create(vm) < 0)
+		return EXIT_STATUS_ERROR;
+	log_startup_step("vcpus");
 	if (console_start_input(vm, console) < 0)
 		return EXIT_STATUS_ERROR;
 	if (vcpus_start(vm) < 0) {

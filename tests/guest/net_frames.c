@@ -1,7 +1,7 @@
 #include "net_frames.h"
 
-static uint32_t make_frame(uint8_t *f, uint32_t k, uint32_t mul, uint32_t seed,
-			   const uint8_t *dst, const uint8_t *src, uint16_t etype)
+static uint32_t make_frame(uint8_t *f, uint32_t k, uint32_t mul, uint32_t seed, const uint8_t *dst,
+			   const uint8_t *src, uint16_t etype)
 {
 	uint32_t len = 60 + (k * mul) % 1455;
 

@@ -18,6 +18,7 @@
 #include "fake_vm.h"
 #include "virtio/blk.h"
 #include "virtio/mmio.h"
+#include "mmio_driver.h"
 #include "virtq_driver.h"
 
 #define RAM	     (8u << 20)
@@ -67,46 +68,21 @@ static uint8_t *ram(uint64_t gpa, uint64_t len)
 
 static void wr(uint64_t off, uint32_t v)
 {
-	virtio_mmio_access(dev, off, (uint8_t *)&v, 4, true);
+	tmmio_write(dev, off, v);
 }
 
 static uint32_t rd(uint64_t off)
 {
-	uint32_t v;
-
-	virtio_mmio_access(dev, off, (uint8_t *)&v, 4, false);
-	return v;
-}
-
-static uint64_t device_features(void)
-{
-	uint64_t f;
-
-	wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-	f = rd(VIRTIO_MMIO_DEVICE_FEATURES);
-	wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
-	return f | (uint64_t)rd(VIRTIO_MMIO_DEVICE_FEATURES) << 32;
+	return tmmio_read(dev, off);
 }
 
 static void bring_up(uint64_t features)
 {
 	wr(VIRTIO_MMIO_STATUS, 0);
-	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-	wr(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)features);
-	wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-	wr(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(features >> 32));
-	wr(VIRTIO_MMIO_STATUS,
-	   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-	ck_assert(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
+	ck_assert(tmmio_negotiate(dev, features) & VIRTIO_STATUS_FEATURES_OK);
 	tdrv_init(&drv, &vm->mem, QSIZE, RINGS);
 	posted = 0;
-	wr(VIRTIO_MMIO_QUEUE_SEL, 0);
-	wr(VIRTIO_MMIO_QUEUE_NUM, QSIZE);
-	wr(VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)drv.desc);
-	wr(VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)drv.avail);
-	wr(VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)drv.used);
-	wr(VIRTIO_MMIO_QUEUE_READY, 1);
+	tmmio_setup_queue(dev, 0, QSIZE, drv.desc, drv.avail, drv.used);
 	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
 				   VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
 	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DRIVER_OK,
@@ -441,7 +417,7 @@ START_TEST(read_only_disk)
 	uint64_t f;
 
 	start(engine_of(_i), true, DISK_CACHE_WRITEBACK, BIT(VIRTIO_F_VERSION_1));
-	f = device_features();
+	f = tmmio_device_features(dev);
 	ck_assert(f & BIT(VIRTIO_BLK_F_RO));
 	ck_assert(!(f & BIT(VIRTIO_BLK_F_DISCARD)));
 	ck_assert(!(f & BIT(VIRTIO_BLK_F_WRITE_ZEROES)));

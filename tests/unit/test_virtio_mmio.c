@@ -9,6 +9,7 @@
 #include "arch/arch.h"
 #include "fake_vm.h"
 #include "virtio/mmio.h"
+#include "mmio_driver.h"
 #include "virtq_driver.h"
 
 #define RAM	  (1u << 20)
@@ -71,15 +72,12 @@ static void init_dev(struct test_dev *d, const char *name)
 
 static uint32_t rd(uint64_t off)
 {
-	uint32_t v;
-
-	virtio_mmio_access(&td.vdev, off, (uint8_t *)&v, 4, false);
-	return v;
+	return tmmio_read(&td.vdev, off);
 }
 
 static void wr(uint64_t off, uint32_t v)
 {
-	virtio_mmio_access(&td.vdev, off, (uint8_t *)&v, 4, true);
+	tmmio_write(&td.vdev, off, v);
 }
 
 static void setup(void)
@@ -97,27 +95,12 @@ static void teardown(void)
 
 static void negotiate(uint64_t features)
 {
-	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
-	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-	wr(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)features);
-	wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-	wr(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(features >> 32));
-	wr(VIRTIO_MMIO_STATUS,
-	   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
+	tmmio_negotiate(&td.vdev, features);
 }
 
 static void setup_queue(unsigned int q, const struct tdrv *d)
 {
-	wr(VIRTIO_MMIO_QUEUE_SEL, q);
-	wr(VIRTIO_MMIO_QUEUE_NUM, d->size);
-	wr(VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)d->desc);
-	wr(VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(d->desc >> 32));
-	wr(VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)d->avail);
-	wr(VIRTIO_MMIO_QUEUE_DRIVER_HIGH, 0);
-	wr(VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)d->used);
-	wr(VIRTIO_MMIO_QUEUE_DEVICE_HIGH, 0);
-	wr(VIRTIO_MMIO_QUEUE_READY, 1);
+	tmmio_setup_queue(&td.vdev, q, d->size, d->desc, d->avail, d->used);
 }
 
 static const uint32_t LIVE = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |

@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "fake_vm.h"
+#include "mmio_driver.h"
 #include "tap.h"
 #include "virtio/mmio.h"
 #include "virtio/net.h"
@@ -90,15 +91,12 @@ static uint64_t alloc_buf(uint64_t len)
 
 static void reg_write(uint32_t off, uint32_t v)
 {
-	virtio_mmio_access(dev, off, (uint8_t *)&v, 4, true);
+	tmmio_write(dev, off, v);
 }
 
 static uint32_t reg_read(uint32_t off)
 {
-	uint32_t v;
-
-	virtio_mmio_access(dev, off, (uint8_t *)&v, 4, false);
-	return v;
+	return tmmio_read(dev, off);
 }
 
 static void create(const struct net_config *cfg)
@@ -136,29 +134,18 @@ static void teardown(void)
 /* The driver's initialisation sequence; returns the Status read back. */
 static uint32_t bring_up(uint64_t features, bool driver_ok)
 {
+	uint32_t st;
+
 	reg_write(VIRTIO_MMIO_STATUS, 0);
-	reg_write(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
-	reg_write(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	features |= BIT(VIRTIO_F_VERSION_1);
-	reg_write(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-	reg_write(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)features);
-	reg_write(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-	reg_write(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(features >> 32));
-	reg_write(VIRTIO_MMIO_STATUS,
-		  VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-	if (!(reg_read(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK))
-		return reg_read(VIRTIO_MMIO_STATUS);
+	st = tmmio_negotiate(dev, features | BIT(VIRTIO_F_VERSION_1));
+	if (!(st & VIRTIO_STATUS_FEATURES_OK))
+		return st;
 	for (unsigned int i = 0; i < 2; i++) {
 		q[i] = (struct drvq){.desc = ring_base[i],
 				     .avail = ring_base[i] + 0x1000,
 				     .used = ring_base[i] + 0x2000};
 		memset(gpa(ring_base[i], 0x3000), 0, 0x3000);
-		reg_write(VIRTIO_MMIO_QUEUE_SEL, i);
-		reg_write(VIRTIO_MMIO_QUEUE_NUM, QSIZE);
-		reg_write(VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)q[i].desc);
-		reg_write(VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)q[i].avail);
-		reg_write(VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)q[i].used);
-		reg_write(VIRTIO_MMIO_QUEUE_READY, 1);
+		tmmio_setup_queue(dev, i, QSIZE, q[i].desc, q[i].avail, q[i].used);
 	}
 	if (driver_ok)
 		reg_write(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
@@ -323,10 +310,7 @@ START_TEST(test_identity_and_config)
 	ck_assert_uint_eq(reg_read(VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_NET);
 	ck_assert_int_eq(tapio.hdr_size, HDR);
 	ck_assert_uint_eq(tapio.offload, 0);
-	reg_write(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-	f = reg_read(VIRTIO_MMIO_DEVICE_FEATURES);
-	reg_write(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
-	f |= (uint64_t)reg_read(VIRTIO_MMIO_DEVICE_FEATURES) << 32;
+	f = tmmio_device_features(dev);
 	for (unsigned int bit = 0; bit < 64; bit++) {
 		bool want = bit == VIRTIO_F_VERSION_1 || bit == VIRTIO_F_EVENT_IDX ||
 			    bit == VIRTIO_F_INDIRECT_DESC || bit == VIRTIO_NET_F_MAC ||
