@@ -35,6 +35,10 @@ static struct serial *feed_serial;
 static struct vm *feed_vm;
 static atomic_bool input_started;
 
+/* The --console file: created by console_open_output(), truncated only at start. */
+static int output_file_fd = -1;
+static bool output_file_created;
+
 int console_open_output(const struct vm_config *cfg)
 {
 	int fd;
@@ -43,15 +47,34 @@ int console_open_output(const struct vm_config *cfg)
 	case CONSOLE_NONE:
 		return -1;
 	case CONSOLE_FILE:
-		fd = open(cfg->console_path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+		/* Not truncated yet: a VM that fails to start leaves an existing
+		 * file as it was, and removes one it created. */
+		fd = open(cfg->console_path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+		output_file_created = fd >= 0;
+		if (fd < 0 && errno == EEXIST)
+			fd = open(cfg->console_path, O_WRONLY | O_CLOEXEC);
 		if (fd < 0) {
 			log_errno("--console file:%s", cfg->console_path);
 			return -2;
 		}
+		output_file_fd = fd;
 		return fd;
 	default:
 		return STDOUT_FILENO;
 	}
+}
+
+void console_output_begin(void)
+{
+	if (output_file_fd >= 0 && ftruncate(output_file_fd, 0) < 0)
+		log_errno("--console file: truncate");
+}
+
+void console_output_abandon(const struct vm_config *cfg)
+{
+	if (output_file_created)
+		unlink(cfg->console_path);
+	output_file_created = false;
 }
 
 void console_restore(void)

@@ -17,11 +17,17 @@ struct serial;
 
 /*
  * The fd guest output goes to: stdout (--console stdio), -1 (none), or a
- * new file (file:PATH, truncated).  -2 after logging why the file could not
+ * file (file:PATH, truncated by console_output_begin()).  -2 after logging why the file could not
  * be opened.  SIGPIPE must be ignored (main does) so that a closed output
  * pipe is a write error the UART handles, not a death with the terminal raw.
  */
 int console_open_output(const struct vm_config *cfg);
+
+/* The VM is about to run: truncate the --console file. */
+void console_output_begin(void);
+
+/* Setup failed: remove the --console file if console_open_output created it. */
+void console_output_abandon(const struct vm_config *cfg);
 
 /*
  * With --console stdio: put a terminal stdin in raw mode (restored at exit

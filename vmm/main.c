@@ -102,14 +102,15 @@ static int run(const struct vm_config *cfg)
 		return EXIT_STATUS_ERROR;
 	console = arch_board_init(vm, console_fd);
 	if (!console || devices_create(vm) < 0)
-		return EXIT_STATUS_ERROR;
+		goto fail;
 	log_startup_step("devices");
 	if (arch_load_kernel(vm) < 0)
-		return EXIT_STATUS_ERROR;
+		goto fail;
 	log_startup_step("kernel load");
 	if (vcpus_create(vm) < 0)
-		return EXIT_STATUS_ERROR;
+		goto fail;
 	log_startup_step("vcpus");
+	console_output_begin();
 	if (console_start_input(vm, console) < 0)
 		return EXIT_STATUS_ERROR;
 	if (vcpus_start(vm) < 0) {
@@ -123,6 +124,9 @@ static int run(const struct vm_config *cfg)
 		print_stats(vm);
 	log_debug("stopped: exit status %d", vm_exit_status(vm));
 	return vm_exit_status(vm);
+fail:
+	console_output_abandon(cfg);
+	return EXIT_STATUS_ERROR;
 }
 
 int main(int argc, char **argv)
