@@ -77,9 +77,11 @@ minivmm-asan: $(OBJS) $(BUILD)/unit-tests
 guest-images:
 	$(MAKE) -C guest-images
 
-# Boots the default guest with its shell on this terminal (Ctrl-A x quits).
+# Boots the default guest with its shell on this terminal.  `poweroff` in the
+# guest (status 0) and Ctrl-A x (status 5) are both normal ways to end it.
 run: minivmm guest-images
-	@cmd=$$($(MAKE) -s --no-print-directory -C guest-images run-cmd) && echo "$$cmd" && eval "exec $$cmd"
+	@cmd=$$($(MAKE) -s --no-print-directory -C guest-images run-cmd) && echo "$$cmd" && \
+	eval "$$cmd"; status=$$?; [ $$status = 0 ] || [ $$status = 5 ] || exit $$status
 
 boot-test: minivmm guest-images
 	tests/boot-test

@@ -15,8 +15,8 @@ static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 	return a <= b ? b - a < alen : a - b < blen;
 }
 
-int bus_register(struct bus *bus, uint64_t base, uint64_t len, bus_handler_fn handler,
-		 void *opaque, const char *name)
+int bus_register(struct bus *bus, uint64_t base, uint64_t len, bus_handler_fn handler, void *opaque,
+		 const char *name)
 {
 	struct bus_range *r;
 

@@ -27,11 +27,11 @@ struct bus_range {
 	bus_handler_fn handler;
 	void *opaque;
 	const char *name;
-	atomic_ulong accesses;	/* exits handled, for --stats */
+	atomic_ulong accesses; /* exits handled, for --stats */
 };
 
 struct bus {
-	const char *name;	/* "pio" or "mmio", for messages */
+	const char *name; /* "pio" or "mmio", for messages */
 	struct bus_range ranges[BUS_MAX_RANGES];
 	unsigned int nr_ranges;
 	atomic_ulong unhandled;
@@ -40,8 +40,8 @@ struct bus {
 void bus_init(struct bus *bus, const char *name);
 
 /* 0, -EEXIST if [base, base+len) overlaps a registered range, -EINVAL/-ENOSPC. */
-int bus_register(struct bus *bus, uint64_t base, uint64_t len, bus_handler_fn handler,
-		 void *opaque, const char *name);
+int bus_register(struct bus *bus, uint64_t base, uint64_t len, bus_handler_fn handler, void *opaque,
+		 const char *name);
 
 /*
  * Dispatch an access.  Returns false if no range covers [addr, addr+len);

@@ -6,13 +6,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONFIG_MAX_DISKS 8
-#define CONFIG_MAX_NETS 4
+#define CONFIG_MAX_DISKS   8
+#define CONFIG_MAX_NETS	   4
 #define CONFIG_CMDLINE_MAX 4096
 /* --cmdline may use at most half of the guest command line; devices append the rest. */
 #define CONFIG_USER_CMDLINE_MAX 2048
 /* Longest --disk path and --net tap name (without the NUL); the tap limit is IFNAMSIZ - 1. */
-#define CONFIG_PATH_MAX 4095
+#define CONFIG_PATH_MAX	    4095
 #define CONFIG_TAP_NAME_MAX 15
 /*
  * Linux x86-64 kernels are linked to load at 16 MiB (CONFIG_PHYSICAL_START);
@@ -38,7 +38,7 @@ struct disk_config {
 };
 
 struct net_config {
-	const char *tap;	/* interface name */
+	const char *tap; /* interface name */
 	enum net_model model;
 	uint8_t mac[6];
 	bool mac_set;
@@ -47,7 +47,7 @@ struct net_config {
 struct vm_config {
 	const char *kernel;
 	const char *initrd;
-	const char *cmdline;	/* user part; NULL means the default */
+	const char *cmdline; /* user part; NULL means the default */
 	uint64_t mem_size;
 	unsigned int cpus;
 	struct disk_config disks[CONFIG_MAX_DISKS];
@@ -57,7 +57,7 @@ struct vm_config {
 	enum console_kind console;
 	const char *console_path;
 	bool stats;
-	const char *stats_path;	/* NULL: stderr */
+	const char *stats_path; /* NULL: stderr */
 	bool hugepages;
 	enum cpu_profile cpu_profile;
 	bool verbose;
@@ -71,13 +71,13 @@ struct vm_config {
 	char net_tap_buf[CONFIG_MAX_NETS][CONFIG_TAP_NAME_MAX + 1];
 };
 
-#define CONFIG_DEFAULT_MEM (256ULL << 20)
+#define CONFIG_DEFAULT_MEM     (256ULL << 20)
 #define CONFIG_DEFAULT_CMDLINE "console=ttyS0"
 
 enum config_result {
 	CONFIG_OK,
-	CONFIG_EXIT_SUCCESS,	/* --help or --version printed */
-	CONFIG_ERROR,		/* err holds one line naming the problem */
+	CONFIG_EXIT_SUCCESS, /* --help or --version printed */
+	CONFIG_ERROR,	     /* err holds one line naming the problem */
 };
 
 /*

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define GIB (1ULL << 30)
+#define GIB	 (1ULL << 30)
 #define FOUR_GIB (4ULL << 30)
 
 int guest_mem_add_region(struct guest_mem *gm, uint64_t gpa, uint64_t size, void *host)
@@ -12,9 +12,9 @@ int guest_mem_add_region(struct guest_mem *gm, uint64_t gpa, uint64_t size, void
 	if (gm->nr_regions >= GUEST_MEM_MAX_REGIONS || size == 0 || gpa + size < gpa)
 		return -EINVAL;
 	gm->regions[gm->nr_regions++] = (struct guest_mem_region){
-		.gpa = gpa,
-		.size = size,
-		.host = host,
+	    .gpa = gpa,
+	    .size = size,
+	    .host = host,
 	};
 	gm->ram_size += size;
 	return 0;

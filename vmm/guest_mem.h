@@ -23,8 +23,8 @@ struct guest_mem_region {
 struct guest_mem {
 	struct guest_mem_region regions[GUEST_MEM_MAX_REGIONS];
 	unsigned int nr_regions;
-	uint64_t ram_size;	/* sum of region sizes */
-	bool owns_mapping;	/* allocated by guest_mem_alloc() */
+	uint64_t ram_size; /* sum of region sizes */
+	bool owns_mapping; /* allocated by guest_mem_alloc() */
 	void *mapping;
 	size_t mapping_size;
 };

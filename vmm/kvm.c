@@ -20,12 +20,9 @@ static const struct {
 	long cap;
 	const char *name;
 } required_caps[] = {
-	{KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"},
-	{KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
-	{KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR"},
-	{KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
-	{KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING"},
-	{KVM_CAP_PIT2, "KVM_CAP_PIT2"},
+    {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"},	    {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
+    {KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR"}, {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
+    {KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING"},   {KVM_CAP_PIT2, "KVM_CAP_PIT2"},
 };
 
 int vm_check_extension(const struct vm *vm, long cap)
@@ -46,7 +43,8 @@ static int open_kvm(struct vm *vm)
 			log_error("/dev/kvm does not exist: KVM is not available on this host "
 				  "(load kvm_intel/kvm_amd or enable virtualization)");
 		else if (errno == EACCES || errno == EPERM)
-			log_error("/dev/kvm: permission denied (run as root or join the kvm group)");
+			log_error(
+			    "/dev/kvm: permission denied (run as root or join the kvm group)");
 		else
 			log_errno("cannot open /dev/kvm");
 		return -1;
@@ -58,7 +56,8 @@ static int open_kvm(struct vm *vm)
 	}
 	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
 		if (!vm_check_extension(vm, required_caps[i].cap)) {
-			log_error("/dev/kvm lacks %s, which minivmm requires", required_caps[i].name);
+			log_error("/dev/kvm lacks %s, which minivmm requires",
+				  required_caps[i].name);
 			return -1;
 		}
 	}
@@ -79,7 +78,8 @@ static int check_cpus(struct vm *vm)
 	if (max <= 0)
 		max = 4; /* the documented minimum when neither cap is reported */
 	if (vm->cfg->cpus > (unsigned int)max) {
-		log_error("--cpus %u: this host's KVM supports at most %d vCPUs", vm->cfg->cpus, max);
+		log_error("--cpus %u: this host's KVM supports at most %d vCPUs", vm->cfg->cpus,
+			  max);
 		return -1;
 	}
 	return 0;
@@ -93,13 +93,14 @@ static int map_guest_memory(struct vm *vm)
 	/* MAP_NORESERVE would accept any size; refuse what could never be backed. */
 	if (sysinfo(&si) == 0 &&
 	    vm->cfg->mem_size / si.mem_unit > (uint64_t)si.totalram + si.totalswap) {
-		log_error("--mem %llu MiB: more than this host's %llu MiB of RAM and swap",
-			  (unsigned long long)(vm->cfg->mem_size >> 20),
-			  (unsigned long long)(((uint64_t)si.totalram + si.totalswap) * si.mem_unit >> 20));
+		log_error(
+		    "--mem %llu MiB: more than this host's %llu MiB of RAM and swap",
+		    (unsigned long long)(vm->cfg->mem_size >> 20),
+		    (unsigned long long)(((uint64_t)si.totalram + si.totalswap) * si.mem_unit >>
+					 20));
 		return -1;
 	}
-	r = guest_mem_alloc(&vm->mem, vm->cfg->mem_size, ARCH_MMIO_HOLE_START,
-				vm->cfg->hugepages);
+	r = guest_mem_alloc(&vm->mem, vm->cfg->mem_size, ARCH_MMIO_HOLE_START, vm->cfg->hugepages);
 
 	if (r) {
 		log_error("--mem %llu MiB: cannot map guest memory: %s",
@@ -108,10 +109,10 @@ static int map_guest_memory(struct vm *vm)
 	}
 	for (unsigned int i = 0; i < vm->mem.nr_regions; i++) {
 		struct kvm_userspace_memory_region region = {
-			.slot = i,
-			.guest_phys_addr = vm->mem.regions[i].gpa,
-			.memory_size = vm->mem.regions[i].size,
-			.userspace_addr = (uintptr_t)vm->mem.regions[i].host,
+		    .slot = i,
+		    .guest_phys_addr = vm->mem.regions[i].gpa,
+		    .memory_size = vm->mem.regions[i].size,
+		    .userspace_addr = (uintptr_t)vm->mem.regions[i].host,
 		};
 
 		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
@@ -177,15 +178,15 @@ int vm_pulse_irq(struct vm *vm, unsigned int gsi)
 	return r ? r : vm_set_irq(vm, gsi, 0);
 }
 
-static int ioeventfd_ioctl(struct vm *vm, uint64_t addr, uint32_t len, uint64_t datamatch,
-			   int efd, uint32_t extra_flags)
+static int ioeventfd_ioctl(struct vm *vm, uint64_t addr, uint32_t len, uint64_t datamatch, int efd,
+			   uint32_t extra_flags)
 {
 	struct kvm_ioeventfd ioev = {
-		.datamatch = datamatch,
-		.addr = addr,
-		.len = len,
-		.fd = efd,
-		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | extra_flags,
+	    .datamatch = datamatch,
+	    .addr = addr,
+	    .len = len,
+	    .fd = efd,
+	    .flags = KVM_IOEVENTFD_FLAG_DATAMATCH | extra_flags,
 	};
 
 	if (!vm->has_ioeventfd)
@@ -206,8 +207,8 @@ int vm_del_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, uint64_t datama
 int vm_add_irqfd(struct vm *vm, unsigned int gsi, int efd, int resample_fd)
 {
 	struct kvm_irqfd irqfd = {
-		.fd = efd,
-		.gsi = gsi,
+	    .fd = efd,
+	    .gsi = gsi,
 	};
 
 	if (!vm->has_irqfd)
@@ -218,4 +219,3 @@ int vm_add_irqfd(struct vm *vm, unsigned int gsi, int efd, int resample_fd)
 	}
 	return ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
 }
-

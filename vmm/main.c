@@ -51,8 +51,8 @@ static int setup_signals(void)
 static void wait_for_stop(struct vm *vm, int sig_fd)
 {
 	struct pollfd fds[2] = {
-		{.fd = vm->stop_pipe[0], .events = POLLIN},
-		{.fd = sig_fd, .events = POLLIN},
+	    {.fd = vm->stop_pipe[0], .events = POLLIN},
+	    {.fd = sig_fd, .events = POLLIN},
 	};
 
 	while (atomic_load(&vm->stop_reason) == VM_RUNNING) {

@@ -80,8 +80,10 @@ void stats_print(struct vm *vm, FILE *out)
 	print_bus(&vm->mmio, out);
 	for (unsigned int i = 0; i < vm->nr_stats; i++)
 		vm->stats[i].fn(vm->stats[i].opaque, out);
-	fprintf(out, "stats: startup_cpu_us=%ld rss_kib=%ld guest_ram_resident_kib=%ld "
-		     "vmm_rss_kib=%ld\n",
-		atomic_load(&vm->startup_cpu_us), rss, guest, rss >= 0 && guest >= 0 ? rss - guest : -1);
+	fprintf(out,
+		"stats: startup_cpu_us=%ld rss_kib=%ld guest_ram_resident_kib=%ld "
+		"vmm_rss_kib=%ld\n",
+		atomic_load(&vm->startup_cpu_us), rss, guest,
+		rss >= 0 && guest >= 0 ? rss - guest : -1);
 	fflush(out);
 }

@@ -36,7 +36,8 @@ int vcpus_create(struct vm *vm)
 			log_errno("KVM_CREATE_VCPU %u", i);
 			return -1;
 		}
-		vcpu->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu->fd, 0);
+		vcpu->run =
+		    mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu->fd, 0);
 		if (vcpu->run == MAP_FAILED) {
 			log_errno("mmap kvm_run of vCPU %u", i);
 			return -1;

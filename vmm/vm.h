@@ -27,20 +27,20 @@
  */
 enum vm_stop_reason {
 	VM_RUNNING = 0,
-	VM_STOP_POWEROFF,	/* guest wrote the power-off/test-exit port */
-	VM_STOP_RESET,		/* i8042 reset pulse */
-	VM_STOP_TRIPLE_FAULT,	/* KVM_EXIT_SHUTDOWN */
-	VM_STOP_CONSOLE,	/* Ctrl-A x on the console */
-	VM_STOP_SIGNAL,		/* SIGINT/SIGTERM */
-	VM_STOP_ERROR,		/* unhandled exit, device or VMM failure */
+	VM_STOP_POWEROFF,     /* guest wrote the power-off/test-exit port */
+	VM_STOP_RESET,	      /* i8042 reset pulse */
+	VM_STOP_TRIPLE_FAULT, /* KVM_EXIT_SHUTDOWN */
+	VM_STOP_CONSOLE,      /* Ctrl-A x on the console */
+	VM_STOP_SIGNAL,	      /* SIGINT/SIGTERM */
+	VM_STOP_ERROR,	      /* unhandled exit, device or VMM failure */
 };
 
 /* Exit statuses of the minivmm process. */
-#define EXIT_STATUS_ERROR 1
-#define EXIT_STATUS_USAGE 2
-#define EXIT_STATUS_RESET 3
+#define EXIT_STATUS_ERROR	 1
+#define EXIT_STATUS_USAGE	 2
+#define EXIT_STATUS_RESET	 3
 #define EXIT_STATUS_TRIPLE_FAULT 4
-#define EXIT_STATUS_CONSOLE 5
+#define EXIT_STATUS_CONSOLE	 5
 
 struct vm;
 struct pci_bus;
@@ -64,19 +64,19 @@ struct vm {
 	const struct vm_config *cfg;
 	int kvm_fd;
 	int vm_fd;
-	int run_size;	/* mmap size of struct kvm_run */
+	int run_size; /* mmap size of struct kvm_run */
 	struct guest_mem mem;
 	struct bus pio;
 	struct bus mmio;
-	struct pci_bus *pci;	/* devices/pci.c; NULL until a PCI device exists */
+	struct pci_bus *pci; /* devices/pci.c; NULL until a PCI device exists */
 	unsigned int nr_vcpus;
 	struct vcpu vcpus[VM_MAX_CPUS];
 
 	/* Kernel command line as passed to the guest (user part + devices). */
 	char cmdline[CONFIG_CMDLINE_MAX];
 
-	atomic_int stop_reason;	/* enum vm_stop_reason */
-	atomic_int stop_status;	/* guest-chosen status for VM_STOP_POWEROFF */
+	atomic_int stop_reason; /* enum vm_stop_reason */
+	atomic_int stop_status; /* guest-chosen status for VM_STOP_POWEROFF */
 	int stop_pipe[2];	/* written once on stop; main thread waits on it */
 
 	struct {
@@ -85,12 +85,12 @@ struct vm {
 	} stats[VM_MAX_STATS];
 	unsigned int nr_stats;
 
-	atomic_long startup_cpu_us;	/* process CPU time at the first KVM_RUN */
-	uint64_t kernel_entry;	/* set by arch_load_kernel, used for the BSP */
+	atomic_long startup_cpu_us; /* process CPU time at the first KVM_RUN */
+	uint64_t kernel_entry;	    /* set by arch_load_kernel, used for the BSP */
 
 	/* Host-compatibility state (arch/x86/compat.c). */
 	bool host_emulates_kernel;
-	bool cpu_compat;	/* the compat CPU profile is in force */
+	bool cpu_compat; /* the compat CPU profile is in force */
 	bool has_ioeventfd;
 	bool has_irqfd;
 };

@@ -8,10 +8,10 @@
 
 #include "layout.h"
 
-#define SETUP_HEADER_OFFSET 0x1f1
-#define BZIMAGE_MIN_VERSION 0x020c /* xloadflags, and so the 64-bit entry */
+#define SETUP_HEADER_OFFSET	0x1f1
+#define BZIMAGE_MIN_VERSION	0x020c /* xloadflags, and so the 64-bit entry */
 #define DEFAULT_INITRD_ADDR_MAX 0x37ffffffULL
-#define PAGE_SIZE 4096ULL
+#define PAGE_SIZE		4096ULL
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -65,16 +65,19 @@ static int load_elf(struct guest_mem *gm, const uint8_t *buf, size_t len, struct
 			return fail(err, errlen, "ELF segment %u extends past the end of the file",
 				    i);
 		if (ph.p_filesz > ph.p_memsz)
-			return fail(err, errlen, "ELF segment %u: file size exceeds memory size", i);
+			return fail(err, errlen, "ELF segment %u: file size exceeds memory size",
+				    i);
 		if (ph.p_paddr < ARCH_HIGH_MEMORY_START)
-			return fail(err, errlen,
-				    "ELF segment %u at 0x%llx is below 1 MiB, where boot data lives",
-				    i, (unsigned long long)ph.p_paddr);
+			return fail(
+			    err, errlen,
+			    "ELF segment %u at 0x%llx is below 1 MiB, where boot data lives", i,
+			    (unsigned long long)ph.p_paddr);
 		dst = guest_mem_ptr(gm, ph.p_paddr, ph.p_memsz);
 		if (!dst)
 			return fail(err, errlen,
-				    "ELF segment %u (0x%llx, %llu bytes) does not fit in guest RAM", i,
-				    (unsigned long long)ph.p_paddr, (unsigned long long)ph.p_memsz);
+				    "ELF segment %u (0x%llx, %llu bytes) does not fit in guest RAM",
+				    i, (unsigned long long)ph.p_paddr,
+				    (unsigned long long)ph.p_memsz);
 		memcpy(dst, buf + ph.p_offset, ph.p_filesz);
 		memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
 		if (ph.p_paddr < k->load_addr)
@@ -98,8 +101,8 @@ static int load_elf(struct guest_mem *gm, const uint8_t *buf, size_t len, struct
 	return 0;
 }
 
-static int load_bzimage(struct guest_mem *gm, const uint8_t *buf, size_t len,
-			struct x86_kernel *k, char *err, size_t errlen)
+static int load_bzimage(struct guest_mem *gm, const uint8_t *buf, size_t len, struct x86_kernel *k,
+			char *err, size_t errlen)
 {
 	struct setup_header hdr;
 	size_t hdr_len, setup_size, payload_len;
@@ -114,7 +117,8 @@ static int load_bzimage(struct guest_mem *gm, const uint8_t *buf, size_t len,
 			    "bzImage boot protocol %u.%02u is too old: 64-bit boot needs 2.12",
 			    hdr.version >> 8, hdr.version & 0xff);
 	if (!(hdr.xloadflags & XLF_KERNEL_64))
-		return fail(err, errlen, "bzImage has no 64-bit entry point (not an x86-64 kernel?)");
+		return fail(err, errlen,
+			    "bzImage has no 64-bit entry point (not an x86-64 kernel?)");
 	if (!(hdr.loadflags & LOADED_HIGH))
 		return fail(err, errlen, "bzImage is a zImage (not loaded high)");
 
@@ -133,11 +137,12 @@ static int load_bzimage(struct guest_mem *gm, const uint8_t *buf, size_t len,
 		return fail(err, errlen, "bzImage truncated: kernel is %zu bytes, header says %llu",
 			    payload_len, (unsigned long long)hdr.syssize * 16);
 
-	load = hdr.pref_address >= ARCH_HIGH_MEMORY_START ? hdr.pref_address
-							  : ARCH_HIGH_MEMORY_START;
+	load =
+	    hdr.pref_address >= ARCH_HIGH_MEMORY_START ? hdr.pref_address : ARCH_HIGH_MEMORY_START;
 	need = hdr.init_size > payload_len ? hdr.init_size : payload_len;
 	if (payload_len <= 0x200)
-		return fail(err, errlen, "bzImage kernel (%zu bytes) too small for its 64-bit entry",
+		return fail(err, errlen,
+			    "bzImage kernel (%zu bytes) too small for its 64-bit entry",
 			    payload_len);
 	dst = guest_mem_ptr(gm, load, need);
 	if (!dst)
@@ -206,7 +211,8 @@ unsigned int x86_build_e820(const struct guest_mem *gm, struct boot_e820_entry *
 #define ADD(a, s, t)                                                                               \
 	do {                                                                                       \
 		if (n < max)                                                                       \
-			table[n++] = (struct boot_e820_entry){.addr = (a), .size = (s), .type = (t)}; \
+			table[n++] =                                                               \
+			    (struct boot_e820_entry){.addr = (a), .size = (s), .type = (t)};       \
 	} while (0)
 
 	for (unsigned int i = 0; i < gm->nr_regions; i++) {

@@ -14,7 +14,7 @@
 #include "vmm/guest_mem.h"
 
 /* e820 types (the uapi headers only carry the table layout). */
-#define E820_TYPE_RAM 1
+#define E820_TYPE_RAM	   1
 #define E820_TYPE_RESERVED 2
 
 struct x86_kernel {

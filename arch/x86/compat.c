@@ -40,23 +40,23 @@
 #include "log.h"
 #include "vm.h"
 
-#define CPUID_1_ECX_POPCNT (1U << 23)
-#define CPUID_1_ECX_XSAVE (1U << 26)
-#define CPUID_1_ECX_OSXSAVE (1U << 27)
-#define CPUID_1_ECX_AVX (1U << 28)
-#define CPUID_7_EBX_ERMS (1U << 9)
-#define CPUID_7_EBX_SMAP (1U << 20)
-#define CPUID_7_EBX_AVX2 (1U << 5)
-#define KVM_CPUID_FEATURES 0x40000001
-#define KVM_FEATURE_ASYNC_PF_BIT 4
-#define KVM_FEATURE_PV_UNHALT_BIT 7
+#define CPUID_1_ECX_POPCNT		(1U << 23)
+#define CPUID_1_ECX_XSAVE		(1U << 26)
+#define CPUID_1_ECX_OSXSAVE		(1U << 27)
+#define CPUID_1_ECX_AVX			(1U << 28)
+#define CPUID_7_EBX_ERMS		(1U << 9)
+#define CPUID_7_EBX_SMAP		(1U << 20)
+#define CPUID_7_EBX_AVX2		(1U << 5)
+#define KVM_CPUID_FEATURES		0x40000001
+#define KVM_FEATURE_ASYNC_PF_BIT	4
+#define KVM_FEATURE_PV_UNHALT_BIT	7
 #define KVM_FEATURE_ASYNC_PF_VMEXIT_BIT 10
-#define KVM_FEATURE_PV_SEND_IPI_BIT 11
-#define KVM_FEATURE_PV_SCHED_YIELD_BIT 13
-#define KVM_FEATURE_ASYNC_PF_INT_BIT 14
+#define KVM_FEATURE_PV_SEND_IPI_BIT	11
+#define KVM_FEATURE_PV_SCHED_YIELD_BIT	13
+#define KVM_FEATURE_ASYNC_PF_INT_BIT	14
 
 #define COMPAT_CLEARCPUID "smap,popcnt"
-#define COMPAT_NOXSAVE "noxsave"
+#define COMPAT_NOXSAVE	  "noxsave"
 
 static bool cpuinfo_has_virtualization(void)
 {
@@ -76,8 +76,8 @@ static bool cpuinfo_has_virtualization(void)
 int arch_check_host(struct vm *vm)
 {
 	struct kvm_enable_cap cap = {
-		.cap = KVM_CAP_EXIT_ON_EMULATION_FAILURE,
-		.args = {1},
+	    .cap = KVM_CAP_EXIT_ON_EMULATION_FAILURE,
+	    .args = {1},
 	};
 	const char *why = NULL;
 
@@ -117,9 +117,9 @@ int arch_check_host(struct vm *vm)
 void compat_filter_cpuid(const struct vm *vm, struct kvm_cpuid2 *cpuid)
 {
 	const uint32_t hidden_kvm_features =
-		(1U << KVM_FEATURE_PV_SEND_IPI_BIT) | (1U << KVM_FEATURE_PV_SCHED_YIELD_BIT) |
-		(1U << KVM_FEATURE_PV_UNHALT_BIT) | (1U << KVM_FEATURE_ASYNC_PF_BIT) |
-		(1U << KVM_FEATURE_ASYNC_PF_VMEXIT_BIT) | (1U << KVM_FEATURE_ASYNC_PF_INT_BIT);
+	    (1U << KVM_FEATURE_PV_SEND_IPI_BIT) | (1U << KVM_FEATURE_PV_SCHED_YIELD_BIT) |
+	    (1U << KVM_FEATURE_PV_UNHALT_BIT) | (1U << KVM_FEATURE_ASYNC_PF_BIT) |
+	    (1U << KVM_FEATURE_ASYNC_PF_VMEXIT_BIT) | (1U << KVM_FEATURE_ASYNC_PF_INT_BIT);
 	unsigned int kept = 0;
 
 	if (!vm->cpu_compat)

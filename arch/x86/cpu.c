@@ -11,21 +11,21 @@
 #include "log.h"
 #include "vm.h"
 
-#define CPUID_MAX_ENTRIES 256
-#define X86_CR0_PE (1ULL << 0)
-#define X86_CR0_ET (1ULL << 4)
-#define X86_CR0_NE (1ULL << 5)
-#define X86_CR0_PG (1ULL << 31)
-#define X86_CR4_PAE (1ULL << 5)
-#define X86_EFER_LME (1ULL << 8)
-#define X86_EFER_LMA (1ULL << 10)
-#define APIC_LVT_LINT0 0x350
-#define APIC_LVT_LINT1 0x360
-#define APIC_DELIVERY_NMI 4
+#define CPUID_MAX_ENTRIES    256
+#define X86_CR0_PE	     (1ULL << 0)
+#define X86_CR0_ET	     (1ULL << 4)
+#define X86_CR0_NE	     (1ULL << 5)
+#define X86_CR0_PG	     (1ULL << 31)
+#define X86_CR4_PAE	     (1ULL << 5)
+#define X86_EFER_LME	     (1ULL << 8)
+#define X86_EFER_LMA	     (1ULL << 10)
+#define APIC_LVT_LINT0	     0x350
+#define APIC_LVT_LINT1	     0x360
+#define APIC_DELIVERY_NMI    4
 #define APIC_DELIVERY_EXTINT 7
-#define BOOT_CODE_SELECTOR 0x10
-#define BOOT_DATA_SELECTOR 0x18
-#define BOOT_TSS_SELECTOR 0x20
+#define BOOT_CODE_SELECTOR   0x10
+#define BOOT_DATA_SELECTOR   0x18
+#define BOOT_TSS_SELECTOR    0x20
 
 /* KVM_GET_SUPPORTED_CPUID, fetched once and copied per vCPU. */
 static struct kvm_cpuid2 *supported_cpuid;
@@ -61,7 +61,7 @@ static int fetch_supported_cpuid(struct vm *vm)
 	if (supported_cpuid)
 		return 0;
 	supported_cpuid = calloc(1, sizeof(*supported_cpuid) +
-					    CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2));
+					CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2));
 	if (!supported_cpuid)
 		return -1;
 	/* One entry is kept free for the timing leaf. */
@@ -147,9 +147,9 @@ static void add_timing_leaf(struct vcpu *vcpu, struct kvm_cpuid2 *cpuid)
 			return;
 	}
 	cpuid->entries[cpuid->nent++] = (struct kvm_cpuid_entry2){
-		.function = 0x40000010,
-		.eax = (uint32_t)tsc_khz,
-		.ebx = 1000000, /* KVM's LAPIC timer runs at 1 GHz */
+	    .function = 0x40000010,
+	    .eax = (uint32_t)tsc_khz,
+	    .ebx = 1000000, /* KVM's LAPIC timer runs at 1 GHz */
 	};
 }
 
@@ -199,16 +199,16 @@ static int setup_lapic(struct vcpu *vcpu)
 static void flat_segment(struct kvm_segment *s, uint16_t selector, uint8_t type, bool code)
 {
 	*s = (struct kvm_segment){
-		.base = 0,
-		.limit = 0xffffffff,
-		.selector = selector,
-		.type = type,
-		.present = 1,
-		.dpl = 0,
-		.db = code ? 0 : 1,
-		.s = 1,
-		.l = code ? 1 : 0,
-		.g = 1,
+	    .base = 0,
+	    .limit = 0xffffffff,
+	    .selector = selector,
+	    .type = type,
+	    .present = 1,
+	    .dpl = 0,
+	    .db = code ? 0 : 1,
+	    .s = 1,
+	    .l = code ? 1 : 0,
+	    .g = 1,
 	};
 }
 
@@ -217,10 +217,10 @@ static int setup_bsp_registers(struct vcpu *vcpu)
 {
 	struct kvm_sregs sregs;
 	struct kvm_regs regs = {
-		.rflags = 0x2,
-		.rip = vcpu->vm->kernel_entry,
-		.rsi = ARCH_BOOT_PARAMS_ADDR,
-		.rsp = ARCH_BOOT_PARAMS_ADDR,
+	    .rflags = 0x2,
+	    .rip = vcpu->vm->kernel_entry,
+	    .rsi = ARCH_BOOT_PARAMS_ADDR,
+	    .rsp = ARCH_BOOT_PARAMS_ADDR,
 	};
 
 	if (ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0) {
@@ -231,10 +231,10 @@ static int setup_bsp_registers(struct vcpu *vcpu)
 	flat_segment(&sregs.ds, BOOT_DATA_SELECTOR, 0x3, false);
 	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
 	sregs.tr = (struct kvm_segment){
-		.selector = BOOT_TSS_SELECTOR,
-		.limit = 0x67,
-		.type = 0xb, /* busy 64-bit TSS */
-		.present = 1,
+	    .selector = BOOT_TSS_SELECTOR,
+	    .limit = 0x67,
+	    .type = 0xb, /* busy 64-bit TSS */
+	    .present = 1,
 	};
 	sregs.gdt.base = ARCH_GDT_ADDR;
 	sregs.gdt.limit = 6 * 8 - 1;
@@ -298,13 +298,20 @@ bool arch_handle_exit(struct vcpu *vcpu)
 static const char *exit_reason_name(uint32_t reason)
 {
 	switch (reason) {
-	case KVM_EXIT_UNKNOWN: return "UNKNOWN";
-	case KVM_EXIT_EXCEPTION: return "EXCEPTION";
-	case KVM_EXIT_HLT: return "HLT";
-	case KVM_EXIT_SHUTDOWN: return "SHUTDOWN (triple fault)";
-	case KVM_EXIT_FAIL_ENTRY: return "FAIL_ENTRY";
-	case KVM_EXIT_INTERNAL_ERROR: return "INTERNAL_ERROR";
-	default: return "other";
+	case KVM_EXIT_UNKNOWN:
+		return "UNKNOWN";
+	case KVM_EXIT_EXCEPTION:
+		return "EXCEPTION";
+	case KVM_EXIT_HLT:
+		return "HLT";
+	case KVM_EXIT_SHUTDOWN:
+		return "SHUTDOWN (triple fault)";
+	case KVM_EXIT_FAIL_ENTRY:
+		return "FAIL_ENTRY";
+	case KVM_EXIT_INTERNAL_ERROR:
+		return "INTERNAL_ERROR";
+	default:
+		return "other";
 	}
 }
 
@@ -320,7 +327,8 @@ void arch_dump_vcpu(struct vcpu *vcpu, FILE *out)
 	if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR) {
 		fprintf(out, ", suberror %u", run->internal.suberror);
 		for (uint32_t i = 0; i < run->internal.ndata && i < 16; i++)
-			fprintf(out, " data[%u]=0x%llx", i, (unsigned long long)run->internal.data[i]);
+			fprintf(out, " data[%u]=0x%llx", i,
+				(unsigned long long)run->internal.data[i]);
 	} else if (run->exit_reason == KVM_EXIT_FAIL_ENTRY) {
 		fprintf(out, ", hardware reason 0x%llx",
 			(unsigned long long)run->fail_entry.hardware_entry_failure_reason);
@@ -331,8 +339,8 @@ void arch_dump_vcpu(struct vcpu *vcpu, FILE *out)
 		return;
 	}
 	fprintf(out, "  RIP %016llx  RSP %016llx  RFLAGS %08llx  CS %04x (CPL %u)\n",
-		(unsigned long long)r.rip, (unsigned long long)r.rsp,
-		(unsigned long long)r.rflags, s.cs.selector, s.cs.dpl);
+		(unsigned long long)r.rip, (unsigned long long)r.rsp, (unsigned long long)r.rflags,
+		s.cs.selector, s.cs.dpl);
 	fprintf(out, "  RAX %016llx  RBX %016llx  RCX %016llx  RDX %016llx\n",
 		(unsigned long long)r.rax, (unsigned long long)r.rbx, (unsigned long long)r.rcx,
 		(unsigned long long)r.rdx);

@@ -15,12 +15,12 @@
 #ifndef MINIVMM_X86_LAYOUT_H
 #define MINIVMM_X86_LAYOUT_H
 
-#define ARCH_GDT_ADDR 0x500ULL
-#define ARCH_BOOT_PARAMS_ADDR 0x7000ULL
-#define ARCH_PAGE_TABLE_ADDR 0x9000ULL
-#define ARCH_CMDLINE_ADDR 0x20000ULL
-#define ARCH_MPTABLE_ADDR 0x9fc00ULL
-#define ARCH_EBDA_START 0x9fc00ULL
+#define ARCH_GDT_ADDR	       0x500ULL
+#define ARCH_BOOT_PARAMS_ADDR  0x7000ULL
+#define ARCH_PAGE_TABLE_ADDR   0x9000ULL
+#define ARCH_CMDLINE_ADDR      0x20000ULL
+#define ARCH_MPTABLE_ADDR      0x9fc00ULL
+#define ARCH_EBDA_START	       0x9fc00ULL
 #define ARCH_HIGH_MEMORY_START 0x100000ULL
 
 #define ARCH_MMIO_HOLE_START 0xC0000000ULL
@@ -28,30 +28,30 @@
 /* virtio-mmio: 4 KiB windows, one IOAPIC pin each (edge, via irqfd). */
 #define ARCH_VIRTIO_MMIO_BASE 0xD0000000ULL
 #define ARCH_VIRTIO_MMIO_SIZE 0x1000ULL
-#define ARCH_VIRTIO_MMIO_MAX 8
-#define ARCH_VIRTIO_IRQ_BASE 16	/* pins 16..23 */
+#define ARCH_VIRTIO_MMIO_MAX  8
+#define ARCH_VIRTIO_IRQ_BASE  16 /* pins 16..23 */
 
 /* PCI: memory BARs are placed in this window; INTx of slot n uses pin
  * ARCH_PCI_IRQ_BASE + n (level-triggered, active high). */
 #define ARCH_PCI_MMIO_BASE 0xE0000000ULL
 #define ARCH_PCI_MMIO_SIZE 0x10000000ULL
-#define ARCH_PCI_IRQ_BASE 10
-#define ARCH_PCI_MAX_SLOTS 4	/* pins 10..13 */
+#define ARCH_PCI_IRQ_BASE  10
+#define ARCH_PCI_MAX_SLOTS 4 /* pins 10..13 */
 /* I/O-port window for PCI I/O BARs, above the legacy ISA ports. */
 #define ARCH_PCI_IO_BASE 0xC000
 #define ARCH_PCI_IO_SIZE 0x1000
 
-#define ARCH_IOAPIC_ADDR 0xFEC00000ULL
-#define ARCH_LAPIC_ADDR 0xFEE00000ULL
-#define ARCH_IOAPIC_PINS 24
+#define ARCH_IOAPIC_ADDR	   0xFEC00000ULL
+#define ARCH_LAPIC_ADDR		   0xFEE00000ULL
+#define ARCH_IOAPIC_PINS	   24
 #define ARCH_KVM_IDENTITY_MAP_ADDR 0xFFFBC000ULL
-#define ARCH_KVM_TSS_ADDR 0xFFFBD000ULL
+#define ARCH_KVM_TSS_ADDR	   0xFFFBD000ULL
 
 /* Legacy devices. */
-#define ARCH_COM1_PORT 0x3F8
-#define ARCH_COM1_IRQ 4
+#define ARCH_COM1_PORT	     0x3F8
+#define ARCH_COM1_IRQ	     4
 #define ARCH_I8042_DATA_PORT 0x60
-#define ARCH_I8042_CMD_PORT 0x64
+#define ARCH_I8042_CMD_PORT  0x64
 
 /*
  * Test-exit / power-off port: a write of v (1, 2 or 4 bytes) stops the VM

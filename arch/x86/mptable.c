@@ -7,19 +7,19 @@
 #include "boot.h"
 #include "layout.h"
 
-#define MP_SPEC_REV 4 /* 1.4 */
-#define MP_APIC_VERSION 0x14
+#define MP_SPEC_REV	  4 /* 1.4 */
+#define MP_APIC_VERSION	  0x14
 #define MP_IOAPIC_VERSION 0x11
 
 enum mp_entry_type { MP_PROCESSOR, MP_BUS, MP_IOAPIC, MP_INTSRC, MP_LINTSRC };
 enum mp_irq_type { MP_INT, MP_NMI, MP_SMI, MP_EXTINT };
 
-#define MP_CPU_ENABLED 1
-#define MP_CPU_BOOT 2
-#define MP_IRQ_DEFAULT 0 /* bus-default polarity and trigger */
+#define MP_CPU_ENABLED	      1
+#define MP_CPU_BOOT	      2
+#define MP_IRQ_DEFAULT	      0 /* bus-default polarity and trigger */
 #define MP_IRQ_PCI_LEVEL_HIGH (1 | (3 << 2))
-#define MP_BUS_PCI 0
-#define MP_BUS_ISA 1
+#define MP_BUS_PCI	      0
+#define MP_BUS_ISA	      1
 
 struct mp_floating_pointer {
 	char signature[4]; /* "_MP_" */
@@ -149,8 +149,8 @@ size_t x86_build_mptable(uint8_t *buf, size_t room, uint64_t gpa, unsigned int n
 		cpu->apic_id = (uint8_t)i;
 		cpu->apic_version = MP_APIC_VERSION;
 		cpu->flags = MP_CPU_ENABLED | (i == 0 ? MP_CPU_BOOT : 0);
-		cpu->signature = 0x600;	     /* family 6 */
-		cpu->features = 0x201;	     /* FPU, APIC */
+		cpu->signature = 0x600; /* family 6 */
+		cpu->features = 0x201;	/* FPU, APIC */
 		w.entries++;
 	}
 	bus = mp_reserve(&w, sizeof(*bus));

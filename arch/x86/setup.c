@@ -15,9 +15,9 @@
 #include "log.h"
 #include "vm.h"
 
-#define PTE_PRESENT (1ULL << 0)
-#define PTE_WRITE (1ULL << 1)
-#define PTE_LARGE (1ULL << 7)
+#define PTE_PRESENT	 (1ULL << 0)
+#define PTE_WRITE	 (1ULL << 1)
+#define PTE_LARGE	 (1ULL << 7)
 #define IDENTITY_MAP_GIB 4
 
 struct mapped_file {

@@ -75,7 +75,8 @@ int vm_del_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, uint64_t datama
 	(void)vm;
 	for (unsigned int i = 0; i < fake_vm.nr_ioeventfds; i++) {
 		if (fake_vm.ioeventfds[i].addr == addr && fake_vm.ioeventfds[i].len == len &&
-		    fake_vm.ioeventfds[i].datamatch == datamatch && fake_vm.ioeventfds[i].fd == efd) {
+		    fake_vm.ioeventfds[i].datamatch == datamatch &&
+		    fake_vm.ioeventfds[i].fd == efd) {
 			fake_vm.ioeventfds[i] = fake_vm.ioeventfds[--fake_vm.nr_ioeventfds];
 			return 0;
 		}

@@ -12,9 +12,9 @@
 #define FAKE_VM_MAX_EVENTFDS 32
 
 struct fake_vm_state {
-	int irq_level[256];	/* last level set per gsi */
+	int irq_level[256]; /* last level set per gsi */
 	unsigned int irq_pulses[256];
-	unsigned int irq_raises[256];	/* 0->1 transitions */
+	unsigned int irq_raises[256]; /* 0->1 transitions */
 	struct {
 		uint64_t addr;
 		uint32_t len;
@@ -27,7 +27,7 @@ struct fake_vm_state {
 		int fd, resample_fd;
 	} irqfds[FAKE_VM_MAX_EVENTFDS];
 	unsigned int nr_irqfds;
-	int ioeventfd_result;	/* returned by vm_add_ioeventfd (0 or -ENOSYS) */
+	int ioeventfd_result; /* returned by vm_add_ioeventfd (0 or -ENOSYS) */
 };
 
 extern struct fake_vm_state fake_vm;

@@ -726,11 +726,24 @@ START_TEST(test_console_output_targets)
 	fd = console_open_output(&cfg);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(fstat(fd, &st), 0);
-	ck_assert_int_eq(st.st_size, 0); /* truncated */
+	ck_assert_int_eq(st.st_size, 5); /* kept until the VM starts... */
+	console_output_abandon(&cfg);
+	ck_assert_int_eq(access(path, F_OK), 0); /* ...and not removed: it existed */
+	console_output_begin();
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_size, 0); /* truncated once the VM starts */
 	ck_assert_int_ne(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
 	ck_assert_int_eq(write(fd, "new", 3), 3);
 	close(fd);
 	unlink(path);
+
+	/* A file console_open_output() created is removed if the VM never starts. */
+	fd = console_open_output(&cfg);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	console_output_abandon(&cfg);
+	ck_assert_int_ne(access(path, F_OK), 0);
 
 	cfg.console_path = "/nonexistent-dir/console.log";
 	ck_assert_int_eq(console_open_output(&cfg), -2);
