@@ -1,0 +1,8 @@
+# shellcheck shell=sh disable=SC2034 # $detail is read by /init, which sources this file
+# e1000: the downloaded file goes back to the host over TCP (nc); the host
+# compares what arrived after minivmm exits (tests/boot-test.d/60-net.sh).
+check_e1000_upload() {
+	# shellcheck source-path=SCRIPTDIR source=../lib/net.sh
+	. /etc/minivmm/lib/net.sh
+	net_upload e1000 /sys/bus/pci/drivers/e1000
+}

@@ -1,0 +1,69 @@
+# shellcheck shell=sh disable=SC2034 # $detail is read by /init
+# Helpers for the virtio-blk checks (50-disk-*.sh), sourced by each of them.
+# Every fork+exec costs seconds on hosts that emulate guest kernel code, and
+# ash's `read` builtin makes one system call per byte: files are written from
+# shell variables with one printf, and compared with one md5sum (an applet
+# that busybox runs in a fork without exec).
+#
+# Parameters (all optional, the boot test passes them):
+#   minivmm.disk_ext2=SERIAL   the ext2 test disk, found by its virtio-blk
+#                              serial (minivmm's GET_ID: the image's base
+#                              name); default vda
+#   minivmm.disk_raw=SERIAL    a scratch disk written raw; default vdb
+#   minivmm.disk_stamp=WORD    written into the files, so the host knows the
+#                              data came from this boot
+
+DISK_MNT=/tmp/disk
+DISK_HELLO="hello from the minivmm test disk"
+# Where disk-raw writes its pattern: an odd sector (not page aligned) past
+# the first MiB, so both the offset and a read-modify-write are exercised.
+DISK_RAW_SECTOR=2049
+
+# disk_by_serial SERIAL DEFAULT: sets $disk_dev (/dev/vdX) to the virtio disk
+# whose serial is SERIAL, or to /dev/DEFAULT when SERIAL is empty.
+disk_by_serial() {
+	disk_dev=
+	if [ -z "$1" ]; then
+		disk_dev=/dev/$2
+		return 0
+	fi
+	for sys in /sys/block/vd*; do
+		[ -e "$sys/serial" ] || continue
+		read -r serial <"$sys/serial"
+		if [ "$serial" = "$1" ]; then
+			disk_dev=/dev/${sys##*/}
+			return 0
+		fi
+	done
+	detail="no virtio disk with serial '$1'"
+	return 1
+}
+
+# disk_mount: mounts the ext2 test disk on $DISK_MNT once.
+disk_mount() {
+	while read -r _ dir _; do
+		[ "$dir" = "$DISK_MNT" ] && return 0
+	done </proc/mounts
+	disk_by_serial "${param_disk_ext2-}" vda || return 1
+	mkdir -p "$DISK_MNT"
+	if ! mount -t ext2 "$disk_dev" "$DISK_MNT"; then
+		detail="mount -t ext2 $disk_dev failed"
+		return 1
+	fi
+}
+
+# disk_drop_caches: forget clean cached file data and inodes, so the next
+# read comes from the device, not from memory.
+disk_drop_caches() {
+	echo 3 >/proc/sys/vm/drop_caches
+}
+
+# disk_same FILE1 FILE2: identical contents (one md5sum for both)?
+disk_same() {
+	md5sum "$1" "$2" >/tmp/disk-same.md5 || return 1
+	{
+		read -r sum1 _
+		read -r sum2 _
+	} </tmp/disk-same.md5
+	[ -n "$sum1" ] && [ "$sum1" = "$sum2" ]
+}
