@@ -6,6 +6,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/if_tun.h>
 #include <poll.h>
 #include <sched.h>
@@ -99,6 +100,9 @@ static uint32_t reg_read(uint32_t off)
 	return tmmio_read(dev, off);
 }
 
+/* Hand the device a blocking "tap" (it must make it non-blocking itself). */
+static bool blocking_tap;
+
 static void create(const struct net_config *cfg)
 {
 	int sv[2];
@@ -107,7 +111,10 @@ static void create(const struct net_config *cfg)
 	vm = fake_vm_create(RAM_SIZE);
 	memset(&tapio, 0, sizeof(tapio));
 	tapio.hdr_size = -1;
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX,
+				    SOCK_DGRAM | SOCK_CLOEXEC | (blocking_tap ? 0 : SOCK_NONBLOCK),
+				    0, sv),
+			 0);
 	peer = sv[1];
 	tapfd = sv[0];
 	tap_init_fd(&tap, sv[0], "faketap0", true);
@@ -807,6 +814,115 @@ START_TEST(test_rx_mergeable_frame_larger_than_all_buffers_dropped)
 }
 END_TEST
 
+/* The frame of test_rx_backlog_*: length and contents depend on i. */
+static size_t backlog_frame(unsigned int i, uint8_t *frame, const size_t *lens)
+{
+	fill(frame, lens[i], (uint8_t)(i * 11 + 1));
+	return lens[i];
+}
+
+START_TEST(test_rx_backlog_arrives_in_tap_order_across_stalls)
+{
+	static const size_t lens[10] = {60, 61, 62, 63, 64, 65, 66, 67, 68, 69};
+	struct virtio_net_hdr_v1 h = {0};
+	uint8_t frame[128];
+	uint64_t a[10];
+
+	up(0);
+	ck_assert(wait_for(rx_stalled));
+	/* Ten frames wait in the tap; the guest has buffers for four at a time. */
+	for (unsigned int i = 0; i < 10; i++)
+		send_frame(&h, frame, backlog_frame(i, frame, lens));
+	for (unsigned int done = 0; done < 10; done += 4) {
+		unsigned int n = 10 - done < 4 ? 10 - done : 4;
+
+		for (unsigned int i = done; i < done + n; i++)
+			a[i] = post_rx(128);
+		kick(VIRTIO_NET_RXQ);
+		wait_used(VIRTIO_NET_RXQ, (uint16_t)(done + n));
+		for (unsigned int i = done; i < done + n; i++) {
+			size_t len = backlog_frame(i, frame, lens);
+
+			ck_assert_uint_eq(used_elem(VIRTIO_NET_RXQ, (uint16_t)i).id, i);
+			ck_assert_uint_eq(used_elem(VIRTIO_NET_RXQ, (uint16_t)i).len, HDR + len);
+			ck_assert_mem_eq(gpa(a[i] + HDR, len), frame, len);
+		}
+		if (done + n < 10) {
+			/* Out of buffers with frames left in the tap: stalled. */
+			ck_assert(wait_for(rx_stalled));
+			ck_assert_uint_eq(used_idx(VIRTIO_NET_RXQ), done + n);
+		}
+	}
+	ck_assert_uint_eq(stats().rx_packets, 10);
+	ck_assert_uint_eq(stats().rx_dropped, 0);
+}
+END_TEST
+
+START_TEST(test_rx_mergeable_backlog_in_one_burst)
+{
+	/* 12-byte header + frame in 64-byte buffers: 2, 1, 3, 1, 2 buffers. */
+	static const size_t lens[5] = {100, 20, 150, 52, 60};
+	static const uint16_t nbufs[5] = {2, 1, 3, 1, 2};
+	struct virtio_net_hdr_v1 h = {0};
+	uint8_t frame[160], back[160];
+	uint64_t a[12];
+	uint16_t u = 0;
+
+	up(BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_F_EVENT_IDX));
+	for (unsigned int i = 0; i < 12; i++)
+		a[i] = post_rx(64);
+	for (unsigned int i = 0; i < 5; i++)
+		send_frame(&h, frame, backlog_frame(i, frame, lens));
+	kick(VIRTIO_NET_RXQ);
+	wait_used(VIRTIO_NET_RXQ, 9);
+	for (unsigned int i = 0; i < 5; i++) {
+		size_t len = backlog_frame(i, frame, lens), off = 0;
+
+		ck_assert_uint_eq(((struct virtio_net_hdr_v1 *)gpa(a[u], HDR))->num_buffers,
+				  nbufs[i]);
+		for (unsigned int b = 0; b < nbufs[i]; b++, u++) {
+			size_t skip = b == 0 ? HDR : 0, n = used_elem(VIRTIO_NET_RXQ, u).len - skip;
+
+			ck_assert_uint_eq(used_elem(VIRTIO_NET_RXQ, u).id, u);
+			memcpy(back + off, gpa(a[u] + skip, n), n);
+			off += n;
+		}
+		ck_assert_uint_eq(off, len);
+		ck_assert_mem_eq(back, frame, len);
+	}
+	ck_assert_uint_eq(stats().rx_packets, 5);
+}
+END_TEST
+
+START_TEST(test_rx_blocking_tap_is_made_nonblocking)
+{
+	static struct net_config cfg = {.tap = "faketap0", .model = NET_MODEL_VIRTIO};
+	struct virtio_net_hdr_v1 h = {0};
+	uint8_t frame[60];
+	uint64_t a;
+
+	/* RX reads the tap with readv() in the I/O thread: a blocking fd
+	 * would hang it (and reset) as soon as the tap ran empty. */
+	teardown();
+	blocking_tap = true;
+	create(&cfg);
+	blocking_tap = false;
+	ck_assert(fcntl(tapfd, F_GETFL) & O_NONBLOCK);
+	up(0);
+	a = post_rx(2048);
+	kick(VIRTIO_NET_RXQ);
+	fill(frame, sizeof(frame), 9);
+	send_frame(&h, frame, sizeof(frame));
+	wait_used(VIRTIO_NET_RXQ, 1);
+	ck_assert_mem_eq(gpa(a + HDR, sizeof(frame)), frame, sizeof(frame));
+	/* The device now holds a buffer and waits on the empty tap. */
+	post_rx(2048);
+	kick(VIRTIO_NET_RXQ);
+	reg_write(VIRTIO_MMIO_STATUS, 0);
+	ck_assert_uint_eq(reg_read(VIRTIO_MMIO_STATUS), 0);
+}
+END_TEST
+
 START_TEST(test_rx_broken_ring_needs_reset)
 {
 	uint16_t *avail;
@@ -901,6 +1017,9 @@ Suite *virtio_net_suite(void)
 	tcase_add_test(tc, test_rx_malformed_buffer_returned_and_counted);
 	tcase_add_test(tc, test_rx_frame_larger_than_buffers_dropped);
 	tcase_add_test(tc, test_rx_mergeable_frame_larger_than_all_buffers_dropped);
+	tcase_add_test(tc, test_rx_backlog_arrives_in_tap_order_across_stalls);
+	tcase_add_test(tc, test_rx_mergeable_backlog_in_one_burst);
+	tcase_add_test(tc, test_rx_blocking_tap_is_made_nonblocking);
 	tcase_add_test(tc, test_rx_broken_ring_needs_reset);
 	tcase_add_test(tc, test_reset_with_read_in_flight);
 	tcase_add_test(tc, test_rx_and_tx_together);
