@@ -100,7 +100,7 @@ check hello-cmdline 0 '^Hello from minivmm test guest$' \
 # The compat CPU profile (forced, so this holds on every host) merges its
 # options into the user's clearcpuid= (Linux acts on the last one only) and
 # adds noxsave once; the host profile leaves the command line alone.
-check cmdline-compat-merge 0 '^cmdline: console=ttyS0 clearcpuid=erms,smap,popcnt rodata=off noxsave$' \
+check cmdline-compat-merge 0 '^cmdline: console=ttyS0 clearcpuid=erms,smap,popcnt rodata=off noxsave nofsgsbase$' \
 	-- --kernel "$guests/hello.elf" --cpu-profile compat --cmdline "console=ttyS0 clearcpuid=erms rodata=off"
 check cmdline-host-profile 0 '^cmdline: console=ttyS0 noxsaveopt$' \
 	-- --kernel "$guests/hello.elf" --cpu-profile host --cmdline "console=ttyS0 noxsaveopt"
