@@ -14,8 +14,8 @@
  *        0xd: the emulator cannot execute popcnt, xsave/xrstor, clac/stac,
  *        and with the kernel's rdfsbase/wrfsbase context switches a fresh
  *        user process now and then starts with FS base 0 (segfault at 0 on
- *        its first TLS access: 2 of 300 execs on 2 vCPUs, none with
- *        nofsgsbase);
+ *        its first TLS access: 2 of 600 execs on 2 vCPUs, 0 of 300 with
+ *        nofsgsbase; see docs/compat.md);
  *      * because this KVM ignores KVM_SET_CPUID2 for guest CPL0 on leaves 7
  *        and 0xd (and leaks host bits in leaf 1), the Linux command line also
  *        gets "clearcpuid=smap,popcnt noxsave nofsgsbase", which Linux honours
