@@ -207,7 +207,7 @@ void e1000_eeprom_image(const uint8_t mac[6], uint16_t w[E1000_EEPROM_WORDS])
 
 	memset(w, 0, E1000_EEPROM_WORDS * sizeof(w[0]));
 	for (int i = 0; i < 3; i++)
-		w[i] = mac[2 * i] | mac[2 * i + 1] << 8;
+		w[i] = get_le16(mac + 2 * i);
 	w[0x08] = 0x2000; /* part number, shown by ethtool only */
 	w[0x0A] = 0x4408; /* init control 1: defaults for a copper 82540EM */
 	w[0x0B] = 0x0000; /* subsystem ID */

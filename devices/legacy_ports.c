@@ -161,31 +161,18 @@ static uint8_t port_b_read(struct legacy_ports *lp)
 	return val;
 }
 
-static void legacy_io_byte(struct legacy_ports *lp, uint64_t port, uint8_t *data, bool is_write)
+static void cmos_io_byte(struct legacy_ports *lp, uint64_t port, uint8_t *data, bool is_write)
 {
-	switch (port) {
-	case CMOS_INDEX_PORT:
+	if (port == CMOS_INDEX_PORT) {
 		if (is_write)
 			lp->cmos_index = *data & CMOS_INDEX_MASK;
 		else
 			*data = lp->cmos_index;
-		break;
-	case CMOS_DATA_PORT:
+	} else {
 		if (is_write)
 			cmos_write(lp, *data);
 		else
 			*data = cmos_read(lp);
-		break;
-	case PORT_B:
-		if (is_write)
-			lp->port_b = *data & PORT_B_WRITABLE;
-		else
-			*data = port_b_read(lp);
-		break;
-	default: /* POST_PORT: writes ignored */
-		if (!is_write)
-			*data = 0;
-		break;
 	}
 }
 
@@ -196,7 +183,7 @@ static void cmos_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, 
 	pthread_mutex_lock(&lp->lock);
 	/* Wider accesses act as byte accesses to consecutive ports, as on ISA. */
 	for (uint32_t i = 0; i < len; i++)
-		legacy_io_byte(lp, CMOS_INDEX_PORT + offset + i, &data[i], is_write);
+		cmos_io_byte(lp, CMOS_INDEX_PORT + offset + i, &data[i], is_write);
 	pthread_mutex_unlock(&lp->lock);
 }
 
@@ -207,7 +194,10 @@ static void port_b_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len
 	(void)offset;
 	(void)len; /* 1-port range: the bus routes only 1-byte accesses here */
 	pthread_mutex_lock(&lp->lock);
-	legacy_io_byte(lp, PORT_B, data, is_write);
+	if (is_write)
+		lp->port_b = *data & PORT_B_WRITABLE;
+	else
+		*data = port_b_read(lp);
 	pthread_mutex_unlock(&lp->lock);
 }
 

@@ -86,7 +86,7 @@ static void setup_header(struct pci_device *dev)
 
 static void sync_irq(struct pci_device *dev)
 {
-	uint16_t status = dev->cfg[PCI_CFG_STATUS] | dev->cfg[PCI_CFG_STATUS + 1] << 8;
+	uint16_t status = get_le16(dev->cfg + PCI_CFG_STATUS);
 	int level = atomic_load(&dev->irq_level);
 	int out = level && !(atomic_load(&dev->command) & PCI_CMD_INTX_DISABLE);
 
@@ -117,7 +117,7 @@ static void config_written(struct pci_device *dev)
 			continue;
 		atomic_store(&dev->bar_addr[i], get_le32(reg) & ~(bar->size - 1));
 	}
-	atomic_store(&dev->command, dev->cfg[PCI_CFG_COMMAND] | dev->cfg[PCI_CFG_COMMAND + 1] << 8);
+	atomic_store(&dev->command, get_le16(dev->cfg + PCI_CFG_COMMAND));
 	sync_irq(dev);
 }
 

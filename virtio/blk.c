@@ -206,20 +206,9 @@ static int64_t sync_rw(struct virtio_blk *blk, struct blk_req *req)
 
 	while (done < req->len) {
 		struct iovec rest[VIRTQ_MAX_SIZE];
-		unsigned int n = 0;
-		uint64_t skip = done;
+		unsigned int n = iov_tail(rest, iov, cnt, done);
 		ssize_t r;
 
-		for (unsigned int i = 0; i < cnt; i++) {
-			if (skip >= iov[i].iov_len) {
-				skip -= iov[i].iov_len;
-				continue;
-			}
-			rest[n].iov_base = (uint8_t *)iov[i].iov_base + skip;
-			rest[n].iov_len = iov[i].iov_len - skip;
-			skip = 0;
-			n++;
-		}
 		if (req->type == VIRTIO_BLK_T_IN)
 			r = preadv(blk->fd, rest, (int)n, (off_t)(req->offset + done));
 		else

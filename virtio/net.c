@@ -213,22 +213,8 @@ static bool tx_header_ok(const struct virtio_net *net, const struct virtio_net_h
 /* Fill req->iov: the header copy, then the guest's buffers past the header. */
 static unsigned int tx_build_iov(struct tx_req *req)
 {
-	const struct virtq_elem *e = &req->elem;
-	uint64_t skip = HDR_BYTES;
-	unsigned int n = 0;
-
-	req->iov[n++] = (struct iovec){.iov_base = &req->hdr, .iov_len = HDR_BYTES};
-	for (unsigned int i = 0; i < e->nr_out; i++) {
-		if (skip >= e->iov[i].iov_len) {
-			skip -= e->iov[i].iov_len;
-			continue;
-		}
-		req->iov[n].iov_base = (uint8_t *)e->iov[i].iov_base + skip;
-		req->iov[n].iov_len = e->iov[i].iov_len - skip;
-		skip = 0;
-		n++;
-	}
-	return n;
+	req->iov[0] = (struct iovec){.iov_base = &req->hdr, .iov_len = HDR_BYTES};
+	return 1 + iov_tail(&req->iov[1], req->elem.iov, req->elem.nr_out, HDR_BYTES);
 }
 
 static void tx_start(struct virtio_net *net, struct tx_req *req)
@@ -310,19 +296,6 @@ static void on_tx_kick(void *opaque)
 
 	count(&net->stat_tx_kicks, 1);
 	tx_process(net);
-}
-
-/*
- * virtq_flush_used() on a queue's first flush reports "interrupt wanted"
- * even when nothing was used; skip queues with nothing new to publish.
- */
-static bool flush_if_pushed(struct virtq *vq)
-{
-	if (vq->signalled_used_valid && vq->used_idx == vq->signalled_used)
-		return false;
-	if (!vq->signalled_used_valid && vq->used_idx == 0)
-		return false;
-	return virtq_flush_used(vq);
 }
 
 /* ---- RX: tap reads land in guest buffers ---- */
@@ -522,7 +495,7 @@ static void rx_start(struct virtio_net *net)
 		}
 		rx_frame_read(net, res);
 		if (++frames % RX_PUBLISH_EVERY == 0)
-			net->rx_signal_due |= flush_if_pushed(rx_queue(net));
+			net->rx_signal_due |= virtq_flush_used(rx_queue(net));
 	}
 }
 
@@ -575,8 +548,8 @@ static void after_batch(void *opaque)
 	tx_process(net);
 	rx_cancel_if_stopping(net);
 	/* Both queues share the interrupt line: at most one per batch. */
-	signal = flush_if_pushed(tx_queue(net));
-	signal |= flush_if_pushed(rx_queue(net)) || net->rx_signal_due;
+	signal = virtq_flush_used(tx_queue(net));
+	signal |= virtq_flush_used(rx_queue(net)) || net->rx_signal_due;
 	net->rx_signal_due = false;
 	if (signal)
 		virtio_mmio_signal_used(&net->vdev);

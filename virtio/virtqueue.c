@@ -266,7 +266,9 @@ bool virtq_flush_used(struct virtq *vq)
 	uint16_t old = vq->signalled_used, new = vq->used_idx, event;
 	bool valid = vq->signalled_used_valid;
 
-	if (!vq->ready || (valid && old == new))
+	/* Nothing pushed since the last flush (or since enable, when
+	 * signalled_used is 0 too): nothing to publish, no interrupt. */
+	if (!vq->ready || old == new)
 		return false;
 	/* Entries before the index (release), index before reading the
 	 * driver's suppression fields (full fence; spec 2.7.10, 2.7.7.2). */
@@ -347,4 +349,21 @@ size_t iov_from_buf(const struct iovec *iov, unsigned int cnt, size_t offset, co
 {
 	/* buf is only read in this direction. */
 	return iov_copy(iov, cnt, offset, (uint8_t *)buf, len, true);
+}
+
+unsigned int iov_tail(struct iovec *dst, const struct iovec *iov, unsigned int cnt, size_t offset)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < cnt; i++) {
+		if (offset >= iov[i].iov_len) {
+			offset -= iov[i].iov_len;
+			continue;
+		}
+		dst[n].iov_base = (uint8_t *)iov[i].iov_base + offset;
+		dst[n].iov_len = iov[i].iov_len - offset;
+		offset = 0;
+		n++;
+	}
+	return n;
 }

@@ -122,7 +122,8 @@ void virtq_push(struct virtq *vq, uint16_t head, uint32_t len);
 /*
  * Publish every pushed entry (used->idx) and return true if the driver wants
  * an interrupt for them (VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with
- * EVENT_IDX).  Call once per batch of completions.
+ * EVENT_IDX); false if nothing was pushed since the last flush.  Call once
+ * per batch of completions.
  */
 bool virtq_flush_used(struct virtq *vq);
 
@@ -140,5 +141,11 @@ bool virtq_enable_notify(struct virtq *vq);
 size_t iov_to_buf(const struct iovec *iov, unsigned int cnt, size_t offset, void *buf, size_t len);
 size_t iov_from_buf(const struct iovec *iov, unsigned int cnt, size_t offset, const void *buf,
 		    size_t len);
+
+/*
+ * Describe in dst (room for cnt entries) the bytes of iov that start offset
+ * bytes in; returns the number of entries written.
+ */
+unsigned int iov_tail(struct iovec *dst, const struct iovec *iov, unsigned int cnt, size_t offset);
 
 #endif

@@ -1,5 +1,6 @@
 #include "fake_vm.h"
 
+#include <check.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,6 +34,27 @@ void fake_vm_destroy(struct vm *vm)
 {
 	free(vm->mem.regions[0].host);
 	free(vm);
+}
+
+uint32_t fake_vm_pio_read(struct vm *vm, uint16_t port, uint32_t len)
+{
+	uint8_t data[4];
+	uint32_t value = 0;
+
+	ck_assert_uint_le(len, sizeof(data));
+	memset(data, 0xaa, sizeof(data));
+	ck_assert(bus_dispatch(&vm->pio, port, data, len, false));
+	memcpy(&value, data, len);
+	return value;
+}
+
+void fake_vm_pio_write(struct vm *vm, uint16_t port, uint32_t value, uint32_t len)
+{
+	uint8_t data[4];
+
+	ck_assert_uint_le(len, sizeof(data));
+	memcpy(data, &value, sizeof(data));
+	ck_assert(bus_dispatch(&vm->pio, port, data, len, true));
 }
 
 int vm_set_irq(struct vm *vm, unsigned int gsi, int level)

@@ -36,4 +36,12 @@ extern struct fake_vm_state fake_vm;
 struct vm *fake_vm_create(uint64_t ram_size);
 void fake_vm_destroy(struct vm *vm);
 
+/*
+ * A port I/O access of len (1, 2 or 4) bytes through vm->pio, as a vCPU exit
+ * makes it; the test fails if no device claims the port.  Reads start from a
+ * 0xaa poison, so a handler that leaves bytes unwritten is noticed.
+ */
+uint32_t fake_vm_pio_read(struct vm *vm, uint16_t port, uint32_t len);
+void fake_vm_pio_write(struct vm *vm, uint16_t port, uint32_t value, uint32_t len);
+
 #endif

@@ -33,19 +33,6 @@ static int dev_fd; /* the device's end of the socketpair */
 static uint64_t bar;
 static uint8_t *ram;
 
-static void pio_write(uint16_t port, uint32_t v, uint32_t len)
-{
-	bus_dispatch(&vm->pio, port, (uint8_t *)&v, len, true);
-}
-
-static uint32_t pio_read(uint16_t port)
-{
-	uint32_t v = 0;
-
-	bus_dispatch(&vm->pio, port, (uint8_t *)&v, 4, false);
-	return v;
-}
-
 static void wr(uint32_t off, uint32_t v)
 {
 	ck_assert(bus_dispatch(&vm->mmio, bar + off, (uint8_t *)&v, 4, true));
@@ -75,8 +62,8 @@ static void socket_tap(struct tap *tap, int *other)
 
 static void enable_pci(unsigned int slot, uint16_t cmd)
 {
-	pio_write(0xCF8, 0x80000000u | slot << 11 | 0x04, 4);
-	pio_write(0xCFC, cmd, 2);
+	fake_vm_pio_write(vm, 0xCF8, 0x80000000u | slot << 11 | 0x04, 4);
+	fake_vm_pio_write(vm, 0xCFC, cmd, 2);
 }
 
 static void setup(void)
@@ -480,18 +467,18 @@ START_TEST(io_bar_window)
 {
 	uint16_t io = (uint16_t)pci_bar_address(e1000_pci_device(e), 1);
 
-	pio_write(io, E1000_STATUS, 4);
-	ck_assert_uint_eq(pio_read(io), E1000_STATUS);
-	ck_assert_uint_eq(pio_read(io + 4), rd(E1000_STATUS));
+	fake_vm_pio_write(vm, io, E1000_STATUS, 4);
+	ck_assert_uint_eq(fake_vm_pio_read(vm, io, 4), E1000_STATUS);
+	ck_assert_uint_eq(fake_vm_pio_read(vm, io + 4, 4), rd(E1000_STATUS));
 	wr(E1000_IMS, 0xff);
 	/* Linux resets the 82540 through the I/O window. */
-	pio_write(io, E1000_CTRL, 4);
-	pio_write(io + 4, E1000_CTRL_RST, 4);
+	fake_vm_pio_write(vm, io, E1000_CTRL, 4);
+	fake_vm_pio_write(vm, io + 4, E1000_CTRL_RST, 4);
 	ck_assert_uint_eq(rd(E1000_IMS), 0);
 	/* IOADDR is confined to the register space. */
-	pio_write(io, 0xfffffffc, 4);
-	ck_assert_uint_lt(pio_read(io), E1000_MMIO_SIZE);
-	pio_read(io + 4);
+	fake_vm_pio_write(vm, io, 0xfffffffc, 4);
+	ck_assert_uint_lt(fake_vm_pio_read(vm, io, 4), E1000_MMIO_SIZE);
+	fake_vm_pio_read(vm, io + 4, 4);
 }
 END_TEST
 

@@ -16,25 +16,12 @@
 
 static struct vm *vm;
 
-static uint8_t in8(uint16_t port)
-{
-	uint8_t v = 0xaa;
-
-	ck_assert(bus_dispatch(&vm->pio, port, &v, 1, false));
-	return v;
-}
-
-static void out8(uint16_t port, uint8_t v)
-{
-	ck_assert(bus_dispatch(&vm->pio, port, &v, 1, true));
-}
-
 /* A command with one reply byte, as Linux's i8042_command() does it. */
 static uint8_t command_reply(uint8_t cmd)
 {
-	out8(CMD, cmd);
-	ck_assert_uint_eq(in8(CMD) & (ST_OBF | ST_IBF), ST_OBF);
-	return in8(DATA);
+	fake_vm_pio_write(vm, CMD, cmd, 1);
+	ck_assert_uint_eq(fake_vm_pio_read(vm, CMD, 1) & (ST_OBF | ST_IBF), ST_OBF);
+	return fake_vm_pio_read(vm, DATA, 1);
 }
 
 static void setup(void)
@@ -51,7 +38,7 @@ static void teardown(void)
 
 START_TEST(test_initial_status)
 {
-	uint8_t st = in8(CMD);
+	uint8_t st = fake_vm_pio_read(vm, CMD, 1);
 
 	ck_assert_uint_eq(st & (ST_OBF | ST_IBF), 0); /* nothing to read, ready for input */
 	ck_assert_uint_eq(st & ST_SYS, ST_SYS);
@@ -61,7 +48,7 @@ END_TEST
 
 START_TEST(test_reset_command)
 {
-	out8(CMD, 0xfe);
+	fake_vm_pio_write(vm, CMD, 0xfe, 1);
 	ck_assert_int_eq(atomic_load(&vm->stop_reason), VM_STOP_RESET);
 	ck_assert_int_eq(atomic_load(&vm->stop_status), 0);
 }
@@ -73,9 +60,9 @@ START_TEST(test_linux_reboot_loop)
 	for (int i = 0; i < 10; i++) {
 		int spins = 0;
 
-		while (in8(CMD) & ST_IBF)
+		while (fake_vm_pio_read(vm, CMD, 1) & ST_IBF)
 			ck_assert_int_lt(++spins, 0x10000);
-		out8(CMD, 0xfe);
+		fake_vm_pio_write(vm, CMD, 0xfe, 1);
 	}
 	ck_assert_int_eq(atomic_load(&vm->stop_reason), VM_STOP_RESET);
 }
@@ -86,7 +73,7 @@ START_TEST(test_pulse_commands)
 	/* 0xf0-0xff pulse the output lines whose bits are 0; bit 0 is reset. */
 	uint8_t cmd = (uint8_t)(0xf0 + _i);
 
-	out8(CMD, cmd);
+	fake_vm_pio_write(vm, CMD, cmd, 1);
 	ck_assert_int_eq(atomic_load(&vm->stop_reason), cmd & 1 ? VM_RUNNING : VM_STOP_RESET);
 }
 END_TEST
@@ -94,11 +81,11 @@ END_TEST
 START_TEST(test_output_port)
 {
 	ck_assert_uint_eq(command_reply(0xd0) & 0x03, 0x03); /* not in reset, A20 on */
-	out8(CMD, 0xd1);
-	out8(DATA, 0x03);
+	fake_vm_pio_write(vm, CMD, 0xd1, 1);
+	fake_vm_pio_write(vm, DATA, 0x03, 1);
 	ck_assert_int_eq(atomic_load(&vm->stop_reason), VM_RUNNING);
-	out8(CMD, 0xd1);
-	out8(DATA, 0x02); /* bit 0 low: reset */
+	fake_vm_pio_write(vm, CMD, 0xd1, 1);
+	fake_vm_pio_write(vm, DATA, 0x02, 1); /* bit 0 low: reset */
 	ck_assert_int_eq(atomic_load(&vm->stop_reason), VM_STOP_RESET);
 }
 END_TEST
@@ -108,14 +95,14 @@ START_TEST(test_command_byte)
 	uint8_t ctr = command_reply(0x20);
 
 	ck_assert_uint_eq(ctr & 0x04, 0x04); /* system flag */
-	out8(CMD, 0x60);
-	ck_assert_uint_eq(in8(CMD) & ST_CMD, ST_CMD);
-	out8(DATA, 0x65);
-	ck_assert_uint_eq(in8(CMD) & ST_CMD, 0);
+	fake_vm_pio_write(vm, CMD, 0x60, 1);
+	ck_assert_uint_eq(fake_vm_pio_read(vm, CMD, 1) & ST_CMD, ST_CMD);
+	fake_vm_pio_write(vm, DATA, 0x65, 1);
+	ck_assert_uint_eq(fake_vm_pio_read(vm, CMD, 1) & ST_CMD, 0);
 	ck_assert_uint_eq(command_reply(0x20), 0x65);
 	/* The other internal RAM bytes behave the same way. */
-	out8(CMD, 0x7f);
-	out8(DATA, 0x99);
+	fake_vm_pio_write(vm, CMD, 0x7f, 1);
+	fake_vm_pio_write(vm, DATA, 0x99, 1);
 	ck_assert_uint_eq(command_reply(0x3f), 0x99);
 	ck_assert_uint_eq(command_reply(0x20), 0x65);
 }
@@ -126,34 +113,34 @@ START_TEST(test_tests_and_port_enables)
 	ck_assert_uint_eq(command_reply(0xaa), 0x55);
 	ck_assert_uint_eq(command_reply(0xab), 0x00);
 	ck_assert_uint_eq(command_reply(0xa9), 0x00);
-	out8(CMD, 0xad);
+	fake_vm_pio_write(vm, CMD, 0xad, 1);
 	ck_assert_uint_eq(command_reply(0x20) & 0x10, 0x10);
-	out8(CMD, 0xae);
+	fake_vm_pio_write(vm, CMD, 0xae, 1);
 	ck_assert_uint_eq(command_reply(0x20) & 0x10, 0);
-	out8(CMD, 0xa7);
+	fake_vm_pio_write(vm, CMD, 0xa7, 1);
 	ck_assert_uint_eq(command_reply(0x20) & 0x20, 0x20);
-	out8(CMD, 0xa8);
+	fake_vm_pio_write(vm, CMD, 0xa8, 1);
 	ck_assert_uint_eq(command_reply(0x20) & 0x20, 0);
-	ck_assert_uint_eq(in8(CMD) & ST_OBF, 0);
+	ck_assert_uint_eq(fake_vm_pio_read(vm, CMD, 1) & ST_OBF, 0);
 	ck_assert_int_eq(atomic_load(&vm->stop_reason), VM_RUNNING);
 }
 END_TEST
 
 START_TEST(test_echo_commands)
 {
-	out8(CMD, 0xd2);
-	out8(DATA, 0x1c);
-	ck_assert_uint_eq(in8(CMD) & (ST_OBF | ST_AUX), ST_OBF);
-	ck_assert_uint_eq(in8(DATA), 0x1c);
-	out8(CMD, 0xd3); /* Linux's AUX loopback probe */
-	out8(DATA, 0xa5);
-	ck_assert_uint_eq(in8(CMD) & (ST_OBF | ST_AUX), ST_OBF | ST_AUX);
-	ck_assert_uint_eq(in8(DATA), 0xa5);
-	ck_assert_uint_eq(in8(CMD) & (ST_OBF | ST_AUX), 0);
+	fake_vm_pio_write(vm, CMD, 0xd2, 1);
+	fake_vm_pio_write(vm, DATA, 0x1c, 1);
+	ck_assert_uint_eq(fake_vm_pio_read(vm, CMD, 1) & (ST_OBF | ST_AUX), ST_OBF);
+	ck_assert_uint_eq(fake_vm_pio_read(vm, DATA, 1), 0x1c);
+	fake_vm_pio_write(vm, CMD, 0xd3, 1); /* Linux's AUX loopback probe */
+	fake_vm_pio_write(vm, DATA, 0xa5, 1);
+	ck_assert_uint_eq(fake_vm_pio_read(vm, CMD, 1) & (ST_OBF | ST_AUX), ST_OBF | ST_AUX);
+	ck_assert_uint_eq(fake_vm_pio_read(vm, DATA, 1), 0xa5);
+	ck_assert_uint_eq(fake_vm_pio_read(vm, CMD, 1) & (ST_OBF | ST_AUX), 0);
 	/* No mouse: bytes for it get no answer. */
-	out8(CMD, 0xd4);
-	out8(DATA, 0xf2);
-	ck_assert_uint_eq(in8(CMD) & ST_OBF, 0);
+	fake_vm_pio_write(vm, CMD, 0xd4, 1);
+	fake_vm_pio_write(vm, DATA, 0xf2, 1);
+	ck_assert_uint_eq(fake_vm_pio_read(vm, CMD, 1) & ST_OBF, 0);
 }
 END_TEST
 
@@ -161,17 +148,17 @@ START_TEST(test_empty_and_unknown)
 {
 	ck_assert_uint_eq(command_reply(0xaa), 0x55);
 	/* An empty output buffer repeats the last byte, as the hardware latch does. */
-	ck_assert_uint_eq(in8(DATA), 0x55);
+	ck_assert_uint_eq(fake_vm_pio_read(vm, DATA, 1), 0x55);
 	/* Keyboard commands with no keyboard, unknown controller commands: silence. */
-	out8(DATA, 0xff);
-	out8(DATA, 0xf4);
+	fake_vm_pio_write(vm, DATA, 0xff, 1);
+	fake_vm_pio_write(vm, DATA, 0xf4, 1);
 	for (unsigned int c = 0; c < 0xf0; c++) {
 		if (c == 0x60 || (c >= 0x20 && c < 0x40) || (c >= 0x60 && c < 0x80) ||
 		    (c >= 0xa9 && c <= 0xab) || c == 0xc0 || (c >= 0xd0 && c <= 0xd4))
 			continue;
-		out8(CMD, (uint8_t)c);
+		fake_vm_pio_write(vm, CMD, (uint8_t)c, 1);
 	}
-	ck_assert_uint_eq(in8(CMD) & ST_OBF, 0);
+	ck_assert_uint_eq(fake_vm_pio_read(vm, CMD, 1) & ST_OBF, 0);
 	ck_assert_int_eq(atomic_load(&vm->stop_reason), VM_RUNNING);
 }
 END_TEST
@@ -181,9 +168,9 @@ START_TEST(test_output_queue_bounded)
 	unsigned int n = 0;
 
 	for (int i = 0; i < 1000; i++)
-		out8(CMD, 0xaa);
-	while (in8(CMD) & ST_OBF) {
-		ck_assert_uint_eq(in8(DATA), 0x55);
+		fake_vm_pio_write(vm, CMD, 0xaa, 1);
+	while (fake_vm_pio_read(vm, CMD, 1) & ST_OBF) {
+		ck_assert_uint_eq(fake_vm_pio_read(vm, DATA, 1), 0x55);
 		ck_assert_uint_lt(++n, 1000);
 	}
 	ck_assert_uint_gt(n, 0);

@@ -14,29 +14,16 @@
 
 static struct vm *vm;
 
-static uint8_t in8(uint16_t port)
-{
-	uint8_t v = 0xaa;
-
-	ck_assert(bus_dispatch(&vm->pio, port, &v, 1, false));
-	return v;
-}
-
-static void out8(uint16_t port, uint8_t v)
-{
-	ck_assert(bus_dispatch(&vm->pio, port, &v, 1, true));
-}
-
 static uint8_t cmos(uint8_t index)
 {
-	out8(0x70, index);
-	return in8(0x71);
+	fake_vm_pio_write(vm, 0x70, index, 1);
+	return fake_vm_pio_read(vm, 0x71, 1);
 }
 
 static void cmos_set(uint8_t index, uint8_t v)
 {
-	out8(0x70, index);
-	out8(0x71, v);
+	fake_vm_pio_write(vm, 0x70, index, 1);
+	fake_vm_pio_write(vm, 0x71, v, 1);
 }
 
 static void setup(void)
@@ -65,23 +52,24 @@ static unsigned int bcd(uint8_t v)
 START_TEST(test_post_port)
 {
 	for (unsigned int v = 0; v < 256; v += 17)
-		out8(0x80, (uint8_t)v);
-	ck_assert_uint_eq(in8(0x80), 0);
+		fake_vm_pio_write(vm, 0x80, (uint8_t)v, 1);
+	ck_assert_uint_eq(fake_vm_pio_read(vm, 0x80, 1), 0);
 }
 END_TEST
 
 START_TEST(test_port_b_toggles)
 {
-	uint8_t a = in8(0x61), b = in8(0x61), c = in8(0x61);
+	uint8_t a = fake_vm_pio_read(vm, 0x61, 1), b = fake_vm_pio_read(vm, 0x61, 1),
+		c = fake_vm_pio_read(vm, 0x61, 1);
 
 	/* Refresh (bit 4) and timer-2 output (bit 5) change on every read. */
 	ck_assert_uint_eq((a ^ b) & 0x30, 0x30);
 	ck_assert_uint_eq((b ^ c) & 0x30, 0x30);
 	ck_assert_uint_eq(a & 0xc0, 0); /* no NMI sources */
-	out8(0x61, 0xff);
-	ck_assert_uint_eq(in8(0x61) & 0xcf, 0x0f);
-	out8(0x61, 0x01);
-	ck_assert_uint_eq(in8(0x61) & 0x0f, 0x01);
+	fake_vm_pio_write(vm, 0x61, 0xff, 1);
+	ck_assert_uint_eq(fake_vm_pio_read(vm, 0x61, 1) & 0xcf, 0x0f);
+	fake_vm_pio_write(vm, 0x61, 0x01, 1);
+	ck_assert_uint_eq(fake_vm_pio_read(vm, 0x61, 1) & 0x0f, 0x01);
 }
 END_TEST
 
@@ -193,7 +181,7 @@ START_TEST(test_cmos_ram_and_index)
 	ck_assert_uint_eq(cmos(0x7f), 0x34);
 	/* Bit 7 of the index is the NMI mask, not part of the address. */
 	ck_assert_uint_eq(cmos(0xc0), 0x12);
-	ck_assert_uint_eq(in8(0x70), 0x40);
+	ck_assert_uint_eq(fake_vm_pio_read(vm, 0x70, 1), 0x40);
 	/* Alarm registers are plain storage; time registers ignore writes. */
 	cmos_set(0x01, 0x59);
 	ck_assert_uint_eq(cmos(0x01), 0x59);

@@ -65,22 +65,6 @@ static void teardown(void)
 	fake_vm_destroy(vm);
 }
 
-static void pio_write(uint16_t port, uint32_t v, uint32_t len)
-{
-	uint8_t b[4];
-
-	memcpy(b, &v, 4);
-	bus_dispatch(&vm->pio, port, b, len, true);
-}
-
-static uint32_t pio_read(uint16_t port, uint32_t len)
-{
-	uint32_t v = 0;
-
-	bus_dispatch(&vm->pio, port, (uint8_t *)&v, len, false);
-	return v;
-}
-
 static uint32_t cfg_addr(unsigned int bus, unsigned int slot, unsigned int fn, unsigned int reg)
 {
 	return 0x80000000u | bus << 16 | slot << 11 | fn << 8 | (reg & 0xfc);
@@ -88,14 +72,14 @@ static uint32_t cfg_addr(unsigned int bus, unsigned int slot, unsigned int fn, u
 
 static uint32_t cfg_read(unsigned int slot, unsigned int reg, uint32_t len)
 {
-	pio_write(0xCF8, cfg_addr(0, slot, 0, reg), 4);
-	return pio_read(0xCFC + (reg & 3), len);
+	fake_vm_pio_write(vm, 0xCF8, cfg_addr(0, slot, 0, reg), 4);
+	return fake_vm_pio_read(vm, 0xCFC + (reg & 3), len);
 }
 
 static void cfg_write(unsigned int slot, unsigned int reg, uint32_t v, uint32_t len)
 {
-	pio_write(0xCF8, cfg_addr(0, slot, 0, reg), 4);
-	pio_write(0xCFC + (reg & 3), v, len);
+	fake_vm_pio_write(vm, 0xCF8, cfg_addr(0, slot, 0, reg), 4);
+	fake_vm_pio_write(vm, 0xCFC + (reg & 3), v, len);
 }
 
 static uint32_t mmio_read(uint64_t addr)
@@ -108,12 +92,12 @@ static uint32_t mmio_read(uint64_t addr)
 
 START_TEST(address_register_needs_dword_access)
 {
-	pio_write(0xCF8, 0x80001234, 4);
-	ck_assert_uint_eq(pio_read(0xCF8, 4), 0x80001234 & 0x80FFFFFC);
+	fake_vm_pio_write(vm, 0xCF8, 0x80001234, 4);
+	ck_assert_uint_eq(fake_vm_pio_read(vm, 0xCF8, 4), 0x80001234 & 0x80FFFFFC);
 	/* Linux's type-1 probe writes a byte to 0xCFB; it must not hit the register. */
-	pio_write(0xCFB, 0x01, 1);
-	ck_assert_uint_eq(pio_read(0xCF8, 4), 0x80001234 & 0x80FFFFFC);
-	ck_assert_uint_eq(pio_read(0xCF8, 2), 0xffff);
+	fake_vm_pio_write(vm, 0xCFB, 0x01, 1);
+	ck_assert_uint_eq(fake_vm_pio_read(vm, 0xCF8, 4), 0x80001234 & 0x80FFFFFC);
+	ck_assert_uint_eq(fake_vm_pio_read(vm, 0xCF8, 2), 0xffff);
 }
 END_TEST
 
@@ -129,12 +113,12 @@ START_TEST(absent_functions_read_all_ones)
 {
 	ck_assert_uint_eq(cfg_read(2, 0, 4), 0xffffffff); /* empty slot */
 	ck_assert_uint_eq(cfg_read(31, 0, 4), 0xffffffff);
-	pio_write(0xCF8, cfg_addr(0, 1, 1, 0), 4); /* function 1 */
-	ck_assert_uint_eq(pio_read(0xCFC, 4), 0xffffffff);
-	pio_write(0xCF8, cfg_addr(1, 1, 0, 0), 4); /* bus 1 */
-	ck_assert_uint_eq(pio_read(0xCFC, 4), 0xffffffff);
-	pio_write(0xCF8, cfg_addr(0, 1, 0, 0) & 0x7fffffff, 4); /* enable bit clear */
-	ck_assert_uint_eq(pio_read(0xCFC, 4), 0xffffffff);
+	fake_vm_pio_write(vm, 0xCF8, cfg_addr(0, 1, 1, 0), 4); /* function 1 */
+	ck_assert_uint_eq(fake_vm_pio_read(vm, 0xCFC, 4), 0xffffffff);
+	fake_vm_pio_write(vm, 0xCF8, cfg_addr(1, 1, 0, 0), 4); /* bus 1 */
+	ck_assert_uint_eq(fake_vm_pio_read(vm, 0xCFC, 4), 0xffffffff);
+	fake_vm_pio_write(vm, 0xCF8, cfg_addr(0, 1, 0, 0) & 0x7fffffff, 4); /* enable bit clear */
+	ck_assert_uint_eq(fake_vm_pio_read(vm, 0xCFC, 4), 0xffffffff);
 	/* Writes to absent functions go nowhere. */
 	cfg_write(2, 0x04, 0xffff, 2);
 	ck_assert_uint_eq(cfg_read(2, 0x04, 2), 0xffff);
@@ -241,14 +225,14 @@ START_TEST(io_bar_decoding)
 {
 	uint32_t io = pci_bar_address(dev, 1);
 
-	ck_assert_uint_eq(pio_read(io + 4, 4), 0xffffffff);
+	ck_assert_uint_eq(fake_vm_pio_read(vm, io + 4, 4), 0xffffffff);
 	cfg_write(1, 0x04, PCI_CMD_IO, 2);
-	pio_write(io + 4, 0xdeadbeef, 4);
+	fake_vm_pio_write(vm, io + 4, 0xdeadbeef, 4);
 	ck_assert_uint_eq(seen[1].calls, 1);
 	ck_assert_uint_eq(seen[1].offset, 4);
 	ck_assert(seen[1].is_write);
 	ck_assert_uint_eq(seen[1].value, 0xdeadbeef);
-	ck_assert_uint_eq(pio_read(io, 2), 0x5a5a);
+	ck_assert_uint_eq(fake_vm_pio_read(vm, io, 2), 0x5a5a);
 }
 END_TEST
 

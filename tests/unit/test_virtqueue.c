@@ -352,6 +352,24 @@ START_TEST(used_ring_and_no_interrupt_flag)
 }
 END_TEST
 
+/* A flush with nothing pushed, even the queue's first, wants no interrupt. */
+START_TEST(first_flush_with_nothing_used)
+{
+	ck_assert(!virtq_flush_used(&vq));
+	teardown();
+	setup_size(8, FEAT_EVT);
+	ck_assert(!virtq_flush_used(&vq));
+	ck_assert_uint_eq(tdrv_used_idx(&drv), 0);
+	/* The first real completion still interrupts. */
+	tdrv_desc(&drv, 0, BUF, 16, F_WRITE, 0);
+	tdrv_post(&drv, 0);
+	ck_assert_int_eq(virtq_pop(&vq, &elem), 1);
+	virtq_push(&vq, elem.head, 1);
+	ck_assert(virtq_flush_used(&vq));
+	ck_assert_uint_eq(tdrv_used_idx(&drv), 1);
+}
+END_TEST
+
 START_TEST(notify_flag_without_event_idx)
 {
 	virtq_disable_notify(&vq);
@@ -460,6 +478,26 @@ START_TEST(iov_copies)
 }
 END_TEST
 
+START_TEST(iov_tail_skips_a_prefix)
+{
+	uint8_t a[3], b[5];
+	struct iovec iov[2] = {{a, 3}, {b, 5}}, dst[2];
+
+	ck_assert_uint_eq(iov_tail(dst, iov, 2, 0), 2);
+	ck_assert_ptr_eq(dst[0].iov_base, a);
+	ck_assert_uint_eq(dst[0].iov_len, 3);
+	/* Ending exactly on a segment boundary drops the whole segment. */
+	ck_assert_uint_eq(iov_tail(dst, iov, 2, 3), 1);
+	ck_assert_ptr_eq(dst[0].iov_base, b);
+	ck_assert_uint_eq(dst[0].iov_len, 5);
+	ck_assert_uint_eq(iov_tail(dst, iov, 2, 4), 1);
+	ck_assert_ptr_eq(dst[0].iov_base, b + 1);
+	ck_assert_uint_eq(dst[0].iov_len, 4);
+	ck_assert_uint_eq(iov_tail(dst, iov, 2, 8), 0);
+	ck_assert_uint_eq(iov_tail(dst, iov, 2, 100), 0);
+}
+END_TEST
+
 Suite *virtqueue_suite(void)
 {
 	Suite *s = suite_create("virtqueue");
@@ -467,6 +505,7 @@ Suite *virtqueue_suite(void)
 
 	tcase_add_test(tc, enable_checks_layout);
 	tcase_add_test(tc, iov_copies);
+	tcase_add_test(tc, iov_tail_skips_a_prefix);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("chains");
@@ -497,6 +536,7 @@ Suite *virtqueue_suite(void)
 	tc = tcase_create("used-and-notify");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, used_ring_and_no_interrupt_flag);
+	tcase_add_test(tc, first_flush_with_nothing_used);
 	tcase_add_test(tc, notify_flag_without_event_idx);
 	tcase_add_test(tc, event_idx_avail_event);
 	tcase_add_test(tc, event_idx_wraparound);
