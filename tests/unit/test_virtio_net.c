@@ -176,11 +176,11 @@ struct buf {
 };
 
 /* Make a chain available; returns its head. */
-static uint16_t post(unsigned int qi, const struct buf *b, unsigned int n)
+/* Write a descriptor chain without making it available yet. */
+static uint16_t write_chain(unsigned int qi, const struct buf *b, unsigned int n)
 {
 	struct drvq *d = &q[qi];
 	struct virtq_desc *desc = gpa(d->desc, 16 * QSIZE);
-	uint16_t *avail = gpa(d->avail, 4 + 2 * QSIZE + 2);
 	uint16_t head = d->next_desc;
 
 	for (unsigned int i = 0; i < n; i++) {
@@ -192,8 +192,24 @@ static uint16_t post(unsigned int qi, const struct buf *b, unsigned int n)
 		desc[idx].next = (uint16_t)((idx + 1) % QSIZE);
 	}
 	d->next_desc = (uint16_t)((head + n) % QSIZE);
+	return head;
+}
+
+/* Put head in the avail ring: from here on the (polling) device may take it. */
+static void publish(unsigned int qi, uint16_t head)
+{
+	struct drvq *d = &q[qi];
+	uint16_t *avail = gpa(d->avail, 4 + 2 * QSIZE + 2);
+
 	avail[2 + d->avail_idx % QSIZE] = head;
 	__atomic_store_n(&avail[1], ++d->avail_idx, __ATOMIC_RELEASE);
+}
+
+static uint16_t post(unsigned int qi, const struct buf *b, unsigned int n)
+{
+	uint16_t head = write_chain(qi, b, n);
+
+	publish(qi, head);
 	return head;
 }
 
@@ -585,11 +601,14 @@ START_TEST(test_tx_broken_ring_needs_reset)
 {
 	struct virtq_desc *desc;
 	uint64_t a = alloc_buf(64);
+	uint16_t head;
 
 	up(0);
-	post(VIRTIO_NET_TXQ, (struct buf[]){{a, 32, 0}, {a + 32, 32, 0}}, 2);
+	/* Corrupted before it is published: the device polls the avail ring. */
+	head = write_chain(VIRTIO_NET_TXQ, (struct buf[]){{a, 32, 0}, {a + 32, 32, 0}}, 2);
 	desc = gpa(q[VIRTIO_NET_TXQ].desc, 16 * QSIZE);
-	desc[0].next = QSIZE + 3; /* out of range */
+	desc[head].next = QSIZE + 3; /* out of range */
+	publish(VIRTIO_NET_TXQ, head);
 	kick(VIRTIO_NET_TXQ);
 	ck_assert(wait_for(needs_reset));
 	/* A reset brings the device back. */
