@@ -13,7 +13,7 @@ BUILD    ?= build
 # Debian packages needed to build, test and build the guest images.
 DEPS := build-essential pkg-config liburing-dev check \
 	linux-source-6.1 bison flex bc libelf-dev libssl-dev cpio xz-utils \
-	busybox-static e2fsprogs iproute2 fio
+	busybox-static e2fsprogs iproute2 fio python3
 
 SRCS := $(wildcard vmm/*.c devices/*.c virtio/*.c arch/x86/*.c)
 OBJS := $(SRCS:%.c=$(BUILD)/%.o)
