@@ -1,12 +1,9 @@
-/* The VM: /dev/kvm checks, guest memory, and the vm_* services of vm.h. */
+/* The VM: /dev/kvm checks, guest memory, and the vm_* services that need KVM ioctls. */
 #include "kvm.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/sysinfo.h>
