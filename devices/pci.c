@@ -68,7 +68,7 @@ static void setup_header(struct pci_device *dev)
 	dev->wmask[PCI_CFG_LATENCY] = 0xff;
 	if (d->intx) {
 		c[PCI_CFG_INT_PIN] = 1; /* INTA# */
-		c[PCI_CFG_INT_LINE] = ARCH_PCI_IRQ_BASE + dev->slot;
+		c[PCI_CFG_INT_LINE] = arch_pci_slot_irq(dev->slot);
 		dev->wmask[PCI_CFG_INT_LINE] = 0xff;
 	}
 	for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
@@ -94,7 +94,7 @@ static void sync_irq(struct pci_device *dev)
 	put_le16(dev->cfg + PCI_CFG_STATUS, status);
 	if (out != dev->irq_out) {
 		dev->irq_out = out;
-		vm_set_irq(dev->vm, ARCH_PCI_IRQ_BASE + dev->slot, out);
+		vm_set_irq(dev->vm, arch_pci_slot_irq(dev->slot), out);
 	}
 }
 
@@ -376,7 +376,7 @@ int pci_register_device(struct vm *vm, const struct pci_device_desc *desc, struc
 	bus->slots[slot] = dev;
 	pthread_mutex_unlock(&bus->lock);
 	log_debug("pci: %s at 00:%02x.0, INTA# -> IOAPIC pin %u", desc->name, slot,
-		  ARCH_PCI_IRQ_BASE + slot);
+		  arch_pci_slot_irq(slot));
 	*out = dev;
 	return 0;
 }
@@ -393,7 +393,7 @@ unsigned int pci_device_slot(const struct pci_device *dev)
 
 unsigned int pci_device_gsi(const struct pci_device *dev)
 {
-	return ARCH_PCI_IRQ_BASE + dev->slot;
+	return arch_pci_slot_irq(dev->slot);
 }
 
 uint32_t pci_bar_address(const struct pci_device *dev, unsigned int bar)

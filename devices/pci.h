@@ -12,7 +12,7 @@
  * command register's memory (or I/O) enable bit is set.
  *
  * The device in slot n drives INTA#, wired to IOAPIC pin
- * ARCH_PCI_IRQ_BASE + n (level-triggered, active high; the MP table declares
+ * arch_pci_slot_irq(n) (level-triggered, active high; the MP table declares
  * the same routing); its interrupt line register reads that pin.
  */
 #ifndef MINIVMM_PCI_H

@@ -1,48 +1,46 @@
 #include "stats.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "vm.h"
 
-static long rss_kib(void)
+/*
+ * Resident memory of the whole process and of guest RAM, in KiB, from ONE
+ * walk of /proc/self/smaps, so that their difference, the VMM's own
+ * footprint, is never negative.  (VmRSS in /proc/self/status lags by up to
+ * 64 pages per thread on kernels that batch RSS counters per thread, and
+ * mincore() on guest RAM counts pages at another moment: their difference
+ * was seen at -188 KiB.)  Mappings inside guest RAM count as guest.
+ * Returns 0, or -1 if smaps cannot be read.
+ */
+int stats_resident_kib(const struct vm *vm, long *total_kib, long *guest_kib)
 {
-	char line[256];
-	long kib = -1;
-	FILE *f = fopen("/proc/self/status", "r");
+	uintptr_t guest_start = (uintptr_t)vm->mem.mapping;
+	uintptr_t guest_end = guest_start + (vm->mem.mapping ? vm->mem.mapping_size : 0);
+	bool in_guest = false;
+	char line[512];
+	long kib;
+	FILE *f = fopen("/proc/self/smaps", "r");
+	unsigned long start, end;
 
+	*total_kib = *guest_kib = 0;
 	if (!f)
 		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2)
+			in_guest = start >= guest_start && end <= guest_end && start < end;
+		else if (sscanf(line, "Rss: %ld kB", &kib) == 1) {
+			*total_kib += kib;
+			if (in_guest)
+				*guest_kib += kib;
+		}
+	}
 	fclose(f);
-	return kib;
-}
-
-/* Resident pages of guest RAM, so the VMM's own footprint can be told apart. */
-static long guest_resident_kib(const struct vm *vm)
-{
-	long page = sysconf(_SC_PAGESIZE);
-	size_t pages;
-	unsigned char *vec;
-	long resident = 0;
-
-	if (!vm->mem.mapping)
-		return 0;
-	pages = (vm->mem.mapping_size + page - 1) / page;
-	vec = malloc(pages);
-	if (!vec)
-		return -1;
-	if (mincore(vm->mem.mapping, vm->mem.mapping_size, vec) == 0)
-		for (size_t i = 0; i < pages; i++)
-			resident += vec[i] & 1;
-	else
-		resident = -1;
-	free(vec);
-	return resident < 0 ? -1 : resident * (page / 1024);
+	return 0;
 }
 
 static void print_bus(const struct bus *bus, FILE *out)
@@ -62,7 +60,7 @@ static void print_bus(const struct bus *bus, FILE *out)
 void stats_print(struct vm *vm, FILE *out)
 {
 	unsigned long total = 0, io = 0, mmio = 0, other = 0;
-	long rss = rss_kib(), guest = guest_resident_kib(vm);
+	long rss = -1, guest = -1;
 
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
@@ -80,6 +78,8 @@ void stats_print(struct vm *vm, FILE *out)
 	print_bus(&vm->mmio, out);
 	for (unsigned int i = 0; i < vm->nr_stats; i++)
 		vm->stats[i].fn(vm->stats[i].opaque, out);
+	if (stats_resident_kib(vm, &rss, &guest) < 0)
+		rss = guest = -1;
 	fprintf(out,
 		"stats: startup_cpu_us=%ld rss_kib=%ld guest_ram_resident_kib=%ld "
 		"vmm_rss_kib=%ld\n",

@@ -4,33 +4,19 @@
  * On kvm_pvm (a page-table-based nested hypervisor used where VT-x/AMD-V is
  * not available) guest CPL3 runs natively but every guest CPL0 instruction
  * goes through KVM's x86 instruction emulator.  That emulator is incomplete,
- * and this file holds everything minivmm does about it, in one place:
+ * and this file and compat_profile.c hold everything minivmm does about it:
  *
  *  - detection (arch_check_host): the kvm_pvm module, or a host CPU without
  *    vmx/svm that still offers /dev/kvm;
- *  - the "compat" CPU profile (--cpu-profile compat, chosen automatically on
- *    such hosts and logged):
- *      * CPUID hides POPCNT, XSAVE/OSXSAVE/AVX, SMAP, ERMS, FSGSBASE and leaf
- *        0xd: the emulator cannot execute popcnt, xsave/xrstor, clac/stac,
- *        and with the kernel's rdfsbase/wrfsbase context switches a fresh
- *        user process now and then starts with FS base 0 (segfault at 0 on
- *        its first TLS access: 2 of 600 execs on 2 vCPUs, 0 of 300 with
- *        nofsgsbase; see docs/compat.md);
- *      * because this KVM ignores KVM_SET_CPUID2 for guest CPL0 on leaves 7
- *        and 0xd (and leaks host bits in leaf 1), the Linux command line also
- *        gets "clearcpuid=smap,popcnt noxsave nofsgsbase", which Linux honours
- *        whatever CPUID says (merged into the user's own clearcpuid= if there is one,
- *        because Linux acts on the last clearcpuid= only);
- *      * the KVM paravirtual features that need the vmcall hypercall
- *        (PV_SEND_IPI, PV_SCHED_YIELD) or that are unsafe without it
- *        (PV_UNHALT, async page faults) are hidden in CPUID 0x40000001,
- *        because vmcall at CPL0 never completes on this host (PV_SEND_IPI
- *        hangs SMP boot);
+ *  - whether the "compat" CPU profile applies (--cpu-profile, chosen
+ *    automatically on such hosts and logged); what it changes in CPUID and
+ *    on the kernel command line is in compat_profile.c;
  *  - completing instructions the emulator rejects (in every profile, since
  *    on a real host they never fail): int3 becomes an injected #BP and
  *    fwait a no-op.
  * On real VT-x/AMD-V hosts none of this triggers and the host profile passes
- * KVM's supported CPUID through unchanged (apart from topology).
+ * KVM's supported CPUID through (with topology and the TSC-deadline timer,
+ * arch/x86/cpu.c) and leaves the command line alone.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -39,30 +25,11 @@
 #include <unistd.h>
 
 #include "arch/arch.h"
+#include "compat_profile.h"
 #include "cpu.h"
 #include "kvm.h"
 #include "log.h"
 #include "vm.h"
-
-#define CPUID_1_ECX_POPCNT		(1U << 23)
-#define CPUID_1_ECX_XSAVE		(1U << 26)
-#define CPUID_1_ECX_OSXSAVE		(1U << 27)
-#define CPUID_1_ECX_AVX			(1U << 28)
-#define CPUID_7_EBX_ERMS		(1U << 9)
-#define CPUID_7_EBX_SMAP		(1U << 20)
-#define CPUID_7_EBX_AVX2		(1U << 5)
-#define CPUID_7_EBX_FSGSBASE		(1U << 0)
-#define KVM_CPUID_FEATURES		0x40000001
-#define KVM_FEATURE_ASYNC_PF_BIT	4
-#define KVM_FEATURE_PV_UNHALT_BIT	7
-#define KVM_FEATURE_ASYNC_PF_VMEXIT_BIT 10
-#define KVM_FEATURE_PV_SEND_IPI_BIT	11
-#define KVM_FEATURE_PV_SCHED_YIELD_BIT	13
-#define KVM_FEATURE_ASYNC_PF_INT_BIT	14
-
-#define COMPAT_CLEARCPUID "smap,popcnt"
-#define COMPAT_NOXSAVE	  "noxsave"
-#define COMPAT_NOFSGSBASE "nofsgsbase"
 
 static bool cpuinfo_has_virtualization(void)
 {
@@ -122,83 +89,22 @@ int arch_check_host(struct vm *vm)
 
 void compat_filter_cpuid(const struct vm *vm, struct kvm_cpuid2 *cpuid)
 {
-	const uint32_t hidden_kvm_features =
-	    (1U << KVM_FEATURE_PV_SEND_IPI_BIT) | (1U << KVM_FEATURE_PV_SCHED_YIELD_BIT) |
-	    (1U << KVM_FEATURE_PV_UNHALT_BIT) | (1U << KVM_FEATURE_ASYNC_PF_BIT) |
-	    (1U << KVM_FEATURE_ASYNC_PF_VMEXIT_BIT) | (1U << KVM_FEATURE_ASYNC_PF_INT_BIT);
-	unsigned int kept = 0;
-
-	if (!vm->cpu_compat)
-		return;
-	for (unsigned int i = 0; i < cpuid->nent; i++) {
-		struct kvm_cpuid_entry2 e = cpuid->entries[i];
-
-		switch (e.function) {
-		case 1:
-			e.ecx &= ~(CPUID_1_ECX_POPCNT | CPUID_1_ECX_XSAVE | CPUID_1_ECX_OSXSAVE |
-				   CPUID_1_ECX_AVX);
-			break;
-		case 7:
-			if (e.index == 0)
-				e.ebx &= ~(CPUID_7_EBX_SMAP | CPUID_7_EBX_ERMS | CPUID_7_EBX_AVX2 |
-					   CPUID_7_EBX_FSGSBASE);
-			break;
-		case 0xd:
-			continue; /* no XSAVE state leaf */
-		case KVM_CPUID_FEATURES:
-			e.eax &= ~hidden_kvm_features;
-			break;
-		}
-		cpuid->entries[kept++] = e;
-	}
-	cpuid->nent = kept;
-}
-
-/*
- * The last command-line word that starts with param ("clearcpuid=") or, for
- * a param without '=', equals it ("noxsave"); NULL if there is none.
- */
-static char *find_last_param(char *cmdline, const char *param)
-{
-	size_t len = strlen(param);
-	bool whole_word = param[len - 1] != '=';
-	char *found = NULL;
-
-	for (char *p = strstr(cmdline, param); p; p = strstr(p + 1, param))
-		if ((p == cmdline || p[-1] == ' ') &&
-		    (!whole_word || p[len] == ' ' || p[len] == '\0'))
-			found = p;
-	return found;
+	if (vm->cpu_compat)
+		compat_profile_filter_cpuid(cpuid);
 }
 
 int compat_append_cmdline(struct vm *vm)
 {
-	static const char extra[] = "," COMPAT_CLEARCPUID;
-	char *param, *end;
-	size_t len;
+	int r;
 
 	if (!vm->cpu_compat)
 		return 0;
-	param = find_last_param(vm->cmdline, "clearcpuid=");
-	if (!param) {
-		if (vm_cmdline_append(vm, "clearcpuid=%s", COMPAT_CLEARCPUID) < 0)
-			return -1;
-	} else {
-		len = strlen(vm->cmdline);
-		if (len + sizeof(extra) > sizeof(vm->cmdline)) {
-			log_error("kernel command line too long to add the compat options");
-			return -1;
-		}
-		end = param + strcspn(param, " ");
-		memmove(end + sizeof(extra) - 1, end, strlen(end) + 1);
-		memcpy(end, extra, sizeof(extra) - 1);
+	r = compat_profile_cmdline(vm->cmdline, sizeof(vm->cmdline));
+	if (r < 0) {
+		log_error("kernel command line too long to add the compat options (max %zu bytes)",
+			  sizeof(vm->cmdline) - 1);
+		return -1;
 	}
-	if (!find_last_param(vm->cmdline, COMPAT_NOXSAVE) &&
-	    vm_cmdline_append(vm, "%s", COMPAT_NOXSAVE) < 0)
-		return -1;
-	if (!find_last_param(vm->cmdline, COMPAT_NOFSGSBASE) &&
-	    vm_cmdline_append(vm, "%s", COMPAT_NOFSGSBASE) < 0)
-		return -1;
 	log_debug("compat profile: kernel command line is now \"%s\"", vm->cmdline);
 	return 0;
 }

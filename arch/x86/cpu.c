@@ -11,21 +11,22 @@
 #include "log.h"
 #include "vm.h"
 
-#define CPUID_MAX_ENTRIES    256
-#define X86_CR0_PE	     (1ULL << 0)
-#define X86_CR0_ET	     (1ULL << 4)
-#define X86_CR0_NE	     (1ULL << 5)
-#define X86_CR0_PG	     (1ULL << 31)
-#define X86_CR4_PAE	     (1ULL << 5)
-#define X86_EFER_LME	     (1ULL << 8)
-#define X86_EFER_LMA	     (1ULL << 10)
-#define APIC_LVT_LINT0	     0x350
-#define APIC_LVT_LINT1	     0x360
-#define APIC_DELIVERY_NMI    4
-#define APIC_DELIVERY_EXTINT 7
-#define BOOT_CODE_SELECTOR   0x10
-#define BOOT_DATA_SELECTOR   0x18
-#define BOOT_TSS_SELECTOR    0x20
+#define CPUID_MAX_ENTRIES	 256
+#define CPUID_1_ECX_TSC_DEADLINE (1U << 24)
+#define X86_CR0_PE		 (1ULL << 0)
+#define X86_CR0_ET		 (1ULL << 4)
+#define X86_CR0_NE		 (1ULL << 5)
+#define X86_CR0_PG		 (1ULL << 31)
+#define X86_CR4_PAE		 (1ULL << 5)
+#define X86_EFER_LME		 (1ULL << 8)
+#define X86_EFER_LMA		 (1ULL << 10)
+#define APIC_LVT_LINT0		 0x350
+#define APIC_LVT_LINT1		 0x360
+#define APIC_DELIVERY_NMI	 4
+#define APIC_DELIVERY_EXTINT	 7
+#define BOOT_CODE_SELECTOR	 0x10
+#define BOOT_DATA_SELECTOR	 0x18
+#define BOOT_TSS_SELECTOR	 0x20
 
 /* KVM_GET_SUPPORTED_CPUID, fetched once and copied per vCPU. */
 static struct kvm_cpuid2 *supported_cpuid;
@@ -129,6 +130,22 @@ static void set_topology(struct kvm_cpuid2 *cpuid, unsigned int id, unsigned int
 }
 
 /*
+ * Features KVM emulates but leaves out of KVM_GET_SUPPORTED_CPUID, because
+ * they depend on how the VMM sets the VM up: the TSC-deadline timer of the
+ * in-kernel LAPIC (CPUID.1:ECX[24]), which Linux prefers for its LAPIC timer
+ * (without it the timer must be calibrated against the PIT, which fails on
+ * slow nested hosts).  QEMU sets it the same way.
+ */
+static void add_vm_features(struct vm *vm, struct kvm_cpuid2 *cpuid)
+{
+	bool tsc_deadline = vm_check_extension(vm, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+
+	for (unsigned int i = 0; i < cpuid->nent; i++)
+		if (cpuid->entries[i].function == 1 && tsc_deadline)
+			cpuid->entries[i].ecx |= CPUID_1_ECX_TSC_DEADLINE;
+}
+
+/*
  * Leaf 0x40000010 (the de-facto "timing information" leaf): TSC and LAPIC
  * timer frequencies in kHz, so freestanding guests need not calibrate.
  */
@@ -167,6 +184,7 @@ static int setup_cpuid(struct vcpu *vcpu)
 		return -1;
 	memcpy(cpuid, supported_cpuid, size);
 	set_topology(cpuid, vcpu->id, vcpu->vm->nr_vcpus);
+	add_vm_features(vcpu->vm, cpuid);
 	add_timing_leaf(vcpu, cpuid);
 	compat_filter_cpuid(vcpu->vm, cpuid);
 	r = ioctl(vcpu->fd, KVM_SET_CPUID2, cpuid);

@@ -31,12 +31,37 @@
 #define ARCH_VIRTIO_MMIO_MAX  8
 #define ARCH_VIRTIO_IRQ_BASE  16 /* pins 16..23 */
 
-/* PCI: memory BARs are placed in this window; INTx of slot n uses pin
- * ARCH_PCI_IRQ_BASE + n (level-triggered, active high). */
+/*
+ * PCI: memory BARs are placed in this window.  Slot 0 is the host bridge;
+ * slots 1..4 take one NIC each (--net accepts CONFIG_MAX_NETS = 4).  INTA#
+ * of slot n is level-triggered, active high, on I/O APIC pin
+ * arch_pci_slot_irq(n): 10, 11, 5, 9, the lines PC firmware gives PCI
+ * because no legacy device uses them.  The others are taken or claimed by
+ * kernels that probe ISA devices: 0 timer, 1 keyboard, 2 cascade, 3/4 COM,
+ * 6 floppy, 7 LPT, 8 RTC, 12 PS/2 mouse, 13 FPU, 14/15 IDE; 16..23 are
+ * virtio-mmio's.
+ */
 #define ARCH_PCI_MMIO_BASE 0xE0000000ULL
 #define ARCH_PCI_MMIO_SIZE 0x10000000ULL
-#define ARCH_PCI_IRQ_BASE  10
-#define ARCH_PCI_MAX_SLOTS 4 /* pins 10..13 */
+#define ARCH_PCI_MAX_SLOTS 5
+
+/* I/O APIC pin of slot's INTA#; 0 (no line) for the host bridge. */
+static inline unsigned int arch_pci_slot_irq(unsigned int slot)
+{
+	static const unsigned char pins[ARCH_PCI_MAX_SLOTS] = {0, 10, 11, 5, 9};
+
+	return slot < ARCH_PCI_MAX_SLOTS ? pins[slot] : 0;
+}
+
+/* Is pin some PCI slot's INTA# line? */
+static inline int arch_pci_irq_pin(unsigned int pin)
+{
+	for (unsigned int slot = 1; slot < ARCH_PCI_MAX_SLOTS; slot++)
+		if (arch_pci_slot_irq(slot) == pin)
+			return 1;
+	return 0;
+}
+
 /* I/O-port window for PCI I/O BARs, above the legacy ISA ports. */
 #define ARCH_PCI_IO_BASE 0xC000
 #define ARCH_PCI_IO_SIZE 0x1000

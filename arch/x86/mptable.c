@@ -122,11 +122,6 @@ static void mp_add_irq(struct mp_writer *w, uint8_t type, uint8_t irq_type, uint
 	w->entries++;
 }
 
-static bool is_pci_pin(unsigned int pin)
-{
-	return pin >= ARCH_PCI_IRQ_BASE && pin < ARCH_PCI_IRQ_BASE + ARCH_PCI_MAX_SLOTS;
-}
-
 size_t x86_build_mptable(uint8_t *buf, size_t room, uint64_t gpa, unsigned int ncpus)
 {
 	struct mp_writer w = {.buf = buf, .room = room};
@@ -172,13 +167,13 @@ size_t x86_build_mptable(uint8_t *buf, size_t room, uint64_t gpa, unsigned int n
 	/* Identity ISA routing for every pin that is not a PCI INTx pin; the
 	 * virtio-mmio pins (16..23) ride along as ISA-style edge interrupts. */
 	for (unsigned int pin = 0; pin < ARCH_IOAPIC_PINS; pin++)
-		if (!is_pci_pin(pin))
+		if (!arch_pci_irq_pin(pin))
 			mp_add_irq(&w, MP_INTSRC, MP_INT, MP_IRQ_DEFAULT, MP_BUS_ISA, (uint8_t)pin,
 				   ioapic_id, (uint8_t)pin);
-	/* INTA# of PCI slot n (source IRQ = slot << 2 | pin) -> pin base + n. */
+	/* INTA# of PCI slot n (source IRQ = slot << 2 | pin) -> its own pin. */
 	for (unsigned int slot = 1; slot < ARCH_PCI_MAX_SLOTS; slot++)
 		mp_add_irq(&w, MP_INTSRC, MP_INT, MP_IRQ_PCI_LEVEL_HIGH, MP_BUS_PCI,
-			   (uint8_t)(slot << 2), ioapic_id, (uint8_t)(ARCH_PCI_IRQ_BASE + slot));
+			   (uint8_t)(slot << 2), ioapic_id, (uint8_t)arch_pci_slot_irq(slot));
 	/* LINT0 is the 8259's virtual wire, LINT1 the NMI, on every CPU. */
 	mp_add_irq(&w, MP_LINTSRC, MP_EXTINT, MP_IRQ_DEFAULT, MP_BUS_ISA, 0, 0xff, 0);
 	mp_add_irq(&w, MP_LINTSRC, MP_NMI, MP_IRQ_DEFAULT, MP_BUS_ISA, 0, 0xff, 1);

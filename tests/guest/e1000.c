@@ -108,6 +108,7 @@ int main(void)
 	uint32_t irqs_before;
 	char macstr[32];
 	uint8_t want_mac[6];
+	static const unsigned int pci_lines[] = {0, 10, 11, 5, 9};
 
 	cmdline_get_u64("e1000.tx", &ntx);
 	cmdline_get_u64("e1000.rx", &nrx);
@@ -118,7 +119,9 @@ int main(void)
 	printf("e1000: found at 00:%02x.0, BAR0 0x%lx, BAR1 I/O 0x%x, INTA# -> line %u\n", nic.slot,
 	       nic.mmio, nic.io, nic.irq_line);
 	TEST_ASSERT_EQ(nic.irq_pin, 1);
-	TEST_ASSERT_EQ(nic.irq_line, 10 + nic.slot);
+	/* minivmm's lines for slots 1-4: those PC firmware gives PCI. */
+	TEST_ASSERT(nic.slot >= 1 && nic.slot <= 4);
+	TEST_ASSERT_EQ(nic.irq_line, pci_lines[nic.slot]);
 	/* Class: Ethernet controller. */
 	TEST_ASSERT_EQ(pci_cfg_read32(nic.slot, 0x08) >> 8, 0x020000);
 	/* The host bridge is at 00:00.0. */

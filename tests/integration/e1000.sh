@@ -17,7 +17,7 @@ MAC=52:54:00:12:34:56
 NTX=40
 NRX=24
 
-net_require "$MINIVMM" "$GUEST" "$HELLO" "$HOSTILE"
+net_require "$MINIVMM" "$GUEST" "$HELLO" "$HOSTILE" tests/guest/pci_list.elf
 net_setup
 nsx ip tuntap add dev mvtap0 mode tap
 nsx ip link set mvtap0 up
@@ -55,6 +55,21 @@ if [ $rc = 0 ] && grep -q "e1000.0: tx_packets=1 .*tx_desc_errors=[1-9]" "$tmp/s
 	pass "hostile driver (rings/buffers outside RAM, bad indices, lengths, TSO contexts) survived; NIC works after reset"
 else
 	fail "hostile driver: exit $rc, $(grep "e1000.0:" "$tmp/stats")"
+fi
+
+# ---- four cards, as many as --net accepts ----
+# Each on its own PCI slot and its own interrupt line, none of them a line a
+# legacy device uses (1 keyboard, 12 PS/2 mouse, 13 FPU, ...).
+PCI_LIST=tests/guest/pci_list.elf
+nsx timeout 60 "$MINIVMM" --kernel "$PCI_LIST" --net mvtap1,model=e1000 --net mvtap2,model=e1000 \
+	--net mvtap3,model=e1000 --net mvtap4,model=e1000 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+sed 's/^/#   /' "$tmp/out" "$tmp/err"
+lines=$(sed -n 's/^pci 00:0[1-4]\.0 8086:100e irq \([0-9]*\) pin 1\r*$/\1/p' "$tmp/out" | tr '\n' ' ')
+if [ $rc = 0 ] && [ "$lines" = "10 11 5 9 " ]; then
+	pass "four e1000 cards start, on slots 1-4 with interrupt lines 10 11 5 9"
+else
+	fail "four e1000 cards: exit $rc, lines '$lines'"
 fi
 
 # ---- tap handling ----

@@ -23,7 +23,7 @@
 #define RX_RING	      0x30000
 #define RX_BUFS	      0x40000
 #define RX_BUF_STRIDE 0x4000
-#define GSI	      (ARCH_PCI_IRQ_BASE + 1)
+#define GSI	      (arch_pci_slot_irq(1))
 
 static const uint8_t mac[6] = {0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc};
 static struct vm *vm;

@@ -313,8 +313,10 @@ int digit_value(char c);
 #define LAPIC_TIMER_CUR	 0x390
 #define LAPIC_TIMER_DIV	 0x3e0
 
-#define LAPIC_LVT_MASKED     (1u << 16)
-#define LAPIC_TIMER_PERIODIC (1u << 17)
+#define LAPIC_LVT_MASKED	 (1u << 16)
+#define LAPIC_TIMER_PERIODIC	 (1u << 17)
+#define LAPIC_TIMER_TSC_DEADLINE (2u << 17)
+#define MSR_IA32_TSC_DEADLINE	 0x6e0
 
 static inline uint32_t lapic_read(uint32_t reg)
 {
@@ -332,7 +334,11 @@ unsigned int lapic_id(void);
 /* Periodic timer: the KVM local APIC counts at 1 GHz before the divider (1..128). */
 void lapic_timer_periodic(uint8_t vector, unsigned int divide, uint32_t count);
 void lapic_timer_oneshot(uint8_t vector, unsigned int divide, uint32_t count);
+/* TSC-deadline mode: one interrupt when the TSC reaches deadline. */
+void lapic_timer_tsc_deadline(uint8_t vector, uint64_t deadline);
 void lapic_timer_stop(void);
+/* CPUID.1:ECX[24]: the local APIC timer has TSC-deadline mode. */
+bool cpu_has_tsc_deadline(void);
 /* Fixed IPI; false if the ICR stayed busy. */
 bool lapic_send_ipi(unsigned int apic_id, uint8_t vector);
 bool lapic_send_init(unsigned int apic_id);
