@@ -13,7 +13,8 @@ BUILD    ?= build
 # Debian packages needed to build, test and build the guest images.
 DEPS := build-essential pkg-config liburing-dev check \
 	linux-source-6.1 bison flex bc libelf-dev libssl-dev cpio xz-utils \
-	busybox-static e2fsprogs iproute2 fio python3
+	busybox-static e2fsprogs iproute2 fio python3 \
+	qemu-system-x86 kmod
 
 SRCS := $(wildcard vmm/*.c devices/*.c virtio/*.c arch/x86/*.c)
 OBJS := $(SRCS:%.c=$(BUILD)/%.o)
@@ -27,7 +28,8 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_TESTS := $(wildcard tests/unit/test_*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps test unit integration asan clean format guests guest-images run boot-test bench
+.PHONY: all deps test unit integration asan clean format guests guest-images run boot-test bench \
+	test-kvm repro-process-start
 
 all: minivmm guests
 
@@ -63,7 +65,7 @@ test: minivmm guests $(BUILD)/unit-tests asan
 	tests/run-all $(BUILD)
 
 integration: minivmm guests
-	tests/run-all $(BUILD) --integration-only
+	tests/run-all $(BUILD) --integration-only --no-ordinary-kvm
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g" \
@@ -86,7 +88,18 @@ run: minivmm guest-images
 boot-test: minivmm guest-images
 	tests/boot-test
 
+# The ordinary-KVM stage alone (also part of `make test`): the integration
+# tests and the Linux boot test inside a QEMU/TCG machine whose KVM is kvm_amd
+# with nested SVM and NPT.  docs/ordinary-kvm.md; 2-4 min measured on 2 cores.
+test-kvm: minivmm guests guest-images
+	tests/ordinary-kvm/run
+
 bench: minivmm guests
+
+# The process-start reproducer of hosts that emulate guest kernel code
+# (docs/compat.md); minutes long, not part of `make test`.
+repro-process-start: minivmm
+	$(MAKE) -C guest-images repro-process-start
 
 deps:
 	apt-get update -q

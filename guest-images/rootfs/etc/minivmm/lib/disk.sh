@@ -3,7 +3,9 @@
 # Every fork+exec costs seconds on hosts that emulate guest kernel code, and
 # ash's `read` builtin makes one system call per byte: files are written from
 # shell variables with one printf, and compared with one md5sum (an applet
-# that busybox runs in a fork without exec).
+# that busybox runs in a fork without exec).  Helpers run through retry_segv
+# (retry.sh, sourced by /init): on emulating hosts a fresh process may die at
+# start.
 #
 # Parameters (all optional, the boot test passes them):
 #   minivmm.disk_ext2=SERIAL   the ext2 test disk, found by its virtio-blk
@@ -46,7 +48,7 @@ disk_mount() {
 	done </proc/mounts
 	disk_by_serial "${param_disk_ext2-}" vda || return 1
 	mkdir -p "$DISK_MNT"
-	if ! mount -t ext2 "$disk_dev" "$DISK_MNT"; then
+	if ! retry_segv mount -t ext2 "$disk_dev" "$DISK_MNT"; then
 		detail="mount -t ext2 $disk_dev failed"
 		return 1
 	fi
@@ -60,7 +62,7 @@ disk_drop_caches() {
 
 # disk_same FILE1 FILE2: identical contents (one md5sum for both)?
 disk_same() {
-	md5sum "$1" "$2" >/tmp/disk-same.md5 || return 1
+	retry_segv md5sum "$1" "$2" >/tmp/disk-same.md5 || return 1
 	{
 		read -r sum1 _
 		read -r sum2 _

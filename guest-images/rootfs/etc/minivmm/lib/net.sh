@@ -13,6 +13,8 @@
 #
 # Costs: ifconfig, ping, wget and nc are fork+exec each (seconds when guest
 # kernel code is emulated), md5sum only a fork; everything else is builtins.
+# Each runs through retry_segv (retry.sh, sourced by /init): on emulating
+# hosts a fresh process may die at start (docs/compat.md).
 
 # net_params NIC: loads the NIC's parameters into $mac $ip $prefix $host $port.
 net_params() {
@@ -62,7 +64,7 @@ net_up() {
 		return 1
 	fi
 	net_netmask "$prefix"
-	if ! ifconfig "$dev" "$ip" netmask "$netmask" up; then
+	if ! retry_segv ifconfig "$dev" "$ip" netmask "$netmask" up; then
 		detail="ifconfig $dev $ip netmask $netmask up failed"
 		return 1
 	fi
@@ -87,7 +89,7 @@ net_up() {
 # net_ping NIC: three echo requests to the host end, all answered.
 net_ping() {
 	net_up "$1" "$2" || return 1
-	ping -q -c 3 -A -w 20 "$host" >/tmp/ping-"$1".out 2>&1
+	retry_segv ping -q -c 3 -A -w 20 "$host" >/tmp/ping-"$1".out 2>&1
 	status=$?
 	summary=
 	while read -r line; do
@@ -112,12 +114,12 @@ net_download() {
 	fi
 	file=/tmp/net-$1.bin
 	url=http://$host:$param_net_http_port$param_net_file
-	if ! wget -q -O "$file" "$url" 2>/tmp/wget-"$1".err; then
+	if ! retry_segv wget -q -O "$file" "$url" 2>/tmp/wget-"$1".err; then
 		read -r err </tmp/wget-"$1".err
 		detail="$net_if: wget $url failed: $err"
 		return 1
 	fi
-	md5sum "$file" >"$file.md5"
+	retry_segv md5sum "$file" >"$file.md5"
 	read -r sum _ <"$file.md5"
 	detail="$net_if: $url md5 $sum (expected $param_net_md5)"
 	[ "$sum" = "$param_net_md5" ]
@@ -138,7 +140,7 @@ net_upload() {
 		detail="need minivmm.$1_upload_port="
 		return 1
 	fi
-	if ! nc -w 20 "$host" "$port" <"$file" >/dev/null 2>/tmp/nc-"$1".err; then
+	if ! retry_segv nc -w 20 "$host" "$port" <"$file" >/dev/null 2>/tmp/nc-"$1".err; then
 		read -r err </tmp/nc-"$1".err
 		detail="$net_if: nc $host $port failed: $err"
 		return 1
