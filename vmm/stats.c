@@ -15,7 +15,7 @@
  * 64 pages per thread on kernels that batch RSS counters per thread, and
  * mincore() on guest RAM counts pages at another moment: their difference
  * was seen at -188 KiB.)  Mappings inside guest RAM count as guest.
- * Returns 0, or -1 if smaps cannot be read.
+ * Returns 0, or -1 (outputs untouched) if smaps cannot be read.
  */
 int stats_resident_kib(const struct vm *vm, long *total_kib, long *guest_kib)
 {
@@ -23,23 +23,24 @@ int stats_resident_kib(const struct vm *vm, long *total_kib, long *guest_kib)
 	uintptr_t guest_end = guest_start + (vm->mem.mapping ? vm->mem.mapping_size : 0);
 	bool in_guest = false;
 	char line[512];
-	long kib;
+	long kib, total = 0, guest = 0;
 	FILE *f = fopen("/proc/self/smaps", "r");
 	unsigned long start, end;
 
-	*total_kib = *guest_kib = 0;
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "%lx-%lx ", &start, &end) == 2)
 			in_guest = start >= guest_start && end <= guest_end && start < end;
 		else if (sscanf(line, "Rss: %ld kB", &kib) == 1) {
-			*total_kib += kib;
+			total += kib;
 			if (in_guest)
-				*guest_kib += kib;
+				guest += kib;
 		}
 	}
 	fclose(f);
+	*total_kib = total;
+	*guest_kib = guest;
 	return 0;
 }
 
@@ -78,8 +79,7 @@ void stats_print(struct vm *vm, FILE *out)
 	print_bus(&vm->mmio, out);
 	for (unsigned int i = 0; i < vm->nr_stats; i++)
 		vm->stats[i].fn(vm->stats[i].opaque, out);
-	if (stats_resident_kib(vm, &rss, &guest) < 0)
-		rss = guest = -1;
+	stats_resident_kib(vm, &rss, &guest);
 	fprintf(out,
 		"stats: startup_cpu_us=%ld rss_kib=%ld guest_ram_resident_kib=%ld "
 		"vmm_rss_kib=%ld\n",

@@ -8,7 +8,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define CPUID_1_ECX_CX16		(1U << 13)
@@ -95,65 +94,52 @@ static char *find_last_word(char *cmdline, const char *key)
 	return found;
 }
 
-/* Is feature (by number or name) in the comma list list[0..len)? */
-static bool list_has(const char *list, size_t len, const char *number, const char *name)
+/* Is feature (by number or name) in the comma list that starts at list? */
+static bool list_has(const char *list, const char *number, const char *name)
 {
-	const char *end = list + len;
+	for (;;) {
+		size_t n = strcspn(list, ", "); /* the list ends at a space or the end */
 
-	while (list < end) {
-		size_t n = strcspn(list, ",");
-
-		if (n > (size_t)(end - list))
-			n = (size_t)(end - list);
 		if ((n == strlen(number) && !strncmp(list, number, n)) ||
 		    (n == strlen(name) && !strncmp(list, name, n)))
 			return true;
+		if (list[n] != ',')
+			return false;
 		list += n + 1;
 	}
-	return false;
 }
 
 int compat_profile_cmdline(char *cmdline, size_t size)
 {
-	size_t used = strlen(cmdline), list_len = 0, insert_at, room;
+	static const char new_param[] = "clearcpuid=", nofsgsbase[] = " " NOFSGSBASE;
+	size_t used = strlen(cmdline), list_end = used, need;
+	char *param = find_last_word(cmdline, new_param);
+	bool has_nofsgsbase = find_last_word(cmdline, NOFSGSBASE) != NULL;
+	bool list_empty = true;
+	const char *list = param ? param + strlen(new_param) : NULL;
 	char add[64] = "";
-	char *param = find_last_word(cmdline, "clearcpuid=");
-	const char *list = NULL;
-	bool need_nofsgsbase = !find_last_word(cmdline, NOFSGSBASE);
-	char *result;
 
-	if (param) {
-		list = param + strlen("clearcpuid=");
-		list_len = strcspn(list, " ");
+	if (list) {
+		list_end = (size_t)(list - cmdline) + strcspn(list, " ");
+		list_empty = list_end == (size_t)(list - cmdline);
 	}
-	for (size_t i = 0; i < sizeof(cleared_features) / sizeof(cleared_features[0]); i++) {
-		if (list &&
-		    list_has(list, list_len, cleared_features[i].number, cleared_features[i].name))
-			continue;
-		if (add[0] || list_len)
-			strcat(add, ",");
-		strcat(add, cleared_features[i].number);
-	}
+	for (size_t i = 0; i < sizeof(cleared_features) / sizeof(cleared_features[0]); i++)
+		if (!list || !list_has(list, cleared_features[i].number, cleared_features[i].name))
+			snprintf(add + strlen(add), sizeof(add) - strlen(add), "%s%s",
+				 add[0] || !list_empty ? "," : "", cleared_features[i].number);
 
-	/* Built aside, room for all it may add, so a line too long stays as it was. */
-	room = used + sizeof(add) + sizeof(" clearcpuid=") + sizeof(" " NOFSGSBASE);
-	result = malloc(room);
-	if (!result)
-		return -ENOMEM;
-	if (param) {
-		insert_at = (size_t)(list + list_len - cmdline);
-		snprintf(result, room, "%.*s%s%s", (int)insert_at, cmdline, add,
-			 cmdline + insert_at);
-	} else {
-		snprintf(result, room, "%s%sclearcpuid=%s", cmdline, used ? " " : "", add);
-	}
-	if (need_nofsgsbase)
-		strcat(result, " " NOFSGSBASE);
-	if (strlen(result) >= size) {
-		free(result);
+	/* Checked before anything moves, so a line too long stays as it was. */
+	need = used + strlen(add) + (has_nofsgsbase ? 0 : strlen(nofsgsbase)) +
+	       (param ? 0 : (used ? 1 : 0) + strlen(new_param));
+	if (need >= size)
 		return -ENOSPC;
+	if (param) {
+		memmove(cmdline + list_end + strlen(add), cmdline + list_end, used - list_end + 1);
+		memcpy(cmdline + list_end, add, strlen(add));
+	} else {
+		snprintf(cmdline + used, size - used, "%s%s%s", used ? " " : "", new_param, add);
 	}
-	memcpy(cmdline, result, strlen(result) + 1);
-	free(result);
+	if (!has_nofsgsbase)
+		strcat(cmdline, nofsgsbase);
 	return 0;
 }

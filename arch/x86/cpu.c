@@ -138,10 +138,10 @@ static void set_topology(struct kvm_cpuid2 *cpuid, unsigned int id, unsigned int
  */
 static void add_vm_features(struct vm *vm, struct kvm_cpuid2 *cpuid)
 {
-	bool tsc_deadline = vm_check_extension(vm, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
-
+	if (vm_check_extension(vm, KVM_CAP_TSC_DEADLINE_TIMER) <= 0)
+		return;
 	for (unsigned int i = 0; i < cpuid->nent; i++)
-		if (cpuid->entries[i].function == 1 && tsc_deadline)
+		if (cpuid->entries[i].function == 1)
 			cpuid->entries[i].ecx |= CPUID_1_ECX_TSC_DEADLINE;
 }
 
