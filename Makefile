@@ -4,7 +4,7 @@ CC       ?= gcc
 PKGS     := liburing
 OPT      ?= -O2 -g
 SANITIZE ?=
-CFLAGS   := $(OPT) $(SANITIZE) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. -Ivmm -MMD -MP
+CFLAGS   := $(OPT) $(SANITIZE) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. -Ivmm/core -MMD -MP
 CFLAGS   += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS  += $(SANITIZE)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring) -lpthread
@@ -16,12 +16,13 @@ DEPS := build-essential pkg-config liburing-dev check \
 	busybox-static e2fsprogs iproute2 fio python3 \
 	qemu-system-x86 kmod
 
-SRCS := $(wildcard vmm/*.c devices/*.c virtio/*.c arch/x86/*.c)
+SRCS := $(wildcard vmm/*.c vmm/core/*.c devices/*.c devices/*/*.c virtio/*.c arch/x86/*.c)
 OBJS := $(SRCS:%.c=$(BUILD)/%.o)
 
 # Files that issue KVM ioctls (or call those that do); everything else is unit-tested
 # against tests/unit/fake_vm.c.
-KVM_SRCS := vmm/main.c vmm/kvm.c vmm/vcpu.c arch/x86/cpu.c arch/x86/compat.c arch/x86/setup.c
+KVM_SRCS := vmm/main.c vmm/core/kvm.c vmm/vcpu.c arch/x86/cpu.c arch/x86/compat.c arch/x86/setup.c \
+	arch/x86/guest_virt.c
 UNIT_LIB_OBJS := $(filter-out $(KVM_SRCS:%.c=$(BUILD)/%.o),$(OBJS))
 
 UNIT_SRCS := $(wildcard tests/unit/*.c)

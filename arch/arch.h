@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "x86/layout.h"
+#include "layout.h"
 
 struct vm;
 struct vcpu;

@@ -11,11 +11,11 @@
 #include <unistd.h>
 
 #include "byteorder.h"
-#include "config.h"
+#include "vm_config.h"
 #include "guest_mem.h"
 #include "log.h"
 #include "pci.h"
-#include "tap.h"
+#include "devices/net/tap.h"
 #include "vm.h"
 
 #define NREGS	  (E1000_MMIO_SIZE / 4)

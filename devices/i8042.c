@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "arch/arch.h"
+#include "arch/layout.h"
 #include "log.h"
 #include "vm.h"
 

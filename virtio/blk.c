@@ -10,13 +10,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "vm_config.h"
 #include "log.h"
-#include "virtio/iothread.h"
+#include "util.h"
+#include "iothread.h"
 #include "virtio/mmio.h"
 #include "vm.h"
 
-#define BIT(n)		     (1ULL << (n))
 #define SECTOR		     VIRTIO_BLK_SECTOR_SIZE
 #define HDR_BYTES	     sizeof(struct virtio_blk_req_hdr)
 #define MAX_LOGGED_IO_ERRORS 10
@@ -82,7 +82,7 @@ struct virtio_blk {
 
 static struct virtio_blk *to_blk(struct virtio_device *dev)
 {
-	return (struct virtio_blk *)((char *)dev - offsetof(struct virtio_blk, vdev));
+	return container_of(dev, struct virtio_blk, vdev);
 }
 
 struct virtio_device *virtio_blk_device(struct virtio_blk *blk)

@@ -8,13 +8,13 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "arch/arch.h"
+#include "arch/layout.h"
 #include "bus.h"
 #include "byteorder.h"
 #include "log.h"
+#include "util.h"
 #include "vm.h"
 
-#define BIT(n) (1ULL << (n))
 
 static uint64_t offered_features(const struct virtio_device *dev)
 {

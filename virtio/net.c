@@ -12,14 +12,14 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "vm_config.h"
 #include "log.h"
-#include "tap.h"
-#include "virtio/iothread.h"
+#include "util.h"
+#include "devices/net/tap.h"
+#include "iothread.h"
 #include "virtio/mmio.h"
 #include "vm.h"
 
-#define BIT(n)		   (1ULL << (n))
 #define HDR_BYTES	   sizeof(struct virtio_net_hdr_v1)
 #define NUM_BUFFERS_OFFSET offsetof(struct virtio_net_hdr_v1, num_buffers)
 /* readv() takes at most UIO_MAXIOV (1024) buffers. */
@@ -105,7 +105,7 @@ struct virtio_net {
 
 static struct virtio_net *to_net(struct virtio_device *dev)
 {
-	return (struct virtio_net *)((char *)dev - offsetof(struct virtio_net, vdev));
+	return container_of(dev, struct virtio_net, vdev);
 }
 
 struct virtio_device *virtio_net_device(struct virtio_net *net)

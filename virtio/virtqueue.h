@@ -25,6 +25,7 @@
 #include <sys/uio.h>
 
 #include "guest_mem.h"
+#include "iov.h"
 
 /* Largest queue minivmm offers (QueueNumMax); also the longest valid chain. */
 #define VIRTQ_MAX_SIZE 256
@@ -136,16 +137,5 @@ bool virtq_flush_used(struct virtq *vq);
  */
 void virtq_disable_notify(struct virtq *vq);
 bool virtq_enable_notify(struct virtq *vq);
-
-/* Byte-copy helpers across an iovec array (for headers and status bytes). */
-size_t iov_to_buf(const struct iovec *iov, unsigned int cnt, size_t offset, void *buf, size_t len);
-size_t iov_from_buf(const struct iovec *iov, unsigned int cnt, size_t offset, const void *buf,
-		    size_t len);
-
-/*
- * Describe in dst (room for cnt entries) the bytes of iov that start offset
- * bytes in; returns the number of entries written.
- */
-unsigned int iov_tail(struct iovec *dst, const struct iovec *iov, unsigned int cnt, size_t offset);
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util.h"
 #include "vm.h"
 
 /* Long-only options get values above any character. */
@@ -619,7 +620,7 @@ static void print_help(FILE *out)
 	fputs("Usage: minivmm --kernel PATH [OPTION]...\n"
 	      "Boot a Linux kernel or an ELF test guest in a KVM virtual machine.\n\n",
 	      out);
-	for (i = 0; i < sizeof(help_lines) / sizeof(help_lines[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(help_lines); i++) {
 		if ((int)strlen(help_lines[i].syntax) > width)
 			fprintf(out, "  %s\n  %-*s %s\n", help_lines[i].syntax, width, "",
 				help_lines[i].text);

@@ -1,78 +1,11 @@
-/* The VM's configuration, as parsed from the command line. */
+/* The command line: parsed into a struct vm_config (vm_config.h). */
 #ifndef MINIVMM_CONFIG_H
 #define MINIVMM_CONFIG_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONFIG_MAX_DISKS   8
-#define CONFIG_MAX_NETS	   4
-#define CONFIG_CMDLINE_MAX 4096
-/* --cmdline may use at most half of the guest command line; devices append the rest. */
-#define CONFIG_USER_CMDLINE_MAX 2048
-/* Longest --disk path and --net tap name (without the NUL); the tap limit is IFNAMSIZ - 1. */
-#define CONFIG_PATH_MAX	    4095
-#define CONFIG_TAP_NAME_MAX 15
-/*
- * Linux x86-64 kernels are linked to load at 16 MiB (CONFIG_PHYSICAL_START);
- * less RAM cannot hold one.  The maximum only catches typos: whether the host
- * can really map the RAM is found out by mmap.
- */
-#define CONFIG_MIN_MEM (16ULL << 20)
-#define CONFIG_MAX_MEM (1ULL << 40)
-
-#define MINIVMM_VERSION "0.1.0"
-
-enum disk_cache { DISK_CACHE_WRITEBACK, DISK_CACHE_NONE };
-enum disk_engine { DISK_ENGINE_IO_URING, DISK_ENGINE_SYNC };
-enum net_model { NET_MODEL_VIRTIO, NET_MODEL_E1000 };
-enum console_kind { CONSOLE_STDIO, CONSOLE_NONE, CONSOLE_FILE };
-enum cpu_profile { CPU_PROFILE_AUTO, CPU_PROFILE_HOST, CPU_PROFILE_COMPAT };
-
-struct disk_config {
-	const char *path;
-	bool read_only;
-	enum disk_cache cache;
-	enum disk_engine engine;
-};
-
-struct net_config {
-	const char *tap; /* interface name */
-	enum net_model model;
-	uint8_t mac[6];
-	bool mac_set;
-};
-
-struct vm_config {
-	const char *kernel;
-	const char *initrd;
-	const char *cmdline; /* user part; NULL means the default */
-	uint64_t mem_size;
-	unsigned int cpus;
-	struct disk_config disks[CONFIG_MAX_DISKS];
-	unsigned int nr_disks;
-	struct net_config nets[CONFIG_MAX_NETS];
-	unsigned int nr_nets;
-	enum console_kind console;
-	const char *console_path;
-	bool stats;
-	const char *stats_path; /* NULL: stderr */
-	bool hugepages;
-	enum cpu_profile cpu_profile;
-	bool verbose;
-
-	/*
-	 * Backing store for disks[].path and nets[].tap, which are cut out of
-	 * "PATH,opt,..." arguments.  Other strings point into argv, so argv
-	 * must outlive the config, and the struct must not be copied.
-	 */
-	char disk_path_buf[CONFIG_MAX_DISKS][CONFIG_PATH_MAX + 1];
-	char net_tap_buf[CONFIG_MAX_NETS][CONFIG_TAP_NAME_MAX + 1];
-};
-
-#define CONFIG_DEFAULT_MEM     (256ULL << 20)
-#define CONFIG_DEFAULT_CMDLINE "console=ttyS0"
+#include "vm_config.h"
 
 enum config_result {
 	CONFIG_OK,

@@ -10,7 +10,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "vm_config.h"
 #include "devices/serial.h"
 #include "log.h"
 #include "vm.h"

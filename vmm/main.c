@@ -92,7 +92,7 @@ static int run(const struct vm_config *cfg)
 	int console_fd, sig_fd;
 
 	sig_fd = setup_signals();
-	if (vm_create(vm, cfg) < 0)
+	if (vm_create(vm, cfg) < 0 || arch_check_host(vm) < 0 || arch_vm_init(vm) < 0)
 		return EXIT_STATUS_ERROR;
 	log_startup_step("vm_create");
 	snprintf(vm->cmdline, sizeof(vm->cmdline), "%s",

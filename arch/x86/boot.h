@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/guest_mem.h"
+#include "guest_mem.h"
 
 /* e820 types (the uapi headers only carry the table layout). */
 #define E820_TYPE_RAM	   1

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util.h"
+
 #define CPUID_1_ECX_CX16		(1U << 13)
 #define CPUID_1_ECX_POPCNT		(1U << 23)
 #define CPUID_1_ECX_XSAVE		(1U << 26)
@@ -123,7 +125,7 @@ int compat_profile_cmdline(char *cmdline, size_t size)
 		list_end = (size_t)(list - cmdline) + strcspn(list, " ");
 		list_empty = list_end == (size_t)(list - cmdline);
 	}
-	for (size_t i = 0; i < sizeof(cleared_features) / sizeof(cleared_features[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(cleared_features); i++)
 		if (!list || !list_has(list, cleared_features[i].number, cleared_features[i].name))
 			snprintf(add + strlen(add), sizeof(add) - strlen(add), "%s%s",
 				 add[0] || !list_empty ? "," : "", cleared_features[i].number);

@@ -281,30 +281,6 @@ int arch_vcpu_init(struct vcpu *vcpu)
 	return vcpu->id == 0 ? setup_bsp_registers(vcpu) : 0;
 }
 
-int x86_read_guest_virt(struct vcpu *vcpu, uint64_t gva, void *buf, size_t len)
-{
-	uint8_t *out = buf;
-
-	while (len) {
-		struct kvm_translation tr = {.linear_address = gva};
-		size_t chunk = 4096 - (gva & 4095);
-		const void *src;
-
-		if (chunk > len)
-			chunk = len;
-		if (ioctl(vcpu->fd, KVM_TRANSLATE, &tr) < 0 || !tr.valid)
-			return -1;
-		src = guest_mem_ptr(&vcpu->vm->mem, tr.physical_address, chunk);
-		if (!src)
-			return -1;
-		memcpy(out, src, chunk);
-		out += chunk;
-		gva += chunk;
-		len -= chunk;
-	}
-	return 0;
-}
-
 bool arch_handle_exit(struct vcpu *vcpu)
 {
 	if (vcpu->run->exit_reason == KVM_EXIT_INTERNAL_ERROR &&

@@ -1,4 +1,4 @@
-/* x86 vCPU helpers shared by cpu.c and compat.c. */
+/* x86 vCPU helpers: guest_virt.c (virtual-address reads) and compat.c (the compat profile). */
 #ifndef MINIVMM_X86_CPU_H
 #define MINIVMM_X86_CPU_H
 
@@ -11,7 +11,7 @@ struct vm;
 struct vcpu;
 
 /* Read len bytes at guest virtual address gva (through the vCPU's page
- * tables).  0 or -1. */
+ * tables).  0 or -1.  guest_virt.c. */
 int x86_read_guest_virt(struct vcpu *vcpu, uint64_t gva, void *buf, size_t len);
 
 /* Compat profile (compat.c). */

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "vmm/config.h"
 #include "vm.h"
 
 #define MAX_ARGS 32

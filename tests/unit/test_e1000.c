@@ -15,7 +15,7 @@
 #include "devices/e1000.h"
 #include "devices/pci.h"
 #include "fake_vm.h"
-#include "tap.h"
+#include "devices/net/tap.h"
 
 #define RAM	      (4u << 20)
 #define TX_RING	      0x10000

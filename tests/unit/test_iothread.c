@@ -10,7 +10,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "virtio/iothread.h"
+#include "iothread.h"
 
 struct poll_state {
 	struct iothread *t;

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "console.h"
+#include "vmm/console.h"
 #include "devices/serial.h"
 #include "fake_vm.h"
 #include "vm.h"

@@ -10,7 +10,7 @@
 
 #include "fake_vm.h"
 #include "guest_mem.h"
-#include "stats.h"
+#include "vmm/stats.h"
 
 #define MIB (1024 * 1024)
 

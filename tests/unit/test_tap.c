@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "tap.h"
+#include "devices/net/tap.h"
 
 static char err[256];
 

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "vm_config.h"
 #include "fake_vm.h"
 #include "virtio/blk.h"
 #include "virtio/mmio.h"

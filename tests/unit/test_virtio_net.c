@@ -15,10 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "vm_config.h"
 #include "fake_vm.h"
 #include "mmio_driver.h"
-#include "tap.h"
+#include "devices/net/tap.h"
 #include "virtio/mmio.h"
 #include "virtio/net.h"
 

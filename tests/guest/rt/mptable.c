@@ -1,7 +1,7 @@
 /* Intel MultiProcessor Specification 1.4 tables: processors and ISA IRQ routing. */
 #include "internal.h"
 
-#include "../../../vmm/byteorder.h"
+#include "../../../vmm/core/byteorder.h"
 
 #define MP_SEARCH_START 0x9fc00
 #define MP_SEARCH_END	0xa0000

@@ -16,7 +16,7 @@
 #include <stdio.h>
 
 #include "bus.h"
-#include "config.h"
+#include "vm_config.h"
 #include "guest_mem.h"
 
 #define VM_MAX_CPUS 64

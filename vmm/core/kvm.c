@@ -9,8 +9,9 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
-#include "arch/arch.h"
+#include "arch/layout.h"
 #include "log.h"
+#include "util.h"
 
 /* Capabilities minivmm cannot run without. */
 static const struct {
@@ -51,7 +52,7 @@ static int open_kvm(struct vm *vm)
 		log_error("/dev/kvm: API version %d, minivmm needs %d", version, KVM_API_VERSION);
 		return -1;
 	}
-	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(required_caps); i++) {
 		if (!vm_check_extension(vm, required_caps[i].cap)) {
 			log_error("/dev/kvm lacks %s, which minivmm requires",
 				  required_caps[i].name);
@@ -146,8 +147,6 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 		return -1;
 	vm->has_ioeventfd = vm_check_extension(vm, KVM_CAP_IOEVENTFD) > 0;
 	vm->has_irqfd = vm_check_extension(vm, KVM_CAP_IRQFD) > 0;
-	if (arch_check_host(vm) < 0 || arch_vm_init(vm) < 0)
-		return -1;
 	return map_guest_memory(vm);
 }
 

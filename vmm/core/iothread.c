@@ -1,4 +1,4 @@
-#include "virtio/iothread.h"
+#include "iothread.h"
 
 #include <errno.h>
 #include <poll.h>

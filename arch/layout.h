@@ -1,0 +1,11 @@
+/*
+ * The guest's address and interrupt map, for the devices and the VM core:
+ * data only, so any layer may include it.  arch.h is the architecture's
+ * code, which only the machine (vmm/) calls.
+ */
+#ifndef MINIVMM_ARCH_LAYOUT_H
+#define MINIVMM_ARCH_LAYOUT_H
+
+#include "x86/layout.h"
+
+#endif
