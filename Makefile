@@ -37,6 +37,11 @@ all: minivmm guests
 minivmm: $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The same binary inside the build directory, so that several builds can be
+# tested side by side (MINIVMM=build-x/minivmm bash tests/integration/...).
+$(BUILD)/minivmm: $(OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
