@@ -196,7 +196,7 @@ static uint8_t pending_interrupt(const struct serial *s)
 	return IIR_NO_INT;
 }
 
-static void update_irq(struct serial *s)
+static void serial_update_irq(struct serial *s)
 {
 	/* In loopback the OUT2 pin is forced inactive, which also cuts the IRQ. */
 	int level =
@@ -412,7 +412,7 @@ static void serial_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len
 		else
 			data[i] = serial_read_reg(s, (unsigned int)reg);
 	}
-	update_irq(s);
+	serial_update_irq(s);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -429,7 +429,7 @@ void serial_receive(struct serial *s, const uint8_t *buf, size_t len)
 		/* Keep the backlog from filling while the FIFO has room. */
 		refill_fifo(s);
 	}
-	update_irq(s);
+	serial_update_irq(s);
 	pthread_mutex_unlock(&s->lock);
 }
 

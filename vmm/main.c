@@ -69,7 +69,7 @@ static void wait_for_stop(struct vm *vm, int sig_fd)
 	}
 }
 
-static void print_stats(struct vm *vm)
+static void write_stats_report(struct vm *vm)
 {
 	FILE *out = stderr;
 
@@ -121,7 +121,7 @@ static int run(const struct vm_config *cfg)
 	vcpus_stop(vm);
 	console_restore();
 	if (cfg->stats)
-		print_stats(vm);
+		write_stats_report(vm);
 	log_debug("stopped: exit status %d", vm_exit_status(vm));
 	return vm_exit_status(vm);
 fail:

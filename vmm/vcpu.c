@@ -98,54 +98,60 @@ static void fatal_exit(struct vcpu *vcpu, const char *what)
 	vm_request_stop(vcpu->vm, VM_STOP_ERROR, 0);
 }
 
-static void run_loop(struct vcpu *vcpu)
+/* Handles the exit KVM_RUN just returned; false when this vCPU must stop. */
+static bool vcpu_handle_exit(struct vcpu *vcpu)
+{
+	atomic_fetch_add_explicit(&vcpu->exits_total, 1, memory_order_relaxed);
+	switch (vcpu->run->exit_reason) {
+	case KVM_EXIT_IO:
+		handle_io(vcpu);
+		return true;
+	case KVM_EXIT_MMIO:
+		handle_mmio(vcpu);
+		return true;
+	case KVM_EXIT_INTR:
+		return true;
+	case KVM_EXIT_SHUTDOWN:
+		log_info("vCPU %u: triple fault, stopping the VM", vcpu->id);
+		arch_dump_vcpu(vcpu, stderr);
+		vm_request_stop(vcpu->vm, VM_STOP_TRIPLE_FAULT, 0);
+		return false;
+	case KVM_EXIT_SYSTEM_EVENT:
+		handle_system_event(vcpu);
+		return false;
+	case KVM_EXIT_HLT:
+		/* Only without an in-kernel LAPIC; a halted CPU with nothing
+		 * to wake it is as good as off. */
+		atomic_fetch_add_explicit(&vcpu->exits_other, 1, memory_order_relaxed);
+		fatal_exit(vcpu, "halted with interrupts that cannot arrive");
+		return false;
+	default:
+		atomic_fetch_add_explicit(&vcpu->exits_other, 1, memory_order_relaxed);
+		if (arch_handle_exit(vcpu))
+			return true;
+		fatal_exit(vcpu, "unhandled exit");
+		return false;
+	}
+}
+
+static void vcpu_run_loop(struct vcpu *vcpu)
 {
 	struct vm *vm = vcpu->vm;
-	struct kvm_run *run = vcpu->run;
 
 	if (vcpu->id == 0)
 		record_startup_cpu_time(vm);
 	while (atomic_load(&vm->stop_reason) == VM_RUNNING) {
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
-				run->immediate_exit = 0;
+				vcpu->run->immediate_exit = 0;
 				continue;
 			}
 			log_errno("vCPU %u: KVM_RUN", vcpu->id);
 			vm_request_stop(vm, VM_STOP_ERROR, 0);
 			return;
 		}
-		atomic_fetch_add_explicit(&vcpu->exits_total, 1, memory_order_relaxed);
-		switch (run->exit_reason) {
-		case KVM_EXIT_IO:
-			handle_io(vcpu);
-			break;
-		case KVM_EXIT_MMIO:
-			handle_mmio(vcpu);
-			break;
-		case KVM_EXIT_INTR:
-			break;
-		case KVM_EXIT_SHUTDOWN:
-			log_info("vCPU %u: triple fault, stopping the VM", vcpu->id);
-			arch_dump_vcpu(vcpu, stderr);
-			vm_request_stop(vm, VM_STOP_TRIPLE_FAULT, 0);
+		if (!vcpu_handle_exit(vcpu))
 			return;
-		case KVM_EXIT_SYSTEM_EVENT:
-			handle_system_event(vcpu);
-			return;
-		case KVM_EXIT_HLT:
-			/* Only without an in-kernel LAPIC; a halted CPU with nothing
-			 * to wake it is as good as off. */
-			atomic_fetch_add_explicit(&vcpu->exits_other, 1, memory_order_relaxed);
-			fatal_exit(vcpu, "halted with interrupts that cannot arrive");
-			return;
-		default:
-			atomic_fetch_add_explicit(&vcpu->exits_other, 1, memory_order_relaxed);
-			if (arch_handle_exit(vcpu))
-				break;
-			fatal_exit(vcpu, "unhandled exit");
-			return;
-		}
 	}
 }
 
@@ -158,7 +164,7 @@ static void *vcpu_thread(void *arg)
 	sigfillset(&set);
 	sigdelset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
-	run_loop(vcpu);
+	vcpu_run_loop(vcpu);
 	return NULL;
 }
 
