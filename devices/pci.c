@@ -18,6 +18,7 @@ struct pci_device {
 	struct pci_bus *bus;
 	struct vm *vm;
 	unsigned int slot;
+	unsigned int gsi; /* INTA#'s IOAPIC pin, handed out with the slot */
 	struct pci_device_desc desc;
 	uint8_t cfg[PCI_CONFIG_SIZE];
 	uint8_t wmask[PCI_CONFIG_SIZE]; /* bits the guest may change */
@@ -27,6 +28,8 @@ struct pci_device {
 	 */
 	_Atomic uint16_t command;
 	_Atomic uint32_t bar_addr[PCI_NUM_BARS];
+	/* Where each BAR was pre-assigned: its reservation with the VM's allocator. */
+	uint32_t bar_home[PCI_NUM_BARS];
 	atomic_int irq_level; /* INTA# as the device drives it */
 	int irq_out;	      /* what the IOAPIC pin was last told (under bus->lock) */
 };
@@ -36,8 +39,6 @@ struct pci_bus {
 	pthread_mutex_t lock; /* config address register and config space */
 	uint32_t config_address;
 	struct pci_device *slots[ARCH_PCI_MAX_SLOTS];
-	uint64_t next_mmio; /* BAR pre-assignment cursors */
-	uint32_t next_io;
 	atomic_ulong unclaimed; /* window accesses that hit no enabled BAR */
 };
 
@@ -68,7 +69,7 @@ static void setup_header(struct pci_device *dev)
 	dev->wmask[PCI_CFG_LATENCY] = 0xff;
 	if (d->intx) {
 		c[PCI_CFG_INT_PIN] = 1; /* INTA# */
-		c[PCI_CFG_INT_LINE] = arch_pci_slot_irq(dev->slot);
+		c[PCI_CFG_INT_LINE] = dev->gsi;
 		dev->wmask[PCI_CFG_INT_LINE] = 0xff;
 	}
 	for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
@@ -94,7 +95,7 @@ static void sync_irq(struct pci_device *dev)
 	put_le16(dev->cfg + PCI_CFG_STATUS, status);
 	if (out != dev->irq_out) {
 		dev->irq_out = out;
-		vm_set_irq(dev->vm, arch_pci_slot_irq(dev->slot), out);
+		vm_set_irq(dev->vm, dev->gsi, out);
 	}
 }
 
@@ -265,8 +266,6 @@ int pci_init(struct vm *vm)
 		return -ENOMEM;
 	bus->vm = vm;
 	pthread_mutex_init(&bus->lock, NULL);
-	bus->next_mmio = ARCH_PCI_MMIO_BASE;
-	bus->next_io = PCI_IO_BASE;
 	host_bridge_desc(&hb);
 	bus->slots[0] = new_device(bus, 0, &hb);
 	if (!bus->slots[0]) {
@@ -293,6 +292,21 @@ int pci_init(struct vm *vm)
 	return 0;
 }
 
+/* Give the slot, its line and the BARs' reservations back to the VM's allocator. */
+static void pci_release_resources(struct pci_device *dev)
+{
+	for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
+		if (!dev->bar_home[i])
+			continue;
+		if (dev->desc.bars[i].type == PCI_BAR_IO)
+			vm_free_pio(dev->vm, dev->bar_home[i]);
+		else
+			vm_free_mmio(dev->vm, dev->bar_home[i]);
+		dev->bar_home[i] = 0;
+	}
+	vm_free_pci_slot(dev->vm, dev->slot);
+}
+
 void pci_destroy(struct vm *vm)
 {
 	struct pci_bus *bus = bus_of(vm);
@@ -300,8 +314,11 @@ void pci_destroy(struct vm *vm)
 	if (!bus)
 		return;
 	vm->pci = NULL;
-	for (unsigned int s = 0; s < ARCH_PCI_MAX_SLOTS; s++)
+	for (unsigned int s = 0; s < ARCH_PCI_MAX_SLOTS; s++) {
+		if (s > 0 && bus->slots[s])
+			pci_release_resources(bus->slots[s]);
 		free(bus->slots[s]);
+	}
 	pthread_mutex_destroy(&bus->lock);
 	free(bus);
 }
@@ -311,42 +328,48 @@ static bool is_pow2(uint32_t v)
 	return v && !(v & (v - 1));
 }
 
-static int assign_bars(struct pci_bus *bus, struct pci_device *dev)
+static int pci_check_bar(const struct pci_bar *bar)
 {
-	uint64_t mmio = bus->next_mmio;
-	uint32_t io = bus->next_io;
+	switch (bar->type) {
+	case PCI_BAR_NONE:
+		return 0;
+	case PCI_BAR_MEM32:
+		return is_pow2(bar->size) && bar->size >= 16 && bar->handler ? 0 : -EINVAL;
+	case PCI_BAR_IO:
+		return is_pow2(bar->size) && bar->size >= 4 && bar->size <= 256 && bar->handler
+			   ? 0
+			   : -EINVAL;
+	default:
+		return -EINVAL;
+	}
+}
 
+/*
+ * Pre-assign every BAR, naturally aligned, from the VM's allocator, as
+ * firmware would.  On failure the caller releases what was assigned.
+ */
+static int pci_assign_bars(struct pci_device *dev)
+{
+	for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
+		int ret = pci_check_bar(&dev->desc.bars[i]);
+
+		if (ret)
+			return ret;
+	}
 	for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
 		const struct pci_bar *bar = &dev->desc.bars[i];
+		uint64_t addr;
+		int ret;
 
-		switch (bar->type) {
-		case PCI_BAR_NONE:
-			break;
-		case PCI_BAR_MEM32:
-			if (!is_pow2(bar->size) || bar->size < 16 || !bar->handler)
-				return -EINVAL;
-			mmio = (mmio + bar->size - 1) & ~(uint64_t)(bar->size - 1);
-			if (mmio + bar->size > ARCH_PCI_MMIO_BASE + ARCH_PCI_MMIO_SIZE)
-				return -ENOSPC;
-			atomic_store(&dev->bar_addr[i], (uint32_t)mmio);
-			mmio += bar->size;
-			break;
-		case PCI_BAR_IO:
-			if (!is_pow2(bar->size) || bar->size < 4 || bar->size > 256 ||
-			    !bar->handler)
-				return -EINVAL;
-			io = (io + bar->size - 1) & ~(bar->size - 1);
-			if (io + bar->size > PCI_IO_BASE + PCI_IO_SIZE)
-				return -ENOSPC;
-			atomic_store(&dev->bar_addr[i], io);
-			io += bar->size;
-			break;
-		default:
-			return -EINVAL;
-		}
+		if (bar->type == PCI_BAR_NONE)
+			continue;
+		ret = bar->type == PCI_BAR_IO ? vm_alloc_pio(dev->vm, bar->size, bar->size, &addr)
+					      : vm_alloc_mmio(dev->vm, bar->size, bar->size, &addr);
+		if (ret)
+			return ret;
+		dev->bar_home[i] = (uint32_t)addr;
+		atomic_store(&dev->bar_addr[i], (uint32_t)addr);
 	}
-	bus->next_mmio = mmio;
-	bus->next_io = io;
 	return 0;
 }
 
@@ -354,20 +377,23 @@ int pci_register_device(struct vm *vm, const struct pci_device_desc *desc, struc
 {
 	struct pci_bus *bus = bus_of(vm);
 	struct pci_device *dev;
-	unsigned int slot;
+	unsigned int slot, gsi;
 	int ret;
 
 	if (!bus)
 		return -ENODEV;
-	for (slot = 1; slot < ARCH_PCI_MAX_SLOTS && bus->slots[slot]; slot++)
-		;
-	if (slot >= ARCH_PCI_MAX_SLOTS)
-		return -ENOSPC;
+	ret = vm_alloc_pci_slot(vm, &slot, &gsi);
+	if (ret)
+		return ret;
 	dev = new_device(bus, slot, desc);
-	if (!dev)
+	if (!dev) {
+		vm_free_pci_slot(vm, slot);
 		return -ENOMEM;
-	ret = assign_bars(bus, dev);
+	}
+	dev->gsi = gsi;
+	ret = pci_assign_bars(dev);
 	if (ret) {
+		pci_release_resources(dev);
 		free(dev);
 		return ret;
 	}
@@ -375,8 +401,7 @@ int pci_register_device(struct vm *vm, const struct pci_device_desc *desc, struc
 	pthread_mutex_lock(&bus->lock);
 	bus->slots[slot] = dev;
 	pthread_mutex_unlock(&bus->lock);
-	log_debug("pci: %s at 00:%02x.0, INTA# -> IOAPIC pin %u", desc->name, slot,
-		  arch_pci_slot_irq(slot));
+	log_debug("pci: %s at 00:%02x.0, INTA# -> IOAPIC pin %u", desc->name, slot, gsi);
 	*out = dev;
 	return 0;
 }
@@ -393,7 +418,7 @@ unsigned int pci_device_slot(const struct pci_device *dev)
 
 unsigned int pci_device_gsi(const struct pci_device *dev)
 {
-	return arch_pci_slot_irq(dev->slot);
+	return dev->gsi;
 }
 
 uint32_t pci_bar_address(const struct pci_device *dev, unsigned int bar)

@@ -4,16 +4,18 @@
  *
  * Configuration space is reached through mechanism #1 (address register at
  * port 0xCF8, data at 0xCFC-0xCFF, any access size).  BARs are pre-assigned
- * (memory BARs in [ARCH_PCI_MMIO_BASE, +ARCH_PCI_MMIO_SIZE), I/O BARs in
- * [PCI_IO_BASE, +PCI_IO_SIZE)) like firmware would, and the guest may move
+ * like firmware would, by the VM's allocator (vmm/core/resources.h: memory
+ * BARs in [ARCH_PCI_MMIO_BASE, +ARCH_PCI_MMIO_SIZE), I/O BARs in
+ * [PCI_IO_BASE, +PCI_IO_SIZE), naturally aligned), and the guest may move
  * them within those windows: pci_init() registers one bus range per window
  * and routes each access to the BAR currently programmed there, because the
  * bus tables cannot change while vCPUs run.  A BAR decodes only while the
  * command register's memory (or I/O) enable bit is set.
  *
  * The device in slot n drives INTA#, wired to IOAPIC pin
- * arch_pci_slot_irq(n) (level-triggered, active high; the MP table declares
- * the same routing); its interrupt line register reads that pin.
+ * arch_pci_slot_irq(n), which the allocator hands out with the slot
+ * (level-triggered, active high; the MP table declares the same routing);
+ * its interrupt line register reads that pin.
  */
 #ifndef MINIVMM_PCI_H
 #define MINIVMM_PCI_H
@@ -91,13 +93,14 @@ struct pci_device;
 /* Create bus 0 and its host bridge; registers 0xCF8-0xCFF and both windows. */
 int pci_init(struct vm *vm);
 
-/* Free the bus (unit tests; minivmm keeps it until exit). */
+/* Free the bus and give its slots and BARs back (unit tests; minivmm keeps it until exit). */
 void pci_destroy(struct vm *vm);
 
 /*
- * Put a device in the next free slot, assign its BARs.  Returns 0 and the
- * handle in *out, or -errno (no pci_init, slots exhausted, bad BAR sizes,
- * window full).
+ * Put a device in the lowest free slot, assign its BARs (both from the VM's
+ * allocator).  Returns 0 and the handle in *out, or -errno (no pci_init,
+ * slots exhausted, bad BAR sizes, window full); on failure nothing stays
+ * allocated.
  */
 int pci_register_device(struct vm *vm, const struct pci_device_desc *desc, struct pci_device **out);
 

@@ -1,21 +1,26 @@
+/*
+ * virtio-blk: each chain is parsed (header, then a helper per request type;
+ * a refusal carries its reason), submitted to the host disk backend
+ * (devices/block/disk.h), and completed with a status byte on the used
+ * ring.  The device keeps the FLUSH barrier; the backend does the I/O.
+ */
 #include "virtio/blk.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "vm_config.h"
+#include "counters.h"
+#include "devices/block/disk.h"
+#include "iov.h"
+#include "iothread.h"
 #include "log.h"
 #include "util.h"
-#include "iothread.h"
 #include "virtio/mmio.h"
 #include "vm.h"
+#include "vm_config.h"
 
 #define SECTOR		     VIRTIO_BLK_SECTOR_SIZE
 #define HDR_BYTES	     sizeof(struct virtio_blk_req_hdr)
@@ -30,20 +35,75 @@
 #define BLK_POLL_MIN_NS 4000
 #define BLK_POLL_MAX_NS 50000
 
+/* Not a request type: what a request whose header could not be read has. */
+#define BLK_T_NONE UINT32_MAX
+
+/*
+ * Why parsing refused a request, and the status it is answered with.  Each
+ * is counted: --stats rejected_<name>=N, appended in this order.
+ */
+#define BLK_REJECTIONS(X)                                                                          \
+	X(short_header, VIRTIO_BLK_S_IOERR)	 /* fewer than 16 device-readable bytes */         \
+	X(unsupported_type, VIRTIO_BLK_S_UNSUPP) /* GET_LIFETIME, SECURE_ERASE, unknown */         \
+	X(read_only, VIRTIO_BLK_S_IOERR)	 /* OUT, DISCARD or WRITE_ZEROES on a ro disk */   \
+	X(bad_length, VIRTIO_BLK_S_IOERR)	/* IN/OUT data not whole sectors, or over 4 GiB */ \
+	X(out_of_range, VIRTIO_BLK_S_IOERR)	/* past the capacity (overflow-safe) */            \
+	X(not_negotiated, VIRTIO_BLK_S_UNSUPP)	/* DISCARD/WRITE_ZEROES without the feature */     \
+	X(bad_segments, VIRTIO_BLK_S_IOERR)	/* not exactly one DISCARD/WRITE_ZEROES segment */ \
+	X(reserved_flags, VIRTIO_BLK_S_UNSUPP)	/* segment flags the type does not define */       \
+	X(too_many_sectors, VIRTIO_BLK_S_IOERR) /* over max_discard/write_zeroes_sectors */
+
+/* What parsing decided: on to the disk, answered OK here, or refused (why). */
+enum blk_reason {
+	BLK_SUBMIT,
+	BLK_ANSWERED, /* GET_ID, an empty transfer or range: OK without host I/O */
+#define BLK_REJECTION_ENUM(name, status) BLK_REJECT_##name,
+	BLK_REJECTIONS(BLK_REJECTION_ENUM)
+#undef BLK_REJECTION_ENUM
+};
+
+#define BLK_FIRST_REJECTION		   BLK_REJECT_short_header
+#define BLK_REJECTION_STATUS(name, status) status,
+/* Indexed by reason - BLK_FIRST_REJECTION, as is every table below. */
+static const uint8_t blk_rejection_status[] = {BLK_REJECTIONS(BLK_REJECTION_STATUS)};
+#define BLK_NR_REJECTIONS ARRAY_SIZE(blk_rejection_status)
+
+#define BLK_COUNTERS(X)                                                                            \
+	X(requests)	 /* chains popped */                                                       \
+	X(reads)	 /* IN with data, in range */                                              \
+	X(writes)	 /* OUT with data, in range */                                             \
+	X(flushes)	 /* FLUSH */                                                               \
+	X(discards)	 /* negotiated DISCARD on a writable disk */                               \
+	X(write_zeroes)	 /* negotiated WRITE_ZEROES on a writable disk */                          \
+	X(get_id)	 /* GET_ID */                                                              \
+	X(ioerr)	 /* answered IOERR (refused or failed on the host) */                      \
+	X(unsupp)	 /* answered UNSUPP */                                                     \
+	X(bytes_read)	 /* by completed reads */                                                  \
+	X(bytes_written) /* by completed writes */
+
+struct blk_counters {
+	BLK_COUNTERS(COUNTER_FIELD)
+	counter_t rejected[BLK_NR_REJECTIONS]; /* by reason - BLK_FIRST_REJECTION */
+};
+
+#define BLK_COUNTER_DESC(name) COUNTER_DESC(struct blk_counters, name)
+static const struct counter_desc blk_counter_descs[] = {BLK_COUNTERS(BLK_COUNTER_DESC)};
+
+/* The reasons' name table: "rejected_<name>" and where its counter is. */
+#define BLK_REJECTED_DESC(name, status)                                                            \
+	{"rejected_" #name, offsetof(struct blk_counters, rejected) +                              \
+				(BLK_REJECT_##name - BLK_FIRST_REJECTION) * sizeof(counter_t)},
+static const struct counter_desc blk_rejected_descs[] = {BLK_REJECTIONS(BLK_REJECTED_DESC)};
+
 struct virtio_blk;
 
 struct blk_req {
-	struct iothread_op op;
+	struct disk_request io; /* the data window, offset and length live here */
 	struct virtio_blk *blk;
 	struct blk_req *next_free;
 	uint32_t type;
-	uint8_t *status;   /* the chain's last writable byte */
-	struct iovec *iov; /* data buffers, a window of elem.iov */
-	unsigned int iovcnt;
-	uint64_t offset;  /* bytes */
-	uint64_t len;	  /* data bytes */
+	uint8_t *status;  /* the chain's last writable byte */
 	uint32_t written; /* data bytes written into guest buffers */
-	void *bounce;	  /* O_DIRECT copy of misaligned guest buffers */
 	struct virtq_elem elem;
 };
 
@@ -52,15 +112,11 @@ struct virtio_blk {
 	char name[32];
 	char path[256];
 	char serial[VIRTIO_BLK_ID_BYTES];
-	int fd;
+	struct disk *disk;
 	bool read_only;
-	bool direct;
-	enum disk_engine engine;
+	bool publish_each; /* the disk completes inside disk_submit() */
 	uint64_t capacity; /* sectors */
-	uint32_t dio_mem_align;
-	uint32_t dio_offset_align;
 	struct virtio_blk_config config;
-	struct iothread *io;
 
 	/* I/O thread only. */
 	struct blk_req *free_reqs;
@@ -75,9 +131,7 @@ struct virtio_blk {
 	bool flush_in_progress;
 	struct blk_req reqs[VIRTQ_MAX_SIZE];
 
-	atomic_ulong stat_reads, stat_writes, stat_flushes, stat_discards, stat_write_zeroes,
-	    stat_get_id, stat_unsupp, stat_ioerr, stat_bytes_read, stat_bytes_written,
-	    stat_requests, stat_bounced;
+	struct blk_counters counters;
 };
 
 static struct virtio_blk *to_blk(struct virtio_device *dev)
@@ -90,40 +144,29 @@ struct virtio_device *virtio_blk_device(struct virtio_blk *blk)
 	return &blk->vdev;
 }
 
-static struct virtq *request_queue(struct virtio_blk *blk)
+static struct virtq *blk_request_queue(struct virtio_blk *blk)
 {
 	return &blk->vdev.queues[0].vq;
 }
 
-static void count(atomic_ulong *c, unsigned long n)
-{
-	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
-}
+static void blk_submit(struct virtio_blk *blk, struct blk_req *req);
 
-static void submit_uring(struct virtio_blk *blk, struct blk_req *req, uint32_t flags);
-
-static void flush_and_signal(struct virtio_blk *blk)
+static void blk_flush_and_signal(struct virtio_blk *blk)
 {
-	if (virtq_flush_used(request_queue(blk)))
+	if (virtq_flush_used(blk_request_queue(blk)))
 		virtio_mmio_signal_used(&blk->vdev);
 }
 
-static void complete(struct blk_req *req, uint8_t status)
+static void blk_complete(struct blk_req *req, uint8_t status)
 {
 	struct virtio_blk *blk = req->blk;
 
-	if (req->bounce) {
-		if (status == VIRTIO_BLK_S_OK && req->type == VIRTIO_BLK_T_IN)
-			iov_from_buf(req->iov, req->iovcnt, 0, req->bounce, req->len);
-		free(req->bounce);
-		req->bounce = NULL;
-	}
 	if (status == VIRTIO_BLK_S_IOERR)
-		count(&blk->stat_ioerr, 1);
+		counter_add(&blk->counters.ioerr, 1);
 	else if (status == VIRTIO_BLK_S_UNSUPP)
-		count(&blk->stat_unsupp, 1);
+		counter_add(&blk->counters.unsupp, 1);
 	__atomic_store_n(req->status, status, __ATOMIC_RELAXED);
-	virtq_push(request_queue(blk), req->elem.head, req->written + 1);
+	virtq_push(blk_request_queue(blk), req->elem.head, req->written + 1);
 	req->next_free = blk->free_reqs;
 	blk->free_reqs = req;
 	blk->inflight--;
@@ -133,318 +176,215 @@ static void complete(struct blk_req *req, uint8_t status)
 		struct blk_req *flush = blk->parked_flush;
 
 		blk->parked_flush = NULL;
-		submit_uring(blk, flush, 0);
+		blk_submit(blk, flush);
 	}
-	/* The synchronous engine publishes each request at once so the
-	 * driver can refill the ring while the device keeps working. */
-	if (blk->engine == DISK_ENGINE_SYNC)
-		flush_and_signal(blk);
+	/* A disk that completes at once (the sync engine) gets each request
+	 * published at once, so the driver can refill the ring while the
+	 * device keeps working. */
+	if (blk->publish_each)
+		blk_flush_and_signal(blk);
 }
 
-static void log_io_error(struct virtio_blk *blk, const char *what, uint64_t offset, int err)
+static void blk_log_io_error(struct virtio_blk *blk, const char *what, uint64_t offset, int err)
 {
-	if (atomic_load(&blk->stat_ioerr) < MAX_LOGGED_IO_ERRORS)
+	if (counter_get(&blk->counters.ioerr) < MAX_LOGGED_IO_ERRORS)
 		log_error("%s: %s at byte %" PRIu64 ": %s", blk->name, what, offset, strerror(err));
 }
 
-/* Result of the host operation -> status byte. */
-static uint8_t io_status(struct blk_req *req, int64_t res)
+/* The disk's result -> status byte. */
+static uint8_t blk_io_status(struct blk_req *req, int result)
 {
 	struct virtio_blk *blk = req->blk;
 
 	switch (req->type) {
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_OUT:
-		if (res == (int64_t)req->len) {
+		if (result == 0) {
 			if (req->type == VIRTIO_BLK_T_IN) {
-				req->written = (uint32_t)req->len;
-				count(&blk->stat_bytes_read, req->len);
+				req->written = (uint32_t)req->io.len;
+				counter_add(&blk->counters.bytes_read, req->io.len);
 			} else {
-				count(&blk->stat_bytes_written, req->len);
+				counter_add(&blk->counters.bytes_written, req->io.len);
 			}
 			return VIRTIO_BLK_S_OK;
 		}
-		log_io_error(blk, req->type == VIRTIO_BLK_T_IN ? "read" : "write", req->offset,
-			     res < 0 ? (int)-res : EIO);
+		blk_log_io_error(blk, req->type == VIRTIO_BLK_T_IN ? "read" : "write",
+				 req->io.offset, -result);
 		return VIRTIO_BLK_S_IOERR;
 	case VIRTIO_BLK_T_DISCARD:
 		/* Discard is a hint: a file system without hole punching
 		 * simply keeps the data. */
-		if (res == -EOPNOTSUPP)
+		if (result == -EOPNOTSUPP)
 			return VIRTIO_BLK_S_OK;
 		/* fall through */
 	default:
-		if (res == 0)
+		if (result == 0)
 			return VIRTIO_BLK_S_OK;
-		log_io_error(blk, "flush/fallocate", req->offset, (int)-res);
+		blk_log_io_error(blk, "flush/fallocate", req->io.offset, -result);
 		return VIRTIO_BLK_S_IOERR;
 	}
 }
 
-static void io_done(struct iothread_op *op, int res, uint32_t flags)
+/* The disk finished a request (in the I/O thread, or inside disk_submit). */
+static void blk_io_done(struct disk_request *io, int result)
 {
-	struct blk_req *req = (struct blk_req *)op;
+	struct blk_req *req = container_of(io, struct blk_req, io);
 
-	(void)flags;
-	complete(req, io_status(req, res));
+	blk_complete(req, blk_io_status(req, result));
 }
 
-static int fallocate_mode(const struct blk_req *req, uint32_t flags)
+static void blk_submit(struct virtio_blk *blk, struct blk_req *req)
 {
-	if (req->type == VIRTIO_BLK_T_DISCARD || (flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP))
-		return FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
-	return FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+	/* Refused before any I/O: no memory for a bounce buffer, or a ring
+	 * that takes no more SQEs. */
+	if (disk_submit(blk->disk, &req->io))
+		blk_complete(req, VIRTIO_BLK_S_IOERR);
 }
 
-/* Whole transfer with the plain system calls, retrying short transfers. */
-static int64_t sync_rw(struct virtio_blk *blk, struct blk_req *req)
-{
-	struct iovec one = {.iov_base = req->bounce, .iov_len = req->len};
-	struct iovec *iov = req->bounce ? &one : req->iov;
-	unsigned int cnt = req->bounce ? 1 : req->iovcnt;
-	uint64_t done = 0;
-
-	while (done < req->len) {
-		struct iovec rest[VIRTQ_MAX_SIZE];
-		unsigned int n = iov_tail(rest, iov, cnt, done);
-		ssize_t r;
-
-		if (req->type == VIRTIO_BLK_T_IN)
-			r = preadv(blk->fd, rest, (int)n, (off_t)(req->offset + done));
-		else
-			r = pwritev(blk->fd, rest, (int)n, (off_t)(req->offset + done));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			break; /* end of file: the file shrank under us */
-		done += (uint64_t)r;
-	}
-	return (int64_t)done;
-}
-
-static void submit_sync(struct virtio_blk *blk, struct blk_req *req, uint32_t flags)
-{
-	int64_t res;
-
-	switch (req->type) {
-	case VIRTIO_BLK_T_IN:
-	case VIRTIO_BLK_T_OUT:
-		res = sync_rw(blk, req);
-		break;
-	case VIRTIO_BLK_T_FLUSH:
-		res = fdatasync(blk->fd) ? -errno : 0;
-		break;
-	default:
-		res = fallocate(blk->fd, fallocate_mode(req, flags), (off_t)req->offset,
-				(off_t)req->len)
-			  ? -errno
-			  : 0;
-		break;
-	}
-	complete(req, io_status(req, res));
-}
-
-static void submit_uring(struct virtio_blk *blk, struct blk_req *req, uint32_t flags)
-{
-	struct io_uring_sqe *sqe = iothread_get_sqe(blk->io, &req->op);
-
-	if (!sqe) {
-		complete(req, VIRTIO_BLK_S_IOERR);
-		return;
-	}
-	switch (req->type) {
-	case VIRTIO_BLK_T_IN:
-		if (req->bounce)
-			io_uring_prep_read(sqe, blk->fd, req->bounce, (unsigned int)req->len,
-					   req->offset);
-		else
-			io_uring_prep_readv(sqe, blk->fd, req->iov, req->iovcnt, req->offset);
-		break;
-	case VIRTIO_BLK_T_OUT:
-		if (req->bounce)
-			io_uring_prep_write(sqe, blk->fd, req->bounce, (unsigned int)req->len,
-					    req->offset);
-		else
-			io_uring_prep_writev(sqe, blk->fd, req->iov, req->iovcnt, req->offset);
-		break;
-	case VIRTIO_BLK_T_FLUSH:
-		/* Not IOSQE_IO_DRAIN: that would also wait for the eventfd
-		 * reads that stay pending on this ring.  The barrier is
-		 * kept by the device (see parked_flush). */
-		io_uring_prep_fsync(sqe, blk->fd, IORING_FSYNC_DATASYNC);
-		break;
-	default:
-		io_uring_prep_fallocate(sqe, blk->fd, fallocate_mode(req, flags), req->offset,
-					req->len);
-		break;
-	}
-}
-
-/*
- * O_DIRECT needs buffers, lengths and offsets aligned to the file's
- * direct-I/O alignment (memory addresses to dio_mem_align, segment lengths,
- * offsets and sizes to the logical block size).  Guest buffers that are not
- * aligned get a bounce buffer;
- * offsets and lengths are multiples of blk_size, which the config space
- * advertises as the direct-I/O offset alignment.
- */
-static bool needs_bounce(const struct virtio_blk *blk, const struct blk_req *req)
-{
-	if (!blk->direct)
-		return false;
-	for (unsigned int i = 0; i < req->iovcnt; i++)
-		if (((uintptr_t)req->iov[i].iov_base & (blk->dio_mem_align - 1)) ||
-		    (req->iov[i].iov_len & (blk->dio_offset_align - 1)))
-			return true;
-	return false;
-}
-
-static bool setup_bounce(struct virtio_blk *blk, struct blk_req *req)
-{
-	size_t size = (req->len + blk->dio_mem_align - 1) & ~((size_t)blk->dio_mem_align - 1);
-
-	if (posix_memalign(&req->bounce, blk->dio_mem_align, size ? size : blk->dio_mem_align)) {
-		req->bounce = NULL;
-		return false;
-	}
-	if (req->type == VIRTIO_BLK_T_OUT)
-		iov_to_buf(req->iov, req->iovcnt, 0, req->bounce, req->len);
-	count(&blk->stat_bounced, 1);
-	return true;
-}
-
-/* Drop the first n bytes of an iovec window (the request header). */
-static void iov_skip(struct blk_req *req, uint64_t n)
-{
-	while (req->iovcnt && n >= req->iov[0].iov_len) {
-		n -= req->iov[0].iov_len;
-		req->iov++;
-		req->iovcnt--;
-	}
-	if (req->iovcnt && n) {
-		req->iov[0].iov_base = (uint8_t *)req->iov[0].iov_base + n;
-		req->iov[0].iov_len -= n;
-	}
-}
-
-static bool in_capacity(const struct virtio_blk *blk, uint64_t sector, uint64_t sectors)
+static bool blk_in_capacity(const struct virtio_blk *blk, uint64_t sector, uint64_t sectors)
 {
 	return sector <= blk->capacity && sectors <= blk->capacity - sector;
 }
 
-/* Parse and check one request; returns a status if it completes here,
- * or -1 if it goes to the host. */
-static int prepare(struct virtio_blk *blk, struct blk_req *req, uint32_t *fa_flags)
+/* The data buffers: the writable ones of IN and GET_ID (less the status
+ * byte), the readable ones after the header otherwise. */
+static void blk_data_window(struct blk_req *req)
 {
 	struct virtq_elem *e = &req->elem;
-	struct virtio_blk_req_hdr hdr;
+	struct disk_request *io = &req->io;
 
-	if (e->out_bytes < HDR_BYTES)
-		return VIRTIO_BLK_S_IOERR;
-	iov_to_buf(e->iov, e->nr_out, 0, &hdr, sizeof(hdr));
-	req->type = hdr.type;
-	switch (hdr.type) {
-	case VIRTIO_BLK_T_IN:
-	case VIRTIO_BLK_T_GET_ID:
-		req->iov = &e->iov[e->nr_out];
-		req->iovcnt = e->nr_in;
-		req->len = e->in_bytes - 1;
-		break;
-	default:
-		req->iov = e->iov;
-		req->iovcnt = e->nr_out;
-		req->len = e->out_bytes - HDR_BYTES;
-		iov_skip(req, HDR_BYTES);
-		break;
-	}
-
-	switch (hdr.type) {
-	case VIRTIO_BLK_T_IN:
-	case VIRTIO_BLK_T_OUT:
-		if (hdr.type == VIRTIO_BLK_T_OUT && blk->read_only)
-			return VIRTIO_BLK_S_IOERR;
-		if (req->len % SECTOR || req->len > UINT32_MAX ||
-		    !in_capacity(blk, hdr.sector, req->len / SECTOR))
-			return VIRTIO_BLK_S_IOERR;
-		req->offset = hdr.sector * SECTOR;
-		if (req->len == 0)
-			return VIRTIO_BLK_S_OK;
-		if (hdr.type == VIRTIO_BLK_T_IN)
-			count(&blk->stat_reads, 1);
-		else
-			count(&blk->stat_writes, 1);
-		if (needs_bounce(blk, req) && !setup_bounce(blk, req))
-			return VIRTIO_BLK_S_IOERR;
-		return -1;
-	case VIRTIO_BLK_T_FLUSH:
-		count(&blk->stat_flushes, 1);
-		req->offset = 0;
-		return -1;
-	case VIRTIO_BLK_T_GET_ID: {
-		size_t n = req->len < VIRTIO_BLK_ID_BYTES ? req->len : VIRTIO_BLK_ID_BYTES;
-
-		count(&blk->stat_get_id, 1);
-		req->written = (uint32_t)iov_from_buf(req->iov, req->iovcnt, 0, blk->serial, n);
-		return VIRTIO_BLK_S_OK;
-	}
-	case VIRTIO_BLK_T_DISCARD:
-	case VIRTIO_BLK_T_WRITE_ZEROES: {
-		struct virtio_blk_discard_write_zeroes seg;
-		bool discard = hdr.type == VIRTIO_BLK_T_DISCARD;
-		uint32_t max = discard ? blk->config.max_discard_sectors
-				       : blk->config.max_write_zeroes_sectors;
-
-		if (!(blk->vdev.driver_features &
-		      BIT(discard ? VIRTIO_BLK_F_DISCARD : VIRTIO_BLK_F_WRITE_ZEROES)))
-			return VIRTIO_BLK_S_UNSUPP;
-		if (blk->read_only)
-			return VIRTIO_BLK_S_IOERR;
-		count(discard ? &blk->stat_discards : &blk->stat_write_zeroes, 1);
-		/* One segment per request (max_*_seg = 1). */
-		if (req->len != sizeof(seg))
-			return VIRTIO_BLK_S_IOERR;
-		iov_to_buf(req->iov, req->iovcnt, 0, &seg, sizeof(seg));
-		if (seg.flags & ~(uint32_t)(discard ? 0 : VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP))
-			return VIRTIO_BLK_S_UNSUPP;
-		if (seg.num_sectors > max || !in_capacity(blk, seg.sector, seg.num_sectors))
-			return VIRTIO_BLK_S_IOERR;
-		if (seg.num_sectors == 0)
-			return VIRTIO_BLK_S_OK;
-		req->offset = seg.sector * SECTOR;
-		req->len = (uint64_t)seg.num_sectors * SECTOR;
-		*fa_flags = seg.flags;
-		return -1;
-	}
-	default:
-		return VIRTIO_BLK_S_UNSUPP;
+	if (req->type == VIRTIO_BLK_T_IN || req->type == VIRTIO_BLK_T_GET_ID) {
+		io->iov = &e->iov[e->nr_out];
+		io->iovcnt = e->nr_in;
+		io->len = e->in_bytes - 1;
+	} else {
+		io->iov = e->iov;
+		io->iovcnt = e->nr_out;
+		io->len = e->out_bytes - HDR_BYTES;
+		iov_skip(&io->iov, &io->iovcnt, HDR_BYTES);
 	}
 }
 
-static void start_request(struct virtio_blk *blk, struct blk_req *req)
+static enum blk_reason blk_parse_rw(struct virtio_blk *blk, struct blk_req *req, uint64_t sector)
+{
+	bool write = req->type == VIRTIO_BLK_T_OUT;
+	struct disk_request *io = &req->io;
+
+	if (write && blk->read_only)
+		return BLK_REJECT_read_only;
+	if (io->len % SECTOR || io->len > UINT32_MAX)
+		return BLK_REJECT_bad_length;
+	if (!blk_in_capacity(blk, sector, io->len / SECTOR))
+		return BLK_REJECT_out_of_range;
+	if (io->len == 0)
+		return BLK_ANSWERED;
+	counter_add(write ? &blk->counters.writes : &blk->counters.reads, 1);
+	io->op = write ? DISK_OP_WRITE : DISK_OP_READ;
+	io->offset = sector * SECTOR;
+	return BLK_SUBMIT;
+}
+
+static enum blk_reason blk_parse_flush(struct virtio_blk *blk, struct blk_req *req)
+{
+	counter_add(&blk->counters.flushes, 1);
+	req->io.op = DISK_OP_FLUSH;
+	req->io.offset = 0;
+	return BLK_SUBMIT;
+}
+
+static enum blk_reason blk_parse_get_id(struct virtio_blk *blk, struct blk_req *req)
+{
+	struct disk_request *io = &req->io;
+	size_t n = io->len < VIRTIO_BLK_ID_BYTES ? io->len : VIRTIO_BLK_ID_BYTES;
+
+	counter_add(&blk->counters.get_id, 1);
+	req->written = (uint32_t)iov_from_buf(io->iov, io->iovcnt, 0, blk->serial, n);
+	return BLK_ANSWERED;
+}
+
+/* DISCARD and WRITE_ZEROES: one segment per request (max_*_seg = 1). */
+static enum blk_reason blk_parse_discard(struct virtio_blk *blk, struct blk_req *req)
+{
+	struct virtio_blk_discard_write_zeroes seg;
+	struct disk_request *io = &req->io;
+	bool discard = req->type == VIRTIO_BLK_T_DISCARD;
+	uint32_t max =
+	    discard ? blk->config.max_discard_sectors : blk->config.max_write_zeroes_sectors;
+	uint32_t flags = discard ? 0 : VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP;
+
+	if (!virtio_has_feature(&blk->vdev,
+				discard ? VIRTIO_BLK_F_DISCARD : VIRTIO_BLK_F_WRITE_ZEROES))
+		return BLK_REJECT_not_negotiated;
+	if (blk->read_only)
+		return BLK_REJECT_read_only;
+	counter_add(discard ? &blk->counters.discards : &blk->counters.write_zeroes, 1);
+	if (io->len != sizeof(seg))
+		return BLK_REJECT_bad_segments;
+	iov_to_buf(io->iov, io->iovcnt, 0, &seg, sizeof(seg));
+	if (seg.flags & ~flags)
+		return BLK_REJECT_reserved_flags;
+	if (seg.num_sectors > max)
+		return BLK_REJECT_too_many_sectors;
+	if (!blk_in_capacity(blk, seg.sector, seg.num_sectors))
+		return BLK_REJECT_out_of_range;
+	if (seg.num_sectors == 0)
+		return BLK_ANSWERED;
+	io->op = discard ? DISK_OP_DISCARD : DISK_OP_WRITE_ZEROES;
+	io->unmap = seg.flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP;
+	io->offset = seg.sector * SECTOR;
+	io->len = (uint64_t)seg.num_sectors * SECTOR;
+	return BLK_SUBMIT;
+}
+
+/* Read the header, pick the data window, check the request for its type. */
+static enum blk_reason blk_parse(struct virtio_blk *blk, struct blk_req *req)
+{
+	struct virtio_blk_req_hdr hdr;
+
+	req->type = BLK_T_NONE;
+	if (req->elem.out_bytes < HDR_BYTES)
+		return BLK_REJECT_short_header;
+	iov_to_buf(req->elem.iov, req->elem.nr_out, 0, &hdr, sizeof(hdr));
+	req->type = hdr.type;
+	blk_data_window(req);
+	switch (hdr.type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT:
+		return blk_parse_rw(blk, req, hdr.sector);
+	case VIRTIO_BLK_T_FLUSH:
+		return blk_parse_flush(blk, req);
+	case VIRTIO_BLK_T_GET_ID:
+		return blk_parse_get_id(blk, req);
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		return blk_parse_discard(blk, req);
+	default:
+		return BLK_REJECT_unsupported_type;
+	}
+}
+
+static void blk_start_request(struct virtio_blk *blk, struct blk_req *req)
 {
 	struct virtq_elem *e = &req->elem;
 	struct iovec *last;
-	uint32_t fa_flags = 0;
-	int status;
+	enum blk_reason why;
 
 	blk->inflight++;
-	count(&blk->stat_requests, 1);
+	counter_add(&blk->counters.requests, 1);
 	req->written = 0;
-	req->bounce = NULL;
 	/* Carve the status byte off the end of the writable buffers. */
 	last = &e->iov[e->nr_out + e->nr_in - 1];
 	req->status = (uint8_t *)last->iov_base + last->iov_len - 1;
 	if (--last->iov_len == 0)
 		e->nr_in--;
-	status = prepare(blk, req, &fa_flags);
-	if (status >= 0) {
-		complete(req, (uint8_t)status);
+	why = blk_parse(blk, req);
+	if (why == BLK_ANSWERED) {
+		blk_complete(req, VIRTIO_BLK_S_OK);
 		return;
 	}
-	if (blk->engine == DISK_ENGINE_SYNC) {
-		submit_sync(blk, req, fa_flags);
+	if (why != BLK_SUBMIT) {
+		counter_add(&blk->counters.rejected[why - BLK_FIRST_REJECTION], 1);
+		blk_complete(req, blk_rejection_status[why - BLK_FIRST_REJECTION]);
 		return;
 	}
 	if (req->type == VIRTIO_BLK_T_FLUSH) {
@@ -454,17 +394,17 @@ static void start_request(struct virtio_blk *blk, struct blk_req *req)
 			return;
 		}
 	}
-	submit_uring(blk, req, fa_flags);
+	blk_submit(blk, req);
 }
 
-static bool queue_usable(struct virtio_blk *blk)
+static bool blk_queue_usable(struct virtio_blk *blk)
 {
-	return request_queue(blk)->ready && !virtio_mmio_needs_reset(&blk->vdev) &&
-	       !iothread_stopping(blk->io);
+	return blk_request_queue(blk)->ready && !virtio_mmio_needs_reset(&blk->vdev) &&
+	       !iothread_stopping(blk->vdev.io);
 }
 
 /* Ready to take another chain off the ring. */
-static bool can_pop(const struct virtio_blk *blk)
+static bool blk_can_pop(const struct virtio_blk *blk)
 {
 	return blk->free_reqs && !blk->flush_in_progress;
 }
@@ -472,54 +412,48 @@ static bool can_pop(const struct virtio_blk *blk)
 /*
  * Pop and start every available request; true if any was popped.  Kicks
  * stay disabled while the device is busy (it looks at the ring after every
- * batch of completions and polls it before sleeping); poll_queue()
+ * batch of completions and polls it before sleeping); blk_poll_queue()
  * re-enables them when the thread goes to sleep idle.
  */
-static bool process_queue(struct virtio_blk *blk)
+static bool blk_process_queue(struct virtio_blk *blk)
 {
-	struct virtq *vq = request_queue(blk);
+	struct virtq *vq = blk_request_queue(blk);
 	bool popped = false;
 
-	if (!queue_usable(blk))
+	if (!blk_queue_usable(blk))
 		return false;
-	while (can_pop(blk)) {
+	while (blk_can_pop(blk)) {
 		struct blk_req *req = blk->free_reqs;
-		int ret = virtq_pop(vq, &req->elem);
+		int ret = virtio_queue_pop(&blk->vdev, 0, &req->elem);
 
-		if (ret < 0) {
-			virtio_mmio_set_needs_reset(&blk->vdev, vq->error);
-			break;
-		}
-		if (ret == 0)
+		if (ret <= 0)
 			break;
 		if (req->elem.nr_in == 0 || req->elem.in_bytes == 0) {
 			/* Nowhere to put a status: nothing sane to answer. */
-			vq->broken = true;
-			virtio_mmio_set_needs_reset(&blk->vdev,
-						    "request without a writable status byte");
+			virtio_queue_break(&blk->vdev, 0, "request without a writable status byte");
 			break;
 		}
 		blk->free_reqs = req->next_free;
 		virtq_disable_notify(vq);
-		start_request(blk, req);
+		blk_start_request(blk, req);
 		popped = true;
 	}
 	return popped;
 }
 
-static void on_kick(void *opaque)
+static void blk_on_kick(void *opaque)
 {
-	process_queue(opaque);
+	blk_process_queue(opaque);
 }
 
-static void after_batch(void *opaque)
+static void blk_after_batch(void *opaque)
 {
 	struct virtio_blk *blk = opaque;
 
 	/* Completions first, so the driver can refill while we pop. */
-	flush_and_signal(blk);
-	if (process_queue(blk))
-		flush_and_signal(blk); /* requests answered without host I/O */
+	blk_flush_and_signal(blk);
+	if (blk_process_queue(blk))
+		blk_flush_and_signal(blk); /* requests answered without host I/O */
 }
 
 /*
@@ -530,108 +464,82 @@ static void after_batch(void *opaque)
  * asking, look once more: a chain that arrived before the request was
  * visible would get no kick.
  */
-static bool poll_queue(void *opaque, bool about_to_sleep)
+static bool blk_poll_queue(void *opaque, bool about_to_sleep)
 {
 	struct virtio_blk *blk = opaque;
-	struct virtq *vq = request_queue(blk);
+	struct virtq *vq = blk_request_queue(blk);
 
-	if (!queue_usable(blk))
+	if (!blk_queue_usable(blk))
 		return false;
 	if (!about_to_sleep)
-		return virtq_has_avail(vq) && can_pop(blk) && process_queue(blk);
-	if (blk->inflight || !can_pop(blk) || !virtq_enable_notify(vq))
+		return virtq_has_avail(vq) && blk_can_pop(blk) && blk_process_queue(blk);
+	if (blk->inflight || !blk_can_pop(blk) || !virtq_enable_notify(vq))
 		return false;
-	return process_queue(blk);
+	return blk_process_queue(blk);
 }
 
-static void reset_requests(struct virtio_blk *blk)
+static void blk_reset_requests(struct virtio_blk *blk)
 {
 	blk->free_reqs = NULL;
 	blk->inflight = 0;
 	blk->parked_flush = NULL;
 	blk->flush_in_progress = false;
 	for (unsigned int i = VIRTQ_MAX_SIZE; i-- > 0;) {
-		blk->reqs[i].op.done = io_done;
+		blk->reqs[i].io.done = blk_io_done;
 		blk->reqs[i].blk = blk;
 		blk->reqs[i].next_free = blk->free_reqs;
 		blk->free_reqs = &blk->reqs[i];
 	}
 }
 
-static int activate(struct virtio_device *dev)
+/* DRIVER_OK; the transport then starts the I/O thread and kicks the queue
+ * (and at reset stops the thread, waiting for every request in flight). */
+static int blk_activate(struct virtio_device *dev)
 {
 	struct virtio_blk *blk = to_blk(dev);
-	int ret;
 
-	if (!request_queue(blk)->ready) {
+	if (!blk_request_queue(blk)->ready) {
 		log_error("%s: DRIVER_OK with the request queue not ready", blk->name);
 		return -EINVAL;
 	}
-	reset_requests(blk);
-	ret = iothread_start(blk->io);
-	if (ret)
-		log_error("%s: cannot start the I/O thread: %s", blk->name, strerror(-ret));
-	return ret;
-}
-
-static void reset(struct virtio_device *dev)
-{
-	struct virtio_blk *blk = to_blk(dev);
-
-	/* Returns once every request in flight has completed. */
-	iothread_stop(blk->io);
+	blk_reset_requests(blk);
+	return 0;
 }
 
 static const struct virtio_device_ops blk_ops = {
-    .activate = activate,
-    .reset = reset,
+    .activate = blk_activate,
 };
 
-static void print_stats(void *opaque, FILE *out)
+/* One line; keys only ever appended (scripts parse it). */
+static void blk_print_stats(void *opaque, FILE *out)
 {
 	struct virtio_blk *blk = opaque;
+	const struct disk_props *disk = disk_props(blk->disk);
 	struct iothread_stats io;
 
-	iothread_get_stats(blk->io, &io);
+	iothread_get_stats(blk->vdev.io, &io);
+	fprintf(out, "%s:", blk->name);
+	counters_print(out, &blk->counters, blk_counter_descs, ARRAY_SIZE(blk_counter_descs));
+	disk_print_counters(blk->disk, out);
 	fprintf(out,
-		"%s: requests=%lu reads=%lu writes=%lu flushes=%lu discards=%lu "
-		"write_zeroes=%lu get_id=%lu ioerr=%lu unsupp=%lu bytes_read=%lu "
-		"bytes_written=%lu bounced=%lu kicks=%lu io_loops=%lu io_sleeps=%lu poll_hits=%lu "
-		"poll_misses=%lu engine=%s cache=%s\n",
-		blk->name, atomic_load(&blk->stat_requests), atomic_load(&blk->stat_reads),
-		atomic_load(&blk->stat_writes), atomic_load(&blk->stat_flushes),
-		atomic_load(&blk->stat_discards), atomic_load(&blk->stat_write_zeroes),
-		atomic_load(&blk->stat_get_id), atomic_load(&blk->stat_ioerr),
-		atomic_load(&blk->stat_unsupp), atomic_load(&blk->stat_bytes_read),
-		atomic_load(&blk->stat_bytes_written), atomic_load(&blk->stat_bounced),
-		io.eventfd_signals, io.loops, io.sleeps, io.poll_hits, io.poll_misses,
-		blk->engine == DISK_ENGINE_SYNC ? "sync" : "io_uring",
-		blk->direct ? "none" : "writeback");
+		" kicks=%lu io_loops=%lu io_sleeps=%lu poll_hits=%lu poll_misses=%lu engine=%s "
+		"cache=%s",
+		io.eventfd_signals, io.loops, io.sleeps, io.poll_hits, io.poll_misses, disk->engine,
+		disk->cache);
+	counters_print(out, &blk->counters, blk_rejected_descs, ARRAY_SIZE(blk_rejected_descs));
+	fputc('\n', out);
 }
 
-static void probe_direct_io_alignment(struct virtio_blk *blk)
-{
-	struct statx stx;
-
-	blk->dio_mem_align = SECTOR;
-	blk->dio_offset_align = SECTOR;
-	if (statx(blk->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
-	    (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align) {
-		if (stx.stx_dio_mem_align)
-			blk->dio_mem_align = stx.stx_dio_mem_align;
-		if (stx.stx_dio_offset_align > SECTOR)
-			blk->dio_offset_align = stx.stx_dio_offset_align;
-	}
-}
-
-static void build_config(struct virtio_blk *blk)
+static void blk_build_config(struct virtio_blk *blk)
 {
 	struct virtio_blk_config *c = &blk->config;
 
 	memset(c, 0, sizeof(*c));
 	c->capacity = blk->capacity;
 	c->seg_max = VIRTIO_BLK_SEG_MAX;
-	c->blk_size = blk->direct ? blk->dio_offset_align : SECTOR;
+	/* With O_DIRECT the direct-I/O offset alignment, so that Linux issues
+	 * requests the disk can take without failing. */
+	c->blk_size = disk_props(blk->disk)->block_size;
 	c->num_queues = 1;
 	c->max_discard_sectors = VIRTIO_BLK_MAX_DISCARD_SECTORS;
 	c->max_discard_seg = VIRTIO_BLK_MAX_DISCARD_SEG;
@@ -641,7 +549,7 @@ static void build_config(struct virtio_blk *blk)
 	c->write_zeroes_may_unmap = 1;
 }
 
-static void make_serial(struct virtio_blk *blk, const char *path)
+static void blk_make_serial(struct virtio_blk *blk, const char *path)
 {
 	const char *base = strrchr(path, '/');
 
@@ -651,41 +559,19 @@ static void make_serial(struct virtio_blk *blk, const char *path)
 	memcpy(blk->serial, base, strnlen(base, sizeof(blk->serial)));
 }
 
-static int open_disk(struct virtio_blk *blk, const struct disk_config *cfg)
+/* Open the image and describe it in config space; 0 or -errno after logging. */
+static int blk_open_disk(struct virtio_blk *blk, const struct disk_config *cfg)
 {
-	int flags = (cfg->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
-	off_t size;
+	const struct disk_props *props;
 
-	if (cfg->cache == DISK_CACHE_NONE)
-		flags |= O_DIRECT;
-	blk->fd = open(cfg->path, flags);
-	if (blk->fd < 0) {
-		int err = errno;
-
-		if (err == EINVAL && (flags & O_DIRECT))
-			log_error("--disk %s: cache=none needs O_DIRECT, which this file system "
-				  "does not support",
-				  cfg->path);
-		else
-			log_error("--disk %s: %s", cfg->path, strerror(err));
-		return -err;
-	}
-	size = lseek(blk->fd, 0, SEEK_END);
-	if (size < 0) {
-		int err = errno;
-
-		log_error("--disk %s: cannot find its size: %s", cfg->path, strerror(err));
-		return -err;
-	}
-	if (size < SECTOR) {
-		log_error("--disk %s: smaller than one %d-byte sector", cfg->path, SECTOR);
-		return -EINVAL;
-	}
-	if (size % SECTOR)
-		log_info("--disk %s: size is not a multiple of %d; the last %lld bytes are not "
-			 "visible to the guest",
-			 cfg->path, SECTOR, (long long)(size % SECTOR));
-	blk->capacity = (uint64_t)size / SECTOR;
+	blk->disk = disk_open(cfg);
+	if (!blk->disk)
+		return -errno;
+	props = disk_props(blk->disk);
+	blk->capacity = props->size / SECTOR;
+	blk->publish_each = props->inline_completion;
+	blk_make_serial(blk, cfg->path);
+	blk_build_config(blk);
 	return 0;
 }
 
@@ -693,33 +579,19 @@ int virtio_blk_create(struct vm *vm, const struct disk_config *cfg, unsigned int
 		      struct virtio_blk **out)
 {
 	struct virtio_blk *blk = calloc(1, sizeof(*blk));
+	const struct disk_props *props;
 	int ret;
 
 	if (!blk) {
 		log_error("--disk %s: out of memory", cfg->path);
 		return -ENOMEM;
 	}
-	blk->fd = -1;
-	snprintf(blk->name, sizeof(blk->name), "virtio-blk%u", index);
+	snprintf(blk->name, sizeof(blk->name), "virtio-blk.%u", index);
 	snprintf(blk->path, sizeof(blk->path), "%s", cfg->path);
 	blk->read_only = cfg->read_only;
-	blk->direct = cfg->cache == DISK_CACHE_NONE;
-	blk->engine = cfg->engine;
-	ret = open_disk(blk, cfg);
+	ret = blk_open_disk(blk, cfg);
 	if (ret)
 		goto fail;
-	probe_direct_io_alignment(blk);
-	make_serial(blk, cfg->path);
-	build_config(blk);
-
-	/* Enough SQEs for a full queue of requests in one submission. */
-	blk->io = iothread_create(blk->name, 2 * VIRTQ_MAX_SIZE);
-	if (!blk->io) {
-		ret = -errno;
-		log_error("%s: io_uring_queue_init: %s (the I/O thread needs io_uring)", blk->name,
-			  strerror(errno));
-		goto fail;
-	}
 
 	blk->vdev.name = blk->name;
 	blk->vdev.device_id = VIRTIO_ID_BLOCK;
@@ -736,33 +608,33 @@ int virtio_blk_create(struct vm *vm, const struct disk_config *cfg, unsigned int
 	blk->vdev.config = &blk->config;
 	blk->vdev.config_size = sizeof(blk->config);
 	blk->vdev.ops = &blk_ops;
-	ret = virtio_mmio_init(&blk->vdev, vm);
+	ret = virtio_mmio_init_with_iothread(
+	    &blk->vdev, vm,
+	    &(struct virtio_io_desc){
+		/* Enough SQEs for a full queue of requests in one submission. */
+		.ring_entries = 2 * VIRTQ_MAX_SIZE,
+		.opaque = blk,
+		.kick = {blk_on_kick},
+		.after_batch = blk_after_batch,
+		.poll = blk_poll_queue,
+		.poll_min_ns = BLK_POLL_MIN_NS,
+		.poll_max_ns = BLK_POLL_MAX_NS,
+	    });
 	if (ret)
-		goto fail_io;
-	ret = iothread_watch_eventfd(blk->io, blk->vdev.queues[0].kick_fd, on_kick, blk);
-	if (!ret)
-		ret = iothread_add_batch_hook(blk->io, after_batch, blk);
-	if (!ret)
-		ret = iothread_set_poll(blk->io, poll_queue, blk, BLK_POLL_MIN_NS, BLK_POLL_MAX_NS);
-	if (ret) {
-		virtio_mmio_destroy(&blk->vdev);
-		goto fail_io;
-	}
-	reset_requests(blk);
-	vm_register_stats(vm, print_stats, blk);
+		goto fail;
+	/* The disk's io_uring engine submits on the I/O thread's ring. */
+	disk_use_iothread(blk->disk, blk->vdev.io);
+	blk_reset_requests(blk);
+	vm_register_stats(vm, blk_print_stats, blk);
+	props = disk_props(blk->disk);
 	log_debug("%s: %s, %" PRIu64 " sectors%s, cache=%s, engine=%s", blk->name, cfg->path,
-		  blk->capacity, blk->read_only ? ", read-only" : "",
-		  blk->direct ? "none" : "writeback",
-		  blk->engine == DISK_ENGINE_SYNC ? "sync" : "io_uring");
+		  blk->capacity, blk->read_only ? ", read-only" : "", props->cache, props->engine);
 	if (out)
 		*out = blk;
 	return 0;
 
-fail_io:
-	iothread_destroy(blk->io);
 fail:
-	if (blk->fd >= 0)
-		close(blk->fd);
+	disk_close(blk->disk);
 	free(blk);
 	return ret;
 }
@@ -771,8 +643,7 @@ void virtio_blk_destroy(struct virtio_blk *blk)
 {
 	if (!blk)
 		return;
-	virtio_mmio_destroy(&blk->vdev);
-	iothread_destroy(blk->io);
-	close(blk->fd);
+	virtio_mmio_destroy(&blk->vdev); /* stops and destroys the I/O thread */
+	disk_close(blk->disk);
 	free(blk);
 }

@@ -15,42 +15,50 @@
 #include "util.h"
 #include "vm.h"
 
-
-static uint64_t offered_features(const struct virtio_device *dev)
+static uint64_t mmio_offered_features(const struct virtio_device *dev)
 {
 	return dev->device_features | BIT(VIRTIO_F_VERSION_1);
 }
 
-static uint16_t queue_num_max(const struct virtio_device *dev)
+static uint16_t mmio_queue_num_max(const struct virtio_device *dev)
 {
 	return dev->queue_num_max ? dev->queue_num_max : VIRTQ_MAX_SIZE;
 }
 
-static void raise_interrupt(struct virtio_device *dev, unsigned int why)
+static void mmio_count_bad_access(struct virtio_device *dev)
+{
+	counter_add(&dev->stat_bad_accesses, 1);
+}
+
+/* Signal an eventfd once; only EAGAIN (counter saturated) can fail, and
+ * then a signal is pending anyway. */
+static void mmio_signal_eventfd(int fd)
 {
 	uint64_t one = 1;
 
-	atomic_fetch_or(&dev->interrupt_status, why);
-	atomic_fetch_add_explicit(&dev->stat_interrupts, 1, memory_order_relaxed);
-	if (dev->call_fd >= 0) {
-		/* Only EAGAIN (counter saturated) can fail, and then an
-		 * interrupt is pending anyway. */
-		if (write(dev->call_fd, &one, sizeof(one)) < 0) {
-		}
-	} else {
-		vm_pulse_irq(dev->vm, dev->irq);
+	if (write(fd, &one, sizeof(one)) < 0) {
 	}
+}
+
+static void mmio_raise_interrupt(struct virtio_device *dev, unsigned int why)
+{
+	atomic_fetch_or(&dev->interrupt_status, why);
+	counter_add(&dev->stat_interrupts, 1);
+	if (dev->call_fd >= 0)
+		mmio_signal_eventfd(dev->call_fd);
+	else
+		vm_pulse_irq(dev->vm, dev->irq);
 }
 
 void virtio_mmio_signal_used(struct virtio_device *dev)
 {
-	raise_interrupt(dev, VIRTIO_MMIO_INT_VRING);
+	mmio_raise_interrupt(dev, VIRTIO_MMIO_INT_VRING);
 }
 
 void virtio_mmio_config_changed(struct virtio_device *dev)
 {
 	atomic_fetch_add(&dev->config_generation, 1);
-	raise_interrupt(dev, VIRTIO_MMIO_INT_CONFIG);
+	mmio_raise_interrupt(dev, VIRTIO_MMIO_INT_CONFIG);
 }
 
 void virtio_mmio_set_needs_reset(struct virtio_device *dev, const char *why)
@@ -59,9 +67,9 @@ void virtio_mmio_set_needs_reset(struct virtio_device *dev, const char *why)
 
 	if (old & VIRTIO_STATUS_NEEDS_RESET)
 		return;
-	atomic_fetch_add_explicit(&dev->stat_needs_reset, 1, memory_order_relaxed);
+	counter_add(&dev->stat_needs_reset, 1);
 	log_error("%s: %s; device needs reset", dev->name, why ? why : "device error");
-	raise_interrupt(dev, VIRTIO_MMIO_INT_CONFIG);
+	mmio_raise_interrupt(dev, VIRTIO_MMIO_INT_CONFIG);
 }
 
 bool virtio_mmio_needs_reset(struct virtio_device *dev)
@@ -69,8 +77,24 @@ bool virtio_mmio_needs_reset(struct virtio_device *dev)
 	return atomic_load_explicit(&dev->status, memory_order_relaxed) & VIRTIO_STATUS_NEEDS_RESET;
 }
 
+int virtio_queue_pop(struct virtio_device *dev, unsigned int q, struct virtq_elem *elem)
+{
+	struct virtq *vq = &dev->queues[q].vq;
+	int ret = virtq_pop(vq, elem);
+
+	if (ret < 0)
+		virtio_mmio_set_needs_reset(dev, vq->error);
+	return ret;
+}
+
+void virtio_queue_break(struct virtio_device *dev, unsigned int q, const char *why)
+{
+	virtq_break(&dev->queues[q].vq, why);
+	virtio_mmio_set_needs_reset(dev, why);
+}
+
 /* Drop kicks that arrived before the reset so they are not served later. */
-static void drain_eventfd(int fd)
+static void mmio_drain_eventfd(int fd)
 {
 	struct pollfd p = {.fd = fd, .events = POLLIN};
 	uint64_t v;
@@ -80,14 +104,20 @@ static void drain_eventfd(int fd)
 }
 
 /* Back to the state after power-on.  Caller holds dev->lock. */
-static void device_reset(struct virtio_device *dev)
+static void mmio_device_reset(struct virtio_device *dev)
 {
-	if (dev->active && dev->ops->reset)
-		dev->ops->reset(dev);
+	if (dev->active) {
+		/* Waits for every operation in flight: after this the device
+		 * no longer touches guest memory. */
+		if (dev->io)
+			iothread_stop(dev->io);
+		if (dev->ops->reset)
+			dev->ops->reset(dev);
+	}
 	dev->active = false;
 	for (unsigned int i = 0; i < dev->nr_queues; i++) {
 		virtq_reset(&dev->queues[i].vq);
-		drain_eventfd(dev->queues[i].kick_fd);
+		mmio_drain_eventfd(dev->queues[i].kick_fd);
 	}
 	dev->driver_features = 0;
 	dev->device_features_sel = 0;
@@ -97,13 +127,13 @@ static void device_reset(struct virtio_device *dev)
 	atomic_store(&dev->status, 0);
 }
 
-static bool features_acceptable(struct virtio_device *dev)
+static bool mmio_features_acceptable(struct virtio_device *dev)
 {
 	uint64_t f = dev->driver_features;
 
-	if (f & ~offered_features(dev)) {
+	if (f & ~mmio_offered_features(dev)) {
 		log_error("%s: driver accepted features 0x%" PRIx64 " the device did not offer",
-			  dev->name, f & ~offered_features(dev));
+			  dev->name, f & ~mmio_offered_features(dev));
 		return false;
 	}
 	if (!(f & BIT(VIRTIO_F_VERSION_1))) {
@@ -115,49 +145,120 @@ static bool features_acceptable(struct virtio_device *dev)
 	return !dev->ops->features_ok || dev->ops->features_ok(dev, f);
 }
 
-static void write_status(struct virtio_device *dev, uint32_t value)
+/*
+ * DRIVER_OK: activate the device, start its I/O thread, and kick every ready
+ * queue once, so chains the driver made available before DRIVER_OK are
+ * served although no QueueNotify announced them.  A failure puts the device
+ * in NEEDS_RESET; DRIVER_OK is taken either way (the driver sees both).
+ */
+static bool mmio_enter_driver_ok(struct virtio_device *dev)
 {
-	unsigned int old = atomic_load(&dev->status), set;
+	int ret = dev->ops->activate(dev);
 
-	if (value == 0) {
-		device_reset(dev);
-		return;
+	if (ret) {
+		virtio_mmio_set_needs_reset(dev, "activation failed");
+		return true;
 	}
-	/* NEEDS_RESET belongs to the device; the driver never clears bits
-	 * except by writing 0, so only newly set bits matter. */
-	set = value & ~old & ~VIRTIO_STATUS_NEEDS_RESET & 0xff;
-	if ((set & VIRTIO_STATUS_FEATURES_OK) &&
-	    (!(old & VIRTIO_STATUS_DRIVER) || !features_acceptable(dev)))
-		set &= ~VIRTIO_STATUS_FEATURES_OK; /* the driver sees the refusal on re-read */
-	if (set & VIRTIO_STATUS_DRIVER_OK) {
-		if (!((old | set) & VIRTIO_STATUS_FEATURES_OK)) {
-			log_error("%s: DRIVER_OK without FEATURES_OK", dev->name);
-			set &= ~VIRTIO_STATUS_DRIVER_OK;
-		} else if (!dev->active) {
-			atomic_fetch_or(&dev->status, set);
-			set = 0;
-			if (dev->ops->activate(dev) == 0)
-				dev->active = true;
-			else
-				virtio_mmio_set_needs_reset(dev, "activation failed");
-		}
+	ret = dev->io ? iothread_start(dev->io) : 0;
+	if (ret) {
+		log_error("%s: cannot start the I/O thread: %s", dev->name, strerror(-ret));
+		if (dev->ops->reset)
+			dev->ops->reset(dev);
+		virtio_mmio_set_needs_reset(dev, "activation failed");
+		return true;
 	}
-	atomic_fetch_or(&dev->status, set);
+	dev->active = true;
+	for (unsigned int q = 0; q < dev->nr_queues; q++)
+		if (dev->queues[q].vq.ready)
+			mmio_signal_eventfd(dev->queues[q].kick_fd);
+	return true;
 }
 
-static struct virtq *selected_queue(struct virtio_device *dev)
+#define ST_ACK VIRTIO_STATUS_ACKNOWLEDGE
+#define ST_DRV VIRTIO_STATUS_DRIVER
+#define ST_FOK VIRTIO_STATUS_FEATURES_OK
+#define ST_DOK VIRTIO_STATUS_DRIVER_OK
+/* Bits outside the driver's steps: FAILED (driver, any time), NEEDS_RESET (device). */
+#define ST_SIDE (VIRTIO_STATUS_FAILED | VIRTIO_STATUS_NEEDS_RESET)
+
+/*
+ * The driver's steps (virtio 1.2, 3.1.1), one bit at a time.  enter runs
+ * before the step is taken and may decline it (false): that is the device
+ * refusing the features, which the driver sees when it reads FEATURES_OK
+ * back, not a driver error.
+ */
+static const struct mmio_status_step {
+	uint8_t from, to;
+	bool (*enter)(struct virtio_device *dev);
+} mmio_status_steps[] = {
+    {0, ST_ACK, NULL},
+    {ST_ACK, ST_ACK | ST_DRV, NULL},
+    {ST_ACK | ST_DRV, ST_ACK | ST_DRV | ST_FOK, mmio_features_acceptable},
+    {ST_ACK | ST_DRV | ST_FOK, ST_ACK | ST_DRV | ST_FOK | ST_DOK, mmio_enter_driver_ok},
+};
+
+static const struct mmio_status_step *mmio_find_step(unsigned int from, unsigned int to)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(mmio_status_steps); i++)
+		if (mmio_status_steps[i].from == from && mmio_status_steps[i].to == to)
+			return &mmio_status_steps[i];
+	return NULL;
+}
+
+static void mmio_refuse_status(struct virtio_device *dev, unsigned int old, uint32_t value)
+{
+	/* Guest-triggered: one error line per device, the rest at debug level. */
+	if (atomic_fetch_add_explicit(&dev->stat_status_refused, 1, memory_order_relaxed) == 0)
+		log_error("%s: Status 0x%02x -> 0x%02x refused (out of the virtio 1.2, 3.1.1 "
+			  "order)",
+			  dev->name, old, value);
+	else
+		log_debug("%s: Status 0x%02x -> 0x%02x refused", dev->name, old, value);
+}
+
+/*
+ * A Status write: 0 resets; otherwise the bits other than FAILED and
+ * NEEDS_RESET must stay or take one step of mmio_status_steps, and a status
+ * with FAILED takes no step.  NEEDS_RESET belongs to the device and bits
+ * are cleared only by reset, so the new status is old | value, with
+ * NEEDS_RESET ignored; a write that would clear a bit counts as refused.
+ */
+static void mmio_write_status(struct virtio_device *dev, uint64_t reg, uint32_t value)
+{
+	unsigned int old = atomic_load(&dev->status);
+	unsigned int want = old | (value & 0xff & ~VIRTIO_STATUS_NEEDS_RESET);
+	unsigned int from = old & ~ST_SIDE, to = want & ~ST_SIDE;
+	const struct mmio_status_step *step = NULL;
+
+	(void)reg;
+	if (value == 0) {
+		mmio_device_reset(dev);
+		return;
+	}
+	if (from != to && (!(step = mmio_find_step(from, to)) || (old & VIRTIO_STATUS_FAILED))) {
+		mmio_refuse_status(dev, old, value);
+		return;
+	}
+	if (old & ~VIRTIO_STATUS_NEEDS_RESET & ~value)
+		mmio_refuse_status(dev, old, value); /* counted; the cleared bits stay */
+	if (step && step->enter && !step->enter(dev))
+		return;
+	atomic_fetch_or(&dev->status, want);
+}
+
+static struct virtq *mmio_selected_queue(struct virtio_device *dev)
 {
 	return dev->queue_sel < dev->nr_queues ? &dev->queues[dev->queue_sel].vq : NULL;
 }
 
 /* Queue layout registers may change only while the queue is off and the
  * device not yet live. */
-static struct virtq *configurable_queue(struct virtio_device *dev, uint32_t reg)
+static struct virtq *mmio_configurable_queue(struct virtio_device *dev, uint32_t reg)
 {
-	struct virtq *vq = selected_queue(dev);
+	struct virtq *vq = mmio_selected_queue(dev);
 
 	if (!vq || vq->ready || dev->active) {
-		atomic_fetch_add_explicit(&dev->stat_bad_accesses, 1, memory_order_relaxed);
+		mmio_count_bad_access(dev);
 		log_debug("%s: ignoring write to register 0x%03x for queue %u", dev->name, reg,
 			  dev->queue_sel);
 		return NULL;
@@ -166,7 +267,7 @@ static struct virtq *configurable_queue(struct virtio_device *dev, uint32_t reg)
 }
 
 /* 64-bit values are written as two 32-bit halves. */
-static void set_half(uint64_t *v, bool high, uint32_t half)
+static void mmio_set_half(uint64_t *v, bool high, uint32_t half)
 {
 	if (high)
 		*v = (*v & 0xffffffffULL) | ((uint64_t)half << 32);
@@ -175,7 +276,7 @@ static void set_half(uint64_t *v, bool high, uint32_t half)
 }
 
 /* The ring address a QueueDesc/Driver/Device Low or High register is half of. */
-static uint64_t *ring_address(struct virtq *vq, uint64_t reg)
+static uint64_t *mmio_ring_address(struct virtq *vq, uint64_t reg)
 {
 	if (reg <= VIRTIO_MMIO_QUEUE_DESC_HIGH)
 		return &vq->desc_gpa;
@@ -184,102 +285,145 @@ static uint64_t *ring_address(struct virtq *vq, uint64_t reg)
 	return &vq->used_gpa;
 }
 
-static void notify_queue(struct virtio_device *dev, uint32_t q)
-{
-	uint64_t one = 1;
+/* ---- register writes: one handler per register, dispatched by mmio_writers[] ---- */
 
-	if (q >= dev->nr_queues) {
-		atomic_fetch_add_explicit(&dev->stat_bad_accesses, 1, memory_order_relaxed);
-		return;
-	}
-	if (atomic_fetch_add_explicit(&dev->stat_notifies_in_vcpu, 1, memory_order_relaxed) == 0 &&
-	    dev->kick_via_ioeventfd)
-		log_debug("%s: QueueNotify reached the vCPU thread despite ioeventfd", dev->name);
-	if (write(dev->queues[q].kick_fd, &one, sizeof(one)) < 0) {
-	}
+static void mmio_write_device_features_sel(struct virtio_device *dev, uint64_t reg, uint32_t v)
+{
+	(void)reg;
+	dev->device_features_sel = v;
 }
 
-static void register_write(struct virtio_device *dev, uint64_t reg, uint32_t v)
+static void mmio_write_driver_features_sel(struct virtio_device *dev, uint64_t reg, uint32_t v)
+{
+	(void)reg;
+	dev->driver_features_sel = v;
+}
+
+/* Only between DRIVER and FEATURES_OK: after that the features are final. */
+static void mmio_write_driver_features(struct virtio_device *dev, uint64_t reg, uint32_t v)
+{
+	unsigned int st = atomic_load(&dev->status);
+
+	(void)reg;
+	if (!(st & VIRTIO_STATUS_DRIVER) || (st & VIRTIO_STATUS_FEATURES_OK) ||
+	    dev->driver_features_sel > 1) {
+		mmio_count_bad_access(dev);
+		return;
+	}
+	mmio_set_half(&dev->driver_features, dev->driver_features_sel == 1, v);
+}
+
+static void mmio_write_queue_sel(struct virtio_device *dev, uint64_t reg, uint32_t v)
+{
+	(void)reg;
+	dev->queue_sel = v;
+}
+
+static void mmio_write_queue_num(struct virtio_device *dev, uint64_t reg, uint32_t v)
+{
+	struct virtq *vq = mmio_configurable_queue(dev, (uint32_t)reg);
+
+	if (vq) /* checked against QueueNumMax on QueueReady */
+		vq->size = v > mmio_queue_num_max(dev) ? 0 : (uint16_t)v;
+}
+
+/* QueueDesc/Driver/Device Low and High. */
+static void mmio_write_ring_address(struct virtio_device *dev, uint64_t reg, uint32_t v)
+{
+	struct virtq *vq = mmio_configurable_queue(dev, (uint32_t)reg);
+
+	if (vq)
+		mmio_set_half(mmio_ring_address(vq, reg), reg & 4, v);
+}
+
+static void mmio_write_queue_ready(struct virtio_device *dev, uint64_t reg, uint32_t v)
 {
 	struct virtq *vq;
 
-	switch (reg) {
-	case VIRTIO_MMIO_DEVICE_FEATURES_SEL:
-		dev->device_features_sel = v;
-		break;
-	case VIRTIO_MMIO_DRIVER_FEATURES_SEL:
-		dev->driver_features_sel = v;
-		break;
-	case VIRTIO_MMIO_DRIVER_FEATURES: {
-		unsigned int st = atomic_load(&dev->status);
-
-		if (!(st & VIRTIO_STATUS_DRIVER) || (st & VIRTIO_STATUS_FEATURES_OK) ||
-		    dev->driver_features_sel > 1) {
-			atomic_fetch_add_explicit(&dev->stat_bad_accesses, 1, memory_order_relaxed);
-			break;
-		}
-		set_half(&dev->driver_features, dev->driver_features_sel == 1, v);
-		break;
+	if (v == 0) {
+		/* Turning a queue off while the device is live needs
+		 * VIRTIO_F_RING_RESET, which is not offered. */
+		vq = mmio_selected_queue(dev);
+		if (vq && !dev->active)
+			vq->ready = false;
+		else
+			mmio_count_bad_access(dev);
+		return;
 	}
-	case VIRTIO_MMIO_QUEUE_SEL:
-		dev->queue_sel = v;
-		break;
-	case VIRTIO_MMIO_QUEUE_NUM:
-		if ((vq = configurable_queue(dev, reg)))
-			/* Checked against QueueNumMax on QueueReady. */
-			vq->size = v > queue_num_max(dev) ? 0 : (uint16_t)v;
-		break;
-	case VIRTIO_MMIO_QUEUE_DESC_LOW:
-	case VIRTIO_MMIO_QUEUE_DESC_HIGH:
-	case VIRTIO_MMIO_QUEUE_DRIVER_LOW:
-	case VIRTIO_MMIO_QUEUE_DRIVER_HIGH:
-	case VIRTIO_MMIO_QUEUE_DEVICE_LOW:
-	case VIRTIO_MMIO_QUEUE_DEVICE_HIGH:
-		if ((vq = configurable_queue(dev, reg)))
-			set_half(ring_address(vq, reg), reg & 4, v);
-		break;
-	case VIRTIO_MMIO_QUEUE_READY:
-		if (v == 0) {
-			/* Turning a queue off while the device is live needs
-			 * VIRTIO_F_RING_RESET, which is not offered. */
-			vq = selected_queue(dev);
-			if (vq && !dev->active)
-				vq->ready = false;
-			else
-				atomic_fetch_add_explicit(&dev->stat_bad_accesses, 1,
-							  memory_order_relaxed);
-			break;
-		}
-		if (!(vq = configurable_queue(dev, reg)))
-			break;
-		if (!(atomic_load(&dev->status) & VIRTIO_STATUS_FEATURES_OK)) {
-			log_error("%s: queue %u enabled before FEATURES_OK", dev->name,
-				  dev->queue_sel);
-			break;
-		}
-		if (virtq_enable(vq, &dev->vm->mem, dev->driver_features))
-			log_error("%s: queue %u: %s", dev->name, dev->queue_sel, vq->error);
-		break;
-	case VIRTIO_MMIO_QUEUE_NOTIFY:
-		notify_queue(dev, v);
-		break;
-	case VIRTIO_MMIO_INTERRUPT_ACK:
-		atomic_fetch_and(&dev->interrupt_status, ~v);
-		break;
-	case VIRTIO_MMIO_STATUS:
-		write_status(dev, v);
-		break;
-	case VIRTIO_MMIO_SHM_SEL:
-		break;
-	default:
-		atomic_fetch_add_explicit(&dev->stat_bad_accesses, 1, memory_order_relaxed);
-		log_debug("%s: write 0x%x to read-only or unknown register 0x%03" PRIx64, dev->name,
-			  v, reg);
-		break;
+	if (!(vq = mmio_configurable_queue(dev, (uint32_t)reg)))
+		return;
+	if (!(atomic_load(&dev->status) & VIRTIO_STATUS_FEATURES_OK)) {
+		log_error("%s: queue %u enabled before FEATURES_OK", dev->name, dev->queue_sel);
+		return;
 	}
+	if (virtq_enable(vq, &dev->vm->mem, dev->driver_features))
+		log_error("%s: queue %u: %s", dev->name, dev->queue_sel, vq->error);
 }
 
-static uint32_t register_read(struct virtio_device *dev, uint64_t reg)
+static void mmio_write_queue_notify(struct virtio_device *dev, uint64_t reg, uint32_t q)
+{
+	(void)reg;
+	if (q >= dev->nr_queues) {
+		mmio_count_bad_access(dev);
+		return;
+	}
+	if (atomic_fetch_add_explicit(&dev->stat_notifies_on_exit_path, 1, memory_order_relaxed) ==
+		0 &&
+	    dev->kick_via_ioeventfd)
+		log_debug("%s: QueueNotify reached the vCPU thread despite ioeventfd", dev->name);
+	mmio_signal_eventfd(dev->queues[q].kick_fd);
+}
+
+static void mmio_write_interrupt_ack(struct virtio_device *dev, uint64_t reg, uint32_t v)
+{
+	(void)reg;
+	atomic_fetch_and(&dev->interrupt_status, ~v);
+}
+
+static void mmio_write_ignored(struct virtio_device *dev, uint64_t reg, uint32_t v)
+{
+	(void)dev;
+	(void)reg;
+	(void)v;
+}
+
+typedef void (*mmio_write_fn)(struct virtio_device *dev, uint64_t reg, uint32_t v);
+
+/* The writable registers, indexed by offset / 4; the rest are read-only or unknown. */
+static const mmio_write_fn mmio_writers[VIRTIO_MMIO_CONFIG / 4] = {
+    [VIRTIO_MMIO_DEVICE_FEATURES_SEL / 4] = mmio_write_device_features_sel,
+    [VIRTIO_MMIO_DRIVER_FEATURES / 4] = mmio_write_driver_features,
+    [VIRTIO_MMIO_DRIVER_FEATURES_SEL / 4] = mmio_write_driver_features_sel,
+    [VIRTIO_MMIO_QUEUE_SEL / 4] = mmio_write_queue_sel,
+    [VIRTIO_MMIO_QUEUE_NUM / 4] = mmio_write_queue_num,
+    [VIRTIO_MMIO_QUEUE_READY / 4] = mmio_write_queue_ready,
+    [VIRTIO_MMIO_QUEUE_NOTIFY / 4] = mmio_write_queue_notify,
+    [VIRTIO_MMIO_INTERRUPT_ACK / 4] = mmio_write_interrupt_ack,
+    [VIRTIO_MMIO_STATUS / 4] = mmio_write_status,
+    [VIRTIO_MMIO_QUEUE_DESC_LOW / 4] = mmio_write_ring_address,
+    [VIRTIO_MMIO_QUEUE_DESC_HIGH / 4] = mmio_write_ring_address,
+    [VIRTIO_MMIO_QUEUE_DRIVER_LOW / 4] = mmio_write_ring_address,
+    [VIRTIO_MMIO_QUEUE_DRIVER_HIGH / 4] = mmio_write_ring_address,
+    [VIRTIO_MMIO_QUEUE_DEVICE_LOW / 4] = mmio_write_ring_address,
+    [VIRTIO_MMIO_QUEUE_DEVICE_HIGH / 4] = mmio_write_ring_address,
+    [VIRTIO_MMIO_SHM_SEL / 4] = mmio_write_ignored, /* no shared memory regions */
+};
+
+/* An aligned 32-bit write below the config space. */
+static void mmio_register_write(struct virtio_device *dev, uint64_t reg, uint32_t v)
+{
+	mmio_write_fn fn = reg < VIRTIO_MMIO_CONFIG ? mmio_writers[reg / 4] : NULL;
+
+	if (!fn) {
+		mmio_count_bad_access(dev);
+		log_debug("%s: write 0x%x to read-only or unknown register 0x%03" PRIx64, dev->name,
+			  v, reg);
+		return;
+	}
+	fn(dev, reg, v);
+}
+
+static uint32_t mmio_register_read(struct virtio_device *dev, uint64_t reg)
 {
 	struct virtq *vq;
 
@@ -295,11 +439,11 @@ static uint32_t register_read(struct virtio_device *dev, uint64_t reg)
 	case VIRTIO_MMIO_DEVICE_FEATURES:
 		if (dev->device_features_sel > 1)
 			return 0;
-		return (uint32_t)(offered_features(dev) >> (32 * dev->device_features_sel));
+		return (uint32_t)(mmio_offered_features(dev) >> (32 * dev->device_features_sel));
 	case VIRTIO_MMIO_QUEUE_NUM_MAX:
-		return selected_queue(dev) ? queue_num_max(dev) : 0;
+		return mmio_selected_queue(dev) ? mmio_queue_num_max(dev) : 0;
 	case VIRTIO_MMIO_QUEUE_READY:
-		vq = selected_queue(dev);
+		vq = mmio_selected_queue(dev);
 		return vq && vq->ready;
 	case VIRTIO_MMIO_INTERRUPT_STATUS:
 		return atomic_load(&dev->interrupt_status);
@@ -334,54 +478,56 @@ void virtio_mmio_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t l
 		}
 	} else if (len != 4 || (offset & 3)) {
 		/* The spec allows only aligned 32-bit register accesses. */
-		atomic_fetch_add_explicit(&dev->stat_bad_accesses, 1, memory_order_relaxed);
+		mmio_count_bad_access(dev);
 		if (!is_write)
 			memset(data, 0, len);
 	} else if (is_write) {
-		register_write(dev, offset, get_le32(data));
+		mmio_register_write(dev, offset, get_le32(data));
 	} else {
-		put_le32(data, register_read(dev, offset));
+		put_le32(data, mmio_register_read(dev, offset));
 	}
 	pthread_mutex_unlock(&dev->lock);
 }
 
-static void print_stats(void *opaque, FILE *out)
+#define MMIO_COUNTER_DESC(name) {#name, offsetof(struct virtio_device, stat_##name)},
+static const struct counter_desc mmio_counter_descs[] = {VIRTIO_MMIO_COUNTERS(MMIO_COUNTER_DESC)};
+static const struct counter_desc mmio_late_counter_descs[] = {
+    VIRTIO_MMIO_LATE_COUNTERS(MMIO_COUNTER_DESC)};
+
+static void mmio_print_stats(void *opaque, FILE *out)
 {
 	struct virtio_device *dev = opaque;
 
-	fprintf(out,
-		"%s: interrupts=%lu notifies_on_exit_path=%lu needs_reset=%lu bad_accesses=%lu "
-		"ioeventfd=%s irqfd=%s\n",
-		dev->name, atomic_load(&dev->stat_interrupts),
-		atomic_load(&dev->stat_notifies_in_vcpu), atomic_load(&dev->stat_needs_reset),
-		atomic_load(&dev->stat_bad_accesses), dev->kick_via_ioeventfd ? "yes" : "no",
+	fprintf(out, "%s:", dev->name);
+	counters_print(out, dev, mmio_counter_descs, ARRAY_SIZE(mmio_counter_descs));
+	fprintf(out, " ioeventfd=%s irqfd=%s", dev->kick_via_ioeventfd ? "yes" : "no",
 		dev->call_fd >= 0 ? "yes" : "no");
+	counters_print(out, dev, mmio_late_counter_descs, ARRAY_SIZE(mmio_late_counter_descs));
+	fputc('\n', out);
 }
 
+/* The VM's allocator picks the window and its line (vmm/core/resources.h). */
 static int claim_slot(struct virtio_device *dev, struct vm *vm)
 {
-	for (unsigned int slot = 0; slot < ARCH_VIRTIO_MMIO_MAX; slot++) {
-		uint64_t base = ARCH_VIRTIO_MMIO_BASE + slot * ARCH_VIRTIO_MMIO_SIZE;
-		int ret = bus_register(&vm->mmio, base, ARCH_VIRTIO_MMIO_SIZE, virtio_mmio_access,
-				       dev, dev->name);
+	struct vm_virtio_window window;
+	int ret = vm_alloc_virtio_mmio(vm, &window);
 
-		if (ret == -EEXIST)
-			continue;
-		if (ret)
-			return ret;
-		dev->slot = slot;
-		dev->base = base;
-		dev->irq = ARCH_VIRTIO_IRQ_BASE + slot;
-		return 0;
-	}
-	return -ENOSPC;
+	if (ret)
+		return ret;
+	ret = bus_register(&vm->mmio, window.base, window.size, virtio_mmio_access, dev, dev->name);
+	if (ret)
+		return ret;
+	dev->slot = window.index;
+	dev->base = window.base;
+	dev->irq = window.gsi;
+	return 0;
 }
 
 /*
  * Kicks: one eventfd per queue, signalled by KVM on a QueueNotify write of
  * that queue's index.  If KVM cannot, the exit path writes the same eventfd.
  */
-static int setup_kicks(struct virtio_device *dev, struct vm *vm)
+static int mmio_setup_kicks(struct virtio_device *dev, struct vm *vm)
 {
 	int ret = vm->has_ioeventfd ? 0 : -ENOSYS;
 
@@ -430,7 +576,7 @@ static void setup_interrupt(struct virtio_device *dev, struct vm *vm)
 
 int virtio_mmio_init(struct virtio_device *dev, struct vm *vm)
 {
-	uint16_t qmax = queue_num_max(dev);
+	uint16_t qmax = mmio_queue_num_max(dev);
 	int ret;
 
 	if (dev->nr_queues == 0 || dev->nr_queues > VIRTIO_MMIO_MAX_QUEUES || !dev->ops ||
@@ -456,7 +602,7 @@ int virtio_mmio_init(struct virtio_device *dev, struct vm *vm)
 			  ARCH_VIRTIO_MMIO_MAX);
 		goto fail;
 	}
-	ret = setup_kicks(dev, vm);
+	ret = mmio_setup_kicks(dev, vm);
 	if (ret) {
 		log_error("%s: eventfd: %s", dev->name, strerror(-ret));
 		goto fail;
@@ -467,7 +613,7 @@ int virtio_mmio_init(struct virtio_device *dev, struct vm *vm)
 		log_error("%s: kernel command line too long", dev->name);
 		goto fail;
 	}
-	vm_register_stats(vm, print_stats, dev);
+	vm_register_stats(vm, mmio_print_stats, dev);
 	log_debug("%s: virtio-mmio at 0x%" PRIx64 " irq %u", dev->name, dev->base, dev->irq);
 	return 0;
 
@@ -483,11 +629,56 @@ fail:
 	return ret;
 }
 
+/* Watch every queue's kick eventfd, then the batch hook and the poll window. */
+static int mmio_wire_iothread(struct virtio_device *dev, const struct virtio_io_desc *io)
+{
+	int ret = 0;
+
+	for (unsigned int q = 0; q < dev->nr_queues && !ret; q++)
+		ret = io->kick[q] ? iothread_watch_eventfd(dev->io, dev->queues[q].kick_fd,
+							   io->kick[q], io->opaque)
+				  : -EINVAL;
+	if (!ret && io->after_batch)
+		ret = iothread_add_batch_hook(dev->io, io->after_batch, io->opaque);
+	if (!ret && io->poll)
+		ret = iothread_set_poll(dev->io, io->poll, io->opaque, io->poll_min_ns,
+					io->poll_max_ns);
+	return ret;
+}
+
+int virtio_mmio_init_with_iothread(struct virtio_device *dev, struct vm *vm,
+				   const struct virtio_io_desc *io)
+{
+	int ret;
+
+	dev->io = iothread_create(dev->name, io->ring_entries);
+	if (!dev->io) {
+		ret = -errno;
+		log_error("%s: io_uring_queue_init: %s (the I/O thread needs io_uring)", dev->name,
+			  strerror(errno));
+		return ret;
+	}
+	ret = virtio_mmio_init(dev, vm);
+	if (ret) {
+		iothread_destroy(dev->io);
+		dev->io = NULL;
+		return ret;
+	}
+	ret = mmio_wire_iothread(dev, io);
+	if (ret) {
+		log_error("%s: cannot set up the I/O thread: %s", dev->name, strerror(-ret));
+		virtio_mmio_destroy(dev);
+	}
+	return ret;
+}
+
 void virtio_mmio_destroy(struct virtio_device *dev)
 {
 	pthread_mutex_lock(&dev->lock);
-	device_reset(dev);
+	mmio_device_reset(dev);
 	pthread_mutex_unlock(&dev->lock);
+	iothread_destroy(dev->io);
+	dev->io = NULL;
 	for (unsigned int q = 0; q < dev->nr_queues; q++) {
 		if (dev->queues[q].kick_fd < 0)
 			continue;

@@ -2,11 +2,26 @@
  * The virtio-mmio transport (virtio 1.2, section 4.2; version 2 only).
  *
  * A device model embeds struct virtio_device, fills in the identity, feature
- * and queue fields and the ops, and calls virtio_mmio_init().  The transport
- * then owns: a 4 KiB register window at ARCH_VIRTIO_MMIO_BASE + slot * 4 KiB
- * and IOAPIC pin ARCH_VIRTIO_IRQ_BASE + slot (the lowest free slot), the
- * `virtio_mmio.device=` kernel command-line entry, the status state machine,
- * feature negotiation, queue registers, and per queue a kick eventfd.
+ * and queue fields and the ops, and calls virtio_mmio_init_with_iothread()
+ * (or virtio_mmio_init() for a device without an I/O thread, as in tests).
+ * The transport then owns: a 4 KiB register window at ARCH_VIRTIO_MMIO_BASE
+ * + slot * 4 KiB and IOAPIC pin ARCH_VIRTIO_IRQ_BASE + slot (the lowest free
+ * slot), the `virtio_mmio.device=` kernel command-line entry, the status
+ * state machine, feature negotiation, queue registers, per queue a kick
+ * eventfd, and the device's lifecycle: it starts the I/O thread after
+ * ops->activate, kicks every ready queue once (chains the driver made
+ * available before DRIVER_OK are served without a QueueNotify), and stops
+ * the thread before ops->reset.
+ *
+ * Status (virtio 1.2, 3.1.1): the driver's writes must follow
+ * ACKNOWLEDGE -> DRIVER -> FEATURES_OK -> DRIVER_OK one step at a time;
+ * FAILED may be added at any time (after it only 0 moves the status on),
+ * 0 resets, NEEDS_RESET is the device's.
+ * Any other write (a skipped step, DRIVER_OK before FEATURES_OK, a cleared
+ * bit) is refused, counted (`status_refused` in --stats) and logged; the
+ * register keeps its value, except that bits the driver tries to clear stay
+ * set while newly set bits are still judged (the driver may clear bits only
+ * by writing 0).
  *
  * Notifications: a QueueNotify write of queue index q signals
  * dev->queues[q].kick_fd.  With ioeventfd KVM does it without leaving the
@@ -16,11 +31,13 @@
  * irqfd (edge), or pulses the line when irqfd is unavailable.
  *
  * Threading: register accesses come from vCPU threads and are serialised by
- * dev->lock.  ops->activate and ops->reset run under that lock; reset must
- * not return before the device's I/O thread has stopped and no request is in
- * flight, because after reset the device must not touch guest memory.
+ * dev->lock.  ops->activate and ops->reset run under that lock.  After reset
+ * the device must not touch guest memory: the transport stops the I/O thread
+ * it owns (which waits for every operation in flight) before ops->reset; a
+ * device with a thread of its own must stop it in ops->reset.
  * virtio_mmio_signal_used(), virtio_mmio_config_changed() and
- * virtio_mmio_set_needs_reset() may be called from any thread.
+ * virtio_mmio_set_needs_reset() may be called from any thread;
+ * virtio_queue_pop() and virtio_queue_break() from the I/O thread.
  */
 #ifndef MINIVMM_VIRTIO_MMIO_H
 #define MINIVMM_VIRTIO_MMIO_H
@@ -30,6 +47,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "counters.h"
+#include "iothread.h"
 #include "virtio/virtqueue.h"
 
 struct vm;
@@ -106,15 +125,17 @@ struct virtio_device_ops {
 
 	/*
 	 * DRIVER_OK: the ready queues are enabled (dev->queues[i].vq) and
-	 * features are final.  Start serving kicks.  A non-zero return puts the
-	 * device in NEEDS_RESET.
+	 * features are final.  Prepare to serve kicks; the transport then
+	 * starts dev->io and kicks every ready queue.  A non-zero return puts
+	 * the device in NEEDS_RESET (and the thread is not started).
 	 */
 	int (*activate)(struct virtio_device *dev);
 
 	/*
-	 * The driver wrote 0 to Status (or the device is being destroyed).
-	 * Stop the I/O thread and wait for every request in flight; do not touch
-	 * guest memory after returning.  Called only if activate was.
+	 * The driver wrote 0 to Status (or the device is being destroyed),
+	 * after a successful activate.  dev->io has already stopped, with no
+	 * operation in flight; undo what activate set up and do not touch
+	 * guest memory afterwards.  Optional.
 	 */
 	void (*reset)(struct virtio_device *dev);
 };
@@ -124,9 +145,39 @@ struct virtio_queue {
 	int kick_fd; /* eventfd the device's I/O thread waits on */
 };
 
+/*
+ * The transport's counters for --stats, each named once: the fields are
+ * dev->stat_<name>, the keys <name>=.  The late ones are printed after the
+ * ioeventfd=/irqfd= flags, so the older keys keep their places in the line.
+ */
+#define VIRTIO_MMIO_COUNTERS(X)                                                                    \
+	X(interrupts)                                                                              \
+	X(notifies_on_exit_path) /* QueueNotify handled on the vCPU exit path */                   \
+	X(needs_reset)                                                                             \
+	X(bad_accesses)
+#define VIRTIO_MMIO_LATE_COUNTERS(X) X(status_refused) /* Status writes out of order */
+#define VIRTIO_MMIO_STAT_FIELD(name) counter_t stat_##name;
+
+/*
+ * How a device's queues are served: what virtio_mmio_init_with_iothread()
+ * wires to the device's I/O thread (vmm/core/iothread.h, named dev->name).
+ * Every callback gets opaque, normally the device.
+ */
+struct virtio_io_desc {
+	unsigned int ring_entries; /* io_uring submission queue size (power of two) */
+	void *opaque;
+	/* Queue q's kick handler, run in the I/O thread when its eventfd is
+	 * signalled (QueueNotify, or the transport's kick after DRIVER_OK).
+	 * Required for every q < dev->nr_queues. */
+	iothread_fn kick[VIRTIO_MMIO_MAX_QUEUES];
+	iothread_fn after_batch; /* optional: iothread_add_batch_hook() */
+	iothread_poll_fn poll;	 /* optional: iothread_set_poll() with the window below */
+	unsigned int poll_min_ns, poll_max_ns;
+};
+
 struct virtio_device {
-	/* Filled in by the device before virtio_mmio_init(). */
-	const char *name;	  /* "virtio-blk0", for logs and --stats */
+	/* Filled in by the device before virtio_mmio_init_with_iothread(). */
+	const char *name;	  /* "virtio-blk.0", for logs and --stats */
 	uint32_t device_id;	  /* VIRTIO_ID_* */
 	uint64_t device_features; /* VIRTIO_F_VERSION_1 is added by the transport */
 	unsigned int nr_queues;	  /* <= VIRTIO_MMIO_MAX_QUEUES */
@@ -137,6 +188,7 @@ struct virtio_device {
 
 	/* Set by the transport. */
 	struct vm *vm;
+	struct iothread *io; /* virtio_mmio_init_with_iothread(); NULL with virtio_mmio_init() */
 	unsigned int slot;
 	uint64_t base;	  /* GPA of the register window */
 	unsigned int irq; /* GSI */
@@ -155,21 +207,58 @@ struct virtio_device {
 	uint32_t queue_sel;
 
 	/* Counters for --stats. */
-	atomic_ulong stat_interrupts;
-	atomic_ulong stat_notifies_in_vcpu; /* QueueNotify handled on the exit path */
-	atomic_ulong stat_needs_reset;
-	atomic_ulong stat_bad_accesses;
+	VIRTIO_MMIO_COUNTERS(VIRTIO_MMIO_STAT_FIELD)
+	VIRTIO_MMIO_LATE_COUNTERS(VIRTIO_MMIO_STAT_FIELD)
 };
 
 /*
  * Claim the lowest free slot on vm, register the window, eventfds, irqfd
- * and the command-line entry.  0 or -errno after logging why.
+ * and the command-line entry.  0 or -errno after logging why.  dev->io is
+ * left as the caller set it (zero-initialise the device).
  */
 int virtio_mmio_init(struct virtio_device *dev, struct vm *vm);
 
-/* Reset the device (ops->reset if active) and close the eventfds.  The bus
- * range stays registered (buses never shrink); for teardown and tests. */
+/*
+ * The one call that creates a device with its I/O thread: the thread
+ * (dev->io, named dev->name, io->ring_entries SQEs), then
+ * virtio_mmio_init(), then each queue's kick eventfd watched with
+ * io->kick[q], the batch hook and the poll window.  Fill in dev's name,
+ * identity, features, queues, config and ops first; *io is copied, so a
+ * compound literal will do:
+ *
+ *	ret = virtio_mmio_init_with_iothread(&blk->vdev, vm, &(struct virtio_io_desc){
+ *		.ring_entries = 2 * VIRTQ_MAX_SIZE, .opaque = blk,
+ *		.kick = {blk_on_kick}, .after_batch = blk_after_batch,
+ *		.poll = blk_poll_queue, .poll_min_ns = 4000, .poll_max_ns = 50000});
+ *
+ * From then on the transport starts dev->io after ops->activate, kicks the
+ * ready queues, stops dev->io before ops->reset, and virtio_mmio_destroy()
+ * destroys it: the device never calls iothread_create/start/stop/destroy.
+ * On failure (logged) nothing is left to undo but the bus window, which
+ * stays (buses never shrink).  0 or -errno.
+ */
+int virtio_mmio_init_with_iothread(struct virtio_device *dev, struct vm *vm,
+				   const struct virtio_io_desc *io);
+
+/* Reset the device (stop dev->io, then ops->reset if active), destroy
+ * dev->io and close the eventfds.  The bus range stays registered (buses
+ * never shrink); for teardown and tests. */
 void virtio_mmio_destroy(struct virtio_device *dev);
+
+/*
+ * In the I/O thread: pop the next chain of queue q (virtq_pop()).  A
+ * malformed ring puts the device in NEEDS_RESET with the queue's reason.
+ * 1 with *elem filled, 0 if the ring is empty, -EINVAL if the queue is
+ * broken (stop using it until the driver resets the device).
+ */
+int virtio_queue_pop(struct virtio_device *dev, unsigned int q, struct virtq_elem *elem);
+
+/*
+ * In the I/O thread: the device cannot answer a chain it popped from queue q
+ * (e.g. no writable status byte).  Break the queue (virtq_break()) and put
+ * the device in NEEDS_RESET, logging why.
+ */
+void virtio_queue_break(struct virtio_device *dev, unsigned int q, const char *why);
 
 /* Used buffers are available: InterruptStatus |= VRING and interrupt. */
 void virtio_mmio_signal_used(struct virtio_device *dev);

@@ -80,6 +80,8 @@ _Static_assert(sizeof(struct virtio_net_config) == 12, "virtio_net_config layout
 #ifndef MINIVMM_FREESTANDING
 #include <stdbool.h>
 
+#include "counters.h"
+
 struct vm;
 struct net_config;
 struct tap;
@@ -120,15 +122,33 @@ struct virtio_device *virtio_net_device(struct virtio_net *net);
 /* TUN_F_* offloads the tap may hand the guest, for negotiated features. */
 unsigned int virtio_net_tun_offloads(uint64_t features);
 
-/* Counters (also printed by --stats), for tests. */
-struct virtio_net_stats {
-	unsigned long tx_packets, tx_bytes, tx_dropped, tx_malformed, tx_oversized;
-	unsigned long rx_packets, rx_bytes, rx_dropped, rx_malformed, rx_oversized;
-	unsigned long rx_no_buffers; /* times RX stopped reading the tap for want of buffers */
-	unsigned long tx_kicks, rx_kicks, interrupts;
-	unsigned long io_loops; /* io_uring_enter round trips of the I/O thread */
+/*
+ * The device's counters, each named once: fields of struct
+ * virtio_net_counters and keys of the --stats line, in this order (then
+ * the transport's interrupts=, the I/O thread's io_loops= and tap=).
+ * tests/integration/virtio_net.sh and bench/net parse that line.
+ */
+#define VIRTIO_NET_COUNTERS(X)                                                                     \
+	X(tx_packets)                                                                              \
+	X(tx_bytes) /* frame bytes, without the virtio-net header */                               \
+	X(tx_dropped)                                                                              \
+	X(tx_malformed)                                                                            \
+	X(tx_oversized)                                                                            \
+	X(rx_packets)                                                                              \
+	X(rx_bytes)                                                                                \
+	X(rx_dropped)                                                                              \
+	X(rx_malformed)                                                                            \
+	X(rx_oversized)                                                                            \
+	X(rx_no_buffers) /* times RX stopped reading the tap for want of buffers */                \
+	X(tx_kicks)	 /* kick eventfd reads (several kicks may coalesce) */                     \
+	X(rx_kicks)
+
+struct virtio_net_counters {
+	VIRTIO_NET_COUNTERS(COUNTER_FIELD)
 };
-void virtio_net_get_stats(struct virtio_net *net, struct virtio_net_stats *out);
+
+/* The live counters (read them with counter_get()), for tests. */
+const struct virtio_net_counters *virtio_net_counters(const struct virtio_net *net);
 
 /* True while RX waits for the guest to post buffers (not reading the tap). */
 bool virtio_net_rx_stalled(struct virtio_net *net);

@@ -16,33 +16,33 @@
 #define USED_FLAGS    0
 #define USED_IDX      1
 
-static uint16_t *used_event_slot(struct virtq *vq)
+static uint16_t *virtq_used_event_slot(struct virtq *vq)
 {
 	return &vq->avail[AVAIL_RING(vq->size)];
 }
 
-static uint16_t *avail_event_slot(struct virtq *vq)
+static uint16_t *virtq_avail_event_slot(struct virtq *vq)
 {
 	return &vq->used[2 + 4 * (unsigned int)vq->size];
 }
 
-static struct virtq_used_elem *used_ring(struct virtq *vq)
+static struct virtq_used_elem *virtq_used_ring(struct virtq *vq)
 {
 	return (struct virtq_used_elem *)&vq->used[2];
 }
 
 /* Guest memory changes under us: every ring field is read exactly once. */
-static uint16_t load_u16(const uint16_t *p)
+static uint16_t virtq_load_u16(const uint16_t *p)
 {
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
 
-static uint16_t load_acquire_u16(const uint16_t *p)
+static uint16_t virtq_load_acquire_u16(const uint16_t *p)
 {
 	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
 }
 
-static void store_u16(uint16_t *p, uint16_t v)
+static void virtq_store_u16(uint16_t *p, uint16_t v)
 {
 	__atomic_store_n(p, v, __ATOMIC_RELAXED);
 }
@@ -52,16 +52,17 @@ static void store_u16(uint16_t *p, uint16_t v)
  * concurrently cannot make validation and use see different values.  The
  * compiler barrier stops the copy from being folded into later reads.
  */
-static void read_desc(const void *src, struct virtq_desc *d)
+static void virtq_read_desc(const void *src, struct virtq_desc *d)
 {
 	memcpy(d, src, sizeof(*d));
 	__asm__ volatile("" ::: "memory");
 }
 
-static int queue_break(struct virtq *vq, const char *fmt, ...)
+static int virtq_breakf(struct virtq *vq, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-static int queue_break(struct virtq *vq, const char *fmt, ...)
+/* Mark the queue broken with a formatted reason; returns -EINVAL for the caller to pass on. */
+static int virtq_breakf(struct virtq *vq, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -71,6 +72,11 @@ static int queue_break(struct virtq *vq, const char *fmt, ...)
 	vq->error = vq->errbuf;
 	vq->broken = true;
 	return -EINVAL;
+}
+
+void virtq_break(struct virtq *vq, const char *why)
+{
+	virtq_breakf(vq, "%s", why);
 }
 
 void virtq_reset(struct virtq *vq)
@@ -85,24 +91,24 @@ int virtq_enable(struct virtq *vq, const struct guest_mem *mem, uint64_t feature
 
 	vq->ready = false;
 	if (size == 0 || size > VIRTQ_MAX_SIZE || (size & (size - 1))) {
-		queue_break(vq, "queue size %u is not a power of two in 1..%u", vq->size,
-			    VIRTQ_MAX_SIZE);
+		virtq_breakf(vq, "queue size %u is not a power of two in 1..%u", vq->size,
+			     VIRTQ_MAX_SIZE);
 		return -EINVAL;
 	}
 	if ((vq->desc_gpa & 15) || (vq->avail_gpa & 1) || (vq->used_gpa & 3)) {
-		queue_break(vq, "misaligned ring (desc 0x%llx, driver 0x%llx, device 0x%llx)",
-			    (unsigned long long)vq->desc_gpa, (unsigned long long)vq->avail_gpa,
-			    (unsigned long long)vq->used_gpa);
+		virtq_breakf(vq, "misaligned ring (desc 0x%llx, driver 0x%llx, device 0x%llx)",
+			     (unsigned long long)vq->desc_gpa, (unsigned long long)vq->avail_gpa,
+			     (unsigned long long)vq->used_gpa);
 		return -EINVAL;
 	}
 	desc = guest_mem_ptr(mem, vq->desc_gpa, 16 * size);
 	avail = guest_mem_ptr(mem, vq->avail_gpa, 6 + 2 * size);
 	used = guest_mem_ptr(mem, vq->used_gpa, 6 + 8 * size);
 	if (!desc || !avail || !used) {
-		queue_break(vq,
-			    "ring outside guest RAM (desc 0x%llx, driver 0x%llx, device 0x%llx)",
-			    (unsigned long long)vq->desc_gpa, (unsigned long long)vq->avail_gpa,
-			    (unsigned long long)vq->used_gpa);
+		virtq_breakf(vq,
+			     "ring outside guest RAM (desc 0x%llx, driver 0x%llx, device 0x%llx)",
+			     (unsigned long long)vq->desc_gpa, (unsigned long long)vq->avail_gpa,
+			     (unsigned long long)vq->used_gpa);
 		return -EINVAL;
 	}
 	vq->mem = mem;
@@ -127,27 +133,27 @@ bool virtq_has_avail(struct virtq *vq)
 {
 	if (!vq->ready || vq->broken)
 		return false;
-	return load_acquire_u16(&vq->avail[AVAIL_IDX]) != vq->last_avail_idx;
+	return virtq_load_acquire_u16(&vq->avail[AVAIL_IDX]) != vq->last_avail_idx;
 }
 
 /* Append one buffer to elem; the caller has checked the iov limit. */
-static int add_buffer(struct virtq *vq, struct virtq_elem *elem, const struct virtq_desc *d)
+static int virtq_add_buffer(struct virtq *vq, struct virtq_elem *elem, const struct virtq_desc *d)
 {
 	bool writable = d->flags & VIRTQ_DESC_F_WRITE;
 	void *host;
 
 	if (!writable && elem->nr_in)
-		return queue_break(vq, "chain %u: device-readable buffer after a writable one",
-				   elem->head);
+		return virtq_breakf(vq, "chain %u: device-readable buffer after a writable one",
+				    elem->head);
 	if (d->len == 0)
 		return 0; /* nothing to transfer; not worth an iovec */
 	host = guest_mem_ptr(vq->mem, d->addr, d->len);
 	if (!host)
-		return queue_break(vq, "chain %u: buffer 0x%llx+%u is outside guest RAM",
-				   elem->head, (unsigned long long)d->addr, d->len);
+		return virtq_breakf(vq, "chain %u: buffer 0x%llx+%u is outside guest RAM",
+				    elem->head, (unsigned long long)d->addr, d->len);
 	if (elem->nr_out + elem->nr_in >= VIRTQ_MAX_SIZE)
-		return queue_break(vq, "chain %u: more than %u buffers", elem->head,
-				   VIRTQ_MAX_SIZE);
+		return virtq_breakf(vq, "chain %u: more than %u buffers", elem->head,
+				    VIRTQ_MAX_SIZE);
 	elem->iov[elem->nr_out + elem->nr_in] = (struct iovec){.iov_base = host, .iov_len = d->len};
 	if (writable) {
 		elem->nr_in++;
@@ -160,7 +166,8 @@ static int add_buffer(struct virtq *vq, struct virtq_elem *elem, const struct vi
 }
 
 /* Walk an indirect table; it must be the whole chain (spec 2.7.5.3.1). */
-static int walk_indirect(struct virtq *vq, struct virtq_elem *elem, const struct virtq_desc *ind)
+static int virtq_walk_indirect(struct virtq *vq, struct virtq_elem *elem,
+			       const struct virtq_desc *ind)
 {
 	const uint8_t *table;
 	unsigned int entries, idx = 0, visited = 0;
@@ -168,93 +175,111 @@ static int walk_indirect(struct virtq *vq, struct virtq_elem *elem, const struct
 	int ret;
 
 	if (!vq->indirect)
-		return queue_break(
+		return virtq_breakf(
 		    vq, "chain %u: indirect descriptor without VIRTIO_F_INDIRECT_DESC", elem->head);
 	if (ind->flags & VIRTQ_DESC_F_NEXT)
-		return queue_break(vq, "chain %u: indirect descriptor with NEXT set", elem->head);
+		return virtq_breakf(vq, "chain %u: indirect descriptor with NEXT set", elem->head);
 	if (ind->len == 0 || ind->len % sizeof(struct virtq_desc) ||
 	    ind->len / sizeof(struct virtq_desc) > VIRTQ_MAX_SIZE)
-		return queue_break(vq, "chain %u: bad indirect table length %u", elem->head,
-				   ind->len);
+		return virtq_breakf(vq, "chain %u: bad indirect table length %u", elem->head,
+				    ind->len);
 	entries = ind->len / sizeof(struct virtq_desc);
 	table = guest_mem_ptr(vq->mem, ind->addr, ind->len);
 	if (!table)
-		return queue_break(vq, "chain %u: indirect table 0x%llx+%u is outside guest RAM",
-				   elem->head, (unsigned long long)ind->addr, ind->len);
+		return virtq_breakf(vq, "chain %u: indirect table 0x%llx+%u is outside guest RAM",
+				    elem->head, (unsigned long long)ind->addr, ind->len);
 	for (;;) {
-		read_desc(table + idx * sizeof(struct virtq_desc), &d);
+		virtq_read_desc(table + idx * sizeof(struct virtq_desc), &d);
 		if (d.flags & VIRTQ_DESC_F_INDIRECT)
-			return queue_break(vq, "chain %u: nested indirect table", elem->head);
-		ret = add_buffer(vq, elem, &d);
+			return virtq_breakf(vq, "chain %u: nested indirect table", elem->head);
+		ret = virtq_add_buffer(vq, elem, &d);
 		if (ret)
 			return ret;
 		if (!(d.flags & VIRTQ_DESC_F_NEXT))
 			return 0;
 		/* A chain visiting more entries than the table has must loop. */
 		if (++visited >= entries)
-			return queue_break(vq, "chain %u: indirect chain loops", elem->head);
+			return virtq_breakf(vq, "chain %u: indirect chain loops", elem->head);
 		idx = d.next;
 		if (idx >= entries)
-			return queue_break(vq,
-					   "chain %u: indirect next %u out of range (%u entries)",
-					   elem->head, idx, entries);
+			return virtq_breakf(vq,
+					    "chain %u: indirect next %u out of range (%u entries)",
+					    elem->head, idx, entries);
+	}
+}
+
+/*
+ * The head of the next available chain, checked against the queue: 1 with
+ * *head set, 0 if the ring is empty, -EINVAL (queue broken) if the driver's
+ * index or the entry is out of range.
+ */
+static int virtq_next_head(struct virtq *vq, uint16_t *head)
+{
+	uint16_t avail_idx = virtq_load_acquire_u16(&vq->avail[AVAIL_IDX]);
+	uint16_t pending = (uint16_t)(avail_idx - vq->last_avail_idx);
+
+	if (pending == 0)
+		return 0;
+	if (pending > vq->size)
+		return virtq_breakf(vq, "avail idx jumped from %u to %u (queue size %u)",
+				    vq->last_avail_idx, avail_idx, vq->size);
+	*head = virtq_load_u16(&vq->avail[AVAIL_RING(vq->last_avail_idx & (vq->size - 1))]);
+	if (*head >= vq->size)
+		return virtq_breakf(vq, "avail ring entry %u: head %u out of range",
+				    vq->last_avail_idx, *head);
+	return 1;
+}
+
+/* Follow the chain at elem->head through the descriptor table into elem. */
+static int virtq_walk_chain(struct virtq *vq, struct virtq_elem *elem)
+{
+	uint16_t head = elem->head, idx = head;
+	unsigned int visited = 0;
+	struct virtq_desc d;
+	int ret;
+
+	for (;;) {
+		virtq_read_desc(&vq->desc[idx], &d);
+		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
+			if (idx != head)
+				return virtq_breakf(
+				    vq, "chain %u: indirect descriptor inside a chain", head);
+			return virtq_walk_indirect(vq, elem, &d);
+		}
+		ret = virtq_add_buffer(vq, elem, &d);
+		if (ret)
+			return ret;
+		if (!(d.flags & VIRTQ_DESC_F_NEXT))
+			return 0;
+		if (++visited >= vq->size)
+			return virtq_breakf(vq, "chain %u loops or is longer than the queue", head);
+		idx = d.next;
+		if (idx >= vq->size)
+			return virtq_breakf(vq, "chain %u: next %u out of range", head, idx);
 	}
 }
 
 int virtq_pop(struct virtq *vq, struct virtq_elem *elem)
 {
-	uint16_t avail_idx, pending, head, idx;
-	unsigned int visited = 0;
-	struct virtq_desc d;
 	int ret;
 
 	if (vq->broken || !vq->ready)
 		return -EINVAL;
-	avail_idx = load_acquire_u16(&vq->avail[AVAIL_IDX]);
-	pending = (uint16_t)(avail_idx - vq->last_avail_idx);
-	if (pending == 0)
-		return 0;
-	if (pending > vq->size)
-		return queue_break(vq, "avail idx jumped from %u to %u (queue size %u)",
-				   vq->last_avail_idx, avail_idx, vq->size);
-	head = load_u16(&vq->avail[AVAIL_RING(vq->last_avail_idx & (vq->size - 1))]);
-	if (head >= vq->size)
-		return queue_break(vq, "avail ring entry %u: head %u out of range",
-				   vq->last_avail_idx, head);
-	elem->head = head;
+	ret = virtq_next_head(vq, &elem->head);
+	if (ret <= 0)
+		return ret;
 	elem->nr_out = elem->nr_in = 0;
 	elem->out_bytes = elem->in_bytes = 0;
-
-	idx = head;
-	for (;;) {
-		read_desc(&vq->desc[idx], &d);
-		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
-			if (idx != head)
-				return queue_break(
-				    vq, "chain %u: indirect descriptor inside a chain", head);
-			ret = walk_indirect(vq, elem, &d);
-			if (ret)
-				return ret;
-			break;
-		}
-		ret = add_buffer(vq, elem, &d);
-		if (ret)
-			return ret;
-		if (!(d.flags & VIRTQ_DESC_F_NEXT))
-			break;
-		if (++visited >= vq->size)
-			return queue_break(vq, "chain %u loops or is longer than the queue", head);
-		idx = d.next;
-		if (idx >= vq->size)
-			return queue_break(vq, "chain %u: next %u out of range", head, idx);
-	}
+	ret = virtq_walk_chain(vq, elem);
+	if (ret)
+		return ret;
 	vq->last_avail_idx++;
 	return 1;
 }
 
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t len)
 {
-	struct virtq_used_elem *e = &used_ring(vq)[vq->used_idx & (vq->size - 1)];
+	struct virtq_used_elem *e = &virtq_used_ring(vq)[vq->used_idx & (vq->size - 1)];
 
 	__atomic_store_n(&e->id, (uint32_t)head, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->len, len, __ATOMIC_RELAXED);
@@ -277,10 +302,10 @@ bool virtq_flush_used(struct virtq *vq)
 	vq->signalled_used = new;
 	vq->signalled_used_valid = true;
 	if (!vq->event_idx)
-		return !(load_u16(&vq->avail[AVAIL_FLAGS]) & VIRTQ_AVAIL_F_NO_INTERRUPT);
+		return !(virtq_load_u16(&vq->avail[AVAIL_FLAGS]) & VIRTQ_AVAIL_F_NO_INTERRUPT);
 	if (!valid)
 		return true;
-	event = load_u16(used_event_slot(vq));
+	event = virtq_load_u16(virtq_used_event_slot(vq));
 	/* Interrupt if used_event lies in [old, new): vring_need_event(). */
 	return (uint16_t)(new - event - 1) < (uint16_t)(new - old);
 }
@@ -293,7 +318,7 @@ void virtq_disable_notify(struct virtq *vq)
 	/* With EVENT_IDX nothing to write: avail_event stays behind the
 	 * driver's index, so the driver does not kick. */
 	if (!vq->event_idx)
-		store_u16(&vq->used[USED_FLAGS], VIRTQ_USED_F_NO_NOTIFY);
+		virtq_store_u16(&vq->used[USED_FLAGS], VIRTQ_USED_F_NO_NOTIFY);
 }
 
 bool virtq_enable_notify(struct virtq *vq)
@@ -302,9 +327,9 @@ bool virtq_enable_notify(struct virtq *vq)
 		return false;
 	vq->notify_enabled = true;
 	if (vq->event_idx)
-		store_u16(avail_event_slot(vq), vq->last_avail_idx);
+		virtq_store_u16(virtq_avail_event_slot(vq), vq->last_avail_idx);
 	else
-		store_u16(&vq->used[USED_FLAGS], 0);
+		virtq_store_u16(&vq->used[USED_FLAGS], 0);
 	/* Publish the request for a kick before looking at the ring again,
 	 * or a chain added in between would get neither kick nor service. */
 	atomic_thread_fence(memory_order_seq_cst);

@@ -5,9 +5,11 @@
  * The rings live in guest memory and every value read from them is hostile:
  * virtq_pop() validates indices, chain lengths, loops, indirect tables,
  * read/write ordering and that every buffer lies wholly inside guest RAM.
- * A malformed chain marks the queue broken (vq->broken, vq->error says why);
- * the device must then stop using the queue and set NEEDS_RESET
- * (virtio_mmio_set_needs_reset()).
+ * A malformed chain marks the queue broken (vq->error says why); so does
+ * virtq_break() when the device finds a chain it cannot answer.  A broken
+ * queue pops nothing until it is enabled again after a reset.  Devices pop
+ * through the transport (virtio_queue_pop(), virtio_queue_break() in
+ * virtio/mmio.h), which also puts the device in NEEDS_RESET.
  *
  * Threading: the transport configures the queue (virtq_enable/virtq_reset)
  * only while the device's I/O thread is stopped; everything else is called
@@ -110,6 +112,13 @@ int virtq_enable(struct virtq *vq, const struct guest_mem *mem, uint64_t feature
  * broken; further calls return -EINVAL).
  */
 int virtq_pop(struct virtq *vq, struct virtq_elem *elem);
+
+/*
+ * The device cannot answer a chain it popped (e.g. no writable status byte):
+ * break the queue with why (copied into vq->error), as a malformed ring
+ * does.  Further pops fail until virtq_enable().
+ */
+void virtq_break(struct virtq *vq, const char *why);
 
 /* True if the driver has made chains available that were not popped yet. */
 bool virtq_has_avail(struct virtq *vq);

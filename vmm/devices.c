@@ -1,6 +1,6 @@
 #include "devices.h"
 
-#include "devices/e1000.h"
+#include "devices/e1000/e1000.h"
 #include "devices/pci.h"
 #include "log.h"
 #include "virtio/blk.h"

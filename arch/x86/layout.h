@@ -1,6 +1,8 @@
 /*
  * The x86 guest's physical address and interrupt map.  One place, so the
- * e820 map, the MP table, the command line and the devices agree.
+ * e820 map, the MP table, the command line and the devices agree.  The
+ * devices' windows, BARs, PCI slots and lines are handed out from it by the
+ * VM's allocator (vmm/core/resources.h), lowest first in creation order.
  *
  *   0x00000500  GDT
  *   0x00007000  boot_params ("zero page")

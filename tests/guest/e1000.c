@@ -30,37 +30,15 @@ struct job {
 	int error;
 };
 
-static uint64_t bring_up(void *arg)
-{
-	(void)arg;
-	return nic_up(&nic, 0);
-}
-
 static uint64_t send_frames(void *arg)
 {
 	struct job *j = arg;
-	static uint8_t f[NET_FRAME_MAX];
 	uint64_t deadline = rdtsc() + TIMEOUT_MS * tsc_per_ms();
-	uint32_t len;
+	uint64_t ret = net_send_frames(&nic_tx_ops, &nic, nic.mac, j->count, deadline);
 
-	for (uint32_t k = 0; k < j->count; k++) {
-		len = net_tx_frame(f, k, nic.mac);
-		while (!nic_tx_queue(&nic, f, len)) {
-			nic_tx_kick(&nic);
-			nic_tx_reclaim(&nic);
-			if (rdtsc() > deadline)
-				return 1;
-		}
-		/* Kick in small batches so the ring wraps and several TDT writes happen. */
-		if (k % 5 == 4)
-			nic_tx_kick(&nic);
-	}
-	nic_tx_kick(&nic);
-	while (nic_tx_reclaim(&nic))
-		if (rdtsc() > deadline)
-			return 2;
-	j->done = j->count;
-	return 0;
+	if (!ret)
+		j->done = j->count;
+	return ret;
 }
 
 static uint64_t receive_frames(void *arg)
@@ -106,8 +84,6 @@ int main(void)
 	uint64_t ntx = 32, nrx = 16, v;
 	struct job tx = {0}, rx = {0};
 	uint32_t irqs_before;
-	char macstr[32];
-	uint8_t want_mac[6];
 	static const unsigned int pci_lines[] = {0, 10, 11, 5, 9};
 
 	cmdline_get_u64("e1000.tx", &ntx);
@@ -127,14 +103,11 @@ int main(void)
 	/* The host bridge is at 00:00.0. */
 	TEST_ASSERT_EQ(pci_cfg_read32(0, 0x08) >> 8, 0x060000);
 
-	if (!run_at_cpl3(bring_up, NULL))
+	if (!run_at_cpl3(nic_up_cpl3, &nic))
 		return RT_EXIT_FAIL;
 	printf("e1000: mac %02x:%02x:%02x:%02x:%02x:%02x, EEPROM checksum ok, link up\n",
 	       nic.mac[0], nic.mac[1], nic.mac[2], nic.mac[3], nic.mac[4], nic.mac[5]);
-	if (cmdline_get("e1000.mac", macstr, sizeof(macstr)) > 0) {
-		TEST_ASSERT(parse_mac(macstr, want_mac));
-		TEST_ASSERT(memcmp(want_mac, nic.mac, 6) == 0);
-	}
+	net_check_mac("e1000.mac", nic.mac);
 
 	set_trap_handler(IRQ_VECTOR, nic_irq);
 	ioapic_route(nic.irq_line, IRQ_VECTOR, lapic_id(), IOAPIC_LEVEL);

@@ -1,19 +1,5 @@
 #include "e1000_lib.h"
 
-#define PCI_ADDR(slot, reg) (0x80000000u | (slot) << 11 | ((reg)&0xfc))
-
-uint32_t pci_cfg_read32(unsigned int slot, unsigned int reg)
-{
-	outl(0xCF8, PCI_ADDR(slot, reg));
-	return inl(0xCFC);
-}
-
-void pci_cfg_write32(unsigned int slot, unsigned int reg, uint32_t v)
-{
-	outl(0xCF8, PCI_ADDR(slot, reg));
-	outl(0xCFC, v);
-}
-
 bool nic_find(struct nic *n)
 {
 	memset(n, 0, sizeof(*n));
@@ -164,6 +150,11 @@ bool nic_up(struct nic *n, uint32_t rctl_extra)
 	return true;
 }
 
+uint64_t nic_up_cpl3(void *nic)
+{
+	return nic_up(nic, 0);
+}
+
 bool nic_tx_queue(struct nic *n, const void *frame, uint32_t len)
 {
 	uint32_t next = (n->tx_tail + 1) % NIC_TX_DESCS;
@@ -201,6 +192,23 @@ uint32_t nic_tx_reclaim(struct nic *n)
 	}
 	return (n->tx_tail + NIC_TX_DESCS - n->tx_clean) % NIC_TX_DESCS;
 }
+
+static bool nic_tx_queue_op(void *nic, const void *frame, uint32_t len)
+{
+	return nic_tx_queue(nic, frame, len);
+}
+
+static void nic_tx_kick_op(void *nic)
+{
+	nic_tx_kick(nic);
+}
+
+static unsigned int nic_tx_reclaim_op(void *nic)
+{
+	return nic_tx_reclaim(nic);
+}
+
+const struct net_tx_ops nic_tx_ops = {nic_tx_queue_op, nic_tx_kick_op, nic_tx_reclaim_op};
 
 const uint8_t *nic_rx_peek(struct nic *n, uint32_t *len, uint8_t *status, uint8_t *errors)
 {

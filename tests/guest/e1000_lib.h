@@ -10,7 +10,8 @@
 
 #include "rt.h"
 
-#include "../../devices/e1000.h"
+#include "../../devices/e1000/e1000.h"
+#include "net_frames.h"
 
 /* Rings and buffers live in RAM at a fixed address above the guest image. */
 #define NIC_DMA_BASE 0x1000000ULL
@@ -40,10 +41,6 @@ static inline void nic_wr(const struct nic *n, uint32_t reg, uint32_t v)
 	mmio_write32(n->mmio + reg, v);
 }
 
-/* PCI configuration mechanism #1 (port I/O: call at CPL0). */
-uint32_t pci_cfg_read32(unsigned int slot, unsigned int reg);
-void pci_cfg_write32(unsigned int slot, unsigned int reg, uint32_t v);
-
 /* Scan bus 0, fill slot/BARs/IRQ, enable memory, I/O and bus mastering.  CPL0. */
 bool nic_find(struct nic *n);
 
@@ -57,12 +54,16 @@ uint16_t nic_phy_read(const struct nic *n, unsigned int reg);
  * a message if the device misbehaves.
  */
 bool nic_up(struct nic *n, uint32_t rctl_extra);
+/* nic_up(nic, 0) in the form run_at_cpl3() takes: run_at_cpl3(nic_up_cpl3, &nic). */
+uint64_t nic_up_cpl3(void *nic);
 
 /* Queue one frame (copied); false if the ring is full.  TDT is written by nic_tx_kick. */
 bool nic_tx_queue(struct nic *n, const void *frame, uint32_t len);
 void nic_tx_kick(struct nic *n);
 /* Reclaim finished TX descriptors; returns how many are still in flight. */
 uint32_t nic_tx_reclaim(struct nic *n);
+/* The three above, for net_send_frames(). */
+extern const struct net_tx_ops nic_tx_ops;
 
 /*
  * The next received frame, or NULL.  *len excludes the FCS the device

@@ -23,12 +23,6 @@ struct bench {
 	uint64_t ticks;
 };
 
-static uint64_t bring_up(void *arg)
-{
-	(void)arg;
-	return nic_up(&nic, 0);
-}
-
 static uint64_t run_tx(void *arg)
 {
 	struct bench *b = arg;
@@ -101,7 +95,7 @@ int main(void)
 		b.size = (uint32_t)v;
 	if (cmdline_get_u64("bench.batch", &v) && v >= 1 && v < NIC_TX_DESCS)
 		b.batch = (uint32_t)v;
-	if (!nic_find(&nic) || !run_at_cpl3(bring_up, NULL))
+	if (!nic_find(&nic) || !run_at_cpl3(nic_up_cpl3, &nic))
 		return RT_EXIT_FAIL;
 	printf("bench: ready\n");
 	run_at_cpl3(b.rx ? run_rx : run_tx, &b);

@@ -114,24 +114,18 @@ static uint64_t send_one(void *arg)
 	return nic_rd(&nic, E1000_GPTC) == 1 ? 0 : 3;
 }
 
-static uint64_t bring_up(void *arg)
-{
-	(void)arg;
-	return nic_up(&nic, 0);
-}
-
 int main(void)
 {
 	uint32_t fail = 0;
 	uint64_t r;
 
-	if (!nic_find(&nic) || !run_at_cpl3(bring_up, NULL))
+	if (!nic_find(&nic) || !run_at_cpl3(nic_up_cpl3, &nic))
 		return RT_EXIT_FAIL;
 	run_at_cpl3(attack, &fail);
 	printf("e1000hostile: attacks done, flags 0x%x\n", fail);
 	TEST_ASSERT_EQ(fail, 0);
 	/* Nothing of the above was sent. */
-	TEST_ASSERT(run_at_cpl3(bring_up, NULL));
+	TEST_ASSERT(run_at_cpl3(nic_up_cpl3, &nic));
 	r = run_at_cpl3(send_one, NULL);
 	printf("e1000hostile: after reset, one good frame: %s (%lu)\n", r ? "FAILED" : "ok", r);
 	TEST_ASSERT_EQ(r, 0);

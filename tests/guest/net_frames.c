@@ -40,7 +40,7 @@ void net_bench_frame(uint8_t *f, uint32_t size, const uint8_t mac[6])
 		f[i] = (uint8_t)i;
 }
 
-bool parse_mac(const char *s, uint8_t mac[6])
+static bool net_parse_mac(const char *s, uint8_t mac[6])
 {
 	for (int i = 0; i < 6; i++) {
 		int hi = digit_value(s[0]), lo;
@@ -56,4 +56,39 @@ bool parse_mac(const char *s, uint8_t mac[6])
 			return false;
 	}
 	return true;
+}
+
+void net_check_mac(const char *key, const uint8_t mac[6])
+{
+	char text[32];
+	uint8_t want[6];
+
+	if (cmdline_get(key, text, sizeof(text)) <= 0)
+		return;
+	TEST_ASSERT(net_parse_mac(text, want));
+	TEST_ASSERT(memcmp(want, mac, 6) == 0);
+}
+
+uint64_t net_send_frames(const struct net_tx_ops *ops, void *nic, const uint8_t mac[6],
+			 uint32_t count, uint64_t deadline)
+{
+	static uint8_t f[NET_FRAME_MAX];
+
+	for (uint32_t k = 0; k < count; k++) {
+		uint32_t len = net_tx_frame(f, k, mac);
+
+		while (!ops->queue(nic, f, len)) {
+			ops->kick(nic);
+			ops->reclaim(nic);
+			if (rdtsc() > deadline)
+				return 1;
+		}
+		if (k % 5 == 4)
+			ops->kick(nic);
+	}
+	ops->kick(nic);
+	while (ops->reclaim(nic))
+		if (rdtsc() > deadline)
+			return 2;
+	return 0;
 }

@@ -24,7 +24,23 @@ uint32_t net_rx_frame(uint8_t *f, uint32_t k, const uint8_t mac[6]);
 /* The benchmarks' frame: broadcast from mac, ethertype 0x88b5, byte i = i. */
 void net_bench_frame(uint8_t *f, uint32_t size, const uint8_t mac[6]);
 
-/* "52:54:00:12:34:56" (either case) into mac; false if malformed. */
-bool parse_mac(const char *s, uint8_t mac[6]);
+/* If the command line has key=52:54:00:12:34:56 (either case), asserts that mac is that address. */
+void net_check_mac(const char *key, const uint8_t mac[6]);
+
+/* A NIC driver's transmit side, as the functional tests of both NICs drive it. */
+struct net_tx_ops {
+	bool (*queue)(void *nic, const void *frame, uint32_t len); /* false: ring full */
+	void (*kick)(void *nic);
+	unsigned int (*reclaim)(void *nic); /* returns the frames still in flight */
+};
+
+/*
+ * Sends TX frames 0..count-1 from mac, kicking every 5 frames (so that the
+ * ring wraps and there are several kicks), and waits until all are
+ * reclaimed.  Returns 0, or once the TSC passes deadline 1 (the ring stayed
+ * full) or 2 (frames stayed in flight).  Runs at CPL3.
+ */
+uint64_t net_send_frames(const struct net_tx_ops *ops, void *nic, const uint8_t mac[6],
+			 uint32_t count, uint64_t deadline);
 
 #endif

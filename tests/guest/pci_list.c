@@ -9,22 +9,16 @@
 
 #define PCI_SLOTS 32
 
-static uint32_t cfg_read32(unsigned int slot, unsigned int reg)
-{
-	outl(0xCF8, 0x80000000u | slot << 11 | reg);
-	return inl(0xCFC);
-}
-
 int main(void)
 {
 	unsigned int found = 0;
 
 	for (unsigned int slot = 0; slot < PCI_SLOTS; slot++) {
-		uint32_t id = cfg_read32(slot, 0), irq;
+		uint32_t id = pci_cfg_read32(slot, 0), irq;
 
 		if ((id & 0xffff) == 0xffff)
 			continue;
-		irq = cfg_read32(slot, 0x3c);
+		irq = pci_cfg_read32(slot, 0x3c);
 		printf("pci 00:%02x.0 %04x:%04x irq %u pin %u\n", slot, id & 0xffff, id >> 16,
 		       irq & 0xff, (irq >> 8) & 0xff);
 		found++;

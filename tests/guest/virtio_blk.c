@@ -13,7 +13,6 @@
 
 #define DISK_PATTERN(i)	 ((uint8_t)((i)*7 + ((i) >> 9)))
 #define WRITE_PATTERN(i) ((uint8_t)((i)*13 + 0x5a))
-#define BIT(n)		 (1ULL << (n))
 
 static uint8_t buf[64 * 1024] __attribute__((aligned(4096)));
 static uint8_t bufs[8][4096] __attribute__((aligned(4096)));
@@ -50,7 +49,7 @@ static void test_read_only(void)
 /* Eight 4 KiB reads through indirect tables, submitted with one kick. */
 static void test_indirect_batch(void)
 {
-	uint16_t target = (uint16_t)(vblk_used_idx(&blk) + 8);
+	uint16_t target = (uint16_t)(vring_used_idx(&blk.vq) + 8);
 
 	for (unsigned int i = 0; i < 8; i++) {
 		blk.hdr[i] = (struct virtio_blk_req_hdr){VIRTIO_BLK_T_IN, 0, 1000 + 8 * i};
@@ -58,8 +57,9 @@ static void test_indirect_batch(void)
 		ind[i][0] = (struct vdesc){(uintptr_t)&blk.hdr[i], 16, VD_NEXT, 1};
 		ind[i][1] = (struct vdesc){(uintptr_t)bufs[i], 4096, VD_NEXT | VD_WRITE, 2};
 		ind[i][2] = (struct vdesc){(uintptr_t)&blk.status[i], 1, VD_WRITE, 0};
-		blk.desc[3 * i] = (struct vdesc){(uintptr_t)ind[i], sizeof(ind[i]), VD_INDIRECT, 0};
-		vblk_post_head(&blk, (uint16_t)(3 * i));
+		blk.vq.desc[3 * i] =
+		    (struct vdesc){(uintptr_t)ind[i], sizeof(ind[i]), VD_INDIRECT, 0};
+		vring_post(&blk.vq, (uint16_t)(3 * i));
 	}
 	vblk_kick(&blk);
 	TEST_ASSERT(vblk_wait_used(&blk, target, 10000));
@@ -82,17 +82,17 @@ static uint64_t run(void *arg)
 	cmdline_get_u64("test.sectors", &expect_sectors);
 	cmdline_get_u64("test.ro", &ro);
 	blk.base = dev.base;
-	TEST_ASSERT_EQ(vblk_read32(&blk, VMMIO_MAGIC), 0x74726976);
-	TEST_ASSERT_EQ(vblk_read32(&blk, VMMIO_VERSION), 2);
-	TEST_ASSERT_EQ(vblk_read32(&blk, VMMIO_DEVICE_ID), 2);
-	TEST_ASSERT(vblk_device_features(&blk) & BIT(VF_VERSION_1));
+	TEST_ASSERT_EQ(vmmio_read32(blk.base, VMMIO_MAGIC), 0x74726976);
+	TEST_ASSERT_EQ(vmmio_read32(blk.base, VMMIO_VERSION), 2);
+	TEST_ASSERT_EQ(vmmio_read32(blk.base, VMMIO_DEVICE_ID), 2);
+	TEST_ASSERT(vmmio_device_features(blk.base) & BIT(VF_VERSION_1));
 
 	/* A legacy driver (no VERSION_1) is refused. */
 	TEST_ASSERT(!vblk_negotiate(&blk, dev.base, want & ~BIT(VF_VERSION_1)));
 	TEST_ASSERT(vblk_negotiate(&blk, dev.base, want));
 	TEST_ASSERT(vblk_start(&blk, 0));
 	/* Polling: ask for no interrupts (used_event far behind). */
-	vblk_set_used_event(&blk, 0x8000);
+	vring_set_used_event(&blk.vq, 0x8000);
 	printf("virtio-blk at 0x%lx irq %u: %lu sectors, features 0x%lx\n", (unsigned long)dev.base,
 	       dev.irq, (unsigned long)blk.capacity, (unsigned long)blk.features);
 	if (expect_sectors)

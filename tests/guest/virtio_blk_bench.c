@@ -10,7 +10,6 @@
 #include "rt.h"
 #include "virtio_blk_lib.h"
 
-#define BIT(n) (1ULL << (n))
 #define MAX_QD 32
 
 static uint8_t bufs[MAX_QD][4096] __attribute__((aligned(4096)));
@@ -31,25 +30,16 @@ static uint64_t next_sector(uint64_t blocks)
 	return (rng % blocks) * 8;
 }
 
-static uint16_t avail_event(void)
-{
-	return *(volatile uint16_t *)(blk.used + 4 + 8 * blk.qsize);
-}
-
-/* Publish new avail entries; kick only if the device asked (vring_need_event). */
+/* Publish new avail entries; kick only if the device asked (EVENT_IDX). */
 static void publish(struct bench *b, uint16_t old)
 {
-	uint16_t new = blk.avail_idx;
-
-	barrier();
-	blk.avail[1] = new;
-	mb();
-	if ((uint16_t)(new - avail_event() - 1) < (uint16_t)(new - old)) {
+	vring_publish(&blk.vq);
+	if (vring_should_kick(&blk.vq, true, old)) {
 		/* Timed: on hosts that trap guest MMIO expensively (kvm_pvm)
 		 * the kick itself is a large part of a request's cost. */
 		uint64_t t0 = rdtsc();
 
-		vblk_write32(&blk, VMMIO_QUEUE_NOTIFY, 0);
+		vmmio_write32(blk.base, VMMIO_QUEUE_NOTIFY, 0);
 		b->kick_cycles += rdtsc() - t0;
 		b->kicks++;
 	}
@@ -67,14 +57,14 @@ static uint64_t run(void *arg)
 		vblk_queue(&blk, s, type, next_sector(blocks), bufs[s], 4096, !b->write);
 	publish(b, 0);
 	while (b->done < b->n) {
-		uint16_t used = vblk_used_idx(&blk), old = blk.avail_idx;
+		uint16_t used = vring_used_idx(&blk.vq), old = blk.vq.avail_idx;
 
 		if (used == used_seen) {
 			cpu_relax();
 			continue;
 		}
 		while (used_seen != used) {
-			unsigned int slot = vblk_used_id(&blk, used_seen) / 3;
+			unsigned int slot = vring_used_id(&blk.vq, used_seen) / 3;
 
 			used_seen++;
 			if (blk.status[slot] != VIRTIO_BLK_S_OK)
@@ -87,8 +77,8 @@ static uint64_t run(void *arg)
 			}
 		}
 		/* Keep interrupts off: used_event always half a ring-wrap away. */
-		vblk_set_used_event(&blk, (uint16_t)(used_seen + 0x7fff));
-		if (blk.avail_idx != old)
+		vring_set_used_event(&blk.vq, (uint16_t)(used_seen + 0x7fff));
+		if (blk.vq.avail_idx != old)
 			publish(b, old);
 	}
 	t1 = rdtsc();
@@ -109,7 +99,7 @@ int main(void)
 	TEST_ASSERT(vblk_negotiate(&blk, dev.base, BIT(VF_VERSION_1) | BIT(VF_EVENT_IDX)));
 	TEST_ASSERT(blk.features & BIT(VF_EVENT_IDX));
 	TEST_ASSERT(vblk_start(&blk, 0));
-	vblk_set_used_event(&blk, 0x7fff);
+	vring_set_used_event(&blk.vq, 0x7fff);
 	TEST_ASSERT_EQ(run_at_cpl3(run, &b), 0);
 	/* cycles: TSC ticks; bench/blk converts them with the host's TSC rate
 	 * when the guest's rate is only assumed (tsc_exact=0). */

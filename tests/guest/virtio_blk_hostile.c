@@ -9,8 +9,6 @@
 #include "rt.h"
 #include "virtio_blk_lib.h"
 
-#define BIT(n) (1ULL << (n))
-
 static uint8_t buf[4096] __attribute__((aligned(4096)));
 static struct vdesc table[4] __attribute__((aligned(16)));
 static struct vblk blk;
@@ -37,7 +35,7 @@ static void expect_needs_reset(const char *what)
 static void header_at(unsigned int d, uint16_t flags, uint16_t next)
 {
 	blk.hdr[0] = (struct virtio_blk_req_hdr){VIRTIO_BLK_T_IN, 0, 0};
-	blk.desc[d] = (struct vdesc){(uintptr_t)&blk.hdr[0], 16, flags, next};
+	blk.vq.desc[d] = (struct vdesc){(uintptr_t)&blk.hdr[0], 16, flags, next};
 }
 
 static void works(void)
@@ -51,75 +49,75 @@ static uint64_t run(void *arg)
 	(void)arg;
 	fresh(0);
 	header_at(0, VD_NEXT, 1);
-	blk.desc[1] = (struct vdesc){(uintptr_t)buf, 512, VD_NEXT, 0};
-	vblk_post_head(&blk, 0);
+	blk.vq.desc[1] = (struct vdesc){(uintptr_t)buf, 512, VD_NEXT, 0};
+	vring_post(&blk.vq, 0);
 	expect_needs_reset("descriptor loop");
 
 	fresh(0);
-	vblk_post_head(&blk, 500);
+	vring_post(&blk.vq, 500);
 	expect_needs_reset("head out of range");
 
 	fresh(0);
 	header_at(0, VD_NEXT, 4000);
-	vblk_post_head(&blk, 0);
+	vring_post(&blk.vq, 0);
 	expect_needs_reset("next out of range");
 
 	fresh(0);
 	header_at(0, VD_NEXT, 1);
-	blk.desc[1] = (struct vdesc){0x7fff00000000ULL, 512, VD_NEXT | VD_WRITE, 2};
-	blk.desc[2] = (struct vdesc){(uintptr_t)blk.status, 1, VD_WRITE, 0};
-	vblk_post_head(&blk, 0);
+	blk.vq.desc[1] = (struct vdesc){0x7fff00000000ULL, 512, VD_NEXT | VD_WRITE, 2};
+	blk.vq.desc[2] = (struct vdesc){(uintptr_t)blk.status, 1, VD_WRITE, 0};
+	vring_post(&blk.vq, 0);
 	expect_needs_reset("buffer outside RAM");
 
 	fresh(0);
 	header_at(0, VD_NEXT, 1);
-	blk.desc[1] = (struct vdesc){(uintptr_t)buf, 0xffffffff, VD_NEXT | VD_WRITE, 2};
-	blk.desc[2] = (struct vdesc){(uintptr_t)blk.status, 1, VD_WRITE, 0};
-	vblk_post_head(&blk, 0);
+	blk.vq.desc[1] = (struct vdesc){(uintptr_t)buf, 0xffffffff, VD_NEXT | VD_WRITE, 2};
+	blk.vq.desc[2] = (struct vdesc){(uintptr_t)blk.status, 1, VD_WRITE, 0};
+	vring_post(&blk.vq, 0);
 	expect_needs_reset("huge length");
 
 	fresh(0);
 	header_at(0, 0, 0);
-	blk.avail_idx = 1000;
+	blk.vq.avail_idx = 1000;
 	expect_needs_reset("avail index jump");
 
 	fresh(0);
 	header_at(0, 0, 0);
-	vblk_post_head(&blk, 0);
+	vring_post(&blk.vq, 0);
 	expect_needs_reset("no writable status byte");
 
 	fresh(0);
-	blk.desc[0] = (struct vdesc){(uintptr_t)table, sizeof(table), VD_INDIRECT, 0};
-	vblk_post_head(&blk, 0);
+	blk.vq.desc[0] = (struct vdesc){(uintptr_t)table, sizeof(table), VD_INDIRECT, 0};
+	vring_post(&blk.vq, 0);
 	expect_needs_reset("indirect without the feature");
 
 	fresh(BIT(VF_INDIRECT));
 	table[0] = (struct vdesc){(uintptr_t)&blk.hdr[0], 16, VD_NEXT, 1};
 	table[1] = (struct vdesc){(uintptr_t)buf, 512, VD_NEXT | VD_WRITE, 0};
-	blk.desc[0] = (struct vdesc){(uintptr_t)table, 2 * sizeof(table[0]), VD_INDIRECT, 0};
-	vblk_post_head(&blk, 0);
+	blk.vq.desc[0] = (struct vdesc){(uintptr_t)table, 2 * sizeof(table[0]), VD_INDIRECT, 0};
+	vring_post(&blk.vq, 0);
 	expect_needs_reset("indirect loop");
 
 	fresh(BIT(VF_INDIRECT));
-	blk.desc[0] = (struct vdesc){0x7fff00000000ULL, 64, VD_INDIRECT, 0};
-	vblk_post_head(&blk, 0);
+	blk.vq.desc[0] = (struct vdesc){0x7fff00000000ULL, 64, VD_INDIRECT, 0};
+	vring_post(&blk.vq, 0);
 	expect_needs_reset("indirect table outside RAM");
 
 	/* Malformed queue set-up: rings outside RAM, bad size. */
 	TEST_ASSERT(vblk_negotiate(&blk, dev.base, BIT(VF_VERSION_1)));
-	vblk_write32(&blk, VMMIO_QUEUE_SEL, 0);
-	vblk_write32(&blk, VMMIO_QUEUE_NUM, 128);
-	vblk_write32(&blk, VMMIO_QUEUE_DESC, 0);
-	vblk_write32(&blk, VMMIO_QUEUE_DESC + 4, 0x7fff);
-	vblk_write32(&blk, VMMIO_QUEUE_READY, 1);
-	TEST_ASSERT_EQ(vblk_read32(&blk, VMMIO_QUEUE_READY), 0);
-	vblk_write32(&blk, VMMIO_QUEUE_NUM, 100);
-	vblk_write32(&blk, VMMIO_QUEUE_DESC + 4, 0);
-	vblk_write32(&blk, VMMIO_QUEUE_READY, 1);
-	TEST_ASSERT_EQ(vblk_read32(&blk, VMMIO_QUEUE_READY), 0);
+	vmmio_write32(blk.base, VMMIO_QUEUE_SEL, 0);
+	vmmio_write32(blk.base, VMMIO_QUEUE_NUM, 128);
+	vmmio_write32(blk.base, VMMIO_QUEUE_DESC, 0);
+	vmmio_write32(blk.base, VMMIO_QUEUE_DESC + 4, 0x7fff);
+	vmmio_write32(blk.base, VMMIO_QUEUE_READY, 1);
+	TEST_ASSERT_EQ(vmmio_read32(blk.base, VMMIO_QUEUE_READY), 0);
+	vmmio_write32(blk.base, VMMIO_QUEUE_NUM, 100);
+	vmmio_write32(blk.base, VMMIO_QUEUE_DESC + 4, 0);
+	vmmio_write32(blk.base, VMMIO_QUEUE_READY, 1);
+	TEST_ASSERT_EQ(vmmio_read32(blk.base, VMMIO_QUEUE_READY), 0);
 	/* Byte-wide register access is ignored. */
 	mmio_write8(dev.base + VMMIO_STATUS, 0);
-	TEST_ASSERT(vblk_read32(&blk, VMMIO_STATUS) & VST_FEATURES_OK);
+	TEST_ASSERT(vmmio_read32(blk.base, VMMIO_STATUS) & VST_FEATURES_OK);
 	printf("bad queue set-ups refused\n");
 
 	works();

@@ -12,19 +12,17 @@
 
 #define MINIVMM_FREESTANDING
 #include "../../virtio/net.h"
+#include "net_frames.h"
+#include "virtio_mmio.h"
 
 #define VNET_QSIZE  256
 #define VNET_HDR    12
 #define VNET_TX_BUF 2048
 
 struct vnet_ring {
-	uint16_t size;
-	volatile uint64_t *desc;  /* 2 quadwords per descriptor: addr, len|flags|next */
-	volatile uint16_t *avail; /* flags, idx, ring[size], used_event */
-	volatile uint32_t *used;  /* flags|idx, {id, len}[size], avail_event */
-	uint16_t avail_idx;	  /* next avail idx to publish */
-	uint16_t published;	  /* avail idx at the last kick check */
-	uint16_t used_seen;	  /* used entries consumed */
+	struct vring vq;
+	uint16_t published; /* avail idx at the last kick check */
+	uint16_t used_seen; /* used entries consumed */
 	unsigned int queue;
 	uint64_t kicks; /* QueueNotify writes */
 };
@@ -64,6 +62,12 @@ bool vnet_tx_queue_filled(struct vnet *n, uint32_t len);
 void vnet_tx_kick(struct vnet *n);
 /* Take back sent buffers; returns how many frames are still in flight. */
 unsigned int vnet_tx_reclaim(struct vnet *n);
+/*
+ * For net_send_frames(): vnet_tx_queue, vnet_tx_kick, and vnet_tx_reclaim
+ * that also asks for an interrupt at the next completion while frames are
+ * in flight (the functional test counts TX interrupts).
+ */
+extern const struct net_tx_ops vnet_tx_ops;
 
 /*
  * The next received packet: its header and first-buffer data.  With
@@ -79,8 +83,5 @@ void vnet_rx_refill(struct vnet *n);
 
 /* With EVENT_IDX: ask for an interrupt at the next used entry, or for none at all. */
 void vnet_want_interrupts(struct vnet *n, bool on);
-
-uint32_t vnet_read32(const struct vnet *n, uint32_t reg);
-void vnet_write32(const struct vnet *n, uint32_t reg, uint32_t v);
 
 #endif

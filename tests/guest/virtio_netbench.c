@@ -32,8 +32,8 @@ static uint64_t bring_up(void *arg)
 {
 	(void)arg;
 	return vnet_up(&nic,
-		       1ULL << VIRTIO_NET_F_MAC | 1ULL << VIRTIO_NET_F_STATUS | 1ULL << 29 |
-			   1ULL << VIRTIO_NET_F_MRG_RXBUF,
+		       BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS) | BIT(VF_EVENT_IDX) |
+			   BIT(VIRTIO_NET_F_MRG_RXBUF),
 		       2048);
 }
 

@@ -85,7 +85,7 @@ if [ $rc -eq 0 ] && echo "$out" | grep -q "virtio_blk_hostile: PASS"; then
 else
 	fail "virtio_blk_hostile (exit $rc)"; echo "$out" | tail -30
 fi
-n=$(echo "$out" | grep -c "virtio-blk0: .*device needs reset")
+n=$(echo "$out" | grep -c "virtio-blk.0: .*device needs reset")
 if [ "$n" -ge 10 ]; then
 	pass "virtio_blk_hostile: $n malformed chains reported as 'device needs reset'"
 else

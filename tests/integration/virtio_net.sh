@@ -33,7 +33,7 @@ run_guest() {
 		--stats="$tmp/stats"
 	echo "# $name: guest ran $(($(date +%s) - start)) s; its output:"
 	sed 's/^/#   /' "$tmp/out" "$tmp/err"
-	grep '^virtio-net0' "$tmp/stats" | sed 's/^/#   /'
+	grep '^virtio-net.0' "$tmp/stats" | sed 's/^/#   /'
 
 	[ "$rc" = 0 ] && pass "$name: guest driver (discovery, features, MAC, link, TX, RX, irqfd interrupts) exits 0" ||
 		fail "$name: guest exited $rc"
@@ -42,20 +42,20 @@ run_guest() {
 	[ $injected = 1 ] && grep -q "virtio-net: received $NRX frames ok" "$tmp/out" &&
 		pass "$name: $NRX injected frames reach the guest byte for byte" ||
 		fail "$name: guest did not receive the injected frames"
-	if grep -q "virtio-net0: tx_packets=$NTX .*tx_dropped=0 .*rx_packets=$NRX " "$tmp/stats"; then
+	if grep -q "virtio-net.0: tx_packets=$NTX .*tx_dropped=0 .*rx_packets=$NRX " "$tmp/stats"; then
 		pass "$name: --stats counts $NTX tx and $NRX rx packets"
 	else
-		fail "$name: --stats line missing or wrong: $(grep '^virtio-net0: tx' "$tmp/stats")"
+		fail "$name: --stats line missing or wrong: $(grep '^virtio-net.0: tx' "$tmp/stats")"
 	fi
 }
 
 run_guest "plain buffers" 0 inject-oversized
-grep -q "virtio-net0: .*rx_dropped=1 .*rx_oversized=1 " "$tmp/stats" &&
+grep -q "virtio-net.0: .*rx_dropped=1 .*rx_oversized=1 " "$tmp/stats" &&
 	pass "plain buffers: a frame larger than the RX buffer is dropped and counted, later frames arrive" ||
-	fail "plain buffers: oversized frame not counted: $(grep '^virtio-net0: tx' "$tmp/stats")"
+	fail "plain buffers: oversized frame not counted: $(grep '^virtio-net.0: tx' "$tmp/stats")"
 grep -q "ioeventfd=yes irqfd=yes" "$tmp/stats" && pass "kicks by ioeventfd, interrupts by irqfd" ||
 	fail "ioeventfd/irqfd not in use: $(grep 'ioeventfd=' "$tmp/stats")"
-grep -q "mmio virtio-net0 .*exits" "$tmp/stats" && mmio_exits=$(sed -n 's/.*mmio virtio-net0 0x[0-9a-f]*: \([0-9]*\) exits/\1/p' "$tmp/stats")
+grep -q "mmio virtio-net.0 .*exits" "$tmp/stats" && mmio_exits=$(sed -n 's/.*mmio virtio-net.0 0x[0-9a-f]*: \([0-9]*\) exits/\1/p' "$tmp/stats")
 echo "# register exits (set-up and interrupt acks, no kicks): ${mmio_exits:-0}"
 
 run_guest "mergeable buffers" 1 inject "$MAC"

@@ -26,6 +26,7 @@ struct vm *fake_vm_create(uint64_t ram_size)
 	guest_mem_add_region(&vm->mem, 0, ram_size, ram);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
+	vm_resources_init(&vm->resources);
 	vm->has_ioeventfd = vm->has_irqfd = true;
 	return vm;
 }

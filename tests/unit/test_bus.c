@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bus.h"
+#include "helpers.h"
 
 static struct bus bus;
 
@@ -37,7 +38,7 @@ static int reg(uint64_t base, uint64_t len)
 	return bus_register(&bus, base, len, record, NULL, "test");
 }
 
-static void setup(void)
+static void bus_setup(void)
 {
 	bus_init(&bus, "test");
 	memset(&seen, 0, sizeof(seen));
@@ -107,7 +108,7 @@ START_TEST(test_top_of_address_space)
 	ck_assert_ptr_null(bus_find(&bus, UINT64_MAX, 2));
 	ck_assert_ptr_eq(bus_find(&bus, UINT64_MAX - 7, 8), &bus.ranges[0]);
 	/* The whole space but one byte. */
-	setup();
+	bus_setup();
 	ck_assert_int_eq(reg(0, UINT64_MAX), 0);
 	ck_assert_int_eq(reg(UINT64_MAX, 1), 0);
 	ck_assert_int_eq(reg(UINT64_MAX - 1, 1), -EEXIST);
@@ -175,18 +176,9 @@ END_TEST
 
 Suite *bus_suite(void)
 {
-	Suite *s = suite_create("bus");
-	TCase *tc = tcase_create("bus");
-
-	tcase_add_checked_fixture(tc, setup, NULL);
-	tcase_add_test(tc, test_init);
-	tcase_add_test(tc, test_adjacent_ranges);
-	tcase_add_test(tc, test_overlaps_rejected);
-	tcase_add_test(tc, test_invalid_ranges);
-	tcase_add_test(tc, test_top_of_address_space);
-	tcase_add_test(tc, test_table_full);
-	tcase_add_test(tc, test_dispatch_write_and_read);
-	tcase_add_test(tc, test_unhandled);
-	suite_add_tcase(s, tc);
-	return s;
+	return unit_suite("bus", bus_setup, NULL,
+			  UNIT_TESTS(test_init, test_adjacent_ranges, test_overlaps_rejected,
+				     test_invalid_ranges, test_top_of_address_space,
+				     test_table_full, test_dispatch_write_and_read,
+				     test_unhandled));
 }

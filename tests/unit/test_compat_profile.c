@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "arch/x86/compat_profile.h"
+#include "helpers.h"
 
 #define ALL_CLEARED "clearcpuid=308,151,154,141"
 
@@ -161,22 +162,13 @@ END_TEST
 
 Suite *compat_profile_suite(void)
 {
-	Suite *s = suite_create("compat_profile");
-	TCase *tc = tcase_create("compat_profile");
-
-	tcase_add_test(tc, test_empty_line);
-	tcase_add_test(tc, test_appends_to_plain_line);
-	tcase_add_test(tc, test_merges_into_users_list);
-	tcase_add_test(tc, test_names_already_there_are_not_repeated);
-	tcase_add_test(tc, test_numbers_already_there_are_not_repeated);
-	tcase_add_test(tc, test_applying_twice_changes_nothing);
-	tcase_add_test(tc, test_merges_into_last_of_several);
-	tcase_add_test(tc, test_similar_words_are_not_matched);
-	tcase_add_test(tc, test_partial_feature_names_are_not_matched);
-	tcase_add_test(tc, test_empty_users_list);
-	tcase_add_test(tc, test_too_long_is_refused_unchanged);
-	tcase_add_test(tc, test_exact_fit_is_accepted);
-	tcase_add_test(tc, test_cpuid_filter);
-	suite_add_tcase(s, tc);
-	return s;
+	return unit_suite(
+	    "compat_profile", NULL, NULL,
+	    UNIT_TESTS(
+		test_empty_line, test_appends_to_plain_line, test_merges_into_users_list,
+		test_names_already_there_are_not_repeated,
+		test_numbers_already_there_are_not_repeated, test_applying_twice_changes_nothing,
+		test_merges_into_last_of_several, test_similar_words_are_not_matched,
+		test_partial_feature_names_are_not_matched, test_empty_users_list,
+		test_too_long_is_refused_unchanged, test_exact_fit_is_accepted, test_cpuid_filter));
 }

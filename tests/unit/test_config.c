@@ -7,6 +7,7 @@
 
 #include "vmm/config.h"
 #include "vm.h"
+#include "helpers.h"
 
 #define MAX_ARGS 32
 
@@ -728,47 +729,25 @@ END_TEST
 Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
-	TCase *good = tcase_create("accepted");
-	TCase *info = tcase_create("help-version");
-	TCase *errors = tcase_create("rejected");
-	TCase *helpers = tcase_create("helpers");
+	TCase *good, *errors;
 
-	tcase_add_test(good, test_defaults);
-	tcase_add_test(good, test_all_options);
-	tcase_add_test(good, test_long_verbose_and_abbreviation);
-	tcase_add_test(good, test_option_order_free);
-	tcase_add_test(good, test_last_one_wins);
+	good = unit_tcase(
+	    s, "accepted", NULL, NULL,
+	    UNIT_TESTS(test_defaults, test_all_options, test_long_verbose_and_abbreviation,
+		       test_option_order_free, test_last_one_wins, test_cpus_good,
+		       test_disk_defaults, test_disk_suboptions, test_disk_max_count,
+		       test_disk_path_with_commas, test_disk_path_max_length, test_net_defaults,
+		       test_net_suboptions, test_console_values, test_stats_forms,
+		       test_cpu_profiles, test_cmdline_values, test_double_dash_ends_options,
+		       test_repeated_calls_start_afresh));
 	tcase_add_loop_test(good, test_mem_good, 0, sizeof(good_mem) / sizeof(good_mem[0]));
-	tcase_add_test(good, test_cpus_good);
-	tcase_add_test(good, test_disk_defaults);
-	tcase_add_test(good, test_disk_suboptions);
-	tcase_add_test(good, test_disk_max_count);
-	tcase_add_test(good, test_disk_path_with_commas);
-	tcase_add_test(good, test_disk_path_max_length);
-	tcase_add_test(good, test_net_defaults);
-	tcase_add_test(good, test_net_suboptions);
-	tcase_add_test(good, test_console_values);
-	tcase_add_test(good, test_stats_forms);
-	tcase_add_test(good, test_cpu_profiles);
-	tcase_add_test(good, test_cmdline_values);
-	tcase_add_test(good, test_double_dash_ends_options);
-	tcase_add_test(good, test_repeated_calls_start_afresh);
-	suite_add_tcase(s, good);
-
-	tcase_add_test(info, test_help);
-	tcase_add_test(info, test_help_lines_fit);
-	tcase_add_test(info, test_version);
-	tcase_add_test(info, test_error_writes_nothing_to_out);
-	suite_add_tcase(s, info);
-
+	unit_tcase(s, "help-version", NULL, NULL,
+		   UNIT_TESTS(test_help, test_help_lines_fit, test_version,
+			      test_error_writes_nothing_to_out));
+	errors = unit_tcase(s, "rejected", NULL, NULL,
+			    UNIT_TESTS(test_too_many_disks, test_error_stops_at_first_problem,
+				       test_small_error_buffer));
 	tcase_add_loop_test(errors, test_bad_input, 0, sizeof(bad) / sizeof(bad[0]));
-	tcase_add_test(errors, test_too_many_disks);
-	tcase_add_test(errors, test_error_stops_at_first_problem);
-	tcase_add_test(errors, test_small_error_buffer);
-	suite_add_tcase(s, errors);
-
-	tcase_add_test(helpers, test_parse_size);
-	tcase_add_test(helpers, test_parse_mac);
-	suite_add_tcase(s, helpers);
+	unit_tcase(s, "helpers", NULL, NULL, UNIT_TESTS(test_parse_size, test_parse_mac));
 	return s;
 }

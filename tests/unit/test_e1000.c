@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "byteorder.h"
-#include "devices/e1000.h"
+#include "devices/e1000/e1000.h"
 #include "devices/pci.h"
 #include "fake_vm.h"
 #include "devices/net/tap.h"
@@ -74,7 +74,7 @@ static void setup(void)
 	ram = vm->mem.regions[0].host;
 	ck_assert_int_eq(pci_init(vm), 0);
 	socket_tap(&tap, &peer);
-	ck_assert_int_eq(e1000_create_on_tap(vm, mac, &tap, false, &e), 0);
+	ck_assert_int_eq(e1000_create_on_tap(vm, 0, mac, &tap, false, &e), 0);
 	enable_pci(1, PCI_CMD_MEMORY | PCI_CMD_IO | PCI_CMD_MASTER);
 	bar = pci_bar_address(e1000_pci_device(e), 0);
 }
@@ -1085,6 +1085,83 @@ START_TEST(rx_vlan_strip_and_rdmts)
 }
 END_TEST
 
+/*
+ * A tagged frame that finds too few descriptors waits and is delivered
+ * later exactly as if there had been room at once: the tag stripped into
+ * the descriptors, the bytes untouched (the frame is not changed while it
+ * waits).
+ */
+START_TEST(rx_vlan_frame_held_for_descriptors_arrives_intact)
+{
+	uint8_t f[300], expect[300];
+
+	fill_frame(f, sizeof(f), mac, 5);
+	memcpy(f + 12, "\x81\x00\x20\x0a", 4); /* priority 1, VLAN 10 */
+	memcpy(expect, f, 12);
+	memcpy(expect + 12, f + 16, sizeof(f) - 16);
+	memset(expect + sizeof(f) - 4, 0, 4); /* FCS room */
+	/* 256-byte buffers: 296 bytes untagged + 4 FCS span two. */
+	rx_setup(8, 3 << E1000_RCTL_BSIZE_SHIFT);
+	wr(E1000_CTRL, rd(E1000_CTRL) | E1000_CTRL_VME);
+	wr(E1000_RDT, 1); /* one free */
+	inject(f, sizeof(f));
+	ck_assert_int_eq(e1000_rx_poll(e), 0);
+	ck_assert_int_eq(e1000_rx_poll(e), 0);
+	ck_assert_uint_eq(rd(E1000_RDH), 0);
+	ck_assert_uint_eq(rxd(0)[12], 0);
+	wr(E1000_RDT, 4); /* the guest frees descriptors */
+	ck_assert_int_eq(e1000_rx_poll(e), 1);
+	ck_assert_uint_eq(rd(E1000_RDH), 2);
+	for (unsigned int i = 0; i < 2; i++) {
+		uint8_t status = E1000_RXD_STAT_DD | E1000_RXD_STAT_IXSM | E1000_RXD_STAT_VP;
+
+		ck_assert_uint_eq(rxd(i)[8] | rxd(i)[9] << 8, i == 0 ? 256 : 44);
+		ck_assert_uint_eq(rxd(i)[12], i == 1 ? status | E1000_RXD_STAT_EOP : status);
+		ck_assert_uint_eq(rxd(i)[13], 0);
+		ck_assert_uint_eq(rxd(i)[14] | rxd(i)[15] << 8, 0x200a);
+	}
+	ck_assert_mem_eq(ram + RX_BUFS, expect, 256);
+	ck_assert_mem_eq(ram + RX_BUFS + RX_BUF_STRIDE, expect + 256, 44);
+	ck_assert_uint_eq(rd(E1000_GORCL), sizeof(f)); /* 296 bytes + FCS */
+}
+END_TEST
+
+/*
+ * A frame needing more descriptors than the ring can ever offer (n - 1:
+ * RDH == RDT means none) is dropped and counted (MPC) instead of blocking
+ * every frame behind it; a frame needing exactly n - 1 still waits for
+ * them and gets through.
+ */
+START_TEST(rx_frame_larger_than_the_ring_is_dropped)
+{
+	static uint8_t big[3000], fits[7 * 256 - 4];
+	uint8_t small[64];
+
+	fill_frame(big, sizeof(big), mac, 6);
+	fill_frame(small, sizeof(small), mac, 7);
+	fill_frame(fits, sizeof(fits), mac, 8);
+	rx_setup(8, E1000_RCTL_LPE | 3 << E1000_RCTL_BSIZE_SHIFT); /* 256 B: big needs 12 */
+	inject(big, sizeof(big));
+	inject(small, sizeof(small));
+	ck_assert_int_eq(e1000_rx_poll(e), 1);
+	ck_assert_mem_eq(ram + RX_BUFS, small, sizeof(small));
+	ck_assert_uint_eq(rd(E1000_MPC), 1);
+	ck_assert_uint_eq(rd(E1000_RDH), 1);
+	ck_assert_uint_eq(rd(E1000_GPRC), 1);
+
+	inject(fits, sizeof(fits)); /* 7 descriptors, 6 free */
+	ck_assert_int_eq(e1000_rx_poll(e), 0);
+	ck_assert_uint_eq(rd(E1000_MPC), 0);
+	wr(E1000_RDT, 0); /* 7 free: the whole ring but one */
+	ck_assert_int_eq(e1000_rx_poll(e), 1);
+	ck_assert_uint_eq(rd(E1000_RDH), 0);
+	for (unsigned int i = 0; i < 7; i++)
+		ck_assert_mem_eq(ram + RX_BUFS + ((1 + i) % 8) * RX_BUF_STRIDE, fits + i * 256,
+				 i < 6 ? 256 : sizeof(fits) - 6 * 256);
+	ck_assert(rxd(7)[12] & E1000_RXD_STAT_EOP);
+}
+END_TEST
+
 START_TEST(rx_tap_gone)
 {
 	rx_setup(8, 0);
@@ -1113,7 +1190,7 @@ START_TEST(rx_thread_delivers)
 
 	/* A second NIC (slot 2) with its RX thread. */
 	socket_tap(&tap, &other);
-	ck_assert_int_eq(e1000_create_on_tap(vm, mac, &tap, true, &t), 0);
+	ck_assert_int_eq(e1000_create_on_tap(vm, 0, mac, &tap, true, &t), 0);
 	enable_pci(2, PCI_CMD_MEMORY | PCI_CMD_MASTER);
 	bar = pci_bar_address(e1000_pci_device(t), 0);
 	rx_setup(8, 0);
@@ -1128,6 +1205,99 @@ START_TEST(rx_thread_delivers)
 		poll(NULL, 0, 1);
 	}
 	ck_assert_mem_eq(ram + RX_BUFS, f, sizeof(f));
+	e1000_destroy(t);
+	close(other);
+}
+END_TEST
+
+static int irq_level(unsigned int gsi)
+{
+	return __atomic_load_n(&fake_vm.irq_level[gsi], __ATOMIC_ACQUIRE);
+}
+
+/* A second NIC (slot 2) with its I/O thread; bar points at it. */
+static struct e1000 *threaded_nic(int *other)
+{
+	struct e1000 *t;
+	struct tap tap;
+
+	socket_tap(&tap, other);
+	ck_assert_int_eq(e1000_create_on_tap(vm, 0, mac, &tap, true, &t), 0);
+	enable_pci(2, PCI_CMD_MEMORY | PCI_CMD_MASTER);
+	bar = pci_bar_address(e1000_pci_device(t), 0);
+	return t;
+}
+
+/* Wait up to 10 s for cond(); false if it never held. */
+static bool wait_for(bool (*cond)(void))
+{
+	struct timespec start, now;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (!cond()) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec >= 10)
+			return false;
+		poll(NULL, 0, 1);
+	}
+	return true;
+}
+
+/* INTA# of slot 2 as the PCI status register shows it (read under the bus's lock). */
+static bool second_nic_irq(void)
+{
+	fake_vm_pio_write(vm, 0xCF8, 0x80000000u | 2 << 11 | 0x04, 4);
+	return fake_vm_pio_read(vm, 0xCFE, 2) & PCI_STATUS_INTERRUPT;
+}
+
+/* The I/O thread's timer delivers an assertion ITR held back, when it is due. */
+START_TEST(itr_timer_delivers_held_back_interrupt)
+{
+	unsigned int gsi = arch_pci_slot_irq(2);
+	struct timespec t0, t1;
+	int other;
+	struct e1000 *t = threaded_nic(&other);
+
+	wr(E1000_ITR, 0xffff); /* ~16.8 ms between assertions */
+	wr(E1000_IMS, E1000_ICR_LSC);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	wr(E1000_ICS, E1000_ICR_LSC);
+	ck_assert_int_eq(irq_level(gsi), 1);
+	ck_assert_uint_eq(rd(E1000_ICR), E1000_ICR_LSC);
+	ck_assert_int_eq(irq_level(gsi), 0);
+	wr(E1000_ICS, E1000_ICR_LSC);
+	ck_assert(wait_for(second_nic_irq));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_int_eq(irq_level(gsi), 1);
+	/* Not before the interval (65535 x 256 ns) has passed. */
+	ck_assert_int_ge((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec),
+			 65535L * 256);
+	ck_assert_uint_eq(rd(E1000_ICR), E1000_ICR_LSC);
+	e1000_destroy(t);
+	close(other);
+}
+END_TEST
+
+static bool ring_slot1_done(void)
+{
+	return __atomic_load_n(&rxd(1)[12], __ATOMIC_ACQUIRE) & E1000_RXD_STAT_DD;
+}
+
+/* With room in the ring, the thread watches the tap: a frame is received with no register write. */
+START_TEST(rx_thread_watches_the_tap)
+{
+	uint8_t f[64];
+	int other;
+	struct e1000 *t = threaded_nic(&other);
+
+	rx_setup(8, 0); /* room for 7 */
+	fill_frame(f, sizeof(f), mac, 1);
+	ck_assert_int_eq(send(other, f, sizeof(f), 0), (ssize_t)sizeof(f));
+	poll(NULL, 0, 20);
+	fill_frame(f, sizeof(f), mac, 2);
+	ck_assert_int_eq(send(other, f, sizeof(f), 0), (ssize_t)sizeof(f));
+	ck_assert(wait_for(ring_slot1_done));
+	ck_assert_mem_eq(ram + RX_BUFS + RX_BUF_STRIDE, f, sizeof(f));
 	e1000_destroy(t);
 	close(other);
 }
@@ -1174,8 +1344,12 @@ Suite *e1000_suite(void)
 	tcase_add_test(rx, rx_frame_needing_more_buffers_than_free_waits);
 	tcase_add_test(rx, rx_malformed_ring);
 	tcase_add_test(rx, rx_vlan_strip_and_rdmts);
+	tcase_add_test(rx, rx_vlan_frame_held_for_descriptors_arrives_intact);
+	tcase_add_test(rx, rx_frame_larger_than_the_ring_is_dropped);
 	tcase_add_test(rx, rx_tap_gone);
 	tcase_add_test(rx, rx_thread_delivers);
+	tcase_add_test(rx, rx_thread_watches_the_tap);
+	tcase_add_test(rx, itr_timer_delivers_held_back_interrupt);
 	suite_add_tcase(s, rx);
 	return s;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "guest_mem.h"
+#include "helpers.h"
 
 #define PAGE 4096
 
@@ -12,7 +13,7 @@ static uint8_t low[PAGE], mid[PAGE], high[PAGE];
 static const uint64_t HIGH_GPA = 4ULL << 30;
 
 /* Regions: [0, 4K) and [4K, 8K) (contiguous, separate host buffers), [4G, 4G+4K). */
-static void setup(void)
+static void guest_mem_setup(void)
 {
 	memset(&gm, 0, sizeof(gm));
 	ck_assert_int_eq(guest_mem_add_region(&gm, 0, PAGE, low), 0);
@@ -148,18 +149,8 @@ END_TEST
 
 Suite *guest_mem_suite(void)
 {
-	Suite *s = suite_create("guest_mem");
-	TCase *tc = tcase_create("guest_mem");
-
-	tcase_add_checked_fixture(tc, setup, NULL);
-	tcase_add_test(tc, test_translation);
-	tcase_add_test(tc, test_out_of_bounds);
-	tcase_add_test(tc, test_overflow);
-	tcase_add_test(tc, test_zero_length);
-	tcase_add_test(tc, test_copy_helpers);
-	tcase_add_test(tc, test_add_region_errors);
-	tcase_add_test(tc, test_alloc_splits_around_hole);
-	tcase_add_test(tc, test_alloc_errors);
-	suite_add_tcase(s, tc);
-	return s;
+	return unit_suite("guest_mem", guest_mem_setup, NULL,
+			  UNIT_TESTS(test_translation, test_out_of_bounds, test_overflow,
+				     test_zero_length, test_copy_helpers, test_add_region_errors,
+				     test_alloc_splits_around_hole, test_alloc_errors));
 }

@@ -4,6 +4,7 @@
 #include "devices/i8042.h"
 #include "fake_vm.h"
 #include "vm.h"
+#include "helpers.h"
 
 #define DATA 0x60
 #define CMD  0x64
@@ -24,13 +25,13 @@ static uint8_t command_reply(uint8_t cmd)
 	return fake_vm_pio_read(vm, DATA, 1);
 }
 
-static void setup(void)
+static void i8042_setup(void)
 {
 	vm = fake_vm_create(4096);
 	ck_assert_int_eq(i8042_create(vm), 0);
 }
 
-static void teardown(void)
+static void i8042_teardown(void)
 {
 	i8042_destroy(vm);
 	fake_vm_destroy(vm);
@@ -200,21 +201,13 @@ END_TEST
 Suite *i8042_suite(void)
 {
 	Suite *s = suite_create("i8042");
-	TCase *tc = tcase_create("i8042");
+	TCase *tc = unit_tcase(
+	    s, "i8042", i8042_setup, i8042_teardown,
+	    UNIT_TESTS(test_initial_status, test_reset_command, test_linux_reboot_loop,
+		       test_output_port, test_command_byte, test_tests_and_port_enables,
+		       test_echo_commands, test_empty_and_unknown, test_output_queue_bounded,
+		       test_only_byte_accesses, test_double_create_fails));
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_initial_status);
-	tcase_add_test(tc, test_reset_command);
-	tcase_add_test(tc, test_linux_reboot_loop);
 	tcase_add_loop_test(tc, test_pulse_commands, 0, 16);
-	tcase_add_test(tc, test_output_port);
-	tcase_add_test(tc, test_command_byte);
-	tcase_add_test(tc, test_tests_and_port_enables);
-	tcase_add_test(tc, test_echo_commands);
-	tcase_add_test(tc, test_empty_and_unknown);
-	tcase_add_test(tc, test_output_queue_bounded);
-	tcase_add_test(tc, test_only_byte_accesses);
-	tcase_add_test(tc, test_double_create_fails);
-	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,13 +1,16 @@
 /*
- * The I/O thread's busy-poll hook: argument checks, work found while
- * polling is submitted without sleeping, and the about-to-sleep call comes
- * before every sleep.
+ * The I/O thread: the busy-poll hook (argument checks, work found while
+ * polling is submitted without sleeping, the about-to-sleep call comes
+ * before every sleep), one-shot readable watches and timers.
  */
 #include <check.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "iothread.h"
@@ -104,6 +107,226 @@ START_TEST(work_found_while_polling_is_run_then_thread_sleeps)
 }
 END_TEST
 
+/* ---- readable watches and timers ---- */
+
+/*
+ * Driven from the I/O thread: each signal on kick_fd runs on_kick, which
+ * arms what the test asked for (arming is for the I/O thread only).
+ */
+struct arm_state {
+	struct iothread *t;
+	int kick_fd, done_fd;
+	int watch, timer;
+	/* Set by the test between kicks, read by the I/O thread. */
+	atomic_int arm_watch_times; /* on_kick arms the watch this often */
+	atomic_ullong delays_ns[2]; /* on_kick arms the timer with each non-zero delay */
+	atomic_int fired;	    /* readable or timer callbacks */
+	int sock;		    /* the watched socket's end, drained by on_readable */
+};
+
+static void arm_on_kick(void *opaque)
+{
+	struct arm_state *s = opaque;
+
+	for (int i = 0; i < atomic_load(&s->arm_watch_times); i++)
+		iothread_arm_readable(s->t, s->watch);
+	for (int i = 0; i < 2; i++) {
+		uint64_t delay = atomic_load(&s->delays_ns[i]);
+
+		if (delay)
+			iothread_arm_timer(s->t, s->timer, delay);
+	}
+}
+
+static void signal_done(struct arm_state *s)
+{
+	uint64_t one = 1;
+
+	atomic_fetch_add(&s->fired, 1);
+	ck_assert_int_eq(write(s->done_fd, &one, sizeof(one)), sizeof(one));
+}
+
+static void on_readable(void *opaque)
+{
+	struct arm_state *s = opaque;
+	char c;
+
+	ck_assert_int_eq(read(s->sock, &c, 1), 1);
+	signal_done(s);
+}
+
+static void on_timer(void *opaque)
+{
+	signal_done(opaque);
+}
+
+static void kick(int fd)
+{
+	uint64_t one = 1;
+
+	ck_assert_int_eq(write(fd, &one, sizeof(one)), sizeof(one));
+}
+
+static uint64_t elapsed_ns(const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)(now.tv_sec - since->tv_sec) * 1000000000u + (uint64_t)now.tv_nsec -
+	       (uint64_t)since->tv_nsec;
+}
+
+/* Wait for a callback (done_fd), at most timeout_ms; false on timeout. */
+static bool wait_done(struct arm_state *s, int timeout_ms)
+{
+	struct pollfd p = {.fd = s->done_fd, .events = POLLIN};
+	uint64_t v;
+
+	if (poll(&p, 1, timeout_ms) != 1)
+		return false;
+	ck_assert_int_eq(read(s->done_fd, &v, sizeof(v)), sizeof(v));
+	return true;
+}
+
+static void arm_setup(struct arm_state *s, int watched_fd)
+{
+	s->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	s->done_fd = eventfd(0, EFD_CLOEXEC);
+	ck_assert_int_ge(s->kick_fd, 0);
+	ck_assert_int_ge(s->done_fd, 0);
+	s->t = iothread_create("test-io", 8);
+	ck_assert_ptr_nonnull(s->t);
+	ck_assert_int_eq(iothread_watch_eventfd(s->t, s->kick_fd, arm_on_kick, s), 0);
+	s->watch = iothread_watch_readable(s->t, watched_fd, on_readable, s);
+	ck_assert_int_ge(s->watch, 0);
+	s->timer = iothread_add_timer(s->t, on_timer, s);
+	ck_assert_int_ge(s->timer, 0);
+	ck_assert_int_eq(iothread_start(s->t), 0);
+}
+
+static void arm_teardown(struct arm_state *s)
+{
+	iothread_destroy(s->t);
+	close(s->kick_fd);
+	close(s->done_fd);
+}
+
+START_TEST(watch_and_timer_reject_bad_arguments)
+{
+	struct iothread *t = iothread_create("test-io", 8);
+
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(iothread_watch_readable(t, -1, no_op, NULL), -EINVAL);
+	ck_assert_int_eq(iothread_watch_readable(t, 0, NULL, NULL), -EINVAL);
+	ck_assert_int_eq(iothread_add_timer(t, NULL, NULL), -EINVAL);
+	/* Ids count from 0 per kind (the stop eventfd is watch 0). */
+	ck_assert_int_eq(iothread_watch_readable(t, 0, no_op, NULL), 1);
+	ck_assert_int_eq(iothread_add_timer(t, no_op, NULL), 0);
+	ck_assert_int_eq(iothread_add_timer(t, no_op, NULL), 1);
+	ck_assert_int_eq(iothread_add_timer(t, no_op, NULL), -EINVAL); /* full */
+	ck_assert_int_eq(iothread_start(t), 0);
+	ck_assert_int_eq(iothread_watch_readable(t, 0, no_op, NULL), -EINVAL); /* running */
+	ck_assert_int_eq(iothread_add_timer(t, no_op, NULL), -EINVAL);
+	iothread_destroy(t);
+}
+END_TEST
+
+/* One call per arming, however often it is armed; stop cancels an armed watch. */
+START_TEST(readable_watch_is_one_shot)
+{
+	struct arm_state s = {.arm_watch_times = 2};
+	struct timespec t0;
+	int sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	s.sock = sv[0];
+	arm_setup(&s, sv[0]);
+	kick(s.kick_fd);
+	ck_assert_int_eq(write(sv[1], "a", 1), 1);
+	ck_assert(wait_done(&s, 10000));
+	/* Not armed again: a second datagram waits, unseen. */
+	ck_assert_int_eq(write(sv[1], "b", 1), 1);
+	ck_assert(!wait_done(&s, 50));
+	ck_assert_int_eq(atomic_load(&s.fired), 1);
+	/* Armed while readable: fires at once. */
+	kick(s.kick_fd);
+	ck_assert(wait_done(&s, 10000));
+	ck_assert(!wait_done(&s, 50)); /* armed twice, called once */
+	ck_assert_int_eq(atomic_load(&s.fired), 2);
+	/* Armed with nothing to read: stop does not wait for data. */
+	atomic_store(&s.arm_watch_times, 1);
+	kick(s.kick_fd);
+	poll(NULL, 0, 10);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	iothread_stop(s.t);
+	ck_assert_uint_lt(elapsed_ns(&t0), 2000000000u);
+	ck_assert_int_eq(atomic_load(&s.fired), 2);
+	arm_teardown(&s);
+	close(sv[0]);
+	close(sv[1]);
+}
+END_TEST
+
+START_TEST(timer_fires_once_when_due)
+{
+	struct arm_state s = {.delays_ns = {5000000}};
+	struct timespec t0;
+
+	arm_setup(&s, 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	kick(s.kick_fd);
+	ck_assert(wait_done(&s, 10000));
+	ck_assert_uint_ge(elapsed_ns(&t0), 5000000);
+	ck_assert(!wait_done(&s, 30));
+	ck_assert_int_eq(atomic_load(&s.fired), 1);
+	arm_teardown(&s);
+}
+END_TEST
+
+/* Arming an armed timer keeps the earlier deadline, whichever comes first. */
+START_TEST(timer_keeps_the_earlier_deadline)
+{
+	struct arm_state s = {.delays_ns = {60000000000ull, 2000000}};
+	struct timespec t0;
+
+	arm_setup(&s, 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	kick(s.kick_fd); /* 60 s, then 2 ms: moved earlier */
+	ck_assert(wait_done(&s, 10000));
+	ck_assert_uint_ge(elapsed_ns(&t0), 2000000);
+	atomic_store(&s.delays_ns[0], 3000000);
+	atomic_store(&s.delays_ns[1], 60000000000ull);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	kick(s.kick_fd); /* 3 ms, then 60 s: stays at 3 ms */
+	ck_assert(wait_done(&s, 10000));
+	ck_assert_uint_ge(elapsed_ns(&t0), 3000000);
+	ck_assert_int_eq(atomic_load(&s.fired), 2);
+	arm_teardown(&s);
+}
+END_TEST
+
+/* Stop cancels an armed timer instead of waiting for it. */
+START_TEST(stop_cancels_an_armed_timer)
+{
+	struct arm_state s = {.delays_ns = {60000000000ull}};
+	struct timespec t0;
+
+	arm_setup(&s, 0);
+	kick(s.kick_fd);
+	poll(NULL, 0, 10);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	iothread_stop(s.t);
+	ck_assert_uint_lt(elapsed_ns(&t0), 2000000000u);
+	ck_assert_int_eq(atomic_load(&s.fired), 0);
+	/* After a restart the timer works again. */
+	atomic_store(&s.delays_ns[0], 1000000);
+	ck_assert_int_eq(iothread_start(s.t), 0);
+	kick(s.kick_fd);
+	ck_assert(wait_done(&s, 10000));
+	arm_teardown(&s);
+}
+END_TEST
+
 Suite *iothread_suite(void)
 {
 	Suite *suite = suite_create("iothread");
@@ -111,6 +334,13 @@ Suite *iothread_suite(void)
 
 	tcase_add_test(tc, set_poll_rejects_bad_arguments);
 	tcase_add_test(tc, work_found_while_polling_is_run_then_thread_sleeps);
+	suite_add_tcase(suite, tc);
+	tc = tcase_create("watches and timers");
+	tcase_add_test(tc, watch_and_timer_reject_bad_arguments);
+	tcase_add_test(tc, readable_watch_is_one_shot);
+	tcase_add_test(tc, timer_fires_once_when_due);
+	tcase_add_test(tc, timer_keeps_the_earlier_deadline);
+	tcase_add_test(tc, stop_cancels_an_armed_timer);
 	suite_add_tcase(suite, tc);
 	return suite;
 }

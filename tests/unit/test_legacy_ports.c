@@ -9,6 +9,7 @@
 #include "devices/test_exit.h"
 #include "fake_vm.h"
 #include "vm.h"
+#include "helpers.h"
 
 #define EXIT_PORT 0x501
 
@@ -26,14 +27,14 @@ static void cmos_set(uint8_t index, uint8_t v)
 	fake_vm_pio_write(vm, 0x71, v, 1);
 }
 
-static void setup(void)
+static void legacy_ports_setup(void)
 {
 	vm = fake_vm_create(4096);
 	ck_assert_int_eq(legacy_ports_create(vm), 0);
 	ck_assert_int_eq(test_exit_create(vm, EXIT_PORT), 0);
 }
 
-static void teardown(void)
+static void legacy_ports_teardown(void)
 {
 	legacy_ports_destroy(vm);
 	fake_vm_destroy(vm);
@@ -273,25 +274,14 @@ END_TEST
 Suite *legacy_ports_suite(void)
 {
 	Suite *s = suite_create("legacy_ports");
-	TCase *ports = tcase_create("ports");
-	TCase *exit_port = tcase_create("test-exit");
 
-	tcase_add_checked_fixture(ports, setup, teardown);
-	tcase_add_test(ports, test_post_port);
-	tcase_add_test(ports, test_port_b_toggles);
-	tcase_add_test(ports, test_rtc_status_registers);
-	tcase_add_test(ports, test_rtc_time_bcd);
-	tcase_add_test(ports, test_rtc_time_binary);
-	tcase_add_test(ports, test_rtc_12_hour);
-	tcase_add_test(ports, test_cmos_ram_and_index);
-	tcase_add_test(ports, test_absent_devices_read_ff);
-	tcase_add_test(ports, test_double_create_fails);
-	suite_add_tcase(s, ports);
-
-	tcase_add_checked_fixture(exit_port, setup, teardown);
-	tcase_add_test(exit_port, test_exit_32bit);
-	tcase_add_test(exit_port, test_exit_narrow_writes);
-	tcase_add_test(exit_port, test_exit_reads_and_offsets);
-	suite_add_tcase(s, exit_port);
+	unit_tcase(s, "ports", legacy_ports_setup, legacy_ports_teardown,
+		   UNIT_TESTS(test_post_port, test_port_b_toggles, test_rtc_status_registers,
+			      test_rtc_time_bcd, test_rtc_time_binary, test_rtc_12_hour,
+			      test_cmos_ram_and_index, test_absent_devices_read_ff,
+			      test_double_create_fails));
+	unit_tcase(
+	    s, "test-exit", legacy_ports_setup, legacy_ports_teardown,
+	    UNIT_TESTS(test_exit_32bit, test_exit_narrow_writes, test_exit_reads_and_offsets));
 	return s;
 }

@@ -12,6 +12,7 @@
 #include "arch/x86/layout.h"
 #include "byteorder.h"
 #include "vm.h"
+#include "helpers.h"
 
 #define GPA	ARCH_MPTABLE_ADDR
 #define ROOM	8192
@@ -47,14 +48,14 @@ struct mp {
 
 static uint8_t *buf;
 
-static void setup(void)
+static void mptable_setup(void)
 {
 	buf = malloc(ROOM);
 	ck_assert_ptr_nonnull(buf);
 	memset(buf, 0xee, ROOM);
 }
 
-static void teardown(void)
+static void mptable_teardown(void)
 {
 	free(buf);
 }
@@ -360,20 +361,10 @@ END_TEST
 
 Suite *mptable_suite(void)
 {
-	Suite *s = suite_create("mptable");
-	TCase *tc = tcase_create("mptable");
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_one_cpu);
-	tcase_add_test(tc, test_two_cpus);
-	tcase_add_test(tc, test_max_cpus);
-	tcase_add_test(tc, test_every_cpu_count);
-	tcase_add_test(tc, test_pointer_follows_gpa);
-	tcase_add_test(tc, test_writes_only_what_it_reports);
-	tcase_add_test(tc, test_too_small_buffer);
-	tcase_add_test(tc, test_zero_cpus);
-	tcase_add_test(tc, test_too_many_cpus);
-	tcase_add_test(tc, test_fits_below_the_bios_area);
-	suite_add_tcase(s, tc);
-	return s;
+	return unit_suite("mptable", mptable_setup, mptable_teardown,
+			  UNIT_TESTS(test_one_cpu, test_two_cpus, test_max_cpus,
+				     test_every_cpu_count, test_pointer_follows_gpa,
+				     test_writes_only_what_it_reports, test_too_small_buffer,
+				     test_zero_cpus, test_too_many_cpus,
+				     test_fits_below_the_bios_area));
 }

@@ -306,6 +306,43 @@ START_TEST(bad_bar_descriptions_refused)
 }
 END_TEST
 
+START_TEST(refused_device_keeps_no_slot_or_bar)
+{
+	struct pci_device_desc d = test_desc();
+	struct pci_device *more;
+
+	d.bars[1].size = 0x30; /* BAR1 invalid: BAR0 must not stay reserved */
+	ck_assert_int_eq(pci_register_device(vm, &d, &more), -EINVAL);
+	d = test_desc();
+	d.bars[2] = (struct pci_bar){PCI_BAR_MEM32, 0x10000000, bar_handler, (void *)0};
+	ck_assert_int_eq(pci_register_device(vm, &d, &more), -ENOSPC); /* BAR2 does not fit */
+	/* The next device gets the next slot and BARs, as if nothing happened. */
+	d = test_desc();
+	ck_assert_int_eq(pci_register_device(vm, &d, &more), 0);
+	ck_assert_uint_eq(pci_device_slot(more), 2);
+	ck_assert_uint_eq(pci_device_gsi(more), 11);
+	ck_assert_uint_eq(pci_bar_address(more, 0), ARCH_PCI_MMIO_BASE + 0x20000);
+	ck_assert_uint_eq(pci_bar_address(more, 1), pci_bar_address(dev, 1) + 0x40);
+}
+END_TEST
+
+START_TEST(destroy_gives_slots_and_bars_back)
+{
+	struct pci_device_desc d = test_desc();
+	struct pci_device *more;
+
+	ck_assert_int_eq(pci_register_device(vm, &d, &more), 0);
+	ck_assert_uint_eq(vm->resources.pci_mmio.nr_used, 2);
+	/* The guest moved BAR0: what goes back is the pre-assigned range. */
+	cfg_write(1, 0x10, ARCH_PCI_MMIO_BASE + 0x100000, 4);
+	pci_destroy(vm);
+	ck_assert_uint_eq(vm->resources.pci_slots, 0);
+	ck_assert_uint_eq(vm->resources.gsis, 0);
+	ck_assert_uint_eq(vm->resources.pci_mmio.nr_used, 0);
+	ck_assert_uint_eq(vm->resources.pci_io.nr_used, 0);
+}
+END_TEST
+
 START_TEST(init_twice_and_without_init)
 {
 	struct vm *other = fake_vm_create(1 << 20);
@@ -337,6 +374,8 @@ Suite *pci_suite(void)
 	tcase_add_test(tc, bus_master_bit);
 	tcase_add_test(tc, slots_run_out);
 	tcase_add_test(tc, bad_bar_descriptions_refused);
+	tcase_add_test(tc, refused_device_keeps_no_slot_or_bar);
+	tcase_add_test(tc, destroy_gives_slots_and_bars_back);
 	tcase_add_test(tc, init_twice_and_without_init);
 	suite_add_tcase(s, tc);
 	return s;

@@ -17,6 +17,7 @@
 #include "devices/serial.h"
 #include "fake_vm.h"
 #include "vm.h"
+#include "helpers.h"
 
 #define BASE 0x3f8
 #define IRQ  4
@@ -65,7 +66,7 @@ static size_t drain_output(char *buf, size_t size)
 	return total;
 }
 
-static void setup(void)
+static void serial_setup(void)
 {
 	vm = fake_vm_create(4096);
 	ck_assert_int_eq(pipe2(out_pipe, O_CLOEXEC), 0);
@@ -74,7 +75,7 @@ static void setup(void)
 	ck_assert_ptr_nonnull(uart);
 }
 
-static void teardown(void)
+static void serial_teardown(void)
 {
 	serial_destroy(uart);
 	close(out_pipe[0]);
@@ -705,7 +706,7 @@ END_TEST
 START_TEST(test_console_output_targets)
 {
 	struct vm_config cfg = {0};
-	char path[] = "/tmp/minivmm-console-XXXXXX";
+	char path[64];
 	struct stat st;
 	int fd, old;
 
@@ -714,8 +715,7 @@ START_TEST(test_console_output_targets)
 	cfg.console = CONSOLE_STDIO;
 	ck_assert_int_eq(console_open_output(&cfg), STDOUT_FILENO);
 
-	old = mkstemp(path);
-	ck_assert_int_ge(old, 0);
+	old = unit_temp_file("console", path, sizeof(path));
 	ck_assert_int_eq(write(old, "stale", 5), 5);
 	close(old);
 	cfg.console = CONSOLE_FILE;
@@ -799,61 +799,29 @@ END_TEST
 Suite *serial_suite(void)
 {
 	Suite *s = suite_create("serial");
-	TCase *regs = tcase_create("registers");
-	TCase *tx = tcase_create("transmit");
-	TCase *rx = tcase_create("receive");
-	TCase *modem = tcase_create("loopback-modem");
-	TCase *hostile = tcase_create("hostile");
-	TCase *console = tcase_create("console");
+	TCase *rx, *hostile;
 
-	tcase_add_checked_fixture(regs, setup, teardown);
-	tcase_add_test(regs, test_reset_values);
-	tcase_add_test(regs, test_registration);
-	tcase_add_test(regs, test_scratch);
-	tcase_add_test(regs, test_dlab);
-	tcase_add_test(regs, test_dlab_hides_received_data);
-	tcase_add_test(regs, test_ier_mask);
-	tcase_add_test(regs, test_mcr_mask_and_lsr_msr_writes_ignored);
-	tcase_add_test(regs, test_iir_priorities);
-	suite_add_tcase(s, regs);
-
-	tcase_add_checked_fixture(tx, setup, teardown);
-	tcase_add_test(tx, test_tx_bytes_reach_fd);
-	tcase_add_test(tx, test_tx_all_byte_values);
-	tcase_add_test(tx, test_tx_without_output);
-	tcase_add_test(tx, test_tx_to_closed_pipe);
-	tcase_add_test(tx, test_tx_reader_stalls);
-	tcase_add_test(tx, test_thre_interrupt);
-	tcase_add_test(tx, test_thre_linux_startup_probe);
-	tcase_add_test(tx, test_out2_gates_irq);
-	suite_add_tcase(s, tx);
-
-	tcase_add_checked_fixture(rx, setup, teardown);
-	tcase_add_test(rx, test_rx_non_fifo);
-	tcase_add_test(rx, test_rx_interrupt);
+	unit_tcase(s, "registers", serial_setup, serial_teardown,
+		   UNIT_TESTS(test_reset_values, test_registration, test_scratch, test_dlab,
+			      test_dlab_hides_received_data, test_ier_mask,
+			      test_mcr_mask_and_lsr_msr_writes_ignored, test_iir_priorities));
+	unit_tcase(s, "transmit", serial_setup, serial_teardown,
+		   UNIT_TESTS(test_tx_bytes_reach_fd, test_tx_all_byte_values,
+			      test_tx_without_output, test_tx_to_closed_pipe, test_tx_reader_stalls,
+			      test_thre_interrupt, test_thre_linux_startup_probe,
+			      test_out2_gates_irq));
+	rx = unit_tcase(
+	    s, "receive", serial_setup, serial_teardown,
+	    UNIT_TESTS(test_rx_non_fifo, test_rx_interrupt, test_rx_backlog_and_overrun, test_fcr));
 	tcase_add_loop_test(rx, test_rx_fifo_trigger_levels, 0, 4);
-	tcase_add_test(rx, test_rx_backlog_and_overrun);
-	tcase_add_test(rx, test_fcr);
-	suite_add_tcase(s, rx);
-
-	tcase_add_checked_fixture(modem, setup, teardown);
-	tcase_add_test(modem, test_loopback_data);
-	tcase_add_test(modem, test_loopback_overrun);
-	tcase_add_test(modem, test_loopback_modem_lines);
-	tcase_add_test(modem, test_msr_deltas_and_interrupt);
-	suite_add_tcase(s, modem);
-
-	tcase_add_checked_fixture(hostile, setup, teardown);
-	tcase_add_test(hostile, test_wide_accesses);
-	tcase_add_test(hostile, test_register_fuzz);
+	unit_tcase(s, "loopback-modem", serial_setup, serial_teardown,
+		   UNIT_TESTS(test_loopback_data, test_loopback_overrun, test_loopback_modem_lines,
+			      test_msr_deltas_and_interrupt));
+	hostile = unit_tcase(s, "hostile", serial_setup, serial_teardown,
+			     UNIT_TESTS(test_wide_accesses, test_register_fuzz));
 	tcase_set_timeout(hostile, 60);
-	suite_add_tcase(s, hostile);
-
-	tcase_add_checked_fixture(console, setup, teardown);
-	tcase_add_test(console, test_console_filter);
-	tcase_add_test(console, test_console_output_targets);
-	tcase_add_test(console, test_console_input_only_for_stdio);
-	tcase_add_test(console, test_console_input_thread);
-	suite_add_tcase(s, console);
+	unit_tcase(s, "console", serial_setup, serial_teardown,
+		   UNIT_TESTS(test_console_filter, test_console_output_targets,
+			      test_console_input_only_for_stdio, test_console_input_thread));
 	return s;
 }

@@ -11,6 +11,7 @@
 #include "fake_vm.h"
 #include "guest_mem.h"
 #include "vmm/stats.h"
+#include "helpers.h"
 
 #define MIB (1024 * 1024)
 
@@ -63,11 +64,7 @@ END_TEST
 
 Suite *stats_suite(void)
 {
-	Suite *s = suite_create("stats");
-	TCase *tc = tcase_create("stats");
-
-	tcase_add_test(tc, test_guest_pages_counted_as_guest);
-	tcase_add_test(tc, test_stats_line_never_negative);
-	suite_add_tcase(s, tc);
-	return s;
+	return unit_suite(
+	    "stats", NULL, NULL,
+	    UNIT_TESTS(test_guest_pages_counted_as_guest, test_stats_line_never_negative));
 }

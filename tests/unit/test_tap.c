@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "devices/net/tap.h"
+#include "helpers.h"
 
 static char err[256];
 
@@ -107,12 +108,7 @@ END_TEST
 
 Suite *tap_suite(void)
 {
-	Suite *s = suite_create("tap");
-	TCase *tc = tcase_create("tap");
-
-	tcase_add_test(tc, rejects_bad_names);
-	tcase_add_test(tc, wrapped_fd_reads_and_writes_frames);
-	tcase_add_test(tc, create_attach_busy_and_not_a_tap);
-	suite_add_tcase(s, tc);
-	return s;
+	return unit_suite("tap", NULL, NULL,
+			  UNIT_TESTS(rejects_bad_names, wrapped_fd_reads_and_writes_frames,
+				     create_attach_busy_and_not_a_tap));
 }

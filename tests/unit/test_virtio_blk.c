@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,15 +288,21 @@ START_TEST(bad_ranges_are_ioerr)
 }
 END_TEST
 
-START_TEST(short_header_is_ioerr)
+/* A request whose header has 8 bytes; waits for its completion. */
+static void short_header_req(void)
 {
-	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
 	tdrv_desc(&drv, 0, HDRS, 8, VIRTQ_DESC_F_NEXT, 1);
 	tdrv_desc(&drv, 1, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
 	tdrv_post(&drv, 0);
 	posted++;
 	kick();
 	wait_all(true);
+}
+
+START_TEST(short_header_is_ioerr)
+{
+	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	short_header_req();
 	ck_assert_uint_eq(status_of(0), VIRTIO_BLK_S_IOERR);
 	stop();
 }
@@ -635,6 +642,75 @@ START_TEST(reset_with_requests_in_flight)
 }
 END_TEST
 
+/* The --stats line: every key in its place, refusals counted by reason. */
+START_TEST(stats_line)
+{
+	static const char *const keys[] = {"virtio-blk.0: requests=9 ",
+					   "reads=1 ",
+					   "writes=0 ",
+					   "flushes=0 ",
+					   "discards=2 ",
+					   "write_zeroes=1 ",
+					   "get_id=0 ",
+					   "ioerr=5 ",
+					   "unsupp=2 ",
+					   "bytes_read=512 ",
+					   "bytes_written=0 ",
+					   "bounced=0 ",
+					   "kicks=",
+					   "io_loops=",
+					   "io_sleeps=",
+					   "poll_hits=",
+					   "poll_misses=",
+					   "engine=",
+					   "cache=writeback ",
+					   "rejected_short_header=1 ",
+					   "rejected_unsupported_type=1 ",
+					   "rejected_read_only=0 ",
+					   "rejected_bad_length=1 ",
+					   "rejected_out_of_range=2 ",
+					   "rejected_not_negotiated=0 ",
+					   "rejected_bad_segments=1 ",
+					   "rejected_reserved_flags=1 ",
+					   "rejected_too_many_sectors=0\n"};
+	char *text = NULL, *line, *at;
+	size_t len = 0;
+	FILE *out;
+
+	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_IN, 1, SLOT_DATA(0), 512, true), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_IN, 0, SLOT_DATA(0), 700, true), VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_IN, DISK_SECTORS, SLOT_DATA(0), 512, true),
+			  VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(do_req(99, 0, SLOT_DATA(0), 512, true), VIRTIO_BLK_S_UNSUPP);
+	ck_assert_uint_eq(seg_req(VIRTIO_BLK_T_DISCARD, 16, 8, 0, 2), VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(seg_req(VIRTIO_BLK_T_DISCARD, 16, 8, 1, 1), VIRTIO_BLK_S_UNSUPP);
+	ck_assert_uint_eq(seg_req(VIRTIO_BLK_T_WRITE_ZEROES, DISK_SECTORS, 1, 0, 1),
+			  VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_OUT, 0, SLOT_DATA(0), 0, false), VIRTIO_BLK_S_OK);
+	short_header_req();
+	ck_assert_uint_eq(status_of(0), VIRTIO_BLK_S_IOERR);
+
+	out = open_memstream(&text, &len);
+	for (unsigned int i = 0; i < vm->nr_stats; i++)
+		vm->stats[i].fn(vm->stats[i].opaque, out);
+	fclose(out);
+	line = strstr(text, "virtio-blk.0: requests=");
+	ck_assert_ptr_nonnull(line);
+	at = line;
+	for (unsigned int i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		char *found = strstr(at, keys[i]);
+
+		ck_assert_msg(found && (i == 0 || found == at || found[-1] == ' '),
+			      "'%s' missing or out of order in: %s", keys[i], line);
+		at = found + strlen(keys[i]);
+	}
+	ck_assert_ptr_nonnull(strstr(line, _i ? "engine=sync " : "engine=io_uring "));
+	free(text);
+	stop();
+}
+END_TEST
+
 START_TEST(create_errors)
 {
 	struct disk_config c = {.path = "/nonexistent/disk.img"};
@@ -679,6 +755,7 @@ Suite *virtio_blk_suite(void)
 	tcase_add_loop_test(tc, event_idx_suppresses_interrupts, 0, 2);
 	tcase_add_loop_test(tc, host_io_error_keeps_running, 0, 2);
 	tcase_add_loop_test(tc, reset_with_requests_in_flight, 0, 2);
+	tcase_add_loop_test(tc, stats_line, 0, 2);
 	tcase_add_test(tc, create_errors);
 	suite_add_tcase(s, tc);
 	return s;

@@ -1,9 +1,13 @@
 /* virtio-mmio transport: placement, registers, the status state machine,
- * feature negotiation, queue setup, notifications, interrupts and reset. */
+ * feature negotiation, queue setup, notifications, interrupts, reset, the
+ * I/O thread it wires and runs, queue errors and --stats. */
 #include <check.h>
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "arch/arch.h"
@@ -106,7 +110,8 @@ static void setup_queue(unsigned int q, const struct tdrv *d)
 static const uint32_t LIVE = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
 			     VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK;
 
-static void go_live(void)
+/* Negotiate, set up queue 0 (queue 1 stays off), DRIVER_OK; Status must then read want. */
+static void go_live_expect(uint32_t want)
 {
 	struct tdrv d;
 
@@ -114,7 +119,12 @@ static void go_live(void)
 	tdrv_init(&d, &vm->mem, 8, 0x10000);
 	setup_queue(0, &d);
 	wr(VIRTIO_MMIO_STATUS, LIVE);
-	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), LIVE);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), want);
+}
+
+static void go_live(void)
+{
+	go_live_expect(LIVE);
 }
 
 static uint64_t eventfd_count(int fd)
@@ -473,7 +483,7 @@ START_TEST(notify_fallback_without_ioeventfd)
 	wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	ck_assert_uint_eq(eventfd_count(td.vdev.queues[0].kick_fd), 2);
-	ck_assert_uint_eq(atomic_load(&td.vdev.stat_notifies_in_vcpu), 2);
+	ck_assert_uint_eq(atomic_load(&td.vdev.stat_notifies_on_exit_path), 2);
 }
 END_TEST
 
@@ -555,6 +565,319 @@ START_TEST(init_rejects_bad_devices)
 }
 END_TEST
 
+/* ---- the status state machine: refused transitions ---- */
+
+static unsigned long refused(void)
+{
+	return counter_get(&td.vdev.stat_status_refused);
+}
+
+START_TEST(legal_sequence_refuses_nothing)
+{
+	go_live();
+	/* Writing the current status again is no transition. */
+	wr(VIRTIO_MMIO_STATUS, LIVE);
+	ck_assert_uint_eq(refused(), 0);
+	ck_assert_int_eq(td.activations, 1);
+}
+END_TEST
+
+START_TEST(refused_driver_ok_before_features_ok)
+{
+	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
+	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	wr(VIRTIO_MMIO_STATUS,
+	   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK);
+	/* The written value is not taken at all. */
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	ck_assert_uint_eq(refused(), 1);
+	ck_assert_int_eq(td.activations, 0);
+	ck_assert(!td.vdev.active);
+}
+END_TEST
+
+START_TEST(refused_features_ok_without_driver)
+{
+	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
+	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_FEATURES_OK);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), VIRTIO_STATUS_ACKNOWLEDGE);
+	ck_assert_uint_eq(refused(), 1);
+	/* A legal step afterwards still works. */
+	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	ck_assert_uint_eq(refused(), 1);
+}
+END_TEST
+
+START_TEST(refused_skipped_steps)
+{
+	/* One step per write: 0 -> ACKNOWLEDGE|DRIVER skips ACKNOWLEDGE. */
+	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), 0);
+	wr(VIRTIO_MMIO_STATUS, LIVE);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), 0);
+	ck_assert_uint_eq(refused(), 2);
+	ck_assert_int_eq(td.activations, 0);
+}
+END_TEST
+
+START_TEST(refused_clearing_a_bit_without_reset)
+{
+	const uint32_t fok =
+	    VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK;
+
+	negotiate(V1);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), fok);
+	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), fok);
+	ck_assert_uint_eq(refused(), 1);
+	/* Clearing DRIVER_OK of a live device neither resets nor deactivates it. */
+	wr(VIRTIO_MMIO_STATUS, LIVE);
+	wr(VIRTIO_MMIO_STATUS, fok);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), LIVE);
+	ck_assert_uint_eq(refused(), 2);
+	ck_assert(td.vdev.active);
+	ck_assert_int_eq(td.resets, 0);
+}
+END_TEST
+
+START_TEST(failed_at_any_time_then_only_reset)
+{
+	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_FAILED);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), VIRTIO_STATUS_FAILED);
+	wr(VIRTIO_MMIO_STATUS, 0);
+	negotiate(V1);
+	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+				   VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_FAILED);
+	ck_assert_uint_eq(refused(), 0);
+	/* A driver that gave up does not go live. */
+	wr(VIRTIO_MMIO_STATUS, LIVE | VIRTIO_STATUS_FAILED);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DRIVER_OK, 0);
+	ck_assert_int_eq(td.activations, 0);
+	ck_assert_uint_eq(refused(), 1);
+	wr(VIRTIO_MMIO_STATUS, 0);
+	go_live();
+}
+END_TEST
+
+START_TEST(refused_features_are_not_a_refused_transition)
+{
+	/* The device declining the features is part of negotiation, not a
+	 * driver error: FEATURES_OK reads back clear, nothing is counted. */
+	td.refuse_features = true;
+	negotiate(V1);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	ck_assert_uint_eq(refused(), 0);
+}
+END_TEST
+
+/* ---- the kick after DRIVER_OK ---- */
+
+START_TEST(driver_ok_kicks_every_ready_queue)
+{
+	uint64_t one = 1;
+
+	/* A kick written before DRIVER_OK is kept, not doubled. */
+	ck_assert_int_eq(write(td.vdev.queues[0].kick_fd, &one, 8), 8);
+	go_live(); /* queue 0 ready, queue 1 not */
+	ck_assert_uint_eq(eventfd_count(td.vdev.queues[0].kick_fd), 2);
+	ck_assert_uint_eq(eventfd_count(td.vdev.queues[1].kick_fd), 0);
+	/* No QueueNotify went through the exit path. */
+	ck_assert_uint_eq(counter_get(&td.vdev.stat_notifies_on_exit_path), 0);
+}
+END_TEST
+
+START_TEST(failed_activation_kicks_nothing)
+{
+	td.activate_result = -EINVAL;
+	go_live_expect(LIVE | VIRTIO_STATUS_NEEDS_RESET);
+	ck_assert_uint_eq(eventfd_count(td.vdev.queues[0].kick_fd), 0);
+}
+END_TEST
+
+/* ---- queue errors ---- */
+
+START_TEST(queue_pop_sets_needs_reset)
+{
+	struct virtq_elem *elem = calloc(1, sizeof(*elem));
+	struct tdrv d;
+
+	negotiate(V1);
+	tdrv_init(&d, &vm->mem, 8, 0x10000);
+	setup_queue(0, &d);
+	wr(VIRTIO_MMIO_STATUS, LIVE);
+	ck_assert_int_eq(virtio_queue_pop(&td.vdev, 0, elem), 0);
+	tdrv_desc(&d, 0, 0x20000, 64, VIRTQ_DESC_F_WRITE, 0);
+	tdrv_post(&d, 0);
+	ck_assert_int_eq(virtio_queue_pop(&td.vdev, 0, elem), 1);
+	ck_assert_uint_eq(elem->in_bytes, 64);
+	ck_assert(!virtio_mmio_needs_reset(&td.vdev));
+	tdrv_post(&d, 9); /* head out of range */
+	ck_assert_int_eq(virtio_queue_pop(&td.vdev, 0, elem), -EINVAL);
+	ck_assert(virtio_mmio_needs_reset(&td.vdev));
+	ck_assert_uint_eq(counter_get(&td.vdev.stat_needs_reset), 1);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
+	/* Broken stays broken, reported once. */
+	ck_assert_int_eq(virtio_queue_pop(&td.vdev, 0, elem), -EINVAL);
+	ck_assert_uint_eq(counter_get(&td.vdev.stat_needs_reset), 1);
+	/* Reset and set-up bring the queue back. */
+	wr(VIRTIO_MMIO_STATUS, 0);
+	negotiate(V1);
+	tdrv_init(&d, &vm->mem, 8, 0x10000);
+	setup_queue(0, &d);
+	wr(VIRTIO_MMIO_STATUS, LIVE);
+	ck_assert_int_eq(virtio_queue_pop(&td.vdev, 0, elem), 0);
+	free(elem);
+}
+END_TEST
+
+START_TEST(queue_break_sets_needs_reset)
+{
+	struct virtq_elem *elem = calloc(1, sizeof(*elem));
+	struct tdrv d;
+
+	negotiate(V1);
+	tdrv_init(&d, &vm->mem, 8, 0x10000);
+	setup_queue(0, &d);
+	wr(VIRTIO_MMIO_STATUS, LIVE);
+	tdrv_desc(&d, 0, 0x20000, 16, 0, 0);
+	tdrv_post(&d, 0);
+	tdrv_post(&d, 0);
+	ck_assert_int_eq(virtio_queue_pop(&td.vdev, 0, elem), 1);
+	virtio_queue_break(&td.vdev, 0, "request without a writable status byte");
+	ck_assert(td.vdev.queues[0].vq.broken);
+	ck_assert_str_eq(td.vdev.queues[0].vq.error, "request without a writable status byte");
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), LIVE | VIRTIO_STATUS_NEEDS_RESET);
+	/* The second chain is not served. */
+	ck_assert_int_eq(virtio_queue_pop(&td.vdev, 0, elem), -EINVAL);
+	ck_assert_uint_eq(counter_get(&td.vdev.stat_needs_reset), 1);
+	free(elem);
+}
+END_TEST
+
+/* ---- --stats ---- */
+
+START_TEST(stats_line)
+{
+	char *line;
+
+	wr(VIRTIO_MMIO_QUEUE_NOTIFY, 7); /* bad queue */
+	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_DRIVER_OK);
+	virtio_mmio_signal_used(&td.vdev);
+	line = tmmio_stats_text(vm);
+	/* The existing keys in their order, the new counter after them. */
+	ck_assert_str_eq(line, "test0: interrupts=1 notifies_on_exit_path=0 needs_reset=0 "
+			       "bad_accesses=1 ioeventfd=yes irqfd=yes status_refused=1\n");
+	free(line);
+}
+END_TEST
+
+/* ---- a device with an I/O thread (virtio_mmio_init_with_iothread) ---- */
+
+static atomic_uint io_kicks[2], io_batches;
+
+static void io_kick0(void *opaque)
+{
+	ck_assert_ptr_eq(opaque, &td);
+	atomic_fetch_add(&io_kicks[0], 1);
+}
+
+static void io_kick1(void *opaque)
+{
+	(void)opaque;
+	atomic_fetch_add(&io_kicks[1], 1);
+}
+
+static void io_after_batch(void *opaque)
+{
+	(void)opaque;
+	atomic_fetch_add(&io_batches, 1);
+}
+
+static const struct virtio_io_desc io_desc = {
+    .ring_entries = 16,
+    .opaque = &td,
+    .kick = {io_kick0, io_kick1},
+    .after_batch = io_after_batch,
+};
+
+/* Wait up to 5 s for *v to reach want. */
+static bool wait_count(atomic_uint *v, unsigned int want)
+{
+	struct timespec start, now;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	do {
+		if (atomic_load(v) >= want)
+			return atomic_load(v) == want;
+		sched_yield();
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (now.tv_sec - start.tv_sec < 5);
+	return false;
+}
+
+static void setup_io(void)
+{
+	vm = fake_vm_create(RAM);
+	init_dev(&td, "test0");
+	atomic_store(&io_kicks[0], 0);
+	atomic_store(&io_kicks[1], 0);
+	atomic_store(&io_batches, 0);
+	ck_assert_int_eq(virtio_mmio_init_with_iothread(&td.vdev, vm, &io_desc), 0);
+	ck_assert_ptr_nonnull(td.vdev.io);
+}
+
+START_TEST(iothread_started_at_driver_ok_and_kicked)
+{
+	uint64_t one = 1;
+
+	/* Nothing runs before DRIVER_OK. */
+	ck_assert_int_eq(write(td.vdev.queues[1].kick_fd, &one, 8), 8);
+	usleep(20000);
+	ck_assert_uint_eq(atomic_load(&io_kicks[1]), 0);
+	wr(VIRTIO_MMIO_STATUS, 0); /* drops that kick */
+	go_live();
+	/* The transport's kick after DRIVER_OK reaches the ready queue's handler. */
+	ck_assert(wait_count(&io_kicks[0], 1));
+	ck_assert(wait_count(&io_batches, 1) || atomic_load(&io_batches) > 1);
+	ck_assert_int_eq(write(td.vdev.queues[1].kick_fd, &one, 8), 8);
+	ck_assert(wait_count(&io_kicks[1], 1));
+	/* Reset stops the thread before the device's reset. */
+	wr(VIRTIO_MMIO_STATUS, 0);
+	ck_assert_int_eq(td.resets, 1);
+	ck_assert_int_eq(write(td.vdev.queues[0].kick_fd, &one, 8), 8);
+	usleep(20000);
+	ck_assert_uint_eq(atomic_load(&io_kicks[0]), 1);
+	/* Up again: restarted, and kicked once more (the stale kick was not
+	 * drained, so it may coalesce with the transport's). */
+	go_live();
+	ck_assert(wait_count(&io_kicks[0], 2));
+}
+END_TEST
+
+START_TEST(iothread_not_started_when_activation_fails)
+{
+	td.activate_result = -EINVAL;
+	go_live_expect(LIVE | VIRTIO_STATUS_NEEDS_RESET);
+	usleep(20000);
+	ck_assert_uint_eq(atomic_load(&io_kicks[0]), 0);
+	ck_assert_uint_eq(atomic_load(&io_batches), 0);
+}
+END_TEST
+
+START_TEST(iothread_needs_every_kick_handler)
+{
+	struct test_dev other;
+	struct virtio_io_desc half = io_desc;
+
+	half.kick[1] = NULL;
+	init_dev(&other, "other");
+	ck_assert_int_eq(virtio_mmio_init_with_iothread(&other.vdev, vm, &half), -EINVAL);
+	ck_assert_ptr_null(other.vdev.io);
+	ck_assert_int_eq(other.vdev.queues[0].kick_fd, -1);
+}
+END_TEST
+
 Suite *virtio_mmio_suite(void)
 {
 	Suite *s = suite_create("virtio_mmio");
@@ -586,6 +909,25 @@ Suite *virtio_mmio_suite(void)
 	tcase_add_test(tc, config_space);
 	tcase_add_test(tc, bad_register_accesses);
 	tcase_add_test(tc, init_rejects_bad_devices);
+	tcase_add_test(tc, legal_sequence_refuses_nothing);
+	tcase_add_test(tc, refused_driver_ok_before_features_ok);
+	tcase_add_test(tc, refused_features_ok_without_driver);
+	tcase_add_test(tc, refused_skipped_steps);
+	tcase_add_test(tc, refused_clearing_a_bit_without_reset);
+	tcase_add_test(tc, failed_at_any_time_then_only_reset);
+	tcase_add_test(tc, refused_features_are_not_a_refused_transition);
+	tcase_add_test(tc, driver_ok_kicks_every_ready_queue);
+	tcase_add_test(tc, failed_activation_kicks_nothing);
+	tcase_add_test(tc, queue_pop_sets_needs_reset);
+	tcase_add_test(tc, queue_break_sets_needs_reset);
+	tcase_add_test(tc, stats_line);
+	tcase_add_test(tc, iothread_needs_every_kick_handler);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("iothread");
+	tcase_add_checked_fixture(tc, setup_io, teardown);
+	tcase_add_test(tc, iothread_started_at_driver_ok_and_kicked);
+	tcase_add_test(tc, iothread_not_started_when_activation_fails);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -13,6 +13,7 @@
 #include "arch/x86/boot.h"
 #include "arch/x86/layout.h"
 #include "guest_mem.h"
+#include "helpers.h"
 
 #define KIB		   (1ULL << 10)
 #define MIB		   (1ULL << 20)
@@ -25,7 +26,7 @@ static struct guest_mem gm;
 static uint8_t *ram;
 static char err[256];
 
-static void setup(void)
+static void x86_boot_setup(void)
 {
 	memset(&gm, 0, sizeof(gm));
 	ram = malloc(RAM_SIZE);
@@ -35,7 +36,7 @@ static void setup(void)
 	memset(err, 0, sizeof(err));
 }
 
-static void teardown(void)
+static void x86_boot_teardown(void)
 {
 	free(ram);
 	ram = NULL;
@@ -1294,80 +1295,42 @@ END_TEST
 Suite *x86_boot_suite(void)
 {
 	Suite *s = suite_create("x86_boot");
-	TCase *elf = tcase_create("elf");
-	TCase *bz = tcase_create("bzimage");
-	TCase *garbage = tcase_create("garbage");
-	TCase *initrd = tcase_create("initrd");
-	TCase *bp = tcase_create("boot_params");
-	TCase *e820 = tcase_create("e820");
+	TCase *garbage;
 
-	tcase_add_checked_fixture(elf, setup, teardown);
-	tcase_add_test(elf, test_elf_loads_segments_and_zeroes_bss);
-	tcase_add_test(elf, test_elf_segment_order_and_empty_segments);
-	tcase_add_test(elf, test_elf_entry_outside_segments);
-	tcase_add_test(elf, test_elf_truncated_header);
-	tcase_add_test(elf, test_elf_truncated_program_headers);
-	tcase_add_test(elf, test_elf_every_truncation_rejected);
-	tcase_add_test(elf, test_elf_segment_past_end_of_file);
-	tcase_add_test(elf, test_elf_filesz_exceeds_memsz);
-	tcase_add_test(elf, test_elf_segment_below_1mib);
-	tcase_add_test(elf, test_elf_segment_beyond_ram);
-	tcase_add_test(elf, test_elf_wrong_class_data_machine_type);
-	tcase_add_test(elf, test_elf_a_real_32bit_header);
-	tcase_add_test(elf, test_elf_no_loadable_segment);
-	suite_add_tcase(s, elf);
-
-	tcase_add_checked_fixture(bz, setup, teardown);
-	tcase_add_test(bz, test_bz_layout_of_built_image);
-	tcase_add_test(bz, test_bz_loads_at_pref_address);
-	tcase_add_test(bz, test_bz_setup_sects);
-	tcase_add_test(bz, test_bz_low_pref_address_goes_to_1mib);
-	tcase_add_test(bz, test_bz_initrd_addr_max);
-	tcase_add_test(bz, test_bz_small_init_size_uses_file_size);
-	tcase_add_test(bz, test_bz_too_old_protocol);
-	tcase_add_test(bz, test_bz_no_64bit_entry);
-	tcase_add_test(bz, test_bz_not_loaded_high);
-	tcase_add_test(bz, test_bz_every_truncation_rejected);
-	tcase_add_test(bz, test_bz_setup_larger_than_file);
-	tcase_add_test(bz, test_bz_syssize_larger_than_payload);
-	tcase_add_test(bz, test_bz_does_not_fit_in_ram);
-	tcase_add_test(bz, test_bz_header_length_from_jump);
-	suite_add_tcase(s, bz);
-
-	tcase_add_checked_fixture(garbage, setup, teardown);
+	unit_tcase(s, "elf", x86_boot_setup, x86_boot_teardown,
+		   UNIT_TESTS(test_elf_loads_segments_and_zeroes_bss,
+			      test_elf_segment_order_and_empty_segments,
+			      test_elf_entry_outside_segments, test_elf_truncated_header,
+			      test_elf_truncated_program_headers,
+			      test_elf_every_truncation_rejected, test_elf_segment_past_end_of_file,
+			      test_elf_filesz_exceeds_memsz, test_elf_segment_below_1mib,
+			      test_elf_segment_beyond_ram, test_elf_wrong_class_data_machine_type,
+			      test_elf_a_real_32bit_header, test_elf_no_loadable_segment));
+	unit_tcase(s, "bzimage", x86_boot_setup, x86_boot_teardown,
+		   UNIT_TESTS(test_bz_layout_of_built_image, test_bz_loads_at_pref_address,
+			      test_bz_setup_sects, test_bz_low_pref_address_goes_to_1mib,
+			      test_bz_initrd_addr_max, test_bz_small_init_size_uses_file_size,
+			      test_bz_too_old_protocol, test_bz_no_64bit_entry,
+			      test_bz_not_loaded_high, test_bz_every_truncation_rejected,
+			      test_bz_setup_larger_than_file, test_bz_syssize_larger_than_payload,
+			      test_bz_does_not_fit_in_ram, test_bz_header_length_from_jump));
+	garbage = unit_tcase(s, "garbage", x86_boot_setup, x86_boot_teardown,
+			     UNIT_TESTS(test_empty_input, test_random_garbage, test_bit_flipped_elf,
+					test_bit_flipped_bzimage, test_short_error_buffer));
 	tcase_set_timeout(garbage, 60); /* thousands of loads, slower under ASan */
-	tcase_add_test(garbage, test_empty_input);
-	tcase_add_test(garbage, test_random_garbage);
-	tcase_add_test(garbage, test_bit_flipped_elf);
-	tcase_add_test(garbage, test_bit_flipped_bzimage);
-	tcase_add_test(garbage, test_short_error_buffer);
-	suite_add_tcase(s, garbage);
-
-	tcase_add_checked_fixture(initrd, setup, teardown);
-	tcase_add_test(initrd, test_initrd_at_top_of_ram);
-	tcase_add_test(initrd, test_initrd_below_initrd_addr_max);
-	tcase_add_test(initrd, test_initrd_stays_in_low_ram);
-	tcase_add_test(initrd, test_initrd_above_kernel);
-	tcase_add_test(initrd, test_initrd_too_large);
-	tcase_add_test(initrd, test_initrd_empty);
-	tcase_add_test(initrd, test_initrd_no_low_ram);
-	suite_add_tcase(s, initrd);
-
-	tcase_add_checked_fixture(bp, setup, teardown);
-	tcase_add_test(bp, test_boot_params_layout);
-	tcase_add_test(bp, test_boot_params_elf);
-	tcase_add_test(bp, test_boot_params_bzimage_header_copied);
-	tcase_add_test(bp, test_boot_params_short_header_not_overread);
-	tcase_add_test(bp, test_boot_params_64bit_addresses);
-	tcase_add_test(bp, test_boot_params_with_loaded_initrd);
-	suite_add_tcase(s, bp);
-
-	tcase_add_test(e820, test_e820_small_ram);
-	tcase_add_test(e820, test_e820_256mib);
-	tcase_add_test(e820, test_e820_ram_above_4gib);
-	tcase_add_test(e820, test_e820_real_allocation_above_4gib);
-	tcase_add_test(e820, test_e820_max_entries);
-	tcase_add_test(e820, test_e820_no_ram);
-	suite_add_tcase(s, e820);
+	unit_tcase(s, "initrd", x86_boot_setup, x86_boot_teardown,
+		   UNIT_TESTS(test_initrd_at_top_of_ram, test_initrd_below_initrd_addr_max,
+			      test_initrd_stays_in_low_ram, test_initrd_above_kernel,
+			      test_initrd_too_large, test_initrd_empty, test_initrd_no_low_ram));
+	unit_tcase(s, "boot_params", x86_boot_setup, x86_boot_teardown,
+		   UNIT_TESTS(test_boot_params_layout, test_boot_params_elf,
+			      test_boot_params_bzimage_header_copied,
+			      test_boot_params_short_header_not_overread,
+			      test_boot_params_64bit_addresses,
+			      test_boot_params_with_loaded_initrd));
+	unit_tcase(s, "e820", NULL, NULL,
+		   UNIT_TESTS(test_e820_small_ram, test_e820_256mib, test_e820_ram_above_4gib,
+			      test_e820_real_allocation_above_4gib, test_e820_max_entries,
+			      test_e820_no_ram));
 	return s;
 }

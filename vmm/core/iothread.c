@@ -13,8 +13,9 @@
 
 #include "log.h"
 
-#define IOTHREAD_MAX_WATCHES 9 /* the stop eventfd + 8 queues */
+#define IOTHREAD_MAX_WATCHES 9 /* the stop eventfd + 8 (queue kicks, taps) */
 #define IOTHREAD_MAX_HOOKS   4
+#define IOTHREAD_MAX_TIMERS  2
 #define CQE_BATCH	     64
 
 enum watch_state { WATCH_IDLE, WATCH_READING, WATCH_POLLING };
@@ -23,8 +24,21 @@ struct watch {
 	struct iothread_op op; /* first: the op pointer is the watch */
 	struct iothread *t;
 	int fd;
+	bool readable;	/* iothread_watch_readable(): a one-shot poll, else an eventfd */
 	uint64_t value; /* the eventfd counter lands here */
 	enum watch_state state;
+	iothread_fn fn;
+	void *opaque;
+};
+
+struct timer {
+	struct iothread_op op; /* first: the op pointer is the timer */
+	struct iothread *t;
+	/* The deadline, read by the kernel when the timeout (or its update)
+	 * is submitted, which may be after the arming call returned. */
+	struct __kernel_timespec ts;
+	uint64_t due_ns; /* while armed */
+	bool armed;
 	iothread_fn fn;
 	void *opaque;
 };
@@ -44,6 +58,8 @@ struct iothread {
 		void *opaque;
 	} hooks[IOTHREAD_MAX_HOOKS];
 	unsigned int nr_hooks;
+	struct timer timers[IOTHREAD_MAX_TIMERS];
+	unsigned int nr_timers;
 	struct iothread_op cancel_op;
 	iothread_poll_fn poll_fn;
 	void *poll_opaque;
@@ -79,7 +95,15 @@ bool iothread_stopping(const struct iothread *t)
 	return t->stopping;
 }
 
-static void arm_watch(struct watch *w, enum watch_state state)
+static uint64_t iothread_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void iothread_arm_watch(struct watch *w, enum watch_state state)
 {
 	struct io_uring_sqe *sqe = iothread_get_sqe(w->t, &w->op);
 
@@ -96,7 +120,8 @@ static void arm_watch(struct watch *w, enum watch_state state)
 	w->state = state;
 }
 
-static void cancel_watches(struct iothread *t)
+/* Cancel every armed watch and timer: stop waits for all of them. */
+static void iothread_cancel_watches(struct iothread *t)
 {
 	for (unsigned int i = 0; i < t->nr_watches; i++) {
 		struct watch *w = &t->watches[i];
@@ -108,9 +133,18 @@ static void cancel_watches(struct iothread *t)
 		if (sqe)
 			io_uring_prep_cancel(sqe, &w->op, 0);
 	}
+	for (unsigned int i = 0; i < t->nr_timers; i++) {
+		struct io_uring_sqe *sqe;
+
+		if (!t->timers[i].armed)
+			continue;
+		sqe = iothread_get_sqe(t, &t->cancel_op);
+		if (sqe)
+			io_uring_prep_timeout_remove(sqe, (uint64_t)(uintptr_t)&t->timers[i].op, 0);
+	}
 }
 
-static void watch_done(struct iothread_op *op, int res, uint32_t flags)
+static void iothread_watch_done(struct iothread_op *op, int res, uint32_t flags)
 {
 	struct watch *w = (struct watch *)op;
 	struct iothread *t = w->t;
@@ -120,9 +154,17 @@ static void watch_done(struct iothread_op *op, int res, uint32_t flags)
 	w->state = WATCH_IDLE;
 	if (t->stopping || res == -ECANCELED)
 		return;
+	if (w->readable) {
+		if (res < 0)
+			log_error("%s: polling fd %d: %s; no longer watched", t->name, w->fd,
+				  strerror(-res));
+		else
+			w->fn(w->opaque);
+		return;
+	}
 	if (res == -EAGAIN) {
 		/* O_NONBLOCK eventfd: wait for readiness, then read. */
-		arm_watch(w, WATCH_POLLING);
+		iothread_arm_watch(w, WATCH_POLLING);
 		return;
 	}
 	if (res < 0) {
@@ -131,22 +173,22 @@ static void watch_done(struct iothread_op *op, int res, uint32_t flags)
 	}
 	if (was == WATCH_READING) {
 		atomic_fetch_add_explicit(&t->eventfd_signals, 1, memory_order_relaxed);
-		arm_watch(w, WATCH_READING);
+		iothread_arm_watch(w, WATCH_READING);
 		w->fn(w->opaque);
 	} else {
-		arm_watch(w, WATCH_READING);
+		iothread_arm_watch(w, WATCH_READING);
 	}
 }
 
-static void on_stop(void *opaque)
+static void iothread_on_stop(void *opaque)
 {
 	struct iothread *t = opaque;
 
 	t->stopping = true;
-	cancel_watches(t);
+	iothread_cancel_watches(t);
 }
 
-static void noop_done(struct iothread_op *op, int res, uint32_t flags)
+static void iothread_noop_done(struct iothread_op *op, int res, uint32_t flags)
 {
 	(void)op;
 	(void)res;
@@ -160,8 +202,85 @@ int iothread_watch_eventfd(struct iothread *t, int fd, iothread_fn fn, void *opa
 	if (t->running || t->nr_watches >= IOTHREAD_MAX_WATCHES || fd < 0 || !fn)
 		return -EINVAL;
 	w = &t->watches[t->nr_watches++];
-	*w = (struct watch){.op.done = watch_done, .t = t, .fd = fd, .fn = fn, .opaque = opaque};
+	*w = (struct watch){
+	    .op.done = iothread_watch_done, .t = t, .fd = fd, .fn = fn, .opaque = opaque};
 	return 0;
+}
+
+int iothread_watch_readable(struct iothread *t, int fd, iothread_fn fn, void *opaque)
+{
+	struct watch *w;
+
+	if (t->running || t->nr_watches >= IOTHREAD_MAX_WATCHES || fd < 0 || !fn)
+		return -EINVAL;
+	w = &t->watches[t->nr_watches];
+	*w = (struct watch){.op.done = iothread_watch_done,
+			    .t = t,
+			    .fd = fd,
+			    .readable = true,
+			    .fn = fn,
+			    .opaque = opaque};
+	return (int)t->nr_watches++;
+}
+
+void iothread_arm_readable(struct iothread *t, int id)
+{
+	struct watch *w;
+
+	if (id < 0 || (unsigned int)id >= t->nr_watches || t->stopping)
+		return;
+	w = &t->watches[id];
+	if (w->readable && w->state == WATCH_IDLE)
+		iothread_arm_watch(w, WATCH_POLLING);
+}
+
+static void iothread_timer_done(struct iothread_op *op, int res, uint32_t flags)
+{
+	struct timer *tm = (struct timer *)op;
+
+	(void)flags;
+	tm->armed = false;
+	/* -ETIME: the deadline passed.  -ECANCELED: stop removed it. */
+	if (tm->t->stopping || res == -ECANCELED)
+		return;
+	tm->fn(tm->opaque);
+}
+
+int iothread_add_timer(struct iothread *t, iothread_fn fn, void *opaque)
+{
+	if (t->running || t->nr_timers >= IOTHREAD_MAX_TIMERS || !fn)
+		return -EINVAL;
+	t->timers[t->nr_timers] =
+	    (struct timer){.op.done = iothread_timer_done, .t = t, .fn = fn, .opaque = opaque};
+	return (int)t->nr_timers++;
+}
+
+void iothread_arm_timer(struct iothread *t, int id, uint64_t delay_ns)
+{
+	uint64_t due = iothread_now_ns() + delay_ns;
+	struct io_uring_sqe *sqe;
+	struct timer *tm;
+
+	if (id < 0 || (unsigned int)id >= t->nr_timers || t->stopping)
+		return;
+	tm = &t->timers[id];
+	if (tm->armed && tm->due_ns <= due)
+		return;
+	/* An update completes on its own (cancel_op); the timeout itself on op. */
+	sqe = iothread_get_sqe(t, tm->armed ? &t->cancel_op : &tm->op);
+	if (!sqe) {
+		log_error("%s: io_uring refuses submissions; timer not armed", t->name);
+		return;
+	}
+	tm->ts.tv_sec = (long long)(due / 1000000000u);
+	tm->ts.tv_nsec = (long long)(due % 1000000000u);
+	if (tm->armed)
+		io_uring_prep_timeout_update(sqe, &tm->ts, (uint64_t)(uintptr_t)&tm->op,
+					     IORING_TIMEOUT_ABS);
+	else
+		io_uring_prep_timeout(sqe, &tm->ts, 0, IORING_TIMEOUT_ABS);
+	tm->armed = true;
+	tm->due_ns = due;
 }
 
 int iothread_add_batch_hook(struct iothread *t, iothread_fn fn, void *opaque)
@@ -182,7 +301,7 @@ struct cqe_copy {
 
 /* Copy the completions out first: callbacks may queue new SQEs, and the
  * CQ ring slots are released before any of them runs. */
-static unsigned int reap(struct iothread *t, struct cqe_copy *out)
+static unsigned int iothread_reap(struct iothread *t, struct cqe_copy *out)
 {
 	struct io_uring_cqe *cqes[CQE_BATCH];
 	unsigned int n = io_uring_peek_batch_cqe(&t->ring, cqes, CQE_BATCH);
@@ -196,20 +315,12 @@ static unsigned int reap(struct iothread *t, struct cqe_copy *out)
 	return n;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * A completion is ready, or one is waiting for this thread to enter the
  * kernel: with COOP_TASKRUN the kernel posts block I/O completions only on
  * the thread's next kernel entry, and TASKRUN_FLAG says when one is due.
  */
-static bool completion_pending(struct iothread *t)
+static bool iothread_completion_pending(struct iothread *t)
 {
 	return io_uring_cq_ready(&t->ring) ||
 	       (IO_URING_READ_ONCE(*t->ring.sq.kflags) & IORING_SQ_TASKRUN);
@@ -222,22 +333,22 @@ static bool completion_pending(struct iothread *t)
  * a completion within microseconds; catching that here saves it a kick (a
  * trapped MMIO write) and saves this thread a sleep and wake-up.
  */
-static bool poll_before_sleep(struct iothread *t)
+static bool iothread_poll_before_sleep(struct iothread *t)
 {
-	uint64_t start = now_ns(), now = start;
+	uint64_t start = iothread_now_ns(), now = start;
 
 	/* Queued SQEs go to the kernel before the window starts. */
 	if (io_uring_sq_ready(&t->ring))
 		io_uring_submit(&t->ring);
 	do {
-		if (completion_pending(t) || t->poll_fn(t->poll_opaque, false)) {
+		if (iothread_completion_pending(t) || t->poll_fn(t->poll_opaque, false)) {
 			atomic_fetch_add_explicit(&t->poll_hits, 1, memory_order_relaxed);
 			return true;
 		}
 		__builtin_ia32_pause();
-		now = now_ns();
+		now = iothread_now_ns();
 	} while (now - start < t->poll_ns);
-	if (t->poll_fn(t->poll_opaque, true) || completion_pending(t)) {
+	if (t->poll_fn(t->poll_opaque, true) || iothread_completion_pending(t)) {
 		atomic_fetch_add_explicit(&t->poll_hits, 1, memory_order_relaxed);
 		return true;
 	}
@@ -246,7 +357,7 @@ static bool poll_before_sleep(struct iothread *t)
 }
 
 /* Adapt the poll window to how long the thread just slept. */
-static void adapt_poll_window(struct iothread *t, uint64_t slept_ns)
+static void iothread_adapt_poll_window(struct iothread *t, uint64_t slept_ns)
 {
 	if (slept_ns < t->poll_max_ns) {
 		uint64_t grown = t->poll_ns ? 2 * t->poll_ns : 1000;
@@ -257,11 +368,51 @@ static void adapt_poll_window(struct iothread *t, uint64_t slept_ns)
 	}
 }
 
-static void *thread_main(void *arg)
+/*
+ * Hand the queued SQEs to the kernel and wait for at least one completion,
+ * unless busy-polling found work (then only submit).  0, or the -errno of
+ * io_uring_enter.
+ */
+static int iothread_submit_and_wait(struct iothread *t)
+{
+	uint64_t start;
+	int ret;
+
+	if (t->poll_fn && !t->stopping && iothread_poll_before_sleep(t)) {
+		/* Submit, and run pending completion work without waiting. */
+		ret = io_uring_submit_and_get_events(&t->ring);
+		return ret < 0 ? ret : 0;
+	}
+	start = t->poll_fn ? iothread_now_ns() : 0;
+	ret = io_uring_submit_and_wait(&t->ring, 1);
+	atomic_fetch_add_explicit(&t->sleeps, 1, memory_order_relaxed);
+	if (t->poll_fn)
+		iothread_adapt_poll_window(t, iothread_now_ns() - start);
+	return ret < 0 ? ret : 0;
+}
+
+/* Run the callbacks of everything that completed, then the batch hooks. */
+static void iothread_run_completions(struct iothread *t)
+{
+	struct cqe_copy done[CQE_BATCH];
+	unsigned int n;
+
+	while ((n = iothread_reap(t, done)) > 0) {
+		atomic_fetch_add_explicit(&t->completions, n, memory_order_relaxed);
+		for (unsigned int i = 0; i < n; i++) {
+			if (!(done[i].flags & IORING_CQE_F_MORE))
+				t->inflight--;
+			if (done[i].op)
+				done[i].op->done(done[i].op, done[i].res, done[i].flags);
+		}
+	}
+	for (unsigned int i = 0; i < t->nr_hooks; i++)
+		t->hooks[i].fn(t->hooks[i].opaque);
+}
+
+static void *iothread_main(void *arg)
 {
 	struct iothread *t = arg;
-	struct cqe_copy done[CQE_BATCH];
-
 	/* Visible in top -H and perf; the kernel truncates to 15 bytes. */
 	char comm[16];
 
@@ -271,38 +422,17 @@ static void *thread_main(void *arg)
 	t->stopping = false;
 	t->poll_ns = t->poll_max_ns;
 	for (unsigned int i = 0; i < t->nr_watches; i++)
-		arm_watch(&t->watches[i], WATCH_READING);
+		if (!t->watches[i].readable)
+			iothread_arm_watch(&t->watches[i], WATCH_READING);
 	while (!t->stopping || t->inflight) {
-		unsigned int n;
-		int ret;
+		int ret = iothread_submit_and_wait(t);
 
-		if (t->poll_fn && !t->stopping && poll_before_sleep(t)) {
-			/* Submit, and run pending completion work without waiting. */
-			ret = io_uring_submit_and_get_events(&t->ring);
-		} else {
-			uint64_t start = t->poll_fn ? now_ns() : 0;
-
-			ret = io_uring_submit_and_wait(&t->ring, 1);
-			atomic_fetch_add_explicit(&t->sleeps, 1, memory_order_relaxed);
-			if (t->poll_fn)
-				adapt_poll_window(t, now_ns() - start);
-		}
 		if (ret < 0 && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN) {
 			log_error("%s: io_uring_enter: %s", t->name, strerror(-ret));
 			break;
 		}
 		atomic_fetch_add_explicit(&t->loops, 1, memory_order_relaxed);
-		while ((n = reap(t, done)) > 0) {
-			atomic_fetch_add_explicit(&t->completions, n, memory_order_relaxed);
-			for (unsigned int i = 0; i < n; i++) {
-				if (!(done[i].flags & IORING_CQE_F_MORE))
-					t->inflight--;
-				if (done[i].op)
-					done[i].op->done(done[i].op, done[i].res, done[i].flags);
-			}
-		}
-		for (unsigned int i = 0; i < t->nr_hooks; i++)
-			t->hooks[i].fn(t->hooks[i].opaque);
+		iothread_run_completions(t);
 	}
 	return NULL;
 }
@@ -316,7 +446,7 @@ struct iothread *iothread_create(const char *name, unsigned int ring_entries)
 	if (!t)
 		return NULL;
 	snprintf(t->name, sizeof(t->name), "%s", name);
-	t->cancel_op.done = noop_done;
+	t->cancel_op.done = iothread_noop_done;
 	/* COOP_TASKRUN: completions are processed when this thread enters
 	 * the kernel anyway, no need for interrupting IPIs. */
 	memset(&p, 0, sizeof(p));
@@ -340,7 +470,7 @@ struct iothread *iothread_create(const char *name, unsigned int ring_entries)
 		errno = err;
 		return NULL;
 	}
-	iothread_watch_eventfd(t, t->stop_fd, on_stop, t);
+	iothread_watch_eventfd(t, t->stop_fd, iothread_on_stop, t);
 	return t;
 }
 
@@ -362,7 +492,7 @@ int iothread_start(struct iothread *t)
 
 	if (t->running)
 		return 0;
-	ret = pthread_create(&t->thread, NULL, thread_main, t);
+	ret = pthread_create(&t->thread, NULL, iothread_main, t);
 	if (ret)
 		return -ret;
 	t->running = true;

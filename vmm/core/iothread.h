@@ -1,6 +1,7 @@
 /*
- * An I/O thread driven by one io_uring: the data path of a virtio device
- * (virtio-blk, virtio-net) runs here, off the vCPU threads.
+ * An I/O thread driven by one io_uring: the data path of a device
+ * (virtio-blk, virtio-net, the e1000's receive side) runs here, off the
+ * vCPU threads.
  *
  * The loop: submit every queued SQE and wait for at least one completion
  * (one io_uring_enter), run the completion callbacks of everything that
@@ -8,16 +9,19 @@
  * raise at most one interrupt per batch), and repeat.
  *
  * Eventfds (virtqueue kicks) are read through the ring, so a kick costs no
- * extra system call.  Any other operation is queued with iothread_get_sqe()
- * from inside the thread (callbacks and hooks).
+ * extra system call.  Readable watches (an io_uring poll on a tap) and
+ * timers (an io_uring timeout) are armed from inside the thread, one shot
+ * at a time.  Any other operation is queued with iothread_get_sqe() from
+ * inside the thread (callbacks and hooks).
  *
  * Lifecycle: create, add watches and hooks, start; stop() (from any other
  * thread) waits until every operation in flight has completed and the
- * thread has exited, after which start() may be called again.  The ring and
- * the watches survive stop/start.
+ * thread has exited, after which start() may be called again.  The ring,
+ * the watches and the timers survive stop/start (readable watches and
+ * timers come back unarmed).
  */
-#ifndef MINIVMM_VIRTIO_IOTHREAD_H
-#define MINIVMM_VIRTIO_IOTHREAD_H
+#ifndef MINIVMM_IOTHREAD_H
+#define MINIVMM_IOTHREAD_H
 
 #include <liburing.h>
 #include <stdbool.h>
@@ -43,6 +47,36 @@ void iothread_destroy(struct iothread *t); /* stops it first */
 /* Before iothread_start(): call fn(opaque) in the thread whenever fd (an
  * eventfd) is signalled; the counter is consumed.  0 or -errno. */
 int iothread_watch_eventfd(struct iothread *t, int fd, iothread_fn fn, void *opaque);
+
+/*
+ * Before iothread_start(): a watch on fd's readability (a tap, a socket),
+ * off until armed.  Returns its id (>= 0) for iothread_arm_readable(), or
+ * -EINVAL (running, no room, bad fd, no fn).
+ */
+int iothread_watch_readable(struct iothread *t, int fd, iothread_fn fn, void *opaque);
+
+/*
+ * In the I/O thread: call the watch's fn(opaque) once, when its fd is next
+ * readable (or has an error or hang-up to report; fn finds out by reading).
+ * One-shot: fn arms it again to keep watching, so a device that has no room
+ * for what the fd holds simply leaves it unarmed.  Arming an armed watch,
+ * or arming while stopping, does nothing.  Stop cancels an armed watch.
+ */
+void iothread_arm_readable(struct iothread *t, int id);
+
+/*
+ * Before iothread_start(): a one-shot timer, off until armed.  Returns its
+ * id (>= 0) for iothread_arm_timer(), or -EINVAL (running, no room, no fn).
+ */
+int iothread_add_timer(struct iothread *t, iothread_fn fn, void *opaque);
+
+/*
+ * In the I/O thread: call the timer's fn(opaque) once, delay_ns from now
+ * (CLOCK_MONOTONIC).  If it is armed already it fires at the earlier of the
+ * two times: it is a "wake me by then", and fn re-checks whatever it
+ * waits for and arms again if that is not due yet.  Stop cancels it.
+ */
+void iothread_arm_timer(struct iothread *t, int id, uint64_t delay_ns);
 
 /* Before iothread_start(): call fn(opaque) after every batch of completions. */
 int iothread_add_batch_hook(struct iothread *t, iothread_fn fn, void *opaque);

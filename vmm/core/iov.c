@@ -60,3 +60,16 @@ unsigned int iov_tail(struct iovec *dst, const struct iovec *iov, unsigned int c
 	}
 	return n;
 }
+
+void iov_skip(struct iovec **iov, unsigned int *cnt, uint64_t n)
+{
+	while (*cnt && n >= (*iov)[0].iov_len) {
+		n -= (*iov)[0].iov_len;
+		(*iov)++;
+		(*cnt)--;
+	}
+	if (*cnt && n) {
+		(*iov)[0].iov_base = (uint8_t *)(*iov)[0].iov_base + n;
+		(*iov)[0].iov_len -= n;
+	}
+}

@@ -6,6 +6,7 @@
 #define MINIVMM_IOV_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/uio.h>
 
 /* Byte-copy helpers across an iovec array (for headers and status bytes). */
@@ -18,5 +19,13 @@ size_t iov_from_buf(const struct iovec *iov, unsigned int cnt, size_t offset, co
  * bytes in; returns the number of entries written.
  */
 unsigned int iov_tail(struct iovec *dst, const struct iovec *iov, unsigned int cnt, size_t offset);
+
+/*
+ * Advance the array past its first n bytes, in place: whole entries are
+ * dropped (*iov and *cnt move on) and the first remaining one is shortened.
+ * The short-transfer policy of the disk backend continues with it, and
+ * virtio-blk cuts its request header off the data with it.
+ */
+void iov_skip(struct iovec **iov, unsigned int *cnt, uint64_t n);
 
 #endif

@@ -131,6 +131,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	vm->stop_pipe[0] = vm->stop_pipe[1] = -1;
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
+	vm_resources_init(&vm->resources);
 
 	if (pipe2(vm->stop_pipe, O_CLOEXEC) < 0) {
 		log_errno("pipe");

@@ -1,7 +1,8 @@
 /*
  * The virtual machine: KVM file descriptors, guest memory, the two buses,
  * the vCPUs and the machine-wide services devices use (interrupt lines,
- * irqfd/ioeventfd, kernel command line, shutdown).
+ * irqfd/ioeventfd, kernel command line, shutdown, and in resources.h the
+ * allocator of device windows, BARs, PCI slots and their lines).
  *
  * Devices call only the vm_* functions declared here, never KVM ioctls, so
  * unit tests can link device models against tests/unit/fake_vm.c instead.
@@ -18,6 +19,7 @@
 #include "bus.h"
 #include "vm_config.h"
 #include "guest_mem.h"
+#include "resources.h"
 
 #define VM_MAX_CPUS 64
 
@@ -68,7 +70,8 @@ struct vm {
 	struct guest_mem mem;
 	struct bus pio;
 	struct bus mmio;
-	struct pci_bus *pci; /* devices/pci.c; NULL until a PCI device exists */
+	struct pci_bus *pci;	       /* devices/pci.c; NULL until a PCI device exists */
+	struct vm_resources resources; /* device windows, BARs, PCI slots and lines */
 	unsigned int nr_vcpus;
 	struct vcpu vcpus[VM_MAX_CPUS];
 

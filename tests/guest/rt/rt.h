@@ -292,6 +292,11 @@ bool parse_size(const char *s, uint64_t *val, const char **end);
 /* The value of a hex digit (either case); 99, more than any base, for other characters. */
 int digit_value(char c);
 
+/* ---- PCI configuration mechanism #1, bus 0, function 0 (port I/O) ---- */
+
+uint32_t pci_cfg_read32(unsigned int slot, unsigned int reg);
+void pci_cfg_write32(unsigned int slot, unsigned int reg, uint32_t v);
+
 /* ---- local APIC, I/O APIC ---- */
 
 #define LAPIC_BASE  0xFEE00000ULL

@@ -3,10 +3,15 @@
  *
  * Every register access is an MMIO exit handled in the vCPU thread (the
  * trap-and-emulate path): transmit happens synchronously when the guest
- * writes TDT; an I/O thread receives from the tap into RX descriptors.
- * Registers, EEPROM and PHY follow Intel's 8254x Software Developer's Manual
- * as far as Linux's e1000 driver and the test guests use them; see
- * docs/e1000.md for what is and is not modelled.
+ * writes TDT; an I/O thread (vmm/core/iothread.h) receives from the tap into
+ * RX descriptors.  Registers, EEPROM and PHY follow Intel's 8254x Software
+ * Developer's Manual as far as Linux's e1000 driver and the test guests use
+ * them; see docs/e1000.md for what is and is not modelled.
+ *
+ * The model is split by concern (e1000_internal.h has the map): e1000.c
+ * (creation, PCI windows, lifecycle, --stats), e1000_regs.c (register
+ * table, EEPROM, PHY, interrupts), e1000_tx.c, e1000_rx.c; the packet
+ * surgery (checksums, TSO, VLAN tags) is devices/net/offload.c.
  *
  * The register constants below need no system headers, so freestanding test
  * guests include this file too.
@@ -58,6 +63,7 @@
 
 /* Statistics (read-to-clear; 64-bit pairs clear when the high half is read). */
 #define E1000_MPC    0x4010
+#define E1000_RUC    0x40A4
 #define E1000_PRC64  0x405C
 #define E1000_GPRC   0x4074
 #define E1000_BPRC   0x4078
@@ -177,21 +183,26 @@ struct net_config;
 struct e1000;
 struct pci_device;
 
-/* Open the tap named in cfg, create the PCI device, start its RX thread. */
+/* Open the tap named in cfg, create the PCI device, start its I/O thread. */
 int e1000_create(struct vm *vm, const struct net_config *cfg, unsigned int index);
 
 /*
- * The device on an already opened tap (unit tests pass a socketpair).  The
- * device takes ownership of tap.  Without io_thread nothing receives until
+ * The device on an already opened tap (unit tests pass a socketpair), named
+ * e1000.INDEX.  The device takes ownership of tap.  Without io_thread nothing receives until
  * e1000_rx_poll() is called.
  */
-int e1000_create_on_tap(struct vm *vm, const uint8_t mac[6], const struct tap *tap, bool io_thread,
-			struct e1000 **out);
+int e1000_create_on_tap(struct vm *vm, unsigned int index, const uint8_t mac[6],
+			const struct tap *tap, bool io_thread, struct e1000 **out);
 
-/* Stop the RX thread, close the tap, free (unit tests). */
+/* Stop the I/O thread, close the tap, free (unit tests). */
 void e1000_destroy(struct e1000 *e);
 
-/* One non-blocking receive pass, as the RX thread does; frames delivered. */
+/*
+ * Without the I/O thread (unit tests): what the thread does when woken, in
+ * this thread: deliver an interrupt ITR held back if it is due, then read
+ * the tap until it is empty or the ring has no room.  Returns the number
+ * of frames delivered.
+ */
 int e1000_rx_poll(struct e1000 *e);
 
 struct pci_device *e1000_pci_device(struct e1000 *e);

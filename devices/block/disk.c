@@ -1,0 +1,251 @@
+/*
+ * The disk backend's engine-independent half: opening the image, O_DIRECT
+ * alignment and bounce buffers, the short-transfer policy and completion.
+ * The engines are disk_sync.c and disk_uring.c.
+ */
+#include "devices/block/disk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "devices/block/disk_engine.h"
+#include "iov.h"
+#include "log.h"
+#include "util.h"
+
+#define DISK_COUNTER_DESC(name) COUNTER_DESC(struct disk_counters, name)
+static const struct counter_desc disk_counter_descs[] = {DISK_COUNTERS(DISK_COUNTER_DESC)};
+
+static bool disk_is_rw(const struct disk_request *r)
+{
+	return r->op == DISK_OP_READ || r->op == DISK_OP_WRITE;
+}
+
+bool disk_rw_progress(struct disk_request *r, ssize_t res, int *result)
+{
+	if (res == -EINTR)
+		return true;
+	if (res < 0) {
+		*result = (int)res;
+		return false;
+	}
+	r->transferred += (uint64_t)res;
+	if (r->transferred >= r->len) {
+		*result = 0;
+		return false;
+	}
+	if (res == 0) {
+		*result = -EIO; /* end of file: the image shrank */
+		return false;
+	}
+	/* A bounced request keeps its iovec for the copy back: the window
+	 * into the bounce buffer moves with transferred instead. */
+	if (!r->bounce)
+		iov_skip(&r->iov, &r->iovcnt, (uint64_t)res);
+	return true;
+}
+
+void disk_rw_window(struct disk_request *r, struct iovec *one, struct iovec **iov,
+		    unsigned int *cnt)
+{
+	if (r->bounce) {
+		one->iov_base = (uint8_t *)r->bounce + r->transferred;
+		one->iov_len = r->len - r->transferred;
+		*iov = one;
+		*cnt = 1;
+	} else {
+		*iov = r->iov;
+		*cnt = r->iovcnt;
+	}
+}
+
+int disk_fallocate_mode(const struct disk_request *r)
+{
+	if (r->op == DISK_OP_DISCARD || r->unmap)
+		return FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+	return FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+}
+
+void disk_complete(struct disk_request *r, int result)
+{
+	if (r->bounce) {
+		if (result == 0 && r->op == DISK_OP_READ)
+			iov_from_buf(r->iov, r->iovcnt, 0, r->bounce, r->len);
+		free(r->bounce);
+		r->bounce = NULL;
+	}
+	r->done(r, result);
+}
+
+/*
+ * O_DIRECT needs buffer addresses aligned to mem_align and segment lengths
+ * to the offset alignment (block_size); a request whose buffers are not
+ * gets a bounce buffer.  Offsets are the caller's to align.
+ */
+static bool disk_needs_bounce(const struct disk *d, const struct disk_request *r)
+{
+	if (!d->props.direct)
+		return false;
+	for (unsigned int i = 0; i < r->iovcnt; i++)
+		if (((uintptr_t)r->iov[i].iov_base & (d->props.mem_align - 1)) ||
+		    (r->iov[i].iov_len & (d->props.block_size - 1)))
+			return true;
+	return false;
+}
+
+static bool disk_setup_bounce(struct disk *d, struct disk_request *r)
+{
+	size_t align = d->props.mem_align;
+	size_t size = (r->len + align - 1) & ~(align - 1);
+
+	if (posix_memalign(&r->bounce, align, size ? size : align)) {
+		r->bounce = NULL;
+		return false;
+	}
+	if (r->op == DISK_OP_WRITE)
+		iov_to_buf(r->iov, r->iovcnt, 0, r->bounce, r->len);
+	counter_add(&d->counters.bounced, 1);
+	return true;
+}
+
+int disk_submit(struct disk *d, struct disk_request *r)
+{
+	int ret;
+
+	if ((unsigned int)r->op > DISK_OP_WRITE_ZEROES || (disk_is_rw(r) && r->len > UINT32_MAX) ||
+	    (d->engine->needs_iothread && !d->io))
+		return -EINVAL;
+	r->disk = d;
+	r->transferred = 0;
+	r->bounce = NULL;
+	if (disk_is_rw(r) && disk_needs_bounce(d, r) && !disk_setup_bounce(d, r))
+		return -ENOMEM;
+	ret = d->engine->submit(d, r);
+	if (ret) {
+		/* Refused before any I/O: done will not run, r is the caller's. */
+		free(r->bounce);
+		r->bounce = NULL;
+	}
+	return ret;
+}
+
+static void disk_probe_dio_alignment(struct disk *d)
+{
+	struct statx stx;
+	uint32_t offset_align = DISK_SECTOR_SIZE;
+
+	d->props.mem_align = DISK_SECTOR_SIZE;
+	if (statx(d->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+	    (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align) {
+		if (stx.stx_dio_mem_align)
+			d->props.mem_align = stx.stx_dio_mem_align;
+		if (stx.stx_dio_offset_align > DISK_SECTOR_SIZE)
+			offset_align = stx.stx_dio_offset_align;
+	}
+	d->props.block_size = d->props.direct ? offset_align : DISK_SECTOR_SIZE;
+}
+
+/* Size the open image; 0 or -errno after logging. */
+static int disk_find_size(struct disk *d, const char *path)
+{
+	off_t size = lseek(d->fd, 0, SEEK_END);
+
+	if (size < 0) {
+		int err = errno;
+
+		log_error("--disk %s: cannot find its size: %s", path, strerror(err));
+		return -err;
+	}
+	if (size < DISK_SECTOR_SIZE) {
+		log_error("--disk %s: smaller than one %d-byte sector", path, DISK_SECTOR_SIZE);
+		return -EINVAL;
+	}
+	if (size % DISK_SECTOR_SIZE)
+		log_info("--disk %s: size is not a multiple of %d; the last %lld bytes are not "
+			 "visible to the guest",
+			 path, DISK_SECTOR_SIZE, (long long)(size % DISK_SECTOR_SIZE));
+	d->props.size = (uint64_t)size;
+	return 0;
+}
+
+/* 0 or -errno after logging. */
+static int disk_open_file(struct disk *d, const struct disk_config *cfg)
+{
+	int flags = (cfg->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+
+	if (d->props.direct)
+		flags |= O_DIRECT;
+	d->fd = open(cfg->path, flags);
+	if (d->fd < 0) {
+		int err = errno;
+
+		if (err == EINVAL && (flags & O_DIRECT))
+			log_error("--disk %s: cache=none needs O_DIRECT, which this file system "
+				  "does not support",
+				  cfg->path);
+		else
+			log_error("--disk %s: %s", cfg->path, strerror(err));
+		return -err;
+	}
+	return disk_find_size(d, cfg->path);
+}
+
+struct disk *disk_open(const struct disk_config *cfg)
+{
+	struct disk *d = calloc(1, sizeof(*d));
+	int ret;
+
+	if (!d) {
+		log_error("--disk %s: out of memory", cfg->path);
+		errno = ENOMEM;
+		return NULL;
+	}
+	d->engine = cfg->engine == DISK_ENGINE_SYNC ? &disk_sync_engine : &disk_uring_engine;
+	d->props.read_only = cfg->read_only;
+	d->props.direct = cfg->cache == DISK_CACHE_NONE;
+	d->props.inline_completion = d->engine->inline_completion;
+	d->props.engine = d->engine->name;
+	d->props.cache = d->props.direct ? "none" : "writeback";
+	ret = disk_open_file(d, cfg);
+	if (ret) {
+		if (d->fd >= 0)
+			close(d->fd);
+		free(d);
+		errno = -ret;
+		return NULL;
+	}
+	disk_probe_dio_alignment(d);
+	return d;
+}
+
+void disk_use_iothread(struct disk *d, struct iothread *io)
+{
+	d->io = io;
+}
+
+void disk_close(struct disk *d)
+{
+	if (!d)
+		return;
+	close(d->fd);
+	free(d);
+}
+
+const struct disk_props *disk_props(const struct disk *d)
+{
+	return &d->props;
+}
+
+const struct disk_counters *disk_counters(const struct disk *d)
+{
+	return &d->counters;
+}
+
+void disk_print_counters(const struct disk *d, FILE *out)
+{
+	counters_print(out, &d->counters, disk_counter_descs, ARRAY_SIZE(disk_counter_descs));
+}

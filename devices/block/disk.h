@@ -1,0 +1,138 @@
+/*
+ * The host disk backend: a raw image file behind one interface.  A caller
+ * opens the image once, submits reads, writes, flushes, discards and
+ * write-zeroes over iovecs, and gets one completion callback per request.
+ * The backend knows no guest protocol: ranges, sector sizes of the guest
+ * and status codes are the caller's.
+ *
+ * Engines (--disk ...,engine=; struct disk_config):
+ *   io_uring  each request becomes an SQE on the ring of the caller's I/O
+ *             thread (vmm/core/iothread.h), handed over once with
+ *             disk_use_iothread() before the first request.  The SQE goes
+ *             to the kernel with the thread's next io_uring_enter, together
+ *             with everything else queued in that batch, and done runs in
+ *             the I/O thread when its completion is reaped.  disk_submit()
+ *             must be called from that I/O thread.
+ *   sync      preadv/pwritev/fdatasync/fallocate on the calling thread; done
+ *             runs before disk_submit() returns (disk_props()->inline_completion).
+ *
+ * Short transfers, one policy for both engines (disk.c, disk_rw_progress):
+ * a read or write that moves fewer bytes than asked is not finished.  The
+ * backend submits the remainder again, until the whole length is done, the
+ * host reports an error, or an attempt moves nothing (end of file: the image
+ * shrank under us); EINTR is retried.  The request then completes with 0
+ * only if every byte moved, else with the error (-EIO at end of file), and
+ * r->transferred says how far it got.  Why: a short count is not an error
+ * (a signal, a request crossing RLIMIT_FSIZE or a full disk, a partly cached
+ * range), and a block device has no partial success to report, so the
+ * remainder either succeeds or yields the real error to report.
+ *
+ * O_DIRECT (cache=none): alignment comes from statx(STATX_DIOALIGN), 512
+ * when the file system does not say.  A read or write whose buffers are not
+ * aligned (address to mem_align, segment lengths to block_size) goes through
+ * an aligned bounce buffer (counted as `bounced`); a misaligned offset or
+ * length cannot be fixed by bouncing and fails in the kernel (-EINVAL).
+ */
+#ifndef MINIVMM_DISK_H
+#define MINIVMM_DISK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/uio.h>
+
+#include "counters.h"
+#include "iothread.h"
+#include "vm_config.h"
+
+#define DISK_SECTOR_SIZE 512
+
+struct disk;
+
+enum disk_op {
+	DISK_OP_READ,
+	DISK_OP_WRITE,
+	DISK_OP_FLUSH,	      /* fdatasync */
+	DISK_OP_DISCARD,      /* punch a hole (keeps the file size) */
+	DISK_OP_WRITE_ZEROES, /* zero the range; with unmap, punch a hole */
+};
+
+struct disk_request {
+	/* Set by the caller before disk_submit(). */
+	enum disk_op op;
+	bool unmap; /* WRITE_ZEROES: may deallocate instead of writing zeroes */
+	/*
+	 * READ/WRITE: the data buffers, len bytes in total (at most
+	 * UINT32_MAX).  The backend owns the array until done runs: it may
+	 * advance iov and iovcnt in place to continue a short transfer, so
+	 * neither means anything afterwards.
+	 */
+	struct iovec *iov;
+	unsigned int iovcnt;
+	uint64_t offset; /* bytes */
+	uint64_t len;	 /* bytes; the range for DISCARD and WRITE_ZEROES, unused by FLUSH */
+	/*
+	 * Called exactly once per accepted request: result 0 (the whole
+	 * request done) or -errno.  May run inside disk_submit().
+	 */
+	void (*done)(struct disk_request *r, int result);
+
+	/* Set by the backend: READ/WRITE bytes moved (len on success). */
+	uint64_t transferred;
+
+	/* The backend's while the request is in flight. */
+	struct iothread_op uring_op;
+	struct disk *disk;
+	void *bounce;
+};
+
+/* What an open disk is; constant after disk_open(). */
+struct disk_props {
+	uint64_t size;		/* bytes, as found at open (at least one sector) */
+	uint32_t mem_align;	/* O_DIRECT buffer address alignment */
+	uint32_t block_size;	/* offsets and lengths: the O_DIRECT offset alignment, else 512 */
+	bool read_only;		/* opened O_RDONLY */
+	bool direct;		/* cache=none: O_DIRECT */
+	bool inline_completion; /* done runs inside disk_submit() (the sync engine) */
+	const char *engine;	/* "io_uring" or "sync" */
+	const char *cache;	/* "none" or "writeback" */
+};
+
+#define DISK_COUNTERS(X) X(bounced)
+struct disk_counters {
+	DISK_COUNTERS(COUNTER_FIELD)
+};
+
+/*
+ * Open cfg->path as cfg asks (read-only, O_DIRECT, engine).  NULL with
+ * errno set after logging one line "--disk PATH: why" (missing file,
+ * O_DIRECT unsupported, smaller than a sector, ...).
+ */
+struct disk *disk_open(const struct disk_config *cfg);
+
+/*
+ * The I/O thread whose ring carries the io_uring engine's requests, and
+ * where their completions run; set once, before the first disk_submit()
+ * (the sync engine does not use it).  Separate from disk_open() so that a
+ * caller can open, and fail on, the image before it claims anything else.
+ */
+void disk_use_iothread(struct disk *d, struct iothread *io);
+
+/* Close the file.  No request may be in flight (stop the I/O thread first). */
+void disk_close(struct disk *d);
+
+/*
+ * Start r.  0: done will run exactly once (perhaps already has).  -errno:
+ * refused before any I/O (an unknown op or a transfer over UINT32_MAX bytes
+ * -EINVAL, an io_uring disk without an I/O thread -EINVAL, no memory for a
+ * bounce buffer -ENOMEM, the ring refused an SQE -EBUSY); done will not run.
+ */
+int disk_submit(struct disk *d, struct disk_request *r);
+
+const struct disk_props *disk_props(const struct disk *d);
+const struct disk_counters *disk_counters(const struct disk *d);
+
+/* " name=value" for each DISK_COUNTERS entry, in order (no newline). */
+void disk_print_counters(const struct disk *d, FILE *out);
+
+#endif

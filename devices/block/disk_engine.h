@@ -1,0 +1,53 @@
+/*
+ * Inside the disk backend: what an engine implements and what disk.c
+ * gives every engine (the short-transfer policy, bounce buffers, the
+ * completion).  Only devices/block/ and its unit test include this.
+ */
+#ifndef MINIVMM_DISK_ENGINE_H
+#define MINIVMM_DISK_ENGINE_H
+
+#include <sys/types.h>
+
+#include "devices/block/disk.h"
+
+struct disk_engine_ops {
+	const char *name;
+	bool inline_completion; /* submit runs the request to its end */
+	bool needs_iothread;	/* submits on disk->io's ring */
+	/* Start r (disk_submit() has checked it and set up any bounce
+	 * buffer): 0, or -errno without having called disk_complete(). */
+	int (*submit)(struct disk *d, struct disk_request *r);
+};
+
+extern const struct disk_engine_ops disk_sync_engine;
+extern const struct disk_engine_ops disk_uring_engine;
+
+struct disk {
+	int fd;
+	const struct disk_engine_ops *engine;
+	struct iothread *io; /* disk_use_iothread(): the io_uring engine's ring */
+	struct disk_props props;
+	struct disk_counters counters;
+};
+
+/*
+ * The short-transfer policy (see disk.h).  Account res, the result of one
+ * read or write attempt (bytes or -errno), in r.  true: submit again for the
+ * rest.  false: r is over and *result is what done gets.
+ */
+bool disk_rw_progress(struct disk_request *r, ssize_t res, int *result);
+
+/*
+ * The buffers of the next read or write attempt: the rest of the bounce
+ * buffer (described in *one) or the caller's iovec.
+ */
+void disk_rw_window(struct disk_request *r, struct iovec *one, struct iovec **iov,
+		    unsigned int *cnt);
+
+/* fallocate mode of a DISCARD or WRITE_ZEROES. */
+int disk_fallocate_mode(const struct disk_request *r);
+
+/* r is over: copy a bounced read back, free the bounce buffer, call done. */
+void disk_complete(struct disk_request *r, int result);
+
+#endif
