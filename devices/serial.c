@@ -18,7 +18,6 @@
 #include "serial.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -27,7 +26,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "counters.h"
 #include "log.h"
+#include "util.h"
 #include "vm.h"
 
 #define SERIAL_NR_PORTS	    8
@@ -101,6 +102,14 @@ struct byte_ring {
 	size_t size, head, count;
 };
 
+/* tx: guest -> console output; rx: console input -> guest; overruns of the loopback FIFO. */
+#define SERIAL_COUNTERS(X) X(tx_bytes) X(tx_dropped) X(rx_bytes) X(rx_dropped) X(loopback_overruns)
+struct serial_counters {
+	SERIAL_COUNTERS(COUNTER_FIELD)
+};
+#define SERIAL_COUNTER_DESC(name) COUNTER_DESC(struct serial_counters, name)
+static const struct counter_desc serial_counter_descs[] = {SERIAL_COUNTERS(SERIAL_COUNTER_DESC)};
+
 struct serial {
 	pthread_mutex_t lock;
 	struct vm *vm;
@@ -121,7 +130,7 @@ struct serial {
 	bool tx_stalled; /* out_fd did not drain within SERIAL_TX_WAIT_MS */
 	bool tx_failed;	 /* write error: output is discarded */
 
-	uint64_t tx_bytes, tx_dropped, rx_bytes, rx_dropped, overruns;
+	struct serial_counters counters;
 };
 
 static bool ring_push(struct byte_ring *r, uint8_t byte)
@@ -250,7 +259,7 @@ static void tx_flush(struct serial *s)
 		}
 		log_errno("serial 0x%x: console output failed, discarding further output", s->port);
 		s->tx_failed = true;
-		s->tx_dropped += s->tx.count;
+		counter_add(&s->counters.tx_dropped, s->tx.count);
 		s->tx.count = 0;
 	}
 }
@@ -261,22 +270,22 @@ static void transmit(struct serial *s, uint8_t byte)
 		/* The byte arrives in the receiver; a full FIFO loses it. */
 		if (s->fifo.count >= fifo_capacity(s) || !ring_push(&s->fifo, byte)) {
 			s->overrun = true;
-			s->overruns++;
+			counter_add(&s->counters.loopback_overruns, 1);
 		}
 		return;
 	}
 	if (s->out_fd < 0 || s->tx_failed) {
-		s->tx_dropped++;
+		counter_add(&s->counters.tx_dropped, 1);
 		return;
 	}
 	/* A full buffer may only mean the reader has caught up since the last byte. */
 	if (s->tx.count == s->tx.size)
 		tx_flush(s);
 	if (!ring_push(&s->tx, byte)) {
-		s->tx_dropped++;
+		counter_add(&s->counters.tx_dropped, 1);
 		return;
 	}
-	s->tx_bytes++;
+	counter_add(&s->counters.tx_bytes, 1);
 	tx_flush(s);
 }
 
@@ -421,9 +430,9 @@ void serial_receive(struct serial *s, const uint8_t *buf, size_t len)
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < len; i++) {
 		if (ring_push(&s->backlog, buf[i])) {
-			s->rx_bytes++;
+			counter_add(&s->counters.rx_bytes, 1);
 		} else {
-			s->rx_dropped++;
+			counter_add(&s->counters.rx_dropped, 1);
 			s->overrun = true;
 		}
 		/* Keep the backlog from filling while the FIFO has room. */
@@ -437,12 +446,9 @@ static void serial_print_stats(void *opaque, FILE *out)
 {
 	struct serial *s = opaque;
 
-	pthread_mutex_lock(&s->lock);
-	fprintf(out,
-		"serial 0x%x: tx_bytes=%" PRIu64 " tx_dropped=%" PRIu64 " rx_bytes=%" PRIu64
-		" rx_dropped=%" PRIu64 " loopback_overruns=%" PRIu64 "\n",
-		s->port, s->tx_bytes, s->tx_dropped, s->rx_bytes, s->rx_dropped, s->overruns);
-	pthread_mutex_unlock(&s->lock);
+	fprintf(out, "serial 0x%x:", s->port);
+	counters_print(out, &s->counters, serial_counter_descs, ARRAY_SIZE(serial_counter_descs));
+	fputc('\n', out);
 }
 
 struct serial *serial_create(struct vm *vm, uint16_t port, unsigned int irq, int out_fd)

@@ -195,6 +195,28 @@ START_TEST(test_tx_bytes_reach_fd)
 }
 END_TEST
 
+/* The --stats line: every counter named once, in its fixed order. */
+START_TEST(test_stats_line)
+{
+	char buf[64], *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+
+	ck_assert_ptr_nonnull(out);
+	wr(RBR, 'a');
+	wr(RBR, 'b');
+	feed("xyz");
+	ck_assert_uint_eq(drain_output(buf, sizeof(buf)), 2);
+	ck_assert_uint_ge(vm->nr_stats, 1);
+	for (unsigned int i = 0; i < vm->nr_stats; i++)
+		vm->stats[i].fn(vm->stats[i].opaque, out);
+	fclose(out);
+	ck_assert_str_eq(text, "serial 0x3f8: tx_bytes=2 tx_dropped=0 rx_bytes=3 rx_dropped=0 "
+			       "loopback_overruns=0\n");
+	free(text);
+}
+END_TEST
+
 START_TEST(test_tx_all_byte_values)
 {
 	char buf[300];
@@ -806,7 +828,7 @@ Suite *serial_suite(void)
 			      test_dlab_hides_received_data, test_ier_mask,
 			      test_mcr_mask_and_lsr_msr_writes_ignored, test_iir_priorities));
 	unit_tcase(s, "transmit", serial_setup, serial_teardown,
-		   UNIT_TESTS(test_tx_bytes_reach_fd, test_tx_all_byte_values,
+		   UNIT_TESTS(test_tx_bytes_reach_fd, test_stats_line, test_tx_all_byte_values,
 			      test_tx_without_output, test_tx_to_closed_pipe, test_tx_reader_stalls,
 			      test_thre_interrupt, test_thre_linux_startup_probe,
 			      test_out2_gates_irq));
