@@ -29,12 +29,17 @@ Suite *unit_suite(const char *name, SFun setup, SFun teardown, const TTest *cons
 	return s;
 }
 
-int unit_temp_file(const char *tag, char *path, size_t size)
+int unit_temp_file_in(const char *dir, const char *tag, char *path, size_t size)
 {
 	int fd;
 
-	ck_assert_int_lt(snprintf(path, size, "/tmp/minivmm-%s-XXXXXX", tag), (int)size);
+	ck_assert_int_lt(snprintf(path, size, "%s/minivmm-%s-XXXXXX", dir, tag), (int)size);
 	fd = mkstemp(path);
 	ck_assert_msg(fd >= 0, "mkstemp %s failed", path);
 	return fd;
+}
+
+int unit_temp_file(const char *tag, char *path, size_t size)
+{
+	return unit_temp_file_in("/tmp", tag, path, size);
 }

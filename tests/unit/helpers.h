@@ -31,4 +31,7 @@ Suite *unit_suite(const char *name, SFun setup, SFun teardown, const TTest *cons
  */
 int unit_temp_file(const char *tag, char *path, size_t size);
 
+/* The same in dir, for a test that needs a particular file system. */
+int unit_temp_file_in(const char *dir, const char *tag, char *path, size_t size);
+
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "counters.h"
+#include "helpers.h"
 #include "util.h"
 
 #define DEMO_COUNTERS(X) X(frames) X(bytes) X(drops)
@@ -50,10 +51,8 @@ END_TEST
 Suite *counters_suite(void)
 {
 	Suite *s = suite_create("counters");
-	TCase *tc = tcase_create("core");
 
-	tcase_add_test(tc, test_fields_and_table_agree);
-	tcase_add_test(tc, test_print_in_table_order);
-	suite_add_tcase(s, tc);
+	unit_tcase(s, "core", NULL, NULL,
+		   UNIT_TESTS(test_fields_and_table_agree, test_print_in_table_order));
 	return s;
 }

@@ -25,6 +25,8 @@
 
 #include "devices/block/disk.h"
 #include "devices/block/disk_engine.h"
+#include "disk_image.h"
+#include "helpers.h"
 #include "util.h"
 #include "vm_config.h"
 
@@ -47,11 +49,6 @@ static struct treq *pending; /* handed to the I/O thread */
 static int pending_submit;   /* disk_submit()'s return there */
 static pthread_t test_thread;
 
-static uint8_t td_pattern(uint64_t byte)
-{
-	return (uint8_t)((byte / 512) * 7 + byte % 251);
-}
-
 static enum disk_engine td_engine_of(int i)
 {
 	return i ? DISK_ENGINE_SYNC : DISK_ENGINE_IO_URING;
@@ -59,15 +56,7 @@ static enum disk_engine td_engine_of(int i)
 
 static void td_make_image(size_t bytes)
 {
-	uint8_t *buf = malloc(bytes);
-
-	strcpy(img_path, "/var/tmp/minivmm-disk-XXXXXX");
-	img_fd = mkstemp(img_path);
-	ck_assert_int_ge(img_fd, 0);
-	for (size_t i = 0; i < bytes; i++)
-		buf[i] = td_pattern(i);
-	ck_assert_int_eq(pwrite(img_fd, buf, bytes, 0), (ssize_t)bytes);
-	free(buf);
+	img_fd = disk_image_create("/var/tmp", "disk", img_path, sizeof(img_path), bytes);
 }
 
 static void td_on_done(struct disk_request *r, int result)
@@ -186,7 +175,7 @@ static void td_assert_file(uint64_t offset, const uint8_t *want, size_t len)
 static void td_assert_pattern(const uint8_t *buf, uint64_t offset, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
-		ck_assert_uint_eq(buf[i], td_pattern(offset + i));
+		ck_assert_uint_eq(buf[i], disk_image_byte(offset + i));
 }
 
 static void td_assert_zero_in_file(uint64_t offset, size_t len)
@@ -239,7 +228,7 @@ START_TEST(each_op)
 
 		ck_assert_int_eq(pread(img_fd, n, 1, 20480 + 1024), 1);
 		ck_assert_int_eq(pread(img_fd, n + 1, 1, 16384 - 1), 1);
-		ck_assert_uint_eq(n[0], td_pattern(20480 + 1024));
+		ck_assert_uint_eq(n[0], disk_image_byte(20480 + 1024));
 		ck_assert_uint_eq(n[1], w[4095]); /* the WRITE above */
 	}
 	ck_assert_int_eq(lseek(img_fd, 0, SEEK_END), IMG_BYTES);
@@ -601,20 +590,16 @@ END_TEST
 Suite *disk_suite(void)
 {
 	Suite *s = suite_create("disk");
-	TCase *tc = tcase_create("backend");
+	/* The tests of one engine or of none. */
+	TCase *tc = unit_tcase(s, "backend", NULL, NULL,
+			       UNIT_TESTS(uring_batch, short_transfer_policy, open_errors));
 
 	tcase_set_timeout(tc, 30);
 	/* _i: 0 = io_uring engine, 1 = sync engine. */
-	tcase_add_loop_test(tc, each_op, 0, 2);
-	tcase_add_test(tc, uring_batch);
-	tcase_add_test(tc, short_transfer_policy);
-	tcase_add_loop_test(tc, read_across_end_of_file, 0, 2);
-	tcase_add_loop_test(tc, short_write_continues_to_the_error, 0, 2);
-	tcase_add_loop_test(tc, direct_io_alignment_and_bounce, 0, 2);
-	tcase_add_loop_test(tc, writeback_never_bounces, 0, 2);
-	tcase_add_loop_test(tc, read_only_disk_errors, 0, 2);
-	tcase_add_loop_test(tc, submit_refusals, 0, 2);
-	tcase_add_test(tc, open_errors);
-	suite_add_tcase(s, tc);
+	unit_loop_tests(tc, 2,
+			UNIT_TESTS(each_op, read_across_end_of_file,
+				   short_write_continues_to_the_error,
+				   direct_io_alignment_and_bounce, writeback_never_bounces,
+				   read_only_disk_errors, submit_refusals));
 	return s;
 }

@@ -16,6 +16,8 @@
 #include "devices/pci.h"
 #include "fake_vm.h"
 #include "devices/net/tap.h"
+#include "helpers.h"
+#include "net_csum.h"
 
 #define RAM	      (4u << 20)
 #define TX_RING	      0x10000
@@ -182,27 +184,18 @@ static void fill_frame(uint8_t *f, size_t len, const uint8_t *dst, uint8_t seed)
 		f[i] = (uint8_t)(seed + i * 7);
 }
 
-/* ---- checksum helpers (independent of the model's) ---- */
-
-static uint32_t sum16(const uint8_t *p, size_t len, uint32_t sum)
+/* A test frame (fill_frame) in f, and a copy in guest memory at TX_BUFS. */
+static void stage_tx_frame(uint8_t *f, size_t len, const uint8_t *dst, uint8_t seed)
 {
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	return sum;
+	fill_frame(f, len, dst, seed);
+	memcpy(ram + TX_BUFS, f, len);
 }
 
-static uint16_t fold(uint32_t s)
-{
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;
-}
+/* ---- checksum checks (net_csum.h: independent of the model's) ---- */
 
 static uint32_t pseudo_sum(const uint8_t *ip, uint8_t proto, uint32_t l4len)
 {
-	return sum16(ip + 12, 8, 0) + proto + l4len;
+	return ref_csum_add(ip + 12, 8, 0) + proto + l4len;
 }
 
 /* An IPv4 frame (14 + 20 + l4hdr + payload) with zeroed checksums. */
@@ -239,15 +232,26 @@ static size_t ipv4_frame(uint8_t *f, uint8_t proto, size_t payload, uint16_t id)
 	return len;
 }
 
+/*
+ * What Linux leaves in the TCP or UDP checksum field of a frame it hands
+ * over for checksum offload: the pseudo-header sum, over l4len bytes (0
+ * for TSO, whose segments each get their own length).
+ */
+static void put_pseudo_csum(uint8_t *f, uint32_t l4len)
+{
+	uint8_t proto = f[14 + 9];
+
+	put_be16(f + 34 + (proto == 6 ? 16 : 6), ref_csum_fold(pseudo_sum(f + 14, proto, l4len)));
+}
+
 static bool ip_csum_ok(const uint8_t *f)
 {
-	return fold(sum16(f + 14, 20, 0)) == 0xffff;
+	return ref_csum_ok(f + 14, 20, 0);
 }
 
 static bool l4_csum_ok(const uint8_t *f, size_t len, uint8_t proto)
 {
-	return fold(sum16(f + 34, len - 34, pseudo_sum(f + 14, proto, (uint32_t)(len - 34)))) ==
-	       0xffff;
+	return ref_csum_ok(f + 34, len - 34, pseudo_sum(f + 14, proto, (uint32_t)(len - 34)));
 }
 
 /* ---- EEPROM, PHY, basic registers ---- */
@@ -560,8 +564,7 @@ START_TEST(tx_legacy_single)
 {
 	uint8_t f[100], got[200];
 
-	fill_frame(f, sizeof(f), (const uint8_t *)"\x02\x11\x22\x33\x44\x55", 1);
-	memcpy(ram + TX_BUFS, f, sizeof(f));
+	stage_tx_frame(f, sizeof(f), (const uint8_t *)"\x02\x11\x22\x33\x44\x55", 1);
 	tx_setup(8);
 	wr(E1000_IMS, E1000_ICR_TXDW);
 	tx_legacy(0, TX_BUFS, sizeof(f), 0x0b); /* EOP IFCS RS */
@@ -643,8 +646,7 @@ START_TEST(tx_needs_enable_and_bus_master)
 {
 	uint8_t f[64], got[128];
 
-	fill_frame(f, sizeof(f), mac, 3);
-	memcpy(ram + TX_BUFS, f, sizeof(f));
+	stage_tx_frame(f, sizeof(f), mac, 3);
 	tx_setup(8);
 	tx_legacy(0, TX_BUFS, sizeof(f), 0x09);
 	enable_pci(1, PCI_CMD_MEMORY); /* no bus mastering */
@@ -665,8 +667,7 @@ START_TEST(tx_malformed_descriptors)
 {
 	uint8_t f[64], got[128];
 
-	fill_frame(f, sizeof(f), mac, 5);
-	memcpy(ram + TX_BUFS, f, sizeof(f));
+	stage_tx_frame(f, sizeof(f), mac, 5);
 	tx_setup(8);
 	/* Buffer outside RAM: dropped, but the descriptor completes. */
 	tx_legacy(0, RAM - 10, 64, 0x09);
@@ -710,8 +711,7 @@ START_TEST(tx_tap_full_drops_without_blocking)
 	int small = 4096;
 
 	setsockopt(dev_fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
-	fill_frame(f, sizeof(f), mac, 1);
-	memcpy(ram + TX_BUFS, f, sizeof(f));
+	stage_tx_frame(f, sizeof(f), mac, 1);
 	tx_setup(64);
 	for (unsigned int i = 0; i < 63; i++)
 		tx_legacy(i, TX_BUFS, sizeof(f), 0x09);
@@ -726,11 +726,8 @@ START_TEST(tx_checksum_offload_udp)
 {
 	uint8_t f[200], got[256];
 	size_t len = ipv4_frame(f, 17, 100, 7);
-	uint16_t pseudo = fold(pseudo_sum(f + 14, 17, (uint32_t)(len - 34)));
 
-	/* As Linux leaves it for CHECKSUM_PARTIAL: pseudo-header sum in the field. */
-	f[40] = (uint8_t)(pseudo >> 8);
-	f[41] = (uint8_t)pseudo;
+	put_pseudo_csum(f, (uint32_t)(len - 34)); /* as for CHECKSUM_PARTIAL */
 	memcpy(ram + TX_BUFS, f, len);
 	tx_setup(8);
 	tx_context(0, 14, 24, 33, 34, 40, 0, 0, 0x02000000 /* IP */, 0, 0);
@@ -748,10 +745,8 @@ START_TEST(tx_legacy_checksum_insert)
 {
 	uint8_t f[200], got[256];
 	size_t len = ipv4_frame(f, 17, 50, 1);
-	uint16_t pseudo = fold(pseudo_sum(f + 14, 17, (uint32_t)(len - 34)));
 
-	f[40] = (uint8_t)(pseudo >> 8);
-	f[41] = (uint8_t)pseudo;
+	put_pseudo_csum(f, (uint32_t)(len - 34));
 	memcpy(ram + TX_BUFS, f, len);
 	tx_setup(8);
 	tx_legacy(0, TX_BUFS, (uint16_t)len, 0x0d); /* EOP IC RS */
@@ -768,13 +763,11 @@ START_TEST(tx_tso_tcp_ipv4)
 	static uint8_t f[4000], got[2000];
 	const uint32_t payload = 2500, mss = 1000, hdr = 54;
 	size_t len = ipv4_frame(f, 6, payload, 0x100);
-	uint16_t pseudo = fold(pseudo_sum(f + 14, 6, 0));
 	uint32_t seq0 = get_be32(f + 38);
 
 	/* What Linux's e1000_tso() leaves: IP length and checksum 0, pseudo sum without length. */
 	f[16] = f[17] = 0;
-	f[50] = (uint8_t)(pseudo >> 8);
-	f[51] = (uint8_t)pseudo;
+	put_pseudo_csum(f, 0);
 	memcpy(ram + TX_BUFS, f, 1000);
 	memcpy(ram + TX_BUFS + 0x2000, f + 1000, len - 1000);
 	tx_setup(8);
@@ -831,8 +824,7 @@ START_TEST(tx_vlan_insertion)
 {
 	uint8_t f[80], got[128];
 
-	fill_frame(f, sizeof(f), mac, 2);
-	memcpy(ram + TX_BUFS, f, sizeof(f));
+	stage_tx_frame(f, sizeof(f), mac, 2);
 	tx_setup(8);
 	wr(E1000_CTRL, rd(E1000_CTRL) | E1000_CTRL_VME);
 	tx_legacy(0, TX_BUFS, sizeof(f), 0x49); /* EOP RS VLE */
@@ -851,6 +843,13 @@ END_TEST
 static void inject(const uint8_t *f, size_t len)
 {
 	ck_assert_int_eq(send(peer, f, len, 0), (ssize_t)len);
+}
+
+/* A test frame (fill_frame) in f, sent to the device from the tap's side. */
+static void inject_new_frame(uint8_t *f, size_t len, const uint8_t *dst, uint8_t seed)
+{
+	fill_frame(f, len, dst, seed);
+	inject(f, len);
 }
 
 START_TEST(rx_single_frame)
@@ -893,14 +892,10 @@ START_TEST(rx_address_filters)
 
 	rx_setup(16, 0);
 	wr(E1000_RCTL, E1000_RCTL_EN); /* no BAM */
-	fill_frame(f, sizeof(f), other, 1);
-	inject(f, sizeof(f));
-	fill_frame(f, sizeof(f), bcast, 1);
-	inject(f, sizeof(f));
-	fill_frame(f, sizeof(f), mcast, 1);
-	inject(f, sizeof(f));
-	fill_frame(f, sizeof(f), mac, 1);
-	inject(f, sizeof(f));
+	inject_new_frame(f, sizeof(f), other, 1);
+	inject_new_frame(f, sizeof(f), bcast, 1);
+	inject_new_frame(f, sizeof(f), mcast, 1);
+	inject_new_frame(f, sizeof(f), mac, 1);
 	ck_assert_int_eq(e1000_rx_poll(e), 1); /* only our unicast */
 	ck_assert_uint_eq(rd(E1000_RDH), 1);
 
@@ -908,12 +903,9 @@ START_TEST(rx_address_filters)
 	h = ((mcast[4] >> 4) | (uint32_t)mcast[5] << 4) & 0xfff;
 	wr(E1000_MTA + 4 * (h >> 5), 1u << (h & 31));
 	wr(E1000_RCTL, E1000_RCTL_EN | E1000_RCTL_BAM);
-	fill_frame(f, sizeof(f), bcast, 1);
-	inject(f, sizeof(f));
-	fill_frame(f, sizeof(f), mcast, 1);
-	inject(f, sizeof(f));
-	fill_frame(f, sizeof(f), other, 1);
-	inject(f, sizeof(f));
+	inject_new_frame(f, sizeof(f), bcast, 1);
+	inject_new_frame(f, sizeof(f), mcast, 1);
+	inject_new_frame(f, sizeof(f), other, 1);
 	ck_assert_int_eq(e1000_rx_poll(e), 2);
 	ck_assert_uint_eq(rd(E1000_BPRC), 1);
 	ck_assert_uint_eq(rd(E1000_MPRC), 1);
@@ -927,8 +919,7 @@ START_TEST(rx_address_filters)
 	inject(f, sizeof(f));
 	ck_assert_int_eq(e1000_rx_poll(e), 1);
 	wr(E1000_RCTL, E1000_RCTL_EN | E1000_RCTL_MPE);
-	fill_frame(f, sizeof(f), (const uint8_t *)"\x33\x33\x00\x00\x00\x01", 1);
-	inject(f, sizeof(f));
+	inject_new_frame(f, sizeof(f), (const uint8_t *)"\x33\x33\x00\x00\x00\x01", 1);
 	ck_assert_int_eq(e1000_rx_poll(e), 1);
 }
 END_TEST
@@ -939,10 +930,8 @@ START_TEST(rx_waits_for_descriptors)
 
 	rx_setup(8, 0);
 	wr(E1000_RDT, 0); /* no free descriptors */
-	fill_frame(f, sizeof(f), mac, 1);
-	inject(f, sizeof(f));
-	fill_frame(f, sizeof(f), mac, 2);
-	inject(f, sizeof(f));
+	inject_new_frame(f, sizeof(f), mac, 1);
+	inject_new_frame(f, sizeof(f), mac, 2);
 	ck_assert_int_eq(e1000_rx_poll(e), 0);
 	ck_assert_int_eq(e1000_rx_poll(e), 0);
 	wr(E1000_RDT, 1); /* one free */
@@ -969,8 +958,7 @@ START_TEST(rx_ring_wrap)
 
 	rx_setup(8, 0);
 	for (unsigned int n = 0; n < 40; n++) {
-		fill_frame(f, sizeof(f), mac, (uint8_t)n);
-		inject(f, sizeof(f));
+		inject_new_frame(f, sizeof(f), mac, (uint8_t)n);
 		ck_assert_int_eq(e1000_rx_poll(e), 1);
 		ck_assert(rxd(head)[12] & E1000_RXD_STAT_DD);
 		ck_assert_mem_eq(ram + RX_BUFS + head * RX_BUF_STRIDE, f, sizeof(f));
@@ -1180,36 +1168,6 @@ START_TEST(rx_tap_gone)
 }
 END_TEST
 
-START_TEST(rx_thread_delivers)
-{
-	uint8_t f[64];
-	struct e1000 *t;
-	struct tap tap;
-	int other;
-	struct timespec start, now;
-
-	/* A second NIC (slot 2) with its RX thread. */
-	socket_tap(&tap, &other);
-	ck_assert_int_eq(e1000_create_on_tap(vm, 0, mac, &tap, true, &t), 0);
-	enable_pci(2, PCI_CMD_MEMORY | PCI_CMD_MASTER);
-	bar = pci_bar_address(e1000_pci_device(t), 0);
-	rx_setup(8, 0);
-	wr(E1000_RDT, 0); /* the thread must wait for descriptors */
-	fill_frame(f, sizeof(f), mac, 1);
-	ck_assert_int_eq(send(other, f, sizeof(f), 0), (ssize_t)sizeof(f));
-	wr(E1000_RDT, 4);
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	while (!(__atomic_load_n(&rxd(0)[12], __ATOMIC_ACQUIRE) & E1000_RXD_STAT_DD)) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		ck_assert_int_lt(now.tv_sec - start.tv_sec, 10);
-		poll(NULL, 0, 1);
-	}
-	ck_assert_mem_eq(ram + RX_BUFS, f, sizeof(f));
-	e1000_destroy(t);
-	close(other);
-}
-END_TEST
-
 static int irq_level(unsigned int gsi)
 {
 	return __atomic_load_n(&fake_vm.irq_level[gsi], __ATOMIC_ACQUIRE);
@@ -1250,6 +1208,40 @@ static bool second_nic_irq(void)
 	return fake_vm_pio_read(vm, 0xCFE, 2) & PCI_STATUS_INTERRUPT;
 }
 
+/* Receive descriptor i is written back (DD), as the I/O thread publishes it. */
+static bool rx_desc_done(unsigned int i)
+{
+	return __atomic_load_n(&rxd(i)[12], __ATOMIC_ACQUIRE) & E1000_RXD_STAT_DD;
+}
+
+static bool ring_slot0_done(void)
+{
+	return rx_desc_done(0);
+}
+
+static bool ring_slot1_done(void)
+{
+	return rx_desc_done(1);
+}
+
+START_TEST(rx_thread_delivers)
+{
+	uint8_t f[64];
+	int other;
+	struct e1000 *t = threaded_nic(&other);
+
+	rx_setup(8, 0);
+	wr(E1000_RDT, 0); /* the thread must wait for descriptors */
+	fill_frame(f, sizeof(f), mac, 1);
+	ck_assert_int_eq(send(other, f, sizeof(f), 0), (ssize_t)sizeof(f));
+	wr(E1000_RDT, 4);
+	ck_assert(wait_for(ring_slot0_done));
+	ck_assert_mem_eq(ram + RX_BUFS, f, sizeof(f));
+	e1000_destroy(t);
+	close(other);
+}
+END_TEST
+
 /* The I/O thread's timer delivers an assertion ITR held back, when it is due. */
 START_TEST(itr_timer_delivers_held_back_interrupt)
 {
@@ -1278,11 +1270,6 @@ START_TEST(itr_timer_delivers_held_back_interrupt)
 }
 END_TEST
 
-static bool ring_slot1_done(void)
-{
-	return __atomic_load_n(&rxd(1)[12], __ATOMIC_ACQUIRE) & E1000_RXD_STAT_DD;
-}
-
 /* With room in the ring, the thread watches the tap: a frame is received with no register write. */
 START_TEST(rx_thread_watches_the_tap)
 {
@@ -1306,50 +1293,25 @@ END_TEST
 Suite *e1000_suite(void)
 {
 	Suite *s = suite_create("e1000");
-	TCase *regs = tcase_create("registers"), *tx = tcase_create("tx"), *rx = tcase_create("rx");
 
-	tcase_add_checked_fixture(regs, setup, teardown);
-	tcase_add_test(regs, eeprom_image_checksum);
-	tcase_add_test(regs, eeprom_microwire_bitbang);
-	tcase_add_test(regs, eeprom_eerd);
-	tcase_add_test(regs, phy_through_mdic);
-	tcase_add_test(regs, status_link_and_reset);
-	tcase_add_test(regs, plain_registers_and_masks);
-	tcase_add_test(regs, odd_access_sizes_ignored);
-	tcase_add_test(regs, io_bar_window);
-	tcase_add_test(regs, icr_read_to_clear_and_masking);
-	tcase_add_test(regs, itr_throttles_assertions);
-	suite_add_tcase(s, regs);
-
-	tcase_add_checked_fixture(tx, setup, teardown);
-	tcase_add_test(tx, tx_legacy_single);
-	tcase_add_test(tx, tx_multi_descriptor_and_short_padding);
-	tcase_add_test(tx, tx_ring_wrap);
-	tcase_add_test(tx, tx_needs_enable_and_bus_master);
-	tcase_add_test(tx, tx_malformed_descriptors);
-	tcase_add_test(tx, tx_tap_full_drops_without_blocking);
-	tcase_add_test(tx, tx_checksum_offload_udp);
-	tcase_add_test(tx, tx_legacy_checksum_insert);
-	tcase_add_test(tx, tx_tso_tcp_ipv4);
-	tcase_add_test(tx, tx_tso_bad_context);
-	tcase_add_test(tx, tx_vlan_insertion);
-	suite_add_tcase(s, tx);
-
-	tcase_add_checked_fixture(rx, setup, teardown);
-	tcase_add_test(rx, rx_single_frame);
-	tcase_add_test(rx, rx_address_filters);
-	tcase_add_test(rx, rx_waits_for_descriptors);
-	tcase_add_test(rx, rx_ring_wrap);
-	tcase_add_test(rx, rx_large_frame_spans_buffers);
-	tcase_add_test(rx, rx_frame_needing_more_buffers_than_free_waits);
-	tcase_add_test(rx, rx_malformed_ring);
-	tcase_add_test(rx, rx_vlan_strip_and_rdmts);
-	tcase_add_test(rx, rx_vlan_frame_held_for_descriptors_arrives_intact);
-	tcase_add_test(rx, rx_frame_larger_than_the_ring_is_dropped);
-	tcase_add_test(rx, rx_tap_gone);
-	tcase_add_test(rx, rx_thread_delivers);
-	tcase_add_test(rx, rx_thread_watches_the_tap);
-	tcase_add_test(rx, itr_timer_delivers_held_back_interrupt);
-	suite_add_tcase(s, rx);
+	unit_tcase(s, "registers", setup, teardown,
+		   UNIT_TESTS(eeprom_image_checksum, eeprom_microwire_bitbang, eeprom_eerd,
+			      phy_through_mdic, status_link_and_reset, plain_registers_and_masks,
+			      odd_access_sizes_ignored, io_bar_window,
+			      icr_read_to_clear_and_masking, itr_throttles_assertions));
+	unit_tcase(s, "tx", setup, teardown,
+		   UNIT_TESTS(tx_legacy_single, tx_multi_descriptor_and_short_padding, tx_ring_wrap,
+			      tx_needs_enable_and_bus_master, tx_malformed_descriptors,
+			      tx_tap_full_drops_without_blocking, tx_checksum_offload_udp,
+			      tx_legacy_checksum_insert, tx_tso_tcp_ipv4, tx_tso_bad_context,
+			      tx_vlan_insertion));
+	unit_tcase(
+	    s, "rx", setup, teardown,
+	    UNIT_TESTS(rx_single_frame, rx_address_filters, rx_waits_for_descriptors, rx_ring_wrap,
+		       rx_large_frame_spans_buffers, rx_frame_needing_more_buffers_than_free_waits,
+		       rx_malformed_ring, rx_vlan_strip_and_rdmts,
+		       rx_vlan_frame_held_for_descriptors_arrives_intact,
+		       rx_frame_larger_than_the_ring_is_dropped, rx_tap_gone, rx_thread_delivers,
+		       rx_thread_watches_the_tap, itr_timer_delivers_held_back_interrupt));
 	return s;
 }

@@ -117,19 +117,28 @@ START_TEST(loop_tests_run_once_per_index)
 }
 END_TEST
 
-START_TEST(temp_file_is_private_and_named)
+/* fd is a private, writable file at path, which starts with prefix; removes it. */
+static void check_temp_file(int fd, const char *path, const char *prefix)
 {
-	char path[64];
 	struct stat st;
-	int fd = unit_temp_file("helpers", path, sizeof(path));
 
 	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(strncmp(path, "/tmp/minivmm-helpers-", 21), 0);
+	ck_assert_int_eq(strncmp(path, prefix, strlen(prefix)), 0);
 	ck_assert_int_eq(fstat(fd, &st), 0);
 	ck_assert_uint_eq(st.st_mode & 0777, 0600);
 	ck_assert_int_eq(write(fd, "x", 1), 1);
 	close(fd);
 	ck_assert_int_eq(unlink(path), 0);
+}
+
+START_TEST(temp_file_is_private_and_named)
+{
+	char path[64];
+	int fd = unit_temp_file("helpers", path, sizeof(path));
+
+	check_temp_file(fd, path, "/tmp/minivmm-helpers-");
+	fd = unit_temp_file_in("/var/tmp", "helpers", path, sizeof(path));
+	check_temp_file(fd, path, "/var/tmp/minivmm-helpers-");
 }
 END_TEST
 

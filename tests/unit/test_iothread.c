@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "helpers.h"
 #include "iothread.h"
 
 struct poll_state {
@@ -211,6 +212,22 @@ static void arm_teardown(struct arm_state *s)
 	close(s->done_fd);
 }
 
+/*
+ * Kicks the thread to arm what the test set, gives it 10 ms to do so, and
+ * stops it: the stop must not wait for what is armed, so it returns well
+ * within 2 s.
+ */
+static void arm_then_stop_at_once(struct arm_state *s)
+{
+	struct timespec t0;
+
+	kick(s->kick_fd);
+	poll(NULL, 0, 10);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	iothread_stop(s->t);
+	ck_assert_uint_lt(elapsed_ns(&t0), 2000000000u);
+}
+
 START_TEST(watch_and_timer_reject_bad_arguments)
 {
 	struct iothread *t = iothread_create("test-io", 8);
@@ -235,7 +252,6 @@ END_TEST
 START_TEST(readable_watch_is_one_shot)
 {
 	struct arm_state s = {.arm_watch_times = 2};
-	struct timespec t0;
 	int sv[2];
 
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
@@ -255,11 +271,7 @@ START_TEST(readable_watch_is_one_shot)
 	ck_assert_int_eq(atomic_load(&s.fired), 2);
 	/* Armed with nothing to read: stop does not wait for data. */
 	atomic_store(&s.arm_watch_times, 1);
-	kick(s.kick_fd);
-	poll(NULL, 0, 10);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	iothread_stop(s.t);
-	ck_assert_uint_lt(elapsed_ns(&t0), 2000000000u);
+	arm_then_stop_at_once(&s);
 	ck_assert_int_eq(atomic_load(&s.fired), 2);
 	arm_teardown(&s);
 	close(sv[0]);
@@ -309,14 +321,9 @@ END_TEST
 START_TEST(stop_cancels_an_armed_timer)
 {
 	struct arm_state s = {.delays_ns = {60000000000ull}};
-	struct timespec t0;
 
 	arm_setup(&s, 0);
-	kick(s.kick_fd);
-	poll(NULL, 0, 10);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	iothread_stop(s.t);
-	ck_assert_uint_lt(elapsed_ns(&t0), 2000000000u);
+	arm_then_stop_at_once(&s);
 	ck_assert_int_eq(atomic_load(&s.fired), 0);
 	/* After a restart the timer works again. */
 	atomic_store(&s.delays_ns[0], 1000000);
@@ -329,18 +336,14 @@ END_TEST
 
 Suite *iothread_suite(void)
 {
-	Suite *suite = suite_create("iothread");
-	TCase *tc = tcase_create("poll");
+	Suite *s = suite_create("iothread");
 
-	tcase_add_test(tc, set_poll_rejects_bad_arguments);
-	tcase_add_test(tc, work_found_while_polling_is_run_then_thread_sleeps);
-	suite_add_tcase(suite, tc);
-	tc = tcase_create("watches and timers");
-	tcase_add_test(tc, watch_and_timer_reject_bad_arguments);
-	tcase_add_test(tc, readable_watch_is_one_shot);
-	tcase_add_test(tc, timer_fires_once_when_due);
-	tcase_add_test(tc, timer_keeps_the_earlier_deadline);
-	tcase_add_test(tc, stop_cancels_an_armed_timer);
-	suite_add_tcase(suite, tc);
-	return suite;
+	unit_tcase(s, "poll", NULL, NULL,
+		   UNIT_TESTS(set_poll_rejects_bad_arguments,
+			      work_found_while_polling_is_run_then_thread_sleeps));
+	unit_tcase(s, "watches and timers", NULL, NULL,
+		   UNIT_TESTS(watch_and_timer_reject_bad_arguments, readable_watch_is_one_shot,
+			      timer_fires_once_when_due, timer_keeps_the_earlier_deadline,
+			      stop_cancels_an_armed_timer));
+	return s;
 }

@@ -1,7 +1,8 @@
 /*
  * devices/net/offload.c on byte arrays: the Internet checksum and its
  * insertion, 802.1Q tags, the untagging copy, TSO segmentation.  The
- * checks recompute checksums here, independently of the code under test.
+ * checks recompute checksums with net_csum.h, independently of the code
+ * under test.
  */
 #include <check.h>
 #include <stdint.h>
@@ -9,28 +10,8 @@
 
 #include "byteorder.h"
 #include "devices/net/offload.h"
-
-/* ---- independent checksum helpers ---- */
-
-static uint32_t ref_sum(const uint8_t *p, size_t len, uint32_t sum)
-{
-	for (size_t i = 0; i < len; i++)
-		sum += (i & 1) ? p[i] : (uint32_t)p[i] << 8;
-	return sum;
-}
-
-static uint16_t ref_fold(uint32_t s)
-{
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;
-}
-
-/* A header, payload or whole segment whose checksum is right sums to 0xffff. */
-static bool ref_ok(const uint8_t *p, size_t len, uint32_t extra)
-{
-	return ref_fold(ref_sum(p, len, extra)) == 0xffff;
-}
+#include "helpers.h"
+#include "net_csum.h"
 
 /* ---- checksum ---- */
 
@@ -56,7 +37,7 @@ START_TEST(csum_insert_ipv4_header)
 	/* The field holds garbage: zero_field clears it before summing. */
 	ck_assert(net_csum_insert(h, sizeof(h), 0, 19, 10, 0, true));
 	ck_assert_uint_eq(get_be16(h + 10), 0xb861);
-	ck_assert(ref_ok(h, sizeof(h), 0));
+	ck_assert(ref_csum_ok(h, sizeof(h), 0));
 	/* end 0: to the frame's end; the same value. */
 	h[10] = h[11] = 0;
 	ck_assert(net_csum_insert(h, sizeof(h), 0, 0, 10, 0, false));
@@ -71,7 +52,7 @@ START_TEST(csum_insert_adds_extra_and_keeps_field)
 	/* The field (at 4) holds a partial sum that must be counted, as an L4 pseudo-header sum. */
 	ck_assert(net_csum_insert(f, sizeof(f), 4, 0, 4, 0x0100, false));
 	ck_assert_uint_eq(get_be16(f + 4),
-			  (uint16_t)~ref_fold(0x0100 + 0x1234 + 0x5678 + 0x9abc + 0xdef0));
+			  (uint16_t)~ref_csum_fold(0x0100 + 0x1234 + 0x5678 + 0x9abc + 0xdef0));
 }
 END_TEST
 
@@ -170,7 +151,7 @@ static size_t tcp4_packet(uint8_t *p, size_t payload)
 	tcp[12] = 5 << 4;
 	tcp[13] = 0x19; /* FIN PSH ACK */
 	/* The pseudo-header sum without the length, as the driver leaves it. */
-	put_be16(tcp + 16, ref_fold(ref_sum(ip + 12, 8, 6)));
+	put_be16(tcp + 16, ref_csum_fold(ref_csum_add(ip + 12, 8, 6)));
 	for (size_t i = 0; i < payload; i++)
 		p[HDR4 + i] = (uint8_t)(i * 7 + 1);
 	return HDR4 + payload;
@@ -199,7 +180,7 @@ START_TEST(tso_tcp_ipv4_segments)
 		size_t len = net_tso_segment(&tcp4, pkt, total, off, index, seg);
 		size_t chunk = total - off < 1000 ? total - off : 1000;
 		bool last = off + chunk >= total;
-		uint32_t pseudo = ref_sum(seg + 26, 8, 6 + (uint32_t)(len - 34));
+		uint32_t pseudo = ref_csum_add(seg + 26, 8, 6 + (uint32_t)(len - 34));
 
 		ck_assert_uint_eq(len, HDR4 + chunk);
 		ck_assert_mem_eq(seg, pkt, 14);
@@ -207,8 +188,8 @@ START_TEST(tso_tcp_ipv4_segments)
 		ck_assert_uint_eq(get_be16(seg + 18), (uint16_t)(0xffff + index));
 		ck_assert_uint_eq(get_be32(seg + 38), (uint32_t)(0xfffffc00u + (off - HDR4)));
 		ck_assert_uint_eq(seg[47], last ? 0x19 : 0x10);
-		ck_assert(ref_ok(seg + 14, 20, 0));
-		ck_assert(ref_ok(seg + 34, len - 34, pseudo));
+		ck_assert(ref_csum_ok(seg + 14, 20, 0));
+		ck_assert(ref_csum_ok(seg + 34, len - 34, pseudo));
 		ck_assert_mem_eq(seg + HDR4, pkt + off, chunk);
 		off += 1000;
 		index++;
@@ -244,7 +225,7 @@ START_TEST(tso_udp_ipv6_segments)
 		ip6[8 + i] = (uint8_t)(0x20 + i);
 	put_be16(pkt + 54, 5353);
 	put_be16(pkt + 56, 5353);
-	put_be16(pkt + 60, ref_fold(ref_sum(ip6 + 8, 32, 17)));
+	put_be16(pkt + 60, ref_csum_fold(ref_csum_add(ip6 + 8, 32, 17)));
 	for (size_t i = 62; i < sizeof(pkt); i++)
 		pkt[i] = (uint8_t)i;
 	ck_assert(net_tso_valid(&t, sizeof(pkt), 16384));
@@ -255,7 +236,7 @@ START_TEST(tso_udp_ipv6_segments)
 		ck_assert_uint_eq(len, 62 + (index < 2 ? 300 : 100));
 		ck_assert_uint_eq(get_be16(seg + 18), len - 14 - 40); /* payload length */
 		ck_assert_uint_eq(get_be16(seg + 58), l4len);	      /* UDP length */
-		ck_assert(ref_ok(seg + 54, l4len, ref_sum(seg + 22, 32, 17 + l4len)));
+		ck_assert(ref_csum_ok(seg + 54, l4len, ref_csum_add(seg + 22, 32, 17 + l4len)));
 		ck_assert_mem_eq(seg + 62, pkt + off, len - 62);
 	}
 }
@@ -315,21 +296,16 @@ END_TEST
 Suite *net_offload_suite(void)
 {
 	Suite *s = suite_create("net_offload");
-	TCase *csum = tcase_create("csum"), *vlan = tcase_create("vlan"),
-	      *tso = tcase_create("tso");
 
-	tcase_add_test(csum, csum_rfc1071_example);
-	tcase_add_test(csum, csum_insert_ipv4_header);
-	tcase_add_test(csum, csum_insert_adds_extra_and_keeps_field);
-	tcase_add_test(csum, csum_insert_refuses_offsets_outside_the_frame);
-	suite_add_tcase(s, csum);
-	tcase_add_test(vlan, vlan_tag_detect_and_insert);
-	tcase_add_test(vlan, copy_untagged_any_window);
-	suite_add_tcase(s, vlan);
-	tcase_add_test(tso, tso_tcp_ipv4_segments);
-	tcase_add_test(tso, tso_udp_ipv6_segments);
-	tcase_add_test(tso, tso_header_only_packet_is_one_last_frame);
-	tcase_add_test(tso, tso_valid_refuses_contexts_that_do_not_fit);
-	suite_add_tcase(s, tso);
+	unit_tcase(s, "csum", NULL, NULL,
+		   UNIT_TESTS(csum_rfc1071_example, csum_insert_ipv4_header,
+			      csum_insert_adds_extra_and_keeps_field,
+			      csum_insert_refuses_offsets_outside_the_frame));
+	unit_tcase(s, "vlan", NULL, NULL,
+		   UNIT_TESTS(vlan_tag_detect_and_insert, copy_untagged_any_window));
+	unit_tcase(s, "tso", NULL, NULL,
+		   UNIT_TESTS(tso_tcp_ipv4_segments, tso_udp_ipv6_segments,
+			      tso_header_only_packet_is_one_last_frame,
+			      tso_valid_refuses_contexts_that_do_not_fit));
 	return s;
 }

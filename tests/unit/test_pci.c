@@ -5,6 +5,7 @@
 
 #include "devices/pci.h"
 #include "fake_vm.h"
+#include "helpers.h"
 
 static struct vm *vm;
 static struct pci_device *dev;
@@ -358,25 +359,14 @@ END_TEST
 Suite *pci_suite(void)
 {
 	Suite *s = suite_create("pci");
-	TCase *tc = tcase_create("config");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, address_register_needs_dword_access);
-	tcase_add_test(tc, host_bridge_identity);
-	tcase_add_test(tc, absent_functions_read_all_ones);
-	tcase_add_test(tc, device_header_all_access_sizes);
-	tcase_add_test(tc, read_only_fields_ignore_writes);
-	tcase_add_test(tc, bar_sizing_and_preassignment);
-	tcase_add_test(tc, memory_enable_gates_decoding);
-	tcase_add_test(tc, guest_can_move_a_bar);
-	tcase_add_test(tc, io_bar_decoding);
-	tcase_add_test(tc, intx_level_and_disable);
-	tcase_add_test(tc, bus_master_bit);
-	tcase_add_test(tc, slots_run_out);
-	tcase_add_test(tc, bad_bar_descriptions_refused);
-	tcase_add_test(tc, refused_device_keeps_no_slot_or_bar);
-	tcase_add_test(tc, destroy_gives_slots_and_bars_back);
-	tcase_add_test(tc, init_twice_and_without_init);
-	suite_add_tcase(s, tc);
+	unit_tcase(s, "config", setup, teardown,
+		   UNIT_TESTS(address_register_needs_dword_access, host_bridge_identity,
+			      absent_functions_read_all_ones, device_header_all_access_sizes,
+			      read_only_fields_ignore_writes, bar_sizing_and_preassignment,
+			      memory_enable_gates_decoding, guest_can_move_a_bar, io_bar_decoding,
+			      intx_level_and_disable, bus_master_bit, slots_run_out,
+			      bad_bar_descriptions_refused, refused_device_keeps_no_slot_or_bar,
+			      destroy_gives_slots_and_bars_back, init_twice_and_without_init));
 	return s;
 }

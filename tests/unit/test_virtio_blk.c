@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include "vm_config.h"
+#include "disk_image.h"
 #include "fake_vm.h"
+#include "helpers.h"
 #include "virtio/blk.h"
 #include "virtio/mmio.h"
 #include "mmio_driver.h"
@@ -44,22 +46,9 @@ static int hostfd = -1;
 static struct disk_config dcfg;
 static uint16_t posted;
 
-static uint8_t pattern(uint64_t byte)
-{
-	return (uint8_t)((byte / 512) * 7 + byte % 251);
-}
-
 static void make_disk(void)
 {
-	uint8_t *buf = malloc(DISK_SECTORS * 512);
-
-	strcpy(path, "/tmp/minivmm-blk-XXXXXX");
-	hostfd = mkstemp(path);
-	ck_assert_int_ge(hostfd, 0);
-	for (uint64_t i = 0; i < DISK_SECTORS * 512; i++)
-		buf[i] = pattern(i);
-	ck_assert_int_eq(pwrite(hostfd, buf, DISK_SECTORS * 512, 0), DISK_SECTORS * 512);
-	free(buf);
+	hostfd = disk_image_create("/tmp", "blk", path, sizeof(path), DISK_SECTORS * 512);
 }
 
 static uint8_t *ram(uint64_t gpa, uint64_t len)
@@ -90,6 +79,11 @@ static void bring_up(uint64_t features)
 			  VIRTIO_STATUS_DRIVER_OK);
 }
 
+static enum disk_engine engine_of(int i)
+{
+	return i ? DISK_ENGINE_SYNC : DISK_ENGINE_IO_URING;
+}
+
 static void start(enum disk_engine engine, bool ro, enum disk_cache cache, uint64_t features)
 {
 	make_disk();
@@ -101,17 +95,18 @@ static void start(enum disk_engine engine, bool ro, enum disk_cache cache, uint6
 	bring_up(features);
 }
 
+/* Most tests: a writable disk, writeback cache, the base features, on engine i (_i). */
+static void start_default(int i)
+{
+	start(engine_of(i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+}
+
 static void stop(void)
 {
 	virtio_blk_destroy(blk);
 	fake_vm_destroy(vm);
 	close(hostfd);
 	unlink(path);
-}
-
-static enum disk_engine engine_of(int i)
-{
-	return i ? DISK_ENGINE_SYNC : DISK_ENGINE_IO_URING;
 }
 
 /*
@@ -210,18 +205,18 @@ START_TEST(read_sectors)
 	uint8_t *d;
 	struct virtq_used_elem e;
 
-	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	start_default(_i);
 	d = ram(SLOT_DATA(0), 1024);
 	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_IN, 3, SLOT_DATA(0), 1024, true), VIRTIO_BLK_S_OK);
 	for (unsigned int i = 0; i < 1024; i++)
-		ck_assert_uint_eq(d[i], pattern(3 * 512 + i));
+		ck_assert_uint_eq(d[i], disk_image_byte(3 * 512 + i));
 	e = tdrv_used_elem(&drv, 0);
 	ck_assert_uint_eq(e.id, 0);
 	ck_assert_uint_eq(e.len, 1025);
 	/* The last sector, exactly up to the capacity. */
 	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_IN, DISK_SECTORS - 1, SLOT_DATA(0), 512, true),
 			  VIRTIO_BLK_S_OK);
-	ck_assert_uint_eq(d[511], pattern(DISK_SECTORS * 512 - 1));
+	ck_assert_uint_eq(d[511], disk_image_byte(DISK_SECTORS * 512 - 1));
 	stop();
 }
 END_TEST
@@ -231,7 +226,7 @@ START_TEST(write_reaches_file)
 	uint8_t host[4096];
 	uint8_t *d;
 
-	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	start_default(_i);
 	d = ram(SLOT_DATA(0), 4096);
 	for (unsigned int i = 0; i < 4096; i++)
 		d[i] = (uint8_t)(i * 13);
@@ -250,7 +245,7 @@ START_TEST(write_then_flush_in_one_batch)
 	uint8_t host[8192];
 	uint8_t *d;
 
-	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	start_default(_i);
 	d = ram(SLOT_DATA(0), 8192);
 	memset(d, 0xa5, 8192);
 	queue_req(0, VIRTIO_BLK_T_OUT, 100, SLOT_DATA(0), 8192, false);
@@ -269,7 +264,7 @@ END_TEST
 
 START_TEST(bad_ranges_are_ioerr)
 {
-	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	start_default(_i);
 	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_IN, DISK_SECTORS - 1, SLOT_DATA(0), 1024, true),
 			  VIRTIO_BLK_S_IOERR);
 	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_OUT, DISK_SECTORS, SLOT_DATA(0), 512, false),
@@ -301,7 +296,7 @@ static void short_header_req(void)
 
 START_TEST(short_header_is_ioerr)
 {
-	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	start_default(_i);
 	short_header_req();
 	ck_assert_uint_eq(status_of(0), VIRTIO_BLK_S_IOERR);
 	stop();
@@ -313,7 +308,7 @@ START_TEST(unsupported_types)
 	const uint32_t types[] = {VIRTIO_BLK_T_GET_LIFETIME, VIRTIO_BLK_T_SECURE_ERASE, 2, 99,
 				  0xffffffff};
 
-	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	start_default(_i);
 	for (unsigned int i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		ck_assert_uint_eq(do_req(types[i], 0, SLOT_DATA(0), 512, true),
 				  VIRTIO_BLK_S_UNSUPP);
@@ -326,7 +321,7 @@ START_TEST(get_id_serial)
 	const char *base;
 	uint8_t *d;
 
-	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	start_default(_i);
 	d = ram(SLOT_DATA(0), 32);
 	memset(d, 0xff, 32);
 	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_GET_ID, 0, SLOT_DATA(0), 20, true), VIRTIO_BLK_S_OK);
@@ -377,15 +372,15 @@ START_TEST(discard_and_write_zeroes)
 {
 	uint8_t b;
 
-	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	start_default(_i);
 	ck_assert_uint_eq(seg_req(VIRTIO_BLK_T_DISCARD, 16, 8, 0, 1), VIRTIO_BLK_S_OK);
 	assert_zero(16, 8);
 	host_read(24 * 512, &b, 1); /* neighbours untouched */
-	ck_assert_uint_eq(b, pattern(24 * 512));
+	ck_assert_uint_eq(b, disk_image_byte(24 * 512));
 	ck_assert_uint_eq(seg_req(VIRTIO_BLK_T_WRITE_ZEROES, 40, 3, 0, 1), VIRTIO_BLK_S_OK);
 	assert_zero(40, 3);
 	host_read(43 * 512, &b, 1);
-	ck_assert_uint_eq(b, pattern(43 * 512));
+	ck_assert_uint_eq(b, disk_image_byte(43 * 512));
 	ck_assert_uint_eq(
 	    seg_req(VIRTIO_BLK_T_WRITE_ZEROES, 60, 8, VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP, 1),
 	    VIRTIO_BLK_S_OK);
@@ -432,10 +427,10 @@ START_TEST(read_only_disk)
 	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_OUT, 0, SLOT_DATA(0), 512, false),
 			  VIRTIO_BLK_S_IOERR);
 	host_read(0, &b, 1);
-	ck_assert_uint_eq(b, pattern(0));
+	ck_assert_uint_eq(b, disk_image_byte(0));
 	ck_assert_uint_eq(seg_req(VIRTIO_BLK_T_DISCARD, 0, 8, 0, 1), VIRTIO_BLK_S_UNSUPP);
 	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_IN, 0, SLOT_DATA(0), 512, true), VIRTIO_BLK_S_OK);
-	ck_assert_uint_eq(*ram(SLOT_DATA(0), 1), pattern(0));
+	ck_assert_uint_eq(*ram(SLOT_DATA(0), 1), disk_image_byte(0));
 	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_FLUSH, 0, 0, 0, false), VIRTIO_BLK_S_OK);
 	stop();
 }
@@ -445,7 +440,7 @@ START_TEST(config_space_limits)
 {
 	struct virtio_blk_config c;
 
-	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	start_default(_i);
 	for (unsigned int i = 0; i < sizeof(c); i += 4) {
 		uint32_t v = rd(VIRTIO_MMIO_CONFIG + i);
 
@@ -466,7 +461,7 @@ END_TEST
 
 START_TEST(missing_status_byte_needs_reset)
 {
-	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	start_default(_i);
 	tdrv_desc(&drv, 0, HDRS, 16, 0, 0); /* header only: no writable byte */
 	tdrv_post(&drv, 0);
 	kick();
@@ -480,7 +475,7 @@ END_TEST
 
 START_TEST(malformed_chain_needs_reset)
 {
-	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	start_default(_i);
 	/* A good request before the bad one is still served. */
 	queue_req(0, VIRTIO_BLK_T_IN, 0, SLOT_DATA(0), 512, true);
 	tdrv_desc(&drv, 5, HDRS, 16, VIRTQ_DESC_F_NEXT, 6);
@@ -503,14 +498,15 @@ END_TEST
 
 START_TEST(batch_of_requests)
 {
-	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	start_default(_i);
 	for (unsigned int s = 0; s < 5; s++)
 		queue_req(s, VIRTIO_BLK_T_IN, s * 8, SLOT_DATA(s), 4096, true);
 	kick();
 	wait_all(true);
 	for (unsigned int s = 0; s < 5; s++) {
 		ck_assert_uint_eq(status_of(s), VIRTIO_BLK_S_OK);
-		ck_assert_uint_eq(*ram(SLOT_DATA(s) + 4095, 1), pattern(s * 8 * 512 + 4095));
+		ck_assert_uint_eq(*ram(SLOT_DATA(s) + 4095, 1),
+				  disk_image_byte(s * 8 * 512 + 4095));
 	}
 	stop();
 }
@@ -534,8 +530,8 @@ START_TEST(indirect_request)
 	kick();
 	wait_all(true);
 	ck_assert_uint_eq(*ram(SLOT_DATA(1) + 412, 1), VIRTIO_BLK_S_OK);
-	ck_assert_uint_eq(*ram(SLOT_DATA(0), 1), pattern(5 * 512));
-	ck_assert_uint_eq(*ram(SLOT_DATA(1) + 411, 1), pattern(5 * 512 + 511));
+	ck_assert_uint_eq(*ram(SLOT_DATA(0), 1), disk_image_byte(5 * 512));
+	ck_assert_uint_eq(*ram(SLOT_DATA(1) + 411, 1), disk_image_byte(5 * 512 + 511));
 	stop();
 }
 END_TEST
@@ -548,7 +544,7 @@ START_TEST(direct_io_with_bounce)
 	start(engine_of(_i), false, DISK_CACHE_NONE, BASE_FEATURES);
 	/* Page-aligned guest buffer: straight to O_DIRECT. */
 	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_IN, 8, SLOT_DATA(0), 4096, true), VIRTIO_BLK_S_OK);
-	ck_assert_uint_eq(*ram(SLOT_DATA(0) + 4095, 1), pattern(8 * 512 + 4095));
+	ck_assert_uint_eq(*ram(SLOT_DATA(0) + 4095, 1), disk_image_byte(8 * 512 + 4095));
 	/* Misaligned buffer: bounced, same result. */
 	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_IN, 8, SLOT_DATA(1) + 3, 4096, true),
 			  VIRTIO_BLK_S_OK);
@@ -607,7 +603,7 @@ END_TEST
 
 START_TEST(host_io_error_keeps_running)
 {
-	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	start_default(_i);
 	/* The image shrinks behind minivmm's back: reads past the new end
 	 * come back short, which is an I/O error for that request only. */
 	ck_assert_int_eq(ftruncate(hostfd, 512 * 100), 0);
@@ -623,7 +619,7 @@ START_TEST(reset_with_requests_in_flight)
 {
 	uint16_t used;
 
-	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	start_default(_i);
 	for (unsigned int s = 0; s < QSIZE / 3; s++)
 		queue_req(s, s % 2 ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN, s * 128, SLOT_DATA(s),
 			  0x10000, s % 2 == 0);
@@ -677,7 +673,7 @@ START_TEST(stats_line)
 	size_t len = 0;
 	FILE *out;
 
-	start(engine_of(_i), false, DISK_CACHE_WRITEBACK, BASE_FEATURES);
+	start_default(_i);
 	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_IN, 1, SLOT_DATA(0), 512, true), VIRTIO_BLK_S_OK);
 	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_IN, 0, SLOT_DATA(0), 700, true), VIRTIO_BLK_S_IOERR);
 	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_IN, DISK_SECTORS, SLOT_DATA(0), 512, true),
@@ -732,31 +728,20 @@ END_TEST
 Suite *virtio_blk_suite(void)
 {
 	Suite *s = suite_create("virtio_blk");
-	TCase *tc = tcase_create("requests");
+	/* Config space and creation errors do not depend on the engine: run once (_i = 0). */
+	TCase *tc =
+	    unit_tcase(s, "requests", NULL, NULL, UNIT_TESTS(config_space_limits, create_errors));
 
 	tcase_set_timeout(tc, 30);
 	/* _i: 0 = io_uring engine, 1 = sync engine. */
-	tcase_add_loop_test(tc, read_sectors, 0, 2);
-	tcase_add_loop_test(tc, write_reaches_file, 0, 2);
-	tcase_add_loop_test(tc, write_then_flush_in_one_batch, 0, 2);
-	tcase_add_loop_test(tc, bad_ranges_are_ioerr, 0, 2);
-	tcase_add_loop_test(tc, short_header_is_ioerr, 0, 2);
-	tcase_add_loop_test(tc, unsupported_types, 0, 2);
-	tcase_add_loop_test(tc, get_id_serial, 0, 2);
-	tcase_add_loop_test(tc, discard_and_write_zeroes, 0, 2);
-	tcase_add_loop_test(tc, discard_needs_negotiation, 0, 2);
-	tcase_add_loop_test(tc, read_only_disk, 0, 2);
-	tcase_add_loop_test(tc, config_space_limits, 0, 1);
-	tcase_add_loop_test(tc, missing_status_byte_needs_reset, 0, 2);
-	tcase_add_loop_test(tc, malformed_chain_needs_reset, 0, 2);
-	tcase_add_loop_test(tc, batch_of_requests, 0, 2);
-	tcase_add_loop_test(tc, indirect_request, 0, 2);
-	tcase_add_loop_test(tc, direct_io_with_bounce, 0, 2);
-	tcase_add_loop_test(tc, event_idx_suppresses_interrupts, 0, 2);
-	tcase_add_loop_test(tc, host_io_error_keeps_running, 0, 2);
-	tcase_add_loop_test(tc, reset_with_requests_in_flight, 0, 2);
-	tcase_add_loop_test(tc, stats_line, 0, 2);
-	tcase_add_test(tc, create_errors);
-	suite_add_tcase(s, tc);
+	unit_loop_tests(tc, 2,
+			UNIT_TESTS(read_sectors, write_reaches_file, write_then_flush_in_one_batch,
+				   bad_ranges_are_ioerr, short_header_is_ioerr, unsupported_types,
+				   get_id_serial, discard_and_write_zeroes,
+				   discard_needs_negotiation, read_only_disk,
+				   missing_status_byte_needs_reset, malformed_chain_needs_reset,
+				   batch_of_requests, indirect_request, direct_io_with_bounce,
+				   event_idx_suppresses_interrupts, host_io_error_keeps_running,
+				   reset_with_requests_in_flight, stats_line));
 	return s;
 }

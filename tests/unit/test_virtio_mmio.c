@@ -12,6 +12,7 @@
 
 #include "arch/arch.h"
 #include "fake_vm.h"
+#include "helpers.h"
 #include "virtio/mmio.h"
 #include "mmio_driver.h"
 #include "virtq_driver.h"
@@ -84,17 +85,38 @@ static void wr(uint64_t off, uint32_t v)
 	tmmio_write(&td.vdev, off, v);
 }
 
+/* The fixture's device, "test0", on the transport of vm. */
+static void init_test0(void)
+{
+	init_dev(&td, "test0");
+	ck_assert_int_eq(virtio_mmio_init(&td.vdev, vm), 0);
+}
+
 static void setup(void)
 {
 	vm = fake_vm_create(RAM);
-	init_dev(&td, "test0");
-	ck_assert_int_eq(virtio_mmio_init(&td.vdev, vm), 0);
+	init_test0();
 }
 
 static void teardown(void)
 {
 	virtio_mmio_destroy(&td.vdev);
 	fake_vm_destroy(vm);
+}
+
+enum host_feature { HOST_IRQFD, HOST_IOEVENTFD };
+
+/* Starts the fixture again on a host without feature: the transport asks
+ * for it when the device is created. */
+static void restart_without(enum host_feature feature)
+{
+	teardown();
+	vm = fake_vm_create(RAM);
+	if (feature == HOST_IRQFD)
+		vm->has_irqfd = false;
+	else
+		fake_vm.ioeventfd_result = -ENOSYS;
+	init_test0();
 }
 
 static void negotiate(uint64_t features)
@@ -110,15 +132,21 @@ static void setup_queue(unsigned int q, const struct tdrv *d)
 static const uint32_t LIVE = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
 			     VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK;
 
-/* Negotiate, set up queue 0 (queue 1 stays off), DRIVER_OK; Status must then read want. */
+/* Negotiate features, set up queue 0 on d (queue 1 stays off), DRIVER_OK. */
+static void go_live_with_queue(uint64_t features, struct tdrv *d)
+{
+	negotiate(features);
+	tdrv_init(d, &vm->mem, 8, 0x10000);
+	setup_queue(0, d);
+	wr(VIRTIO_MMIO_STATUS, LIVE);
+}
+
+/* go_live_with_queue() with the test feature; Status must then read want. */
 static void go_live_expect(uint32_t want)
 {
 	struct tdrv d;
 
-	negotiate(V1 | FEAT_TEST);
-	tdrv_init(&d, &vm->mem, 8, 0x10000);
-	setup_queue(0, &d);
-	wr(VIRTIO_MMIO_STATUS, LIVE);
+	go_live_with_queue(V1 | FEAT_TEST, &d);
 	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), want);
 }
 
@@ -411,8 +439,7 @@ START_TEST(reset_returns_to_initial_state)
 	/* Destroy resets an active device once more. */
 	virtio_mmio_destroy(&td.vdev);
 	ck_assert_int_eq(td.resets, 2);
-	init_dev(&td, "test0");
-	ck_assert_int_eq(virtio_mmio_init(&td.vdev, vm), 0);
+	init_test0();
 }
 END_TEST
 
@@ -446,11 +473,7 @@ END_TEST
 
 START_TEST(interrupts_without_irqfd)
 {
-	teardown();
-	vm = fake_vm_create(RAM);
-	vm->has_irqfd = false;
-	init_dev(&td, "test0");
-	ck_assert_int_eq(virtio_mmio_init(&td.vdev, vm), 0);
+	restart_without(HOST_IRQFD);
 	ck_assert_int_eq(td.vdev.call_fd, -1);
 	ck_assert_uint_eq(fake_vm.nr_irqfds, 0);
 	virtio_mmio_signal_used(&td.vdev);
@@ -473,11 +496,7 @@ END_TEST
 
 START_TEST(notify_fallback_without_ioeventfd)
 {
-	teardown();
-	vm = fake_vm_create(RAM);
-	fake_vm.ioeventfd_result = -ENOSYS;
-	init_dev(&td, "test0");
-	ck_assert_int_eq(virtio_mmio_init(&td.vdev, vm), 0);
+	restart_without(HOST_IOEVENTFD);
 	ck_assert(!td.vdev.kick_via_ioeventfd);
 	ck_assert_uint_eq(fake_vm.nr_ioeventfds, 0);
 	wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
@@ -702,10 +721,7 @@ START_TEST(queue_pop_sets_needs_reset)
 	struct virtq_elem *elem = calloc(1, sizeof(*elem));
 	struct tdrv d;
 
-	negotiate(V1);
-	tdrv_init(&d, &vm->mem, 8, 0x10000);
-	setup_queue(0, &d);
-	wr(VIRTIO_MMIO_STATUS, LIVE);
+	go_live_with_queue(V1, &d);
 	ck_assert_int_eq(virtio_queue_pop(&td.vdev, 0, elem), 0);
 	tdrv_desc(&d, 0, 0x20000, 64, VIRTQ_DESC_F_WRITE, 0);
 	tdrv_post(&d, 0);
@@ -722,10 +738,7 @@ START_TEST(queue_pop_sets_needs_reset)
 	ck_assert_uint_eq(counter_get(&td.vdev.stat_needs_reset), 1);
 	/* Reset and set-up bring the queue back. */
 	wr(VIRTIO_MMIO_STATUS, 0);
-	negotiate(V1);
-	tdrv_init(&d, &vm->mem, 8, 0x10000);
-	setup_queue(0, &d);
-	wr(VIRTIO_MMIO_STATUS, LIVE);
+	go_live_with_queue(V1, &d);
 	ck_assert_int_eq(virtio_queue_pop(&td.vdev, 0, elem), 0);
 	free(elem);
 }
@@ -736,10 +749,7 @@ START_TEST(queue_break_sets_needs_reset)
 	struct virtq_elem *elem = calloc(1, sizeof(*elem));
 	struct tdrv d;
 
-	negotiate(V1);
-	tdrv_init(&d, &vm->mem, 8, 0x10000);
-	setup_queue(0, &d);
-	wr(VIRTIO_MMIO_STATUS, LIVE);
+	go_live_with_queue(V1, &d);
 	tdrv_desc(&d, 0, 0x20000, 16, 0, 0);
 	tdrv_post(&d, 0);
 	tdrv_post(&d, 0);
@@ -881,53 +891,28 @@ END_TEST
 Suite *virtio_mmio_suite(void)
 {
 	Suite *s = suite_create("virtio_mmio");
-	TCase *tc = tcase_create("transport");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, placement_and_cmdline);
-	tcase_add_test(tc, slots_run_out);
-	tcase_add_test(tc, identification);
-	tcase_add_test(tc, device_features);
-	tcase_add_test(tc, negotiation_accepts_subset_with_version_1);
-	tcase_add_test(tc, negotiation_refuses_legacy);
-	tcase_add_test(tc, negotiation_refuses_unoffered_bits);
-	tcase_add_test(tc, negotiation_refused_by_device);
-	tcase_add_test(tc, features_before_driver_are_ignored);
-	tcase_add_test(tc, queue_registers);
-	tcase_add_test(tc, ring_address_halves);
-	tcase_add_test(tc, driver_ok_activates);
-	tcase_add_test(tc, driver_ok_without_features_ok);
-	tcase_add_test(tc, activation_failure_needs_reset);
-	tcase_add_test(tc, driver_cannot_set_needs_reset);
-	tcase_add_test(tc, reset_returns_to_initial_state);
-	tcase_add_test(tc, reset_drops_pending_kicks);
-	tcase_add_test(tc, interrupts_via_irqfd);
-	tcase_add_test(tc, interrupts_without_irqfd);
-	tcase_add_test(tc, notify_with_ioeventfd_registered);
-	tcase_add_test(tc, notify_fallback_without_ioeventfd);
-	tcase_add_test(tc, needs_reset_reported_once);
-	tcase_add_test(tc, config_space);
-	tcase_add_test(tc, bad_register_accesses);
-	tcase_add_test(tc, init_rejects_bad_devices);
-	tcase_add_test(tc, legal_sequence_refuses_nothing);
-	tcase_add_test(tc, refused_driver_ok_before_features_ok);
-	tcase_add_test(tc, refused_features_ok_without_driver);
-	tcase_add_test(tc, refused_skipped_steps);
-	tcase_add_test(tc, refused_clearing_a_bit_without_reset);
-	tcase_add_test(tc, failed_at_any_time_then_only_reset);
-	tcase_add_test(tc, refused_features_are_not_a_refused_transition);
-	tcase_add_test(tc, driver_ok_kicks_every_ready_queue);
-	tcase_add_test(tc, failed_activation_kicks_nothing);
-	tcase_add_test(tc, queue_pop_sets_needs_reset);
-	tcase_add_test(tc, queue_break_sets_needs_reset);
-	tcase_add_test(tc, stats_line);
-	tcase_add_test(tc, iothread_needs_every_kick_handler);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("iothread");
-	tcase_add_checked_fixture(tc, setup_io, teardown);
-	tcase_add_test(tc, iothread_started_at_driver_ok_and_kicked);
-	tcase_add_test(tc, iothread_not_started_when_activation_fails);
-	suite_add_tcase(s, tc);
+	unit_tcase(
+	    s, "transport", setup, teardown,
+	    UNIT_TESTS(
+		placement_and_cmdline, slots_run_out, identification, device_features,
+		negotiation_accepts_subset_with_version_1, negotiation_refuses_legacy,
+		negotiation_refuses_unoffered_bits, negotiation_refused_by_device,
+		features_before_driver_are_ignored, queue_registers, ring_address_halves,
+		driver_ok_activates, driver_ok_without_features_ok, activation_failure_needs_reset,
+		driver_cannot_set_needs_reset, reset_returns_to_initial_state,
+		reset_drops_pending_kicks, interrupts_via_irqfd, interrupts_without_irqfd,
+		notify_with_ioeventfd_registered, notify_fallback_without_ioeventfd,
+		needs_reset_reported_once, config_space, bad_register_accesses,
+		init_rejects_bad_devices, legal_sequence_refuses_nothing,
+		refused_driver_ok_before_features_ok, refused_features_ok_without_driver,
+		refused_skipped_steps, refused_clearing_a_bit_without_reset,
+		failed_at_any_time_then_only_reset, refused_features_are_not_a_refused_transition,
+		driver_ok_kicks_every_ready_queue, failed_activation_kicks_nothing,
+		queue_pop_sets_needs_reset, queue_break_sets_needs_reset, stats_line,
+		iothread_needs_every_kick_handler));
+	unit_tcase(s, "iothread", setup_io, teardown,
+		   UNIT_TESTS(iothread_started_at_driver_ok_and_kicked,
+			      iothread_not_started_when_activation_fails));
 	return s;
 }

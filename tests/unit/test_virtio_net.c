@@ -18,6 +18,7 @@
 
 #include "vm_config.h"
 #include "fake_vm.h"
+#include "helpers.h"
 #include "mmio_driver.h"
 #include "devices/net/tap.h"
 #include "virtio/mmio.h"
@@ -325,6 +326,14 @@ static void post_tx_frame(const struct virtio_net_hdr_v1 *h, const uint8_t *fram
 	post(VIRTIO_NET_TXQ, b, n);
 }
 
+/* A test frame (fill) in frame, posted for TX after header h in pieces of piece bytes. */
+static void post_new_tx_frame(const struct virtio_net_hdr_v1 *h, uint8_t *frame, size_t len,
+			      uint8_t seed, size_t piece)
+{
+	fill(frame, len, seed);
+	post_tx_frame(h, frame, len, piece);
+}
+
 static ssize_t peer_recv(void *buf, size_t len)
 {
 	struct pollfd p = {.fd = peer, .events = POLLIN};
@@ -427,8 +436,7 @@ START_TEST(test_offload_failure_is_not_fatal)
 
 	tapio.offload_result = -EINVAL;
 	up(BIT(VIRTIO_NET_F_GUEST_CSUM));
-	fill(frame, sizeof(frame), 3);
-	post_tx_frame(&h, frame, sizeof(frame), 2048);
+	post_new_tx_frame(&h, frame, sizeof(frame), 3, 2048);
 	kick(VIRTIO_NET_TXQ);
 	ck_assert_int_eq(peer_recv(got, sizeof(got)), HDR + sizeof(frame));
 }
@@ -455,8 +463,7 @@ START_TEST(test_tx_one_frame)
 	uint8_t frame[1514], got[2048];
 
 	up(0);
-	fill(frame, sizeof(frame), 1);
-	post_tx_frame(&h, frame, sizeof(frame), 4096);
+	post_new_tx_frame(&h, frame, sizeof(frame), 1, 4096);
 	kick(VIRTIO_NET_TXQ);
 	ck_assert_int_eq(peer_recv(got, sizeof(got)), HDR + sizeof(frame));
 	/* num_buffers is meaningless on TX and not passed on. */
@@ -480,8 +487,7 @@ START_TEST(test_tx_header_and_frame_split_across_descriptors)
 	uint8_t frame[64], got[256];
 
 	up(BIT(VIRTIO_NET_F_CSUM));
-	fill(frame, sizeof(frame), 9);
-	post_tx_frame(&h, frame, sizeof(frame), 5);
+	post_new_tx_frame(&h, frame, sizeof(frame), 9, 5);
 	kick(VIRTIO_NET_TXQ);
 	ck_assert_int_eq(peer_recv(got, sizeof(got)), HDR + sizeof(frame));
 	ck_assert_mem_eq(got, &h, HDR);
@@ -497,8 +503,7 @@ START_TEST(test_tx_many_frames_in_one_kick)
 
 	up(BIT(VIRTIO_F_EVENT_IDX));
 	for (unsigned int i = 0; i < 8; i++) {
-		fill(frame, sizeof(frame), (uint8_t)i);
-		post_tx_frame(&h, frame, sizeof(frame), 2048);
+		post_new_tx_frame(&h, frame, sizeof(frame), (uint8_t)i, 2048);
 	}
 	kick(VIRTIO_NET_TXQ);
 	for (unsigned int i = 0; i < 8; i++) {
@@ -520,8 +525,7 @@ static void check_tx_dropped_then_ok(unsigned int malformed, unsigned int oversi
 	struct virtio_net_hdr_v1 h = {0};
 	uint8_t frame[60], got[128];
 
-	fill(frame, sizeof(frame), 5);
-	post_tx_frame(&h, frame, sizeof(frame), 2048);
+	post_new_tx_frame(&h, frame, sizeof(frame), 5, 2048);
 	kick(VIRTIO_NET_TXQ);
 	ck_assert_int_eq(peer_recv(got, sizeof(got)), HDR + sizeof(frame));
 	ck_assert_mem_eq(got + HDR, frame, sizeof(frame));
@@ -635,6 +639,14 @@ static void send_frame(const struct virtio_net_hdr_v1 *h, const uint8_t *frame, 
 	ck_assert_int_eq(send(peer, all, HDR + len, 0), (ssize_t)(HDR + len));
 }
 
+/* A test frame (fill) in frame, sent from the tap's side after header h. */
+static void send_new_frame(const struct virtio_net_hdr_v1 *h, uint8_t *frame, size_t len,
+			   uint8_t seed)
+{
+	fill(frame, len, seed);
+	send_frame(h, frame, len);
+}
+
 static uint64_t post_rx(uint32_t len)
 {
 	uint64_t a = alloc_buf(len);
@@ -654,8 +666,7 @@ START_TEST(test_rx_one_frame)
 	up(0);
 	a = post_rx(HDR + 1514);
 	kick(VIRTIO_NET_RXQ);
-	fill(frame, sizeof(frame), 4);
-	send_frame(&h, frame, sizeof(frame));
+	send_new_frame(&h, frame, sizeof(frame), 4);
 	wait_used(VIRTIO_NET_RXQ, 1);
 	ck_assert_uint_eq(used_elem(VIRTIO_NET_RXQ, 0).id, 0);
 	ck_assert_uint_eq(used_elem(VIRTIO_NET_RXQ, 0).len, HDR + sizeof(frame));
@@ -680,8 +691,7 @@ START_TEST(test_rx_buffers_posted_before_driver_ok)
 	/* No kick: Linux fills the ring and kicks later, but a driver that
 	 * does not kick must still be served. */
 	reg_write(VIRTIO_MMIO_STATUS, 0x0f);
-	fill(frame, sizeof(frame), 8);
-	send_frame(&h, frame, sizeof(frame));
+	send_new_frame(&h, frame, sizeof(frame), 8);
 	wait_used(VIRTIO_NET_RXQ, 1);
 	ck_assert_mem_eq(gpa(a + HDR, sizeof(frame)), frame, sizeof(frame));
 }
@@ -699,8 +709,7 @@ START_TEST(test_rx_mergeable_spans_buffers)
 		a[i] = post_rx(64);
 	kick(VIRTIO_NET_RXQ);
 	/* 212 bytes: 64 + 64 + 64 + 20. */
-	fill(frame, sizeof(frame), 6);
-	send_frame(&h, frame, sizeof(frame));
+	send_new_frame(&h, frame, sizeof(frame), 6);
 	wait_used(VIRTIO_NET_RXQ, 4);
 	memcpy(&got, gpa(a[0], HDR), HDR);
 	ck_assert_uint_eq(got.num_buffers, 4);
@@ -715,8 +724,7 @@ START_TEST(test_rx_mergeable_spans_buffers)
 	ck_assert_mem_eq(back, frame, sizeof(frame));
 
 	/* The two buffers left over take the next frame: 12 + 50 = 62 bytes. */
-	fill(frame, 50, 77);
-	send_frame(&h, frame, 50);
+	send_new_frame(&h, frame, 50, 77);
 	wait_used(VIRTIO_NET_RXQ, 5);
 	ck_assert_uint_eq(used_elem(VIRTIO_NET_RXQ, 4).id, 4);
 	ck_assert_uint_eq(used_elem(VIRTIO_NET_RXQ, 4).len, 62);
@@ -739,8 +747,7 @@ START_TEST(test_rx_no_buffers_stops_reading_the_tap)
 	ck_assert(wait_for(rx_stalled));
 	stalls = STAT(rx_no_buffers);
 	ck_assert_uint_ge(stalls, 1);
-	fill(frame, sizeof(frame), 2);
-	send_frame(&h, frame, sizeof(frame));
+	send_new_frame(&h, frame, sizeof(frame), 2);
 	send_frame(&h, frame, sizeof(frame));
 	/* Nothing happens: no interrupt, the frames stay queued in the tap. */
 	p = (struct pollfd){.fd = dev->call_fd, .events = POLLIN};
@@ -782,8 +789,7 @@ START_TEST(test_rx_malformed_buffer_returned_and_counted)
 	post(VIRTIO_NET_RXQ, (struct buf[]){{bad, HDR - 2, VIRTQ_DESC_F_WRITE}}, 1);
 	good = post_rx(2048);
 	kick(VIRTIO_NET_RXQ);
-	fill(frame, sizeof(frame), 1);
-	send_frame(&h, frame, sizeof(frame));
+	send_new_frame(&h, frame, sizeof(frame), 1);
 	wait_used(VIRTIO_NET_RXQ, 3);
 	ck_assert_uint_eq(used_elem(VIRTIO_NET_RXQ, 0).len, 0);
 	ck_assert_uint_eq(used_elem(VIRTIO_NET_RXQ, 1).len, 0);
@@ -803,10 +809,8 @@ START_TEST(test_rx_frame_larger_than_buffers_dropped)
 	up(0);
 	a = post_rx(HDR + 100);
 	kick(VIRTIO_NET_RXQ);
-	fill(big, sizeof(big), 1);
-	send_frame(&h, big, sizeof(big));
-	fill(frame, sizeof(frame), 2);
-	send_frame(&h, frame, sizeof(frame));
+	send_new_frame(&h, big, sizeof(big), 1);
+	send_new_frame(&h, frame, sizeof(frame), 2);
 	/* Only the second frame arrives, in the buffer the first did not fit. */
 	wait_used(VIRTIO_NET_RXQ, 1);
 	ck_assert_uint_eq(used_elem(VIRTIO_NET_RXQ, 0).len, HDR + sizeof(frame));
@@ -827,10 +831,8 @@ START_TEST(test_rx_mergeable_frame_larger_than_all_buffers_dropped)
 	a[0] = post_rx(64);
 	a[1] = post_rx(64);
 	kick(VIRTIO_NET_RXQ);
-	fill(big, sizeof(big), 1);
-	send_frame(&h, big, sizeof(big));
-	fill(frame, sizeof(frame), 5);
-	send_frame(&h, frame, sizeof(frame));
+	send_new_frame(&h, big, sizeof(big), 1);
+	send_new_frame(&h, frame, sizeof(frame), 5);
 	wait_used(VIRTIO_NET_RXQ, 2);
 	ck_assert_uint_eq(((struct virtio_net_hdr_v1 *)gpa(a[0], HDR))->num_buffers, 2);
 	ck_assert_uint_eq(used_elem(VIRTIO_NET_RXQ, 1).len, HDR + sizeof(frame) - 64);
@@ -937,8 +939,7 @@ START_TEST(test_rx_blocking_tap_is_made_nonblocking)
 	up(0);
 	a = post_rx(2048);
 	kick(VIRTIO_NET_RXQ);
-	fill(frame, sizeof(frame), 9);
-	send_frame(&h, frame, sizeof(frame));
+	send_new_frame(&h, frame, sizeof(frame), 9);
 	wait_used(VIRTIO_NET_RXQ, 1);
 	ck_assert_mem_eq(gpa(a + HDR, sizeof(frame)), frame, sizeof(frame));
 	/* The device now holds a buffer and waits on the empty tap. */
@@ -975,8 +976,7 @@ START_TEST(test_reset_with_read_in_flight)
 	up(0);
 	a = post_rx(2048);
 	kick(VIRTIO_NET_RXQ);
-	fill(frame, sizeof(frame), 3);
-	send_frame(&h, frame, sizeof(frame));
+	send_new_frame(&h, frame, sizeof(frame), 3);
 	wait_used(VIRTIO_NET_RXQ, 1);
 	ck_assert_mem_eq(gpa(a + HDR, sizeof(frame)), frame, sizeof(frame));
 }
@@ -993,8 +993,7 @@ START_TEST(test_rx_and_tx_together)
 		rx[i] = post_rx(1024);
 	kick(VIRTIO_NET_RXQ);
 	for (unsigned int i = 0; i < 4; i++) {
-		fill(frame, sizeof(frame), (uint8_t)(i * 3));
-		send_frame(&h, frame, sizeof(frame));
+		send_new_frame(&h, frame, sizeof(frame), (uint8_t)(i * 3));
 		post_tx_frame(&h, frame, sizeof(frame), 100);
 		kick(VIRTIO_NET_TXQ);
 	}
@@ -1037,8 +1036,7 @@ START_TEST(test_stats_line_keeps_its_keys_in_order)
 	char *line;
 
 	up(0);
-	fill(frame, sizeof(frame), 1);
-	post_tx_frame(&h, frame, sizeof(frame), 2048);
+	post_new_tx_frame(&h, frame, sizeof(frame), 1, 2048);
 	kick(VIRTIO_NET_TXQ);
 	ck_assert_int_eq(peer_recv(got, sizeof(got)), HDR + sizeof(frame));
 	wait_used(VIRTIO_NET_TXQ, 1);
@@ -1056,39 +1054,26 @@ END_TEST
 Suite *virtio_net_suite(void)
 {
 	Suite *s = suite_create("virtio_net");
-	TCase *tc = tcase_create("device");
+	TCase *tc = unit_tcase(
+	    s, "device", setup, teardown,
+	    UNIT_TESTS(
+		test_identity_and_config, test_mac_from_config, test_offload_mapping,
+		test_offload_set_on_activate_and_cleared_on_reset,
+		test_offload_failure_is_not_fatal, test_feature_dependencies, test_tx_one_frame,
+		test_tx_header_and_frame_split_across_descriptors, test_tx_many_frames_in_one_kick,
+		test_tx_writable_buffer_dropped, test_tx_shorter_than_header_dropped,
+		test_tx_unnegotiated_offload_dropped, test_tx_oversized_dropped,
+		test_tx_tap_error_counted, test_tx_broken_ring_needs_reset, test_rx_one_frame,
+		test_rx_buffers_posted_before_driver_ok, test_rx_mergeable_spans_buffers,
+		test_rx_no_buffers_stops_reading_the_tap,
+		test_rx_malformed_buffer_returned_and_counted,
+		test_rx_frame_larger_than_buffers_dropped,
+		test_rx_mergeable_frame_larger_than_all_buffers_dropped,
+		test_rx_backlog_arrives_in_tap_order_across_stalls,
+		test_rx_mergeable_backlog_in_one_burst, test_rx_blocking_tap_is_made_nonblocking,
+		test_rx_broken_ring_needs_reset, test_reset_with_read_in_flight,
+		test_rx_and_tx_together, test_stats_line_keeps_its_keys_in_order));
 
-	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
-	tcase_add_test(tc, test_identity_and_config);
-	tcase_add_test(tc, test_mac_from_config);
-	tcase_add_test(tc, test_offload_mapping);
-	tcase_add_test(tc, test_offload_set_on_activate_and_cleared_on_reset);
-	tcase_add_test(tc, test_offload_failure_is_not_fatal);
-	tcase_add_test(tc, test_feature_dependencies);
-	tcase_add_test(tc, test_tx_one_frame);
-	tcase_add_test(tc, test_tx_header_and_frame_split_across_descriptors);
-	tcase_add_test(tc, test_tx_many_frames_in_one_kick);
-	tcase_add_test(tc, test_tx_writable_buffer_dropped);
-	tcase_add_test(tc, test_tx_shorter_than_header_dropped);
-	tcase_add_test(tc, test_tx_unnegotiated_offload_dropped);
-	tcase_add_test(tc, test_tx_oversized_dropped);
-	tcase_add_test(tc, test_tx_tap_error_counted);
-	tcase_add_test(tc, test_tx_broken_ring_needs_reset);
-	tcase_add_test(tc, test_rx_one_frame);
-	tcase_add_test(tc, test_rx_buffers_posted_before_driver_ok);
-	tcase_add_test(tc, test_rx_mergeable_spans_buffers);
-	tcase_add_test(tc, test_rx_no_buffers_stops_reading_the_tap);
-	tcase_add_test(tc, test_rx_malformed_buffer_returned_and_counted);
-	tcase_add_test(tc, test_rx_frame_larger_than_buffers_dropped);
-	tcase_add_test(tc, test_rx_mergeable_frame_larger_than_all_buffers_dropped);
-	tcase_add_test(tc, test_rx_backlog_arrives_in_tap_order_across_stalls);
-	tcase_add_test(tc, test_rx_mergeable_backlog_in_one_burst);
-	tcase_add_test(tc, test_rx_blocking_tap_is_made_nonblocking);
-	tcase_add_test(tc, test_rx_broken_ring_needs_reset);
-	tcase_add_test(tc, test_reset_with_read_in_flight);
-	tcase_add_test(tc, test_rx_and_tx_together);
-	tcase_add_test(tc, test_stats_line_keeps_its_keys_in_order);
-	suite_add_tcase(s, tc);
 	return s;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fake_vm.h"
+#include "helpers.h"
 #include "virtio/virtqueue.h"
 #include "virtq_driver.h"
 
@@ -40,6 +41,13 @@ static void setup(void)
 static void teardown(void)
 {
 	fake_vm_destroy(vm);
+}
+
+/* Starts the fixture again with a queue of another size or feature set. */
+static void restart_with(uint16_t size, uint64_t features)
+{
+	teardown();
+	setup_size(size, features);
 }
 
 static uint8_t *ram(uint64_t gpa)
@@ -277,8 +285,7 @@ static void post_indirect(uint64_t table, uint32_t len, uint16_t flags)
 
 START_TEST(indirect_without_feature)
 {
-	teardown();
-	setup_size(8, 0);
+	restart_with(8, 0);
 	tdrv_desc_at(&drv, IND, 0, BUF, 16, 0, 0);
 	post_indirect(IND, 16, 0);
 	expect_broken("no feature");
@@ -384,8 +391,7 @@ END_TEST
 START_TEST(first_flush_with_nothing_used)
 {
 	ck_assert(!virtq_flush_used(&vq));
-	teardown();
-	setup_size(8, FEAT_EVT);
+	restart_with(8, FEAT_EVT);
 	ck_assert(!virtq_flush_used(&vq));
 	ck_assert_uint_eq(tdrv_used_idx(&drv), 0);
 	/* The first real completion still interrupts. */
@@ -414,8 +420,7 @@ END_TEST
 
 START_TEST(event_idx_avail_event)
 {
-	teardown();
-	setup_size(8, FEAT_EVT);
+	restart_with(8, FEAT_EVT);
 	tdrv_desc(&drv, 0, BUF, 16, 0, 0);
 	for (int i = 0; i < 3; i++) {
 		tdrv_post(&drv, 0);
@@ -436,8 +441,7 @@ START_TEST(event_idx_wraparound)
 {
 	unsigned int interrupts = 0;
 
-	teardown();
-	setup_size(4, FEAT_EVT);
+	restart_with(4, FEAT_EVT);
 	tdrv_desc(&drv, 1, BUF, 16, F_WRITE, 0);
 	for (unsigned int i = 0; i < 70000; i++) {
 		uint16_t used_before = tdrv_used_idx(&drv);
@@ -463,8 +467,7 @@ END_TEST
 
 START_TEST(event_idx_used_event_window)
 {
-	teardown();
-	setup_size(8, FEAT_EVT);
+	restart_with(8, FEAT_EVT);
 	tdrv_desc(&drv, 0, BUF, 16, F_WRITE, 0);
 	/* Start just below the wrap. */
 	vq.last_avail_idx = vq.used_idx = vq.signalled_used = 65534;
@@ -491,45 +494,21 @@ END_TEST
 Suite *virtqueue_suite(void)
 {
 	Suite *s = suite_create("virtqueue");
-	TCase *tc = tcase_create("layout");
 
-	tcase_add_test(tc, enable_checks_layout);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("chains");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, direct_chain);
-	tcase_add_test(tc, zero_length_buffers_are_skipped);
-	tcase_add_test(tc, chain_of_full_queue_length);
-	tcase_add_test(tc, loop_is_rejected);
-	tcase_add_test(tc, self_loop_is_rejected);
-	tcase_add_test(tc, head_out_of_range);
-	tcase_add_test(tc, next_out_of_range);
-	tcase_add_test(tc, avail_idx_jump);
-	tcase_add_test(tc, buffer_outside_ram);
-	tcase_add_test(tc, readable_after_writable);
-	tcase_add_test(tc, indirect_table);
-	tcase_add_test(tc, indirect_table_longer_than_queue);
-	tcase_add_test(tc, indirect_without_feature);
-	tcase_add_test(tc, indirect_bad_length);
-	tcase_add_test(tc, indirect_with_next);
-	tcase_add_test(tc, indirect_outside_ram);
-	tcase_add_test(tc, indirect_nested);
-	tcase_add_test(tc, indirect_loop);
-	tcase_add_test(tc, indirect_next_out_of_range);
-	tcase_add_test(tc, indirect_inside_chain);
-	tcase_add_test(tc, indirect_buffer_outside_ram);
-	tcase_add_test(tc, device_breaks_the_queue);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("used-and-notify");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, used_ring_and_no_interrupt_flag);
-	tcase_add_test(tc, first_flush_with_nothing_used);
-	tcase_add_test(tc, notify_flag_without_event_idx);
-	tcase_add_test(tc, event_idx_avail_event);
-	tcase_add_test(tc, event_idx_wraparound);
-	tcase_add_test(tc, event_idx_used_event_window);
-	suite_add_tcase(s, tc);
+	unit_tcase(s, "layout", NULL, NULL, UNIT_TESTS(enable_checks_layout));
+	unit_tcase(s, "chains", setup, teardown,
+		   UNIT_TESTS(direct_chain, zero_length_buffers_are_skipped,
+			      chain_of_full_queue_length, loop_is_rejected, self_loop_is_rejected,
+			      head_out_of_range, next_out_of_range, avail_idx_jump,
+			      buffer_outside_ram, readable_after_writable, indirect_table,
+			      indirect_table_longer_than_queue, indirect_without_feature,
+			      indirect_bad_length, indirect_with_next, indirect_outside_ram,
+			      indirect_nested, indirect_loop, indirect_next_out_of_range,
+			      indirect_inside_chain, indirect_buffer_outside_ram,
+			      device_breaks_the_queue));
+	unit_tcase(s, "used-and-notify", setup, teardown,
+		   UNIT_TESTS(used_ring_and_no_interrupt_flag, first_flush_with_nothing_used,
+			      notify_flag_without_event_idx, event_idx_avail_event,
+			      event_idx_wraparound, event_idx_used_event_window));
 	return s;
 }
