@@ -122,6 +122,7 @@ static int run(const struct vm_config *cfg)
 	console_restore();
 	if (cfg->stats)
 		write_stats_report(vm);
+	devices_destroy();
 	log_debug("stopped: exit status %d", vm_exit_status(vm));
 	return vm_exit_status(vm);
 fail:

@@ -330,7 +330,8 @@ void e1000_destroy(struct e1000 *e)
 	e1000_free(e);
 }
 
-int e1000_create(struct vm *vm, const struct net_config *cfg, unsigned int index)
+int e1000_create(struct vm *vm, const struct net_config *cfg, unsigned int index,
+		 struct e1000 **out)
 {
 	uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + index)};
 	struct e1000 *e;
@@ -359,5 +360,7 @@ int e1000_create(struct vm *vm, const struct net_config *cfg, unsigned int index
 	log_info("%s: tap %s, MAC %02x:%02x:%02x:%02x:%02x:%02x, PCI 00:%02x.0, IRQ %u", e->name,
 		 e->tap.ifname, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
 		 pci_device_slot(e->pci), pci_device_gsi(e->pci));
+	if (out)
+		*out = e;
 	return 0;
 }

@@ -183,8 +183,10 @@ struct net_config;
 struct e1000;
 struct pci_device;
 
-/* Open the tap named in cfg, create the PCI device, start its I/O thread. */
-int e1000_create(struct vm *vm, const struct net_config *cfg, unsigned int index);
+/* Open the tap named in cfg, create the PCI device, start its I/O thread;
+ * the device goes to *out unless out is NULL. */
+int e1000_create(struct vm *vm, const struct net_config *cfg, unsigned int index,
+		 struct e1000 **out);
 
 /*
  * The device on an already opened tap (unit tests pass a socketpair), named
