@@ -258,12 +258,10 @@ int i8042_create(struct vm *vm)
 
 void i8042_destroy(struct vm *vm)
 {
-	const struct bus_range *r = bus_find(&vm->pio, ARCH_I8042_CMD_PORT, 1);
-	struct i8042 *k;
+	struct i8042 *k = bus_owner(&vm->pio, ARCH_I8042_CMD_PORT, i8042_cmd_io);
 
-	if (!r || r->handler != i8042_cmd_io)
+	if (!k)
 		return;
-	k = r->opaque;
 	pthread_mutex_destroy(&k->lock);
 	free(k);
 }

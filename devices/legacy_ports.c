@@ -245,12 +245,10 @@ int legacy_ports_create(struct vm *vm)
 
 void legacy_ports_destroy(struct vm *vm)
 {
-	const struct bus_range *r = bus_find(&vm->pio, CMOS_INDEX_PORT, 1);
-	struct legacy_ports *lp;
+	struct legacy_ports *lp = bus_owner(&vm->pio, CMOS_INDEX_PORT, cmos_io);
 
-	if (!r || r->handler != cmos_io)
+	if (!lp)
 		return;
-	lp = r->opaque;
 	pthread_mutex_destroy(&lp->lock);
 	free(lp);
 }

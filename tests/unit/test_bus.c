@@ -174,11 +174,30 @@ START_TEST(test_unhandled)
 }
 END_TEST
 
+static void other_handler(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	record(opaque, offset, data, len, is_write);
+}
+
+START_TEST(test_owner)
+{
+	int a, b;
+
+	ck_assert_int_eq(bus_register(&bus, 0x60, 1, record, &a, "a"), 0);
+	ck_assert_int_eq(bus_register(&bus, 0x64, 4, other_handler, &b, "b"), 0);
+	ck_assert_ptr_eq(bus_owner(&bus, 0x60, record), &a);
+	ck_assert_ptr_eq(bus_owner(&bus, 0x67, other_handler), &b);
+	/* Another handler's range, or nothing there: not ours. */
+	ck_assert_ptr_null(bus_owner(&bus, 0x60, other_handler));
+	ck_assert_ptr_null(bus_owner(&bus, 0x61, record));
+}
+END_TEST
+
 Suite *bus_suite(void)
 {
 	return unit_suite("bus", bus_setup, NULL,
 			  UNIT_TESTS(test_init, test_adjacent_ranges, test_overlaps_rejected,
 				     test_invalid_ranges, test_top_of_address_space,
-				     test_table_full, test_dispatch_write_and_read,
-				     test_unhandled));
+				     test_table_full, test_dispatch_write_and_read, test_unhandled,
+				     test_owner));
 }

@@ -62,3 +62,10 @@ bool bus_dispatch(struct bus *bus, uint64_t addr, uint8_t *data, uint32_t len, b
 	r->handler(r->opaque, addr - r->base, data, len, is_write);
 	return true;
 }
+
+void *bus_owner(const struct bus *bus, uint64_t addr, bus_handler_fn handler)
+{
+	const struct bus_range *r = bus_find(bus, addr, 1);
+
+	return r && r->handler == handler ? r->opaque : NULL;
+}

@@ -51,4 +51,11 @@ bool bus_dispatch(struct bus *bus, uint64_t addr, uint8_t *data, uint32_t len, b
 
 const struct bus_range *bus_find(const struct bus *bus, uint64_t addr, uint32_t len);
 
+/*
+ * The opaque of the range at addr if handler serves it, else NULL: how a
+ * device finds its own state again at teardown (buses never shrink, so the
+ * range outlives the device).
+ */
+void *bus_owner(const struct bus *bus, uint64_t addr, bus_handler_fn handler);
+
 #endif

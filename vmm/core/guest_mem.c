@@ -76,24 +76,26 @@ bool guest_mem_valid(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
 	return guest_mem_ptr(gm, gpa, len) != NULL;
 }
 
-int guest_mem_read(const struct guest_mem *gm, uint64_t gpa, void *dst, size_t len)
+/* Copies len bytes between buf and guest RAM at gpa, in the direction to_guest says. */
+static int guest_mem_copy(const struct guest_mem *gm, uint64_t gpa, void *buf, size_t len,
+			  bool to_guest)
 {
-	void *src = guest_mem_ptr(gm, gpa, len);
+	uint8_t *ram = guest_mem_ptr(gm, gpa, len);
 
-	if (!src)
+	if (!ram)
 		return -EFAULT;
 	if (len)
-		memcpy(dst, src, len);
+		memcpy(to_guest ? ram : buf, to_guest ? buf : ram, len);
 	return 0;
+}
+
+int guest_mem_read(const struct guest_mem *gm, uint64_t gpa, void *dst, size_t len)
+{
+	return guest_mem_copy(gm, gpa, dst, len, false);
 }
 
 int guest_mem_write(const struct guest_mem *gm, uint64_t gpa, const void *src, size_t len)
 {
-	void *dst = guest_mem_ptr(gm, gpa, len);
-
-	if (!dst)
-		return -EFAULT;
-	if (len)
-		memcpy(dst, src, len);
-	return 0;
+	/* src is only read in this direction. */
+	return guest_mem_copy(gm, gpa, (void *)src, len, true);
 }
