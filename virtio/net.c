@@ -66,11 +66,6 @@ struct tx_req {
 	struct virtq_elem elem;
 };
 
-struct rx_op {
-	struct iothread_op op;
-	struct virtio_net *net;
-};
-
 struct virtio_net {
 	struct virtio_device vdev;
 	char name[32];
@@ -84,10 +79,9 @@ struct virtio_net {
 	struct tx_req *tx_reqs; /* VIRTQ_MAX_SIZE of them */
 
 	atomic_int rx_state; /* enum rx_state; read by tests */
-	bool rx_cancel_sent;
+	int rx_tap_watch;    /* the I/O thread's readable watch on the tap */
 	bool mrg_rxbuf;
 	bool rx_signal_due; /* a flush inside a burst found the driver wants an interrupt */
-	struct rx_op rx_poll, rx_cancel;
 	/* RX chains popped from the guest and not yet used, oldest first. */
 	struct virtq_elem *rx_held; /* VIRTQ_MAX_SIZE of them, a ring */
 	unsigned int rx_held_first, rx_held_count;
@@ -401,17 +395,14 @@ static void vnet_rx_complete_frame(struct virtio_net *net, uint64_t len)
 	counter_add(&net->counters.rx_bytes, len - HDR_BYTES);
 }
 
-/* Wait for the tap to become readable (io_uring poll), then read again. */
+/* Wait for the tap to become readable (the I/O thread's watch), then read again. */
 static void vnet_rx_wait_for_tap(struct virtio_net *net)
 {
-	struct io_uring_sqe *sqe = iothread_get_sqe(net->vdev.io, &net->rx_poll.op);
-
-	if (!sqe) {
+	if (!iothread_arm_readable(net->vdev.io, net->rx_tap_watch)) {
 		/* Nothing will bring RX back but a kick; better than spinning. */
 		atomic_store(&net->rx_state, RX_NO_BUFFERS);
 		return;
 	}
-	io_uring_prep_poll_add(sqe, net->tap.fd, POLLIN);
 	atomic_store(&net->rx_state, RX_POLLING);
 }
 
@@ -500,22 +491,13 @@ static void vnet_rx_start(struct virtio_net *net)
 	}
 }
 
-static void vnet_rx_poll_done(struct iothread_op *op, int res, uint32_t flags)
+/* The tap became readable (the watch does not call this once stopping). */
+static void vnet_on_tap_readable(void *opaque)
 {
-	struct virtio_net *net = ((struct rx_op *)op)->net;
+	struct virtio_net *net = opaque;
 
-	(void)flags;
 	atomic_store(&net->rx_state, RX_IDLE);
-	if (res == -ECANCELED || iothread_stopping(net->vdev.io))
-		return;
 	vnet_rx_start(net);
-}
-
-static void vnet_noop_done(struct iothread_op *op, int res, uint32_t flags)
-{
-	(void)op;
-	(void)res;
-	(void)flags;
 }
 
 static void vnet_on_rx_kick(void *opaque)
@@ -526,28 +508,12 @@ static void vnet_on_rx_kick(void *opaque)
 	vnet_rx_start(net);
 }
 
-/* iothread_stop() cancels only its own watches; a tap read may wait forever. */
-static void vnet_rx_cancel_if_stopping(struct virtio_net *net)
-{
-	int state = atomic_load(&net->rx_state);
-	struct io_uring_sqe *sqe;
-
-	if (!iothread_stopping(net->vdev.io) || net->rx_cancel_sent || state != RX_POLLING)
-		return;
-	sqe = iothread_get_sqe(net->vdev.io, &net->rx_cancel.op);
-	if (!sqe)
-		return;
-	io_uring_prep_cancel(sqe, &net->rx_poll.op, 0);
-	net->rx_cancel_sent = true;
-}
-
 static void vnet_after_batch(void *opaque)
 {
 	struct virtio_net *net = opaque;
 	bool signal;
 
 	vnet_tx_process(net);
-	vnet_rx_cancel_if_stopping(net);
 	/* Both queues share the interrupt line: at most one per batch. */
 	signal = virtq_flush_used(vnet_txq(net));
 	signal |= virtq_flush_used(vnet_rxq(net)) || net->rx_signal_due;
@@ -637,7 +603,6 @@ static int vnet_activate(struct virtio_device *dev)
 	vnet_reset_tx_requests(net);
 	vnet_rx_forget_held(net);
 	atomic_store(&net->rx_state, RX_IDLE);
-	net->rx_cancel_sent = false;
 	net->rx_signal_due = false;
 	return 0;
 }
@@ -767,8 +732,6 @@ int virtio_net_create_on_tap(struct vm *vm, const struct net_config *cfg, unsign
 	net->tap = *tap;
 	net->tap_ops = *ops;
 	snprintf(net->name, sizeof(net->name), "virtio-net.%u", index);
-	net->rx_poll = (struct rx_op){.op.done = vnet_rx_poll_done, .net = net};
-	net->rx_cancel = (struct rx_op){.op.done = vnet_noop_done, .net = net};
 	net->tx_reqs = calloc(VIRTQ_MAX_SIZE, sizeof(*net->tx_reqs));
 	net->rx_held = calloc(VIRTQ_MAX_SIZE, sizeof(*net->rx_held));
 	if (!net->tx_reqs || !net->rx_held) {
@@ -783,7 +746,7 @@ int virtio_net_create_on_tap(struct vm *vm, const struct net_config *cfg, unsign
 	ret = virtio_mmio_init_with_iothread(
 	    &net->vdev, vm,
 	    &(struct virtio_io_desc){
-		/* A full TX ring of writes plus the RX read, poll and cancel. */
+		/* A full TX ring of writes plus the tap poll and its cancel. */
 		.ring_entries = 2 * VIRTQ_MAX_SIZE,
 		.opaque = net,
 		.kick = {[VIRTIO_NET_RXQ] = vnet_on_rx_kick, [VIRTIO_NET_TXQ] = vnet_on_tx_kick},
@@ -794,6 +757,15 @@ int virtio_net_create_on_tap(struct vm *vm, const struct net_config *cfg, unsign
 	    });
 	if (ret)
 		goto fail;
+	net->rx_tap_watch =
+	    iothread_watch_readable(net->vdev.io, net->tap.fd, vnet_on_tap_readable, net);
+	if (net->rx_tap_watch < 0) {
+		ret = net->rx_tap_watch;
+		log_error("%s: cannot watch tap %s: %s", net->name, net->tap.ifname,
+			  strerror(-ret));
+		virtio_mmio_destroy(&net->vdev);
+		goto fail;
+	}
 	vnet_build_config(net, cfg); /* the default MAC needs the slot */
 	vnet_reset_tx_requests(net);
 	vm_register_stats(vm, vnet_print_stats, net);

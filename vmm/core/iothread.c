@@ -223,15 +223,18 @@ int iothread_watch_readable(struct iothread *t, int fd, iothread_fn fn, void *op
 	return (int)t->nr_watches++;
 }
 
-void iothread_arm_readable(struct iothread *t, int id)
+bool iothread_arm_readable(struct iothread *t, int id)
 {
 	struct watch *w;
 
 	if (id < 0 || (unsigned int)id >= t->nr_watches || t->stopping)
-		return;
+		return false;
 	w = &t->watches[id];
-	if (w->readable && w->state == WATCH_IDLE)
+	if (!w->readable)
+		return false;
+	if (w->state == WATCH_IDLE)
 		iothread_arm_watch(w, WATCH_POLLING);
+	return w->state != WATCH_IDLE;
 }
 
 static void iothread_timer_done(struct iothread_op *op, int res, uint32_t flags)

@@ -61,8 +61,10 @@ int iothread_watch_readable(struct iothread *t, int fd, iothread_fn fn, void *op
  * One-shot: fn arms it again to keep watching, so a device that has no room
  * for what the fd holds simply leaves it unarmed.  Arming an armed watch,
  * or arming while stopping, does nothing.  Stop cancels an armed watch.
+ * Returns whether the watch is armed: false while stopping, for a bad id,
+ * or when the ring takes no more submissions (logged).
  */
-void iothread_arm_readable(struct iothread *t, int id);
+bool iothread_arm_readable(struct iothread *t, int id);
 
 /*
  * Before iothread_start(): a one-shot timer, off until armed.  Returns its
