@@ -507,7 +507,7 @@ static void mmio_print_stats(void *opaque, FILE *out)
 }
 
 /* The VM's allocator picks the window and its line (vmm/core/resources.h). */
-static int claim_slot(struct virtio_device *dev, struct vm *vm)
+static int mmio_claim_window(struct virtio_device *dev, struct vm *vm)
 {
 	struct vm_virtio_window window;
 	int ret = vm_alloc_virtio_mmio(vm, &window);
@@ -555,7 +555,7 @@ static int mmio_setup_kicks(struct virtio_device *dev, struct vm *vm)
 	return 0;
 }
 
-static void setup_interrupt(struct virtio_device *dev, struct vm *vm)
+static void mmio_setup_interrupt(struct virtio_device *dev, struct vm *vm)
 {
 	int fd = -1, ret = -ENOSYS;
 
@@ -596,7 +596,7 @@ int virtio_mmio_init(struct virtio_device *dev, struct vm *vm)
 	atomic_init(&dev->config_generation, 0);
 	pthread_mutex_init(&dev->lock, NULL);
 
-	ret = claim_slot(dev, vm);
+	ret = mmio_claim_window(dev, vm);
 	if (ret) {
 		log_error("%s: no free virtio-mmio slot (at most %d devices)", dev->name,
 			  ARCH_VIRTIO_MMIO_MAX);
@@ -607,7 +607,7 @@ int virtio_mmio_init(struct virtio_device *dev, struct vm *vm)
 		log_error("%s: eventfd: %s", dev->name, strerror(-ret));
 		goto fail;
 	}
-	setup_interrupt(dev, vm);
+	mmio_setup_interrupt(dev, vm);
 	ret = vm_cmdline_append(vm, "virtio_mmio.device=4K@0x%" PRIx64 ":%u", dev->base, dev->irq);
 	if (ret) {
 		log_error("%s: kernel command line too long", dev->name);
