@@ -30,22 +30,16 @@ static void mmio_count_bad_access(struct virtio_device *dev)
 	counter_add(&dev->stat_bad_accesses, 1);
 }
 
-/* Signal an eventfd once; only EAGAIN (counter saturated) can fail, and
- * then a signal is pending anyway. */
-static void mmio_signal_eventfd(int fd)
-{
-	uint64_t one = 1;
-
-	if (write(fd, &one, sizeof(one)) < 0) {
-	}
-}
-
+/*
+ * Eventfd writes (eventfd_write) here ignore their result: only EAGAIN, the
+ * counter at its maximum, can fail, and then a signal is pending anyway.
+ */
 static void mmio_raise_interrupt(struct virtio_device *dev, unsigned int why)
 {
 	atomic_fetch_or(&dev->interrupt_status, why);
 	counter_add(&dev->stat_interrupts, 1);
 	if (dev->call_fd >= 0)
-		mmio_signal_eventfd(dev->call_fd);
+		eventfd_write(dev->call_fd, 1);
 	else
 		vm_pulse_irq(dev->vm, dev->irq);
 }
@@ -170,7 +164,7 @@ static bool mmio_enter_driver_ok(struct virtio_device *dev)
 	dev->active = true;
 	for (unsigned int q = 0; q < dev->nr_queues; q++)
 		if (dev->queues[q].vq.ready)
-			mmio_signal_eventfd(dev->queues[q].kick_fd);
+			eventfd_write(dev->queues[q].kick_fd, 1);
 	return true;
 }
 
@@ -371,7 +365,7 @@ static void mmio_write_queue_notify(struct virtio_device *dev, uint64_t reg, uin
 		0 &&
 	    dev->kick_via_ioeventfd)
 		log_debug("%s: QueueNotify reached the vCPU thread despite ioeventfd", dev->name);
-	mmio_signal_eventfd(dev->queues[q].kick_fd);
+	eventfd_write(dev->queues[q].kick_fd, 1);
 }
 
 static void mmio_write_interrupt_ack(struct virtio_device *dev, uint64_t reg, uint32_t v)

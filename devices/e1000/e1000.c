@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "byteorder.h"
@@ -147,11 +146,9 @@ void e1000_reset(struct e1000 *e)
 
 void e1000_kick_io(struct e1000 *e)
 {
-	uint64_t one = 1;
-
-	if (e->kick_fd >= 0 && write(e->kick_fd, &one, sizeof(one)) < 0) {
-		/* EAGAIN: the counter is at its maximum, a wake-up is pending anyway. */
-	}
+	/* Only EAGAIN can fail: the counter is at its maximum, a wake-up is pending anyway. */
+	if (e->kick_fd >= 0)
+		eventfd_write(e->kick_fd, 1);
 }
 
 /*
@@ -247,14 +244,6 @@ struct pci_device *e1000_pci_device(struct e1000 *e)
 	return e->pci;
 }
 
-static uint64_t e1000_monotonic_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 static void e1000_free(struct e1000 *e)
 {
 	iothread_destroy(e->io); /* stops it first */
@@ -298,7 +287,7 @@ int e1000_create_on_tap(struct vm *vm, unsigned int index, const uint8_t mac[6],
 	}
 	e->vm = vm;
 	e->tap = *tap;
-	e->now_ns = e1000_monotonic_ns;
+	e->now_ns = iothread_now_ns; /* the clock of the ITR timer */
 	memcpy(e->mac, mac, 6);
 	snprintf(e->name, sizeof(e->name), "e1000.%u", index);
 	pthread_mutex_init(&e->lock, NULL);

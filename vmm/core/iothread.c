@@ -95,7 +95,7 @@ bool iothread_stopping(const struct iothread *t)
 	return t->stopping;
 }
 
-static uint64_t iothread_now_ns(void)
+uint64_t iothread_now_ns(void)
 {
 	struct timespec ts;
 

@@ -72,6 +72,9 @@ bool iothread_arm_readable(struct iothread *t, int id);
  */
 int iothread_add_timer(struct iothread *t, iothread_fn fn, void *opaque);
 
+/* The clock timers run on (CLOCK_MONOTONIC), in ns. */
+uint64_t iothread_now_ns(void);
+
 /*
  * In the I/O thread: call the timer's fn(opaque) once, delay_ns from now
  * (CLOCK_MONOTONIC).  If it is armed already it fires at the earlier of the
