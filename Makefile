@@ -1,20 +1,20 @@
 # minivmm — see README.md.  `make deps` once (as root), then `make`, `make test`.
 
 CC       ?= gcc
-PKGS     := liburing
+PKGS     := liburing json-c
 OPT      ?= -O2 -g
 SANITIZE ?=
 CFLAGS   := $(OPT) $(SANITIZE) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. -Ivmm/core -MMD -MP
 CFLAGS   += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS  += $(SANITIZE)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring) -lpthread
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring -ljson-c) -lpthread
 BUILD    ?= build
 
 # Debian packages needed to build, test and build the guest images.
 DEPS := build-essential pkg-config liburing-dev check \
 	linux-source-6.1 bison flex bc libelf-dev libssl-dev cpio xz-utils \
 	busybox-static e2fsprogs iproute2 fio python3 \
-	qemu-system-x86 kmod
+	qemu-system-x86 kmod libjson-c-dev jq gnuplot-nox linux-perf
 
 SRCS := $(wildcard vmm/*.c vmm/core/*.c devices/*.c devices/*/*.c virtio/*.c arch/x86/*.c)
 OBJS := $(SRCS:%.c=$(BUILD)/%.o)

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <json-c/json.h>
 
 #include "counters.h"
 #include "log.h"
@@ -114,6 +115,7 @@ struct serial {
 	pthread_mutex_t lock;
 	struct vm *vm;
 	uint16_t port;
+	char name[16]; /* "serial-0x3f8": its key in --stats */
 	unsigned int irq;
 	int out_fd;
 
@@ -442,13 +444,16 @@ void serial_receive(struct serial *s, const uint8_t *buf, size_t len)
 	pthread_mutex_unlock(&s->lock);
 }
 
-static void serial_print_stats(void *opaque, FILE *out)
+static void serial_report_stats(void *opaque, struct json_object *obj)
 {
 	struct serial *s = opaque;
+	struct json_object *counters = json_object_new_object();
 
-	fprintf(out, "serial 0x%x:", s->port);
-	counters_print(out, &s->counters, serial_counter_descs, ARRAY_SIZE(serial_counter_descs));
-	fputc('\n', out);
+	json_object_object_add(obj, "model", json_object_new_string("16550a"));
+	json_object_object_add(obj, "port", json_object_new_int(s->port));
+	counters_to_json(counters, &s->counters, serial_counter_descs,
+			 ARRAY_SIZE(serial_counter_descs));
+	json_object_object_add(obj, "counters", counters);
 }
 
 struct serial *serial_create(struct vm *vm, uint16_t port, unsigned int irq, int out_fd)
@@ -477,7 +482,8 @@ struct serial *serial_create(struct vm *vm, uint16_t port, unsigned int irq, int
 		free(s);
 		return NULL;
 	}
-	vm_register_stats(vm, serial_print_stats, s);
+	snprintf(s->name, sizeof(s->name), "serial-0x%x", port);
+	vm_register_stats(vm, s->name, serial_report_stats, s);
 	return s;
 }
 

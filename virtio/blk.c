@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <json-c/json.h>
 
 #include "counters.h"
 #include "devices/block/disk.h"
@@ -511,23 +512,27 @@ static const struct virtio_device_ops blk_ops = {
 };
 
 /* One line; keys only ever appended (scripts parse it). */
-static void blk_print_stats(void *opaque, FILE *out)
+static void blk_report_stats(void *opaque, struct json_object *obj)
 {
 	struct virtio_blk *blk = opaque;
 	const struct disk_props *disk = disk_props(blk->disk);
-	struct iothread_stats io;
+	struct json_object *counters = json_object_new_object();
+	struct json_object *rejected = json_object_new_object();
 
-	iothread_get_stats(blk->vdev.io, &io);
-	fprintf(out, "%s:", blk->name);
-	counters_print(out, &blk->counters, blk_counter_descs, ARRAY_SIZE(blk_counter_descs));
-	disk_print_counters(blk->disk, out);
-	fprintf(out,
-		" kicks=%lu io_loops=%lu io_sleeps=%lu poll_hits=%lu poll_misses=%lu engine=%s "
-		"cache=%s",
-		io.eventfd_signals, io.loops, io.sleeps, io.poll_hits, io.poll_misses, disk->engine,
-		disk->cache);
-	counters_print(out, &blk->counters, blk_rejected_descs, ARRAY_SIZE(blk_rejected_descs));
-	fputc('\n', out);
+	json_object_object_add(obj, "model", json_object_new_string("virtio-blk"));
+	json_object_object_add(obj, "engine", json_object_new_string(disk->engine));
+	json_object_object_add(obj, "cache", json_object_new_string(disk->cache));
+	counters_to_json(counters, &blk->counters, blk_counter_descs,
+			 ARRAY_SIZE(blk_counter_descs));
+	disk_report_counters(blk->disk, counters);
+	json_object_object_add(obj, "counters", counters);
+	/* The rejection counters are named rejected_<reason>: key them by reason. */
+	for (size_t i = 0; i < ARRAY_SIZE(blk_rejected_descs); i++)
+		json_object_object_add(
+		    rejected, blk_rejected_descs[i].name + strlen("rejected_"),
+		    json_object_new_uint64(counters_value(&blk->counters, &blk_rejected_descs[i])));
+	json_object_object_add(obj, "rejected", rejected);
+	iothread_report_stats(blk->vdev.io, obj);
 }
 
 static void blk_build_config(struct virtio_blk *blk)
@@ -625,7 +630,7 @@ int virtio_blk_create(struct vm *vm, const struct disk_config *cfg, unsigned int
 	/* The disk's io_uring engine submits on the I/O thread's ring. */
 	disk_use_iothread(blk->disk, blk->vdev.io);
 	blk_reset_requests(blk);
-	vm_register_stats(vm, blk_print_stats, blk);
+	vm_register_stats(vm, blk->name, blk_report_stats, blk);
 	props = disk_props(blk->disk);
 	log_debug("%s: %s, %" PRIu64 " sectors%s, cache=%s, engine=%s", blk->name, cfg->path,
 		  blk->capacity, blk->read_only ? ", read-only" : "", props->cache, props->engine);

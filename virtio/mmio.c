@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <json-c/json.h>
 
 #include "arch/layout.h"
 #include "bus.h"
@@ -453,10 +454,49 @@ static uint32_t mmio_register_read(struct virtio_device *dev, uint64_t reg)
 	}
 }
 
+static unsigned int mmio_exit_slot(uint64_t offset)
+{
+	return offset >= VIRTIO_MMIO_CONFIG ? VIRTIO_MMIO_EXIT_SLOTS - 1 : (unsigned int)offset / 4;
+}
+
+/* Register names as the virtio specification spells them, for --stats. */
+static const char *const mmio_register_names[VIRTIO_MMIO_EXIT_SLOTS] = {
+    [VIRTIO_MMIO_MAGIC_VALUE / 4] = "MagicValue",
+    [VIRTIO_MMIO_VERSION / 4] = "Version",
+    [VIRTIO_MMIO_DEVICE_ID / 4] = "DeviceID",
+    [VIRTIO_MMIO_VENDOR_ID / 4] = "VendorID",
+    [VIRTIO_MMIO_DEVICE_FEATURES / 4] = "DeviceFeatures",
+    [VIRTIO_MMIO_DEVICE_FEATURES_SEL / 4] = "DeviceFeaturesSel",
+    [VIRTIO_MMIO_DRIVER_FEATURES / 4] = "DriverFeatures",
+    [VIRTIO_MMIO_DRIVER_FEATURES_SEL / 4] = "DriverFeaturesSel",
+    [VIRTIO_MMIO_QUEUE_SEL / 4] = "QueueSel",
+    [VIRTIO_MMIO_QUEUE_NUM_MAX / 4] = "QueueNumMax",
+    [VIRTIO_MMIO_QUEUE_NUM / 4] = "QueueNum",
+    [VIRTIO_MMIO_QUEUE_READY / 4] = "QueueReady",
+    [VIRTIO_MMIO_QUEUE_NOTIFY / 4] = "QueueNotify",
+    [VIRTIO_MMIO_INTERRUPT_STATUS / 4] = "InterruptStatus",
+    [VIRTIO_MMIO_INTERRUPT_ACK / 4] = "InterruptACK",
+    [VIRTIO_MMIO_STATUS / 4] = "Status",
+    [VIRTIO_MMIO_QUEUE_DESC_LOW / 4] = "QueueDescLow",
+    [VIRTIO_MMIO_QUEUE_DESC_HIGH / 4] = "QueueDescHigh",
+    [VIRTIO_MMIO_QUEUE_DRIVER_LOW / 4] = "QueueDriverLow",
+    [VIRTIO_MMIO_QUEUE_DRIVER_HIGH / 4] = "QueueDriverHigh",
+    [VIRTIO_MMIO_QUEUE_DEVICE_LOW / 4] = "QueueDeviceLow",
+    [VIRTIO_MMIO_QUEUE_DEVICE_HIGH / 4] = "QueueDeviceHigh",
+    [VIRTIO_MMIO_SHM_SEL / 4] = "SHMSel",
+    [VIRTIO_MMIO_SHM_LEN_LOW / 4] = "SHMLenLow",
+    [VIRTIO_MMIO_SHM_LEN_HIGH / 4] = "SHMLenHigh",
+    [VIRTIO_MMIO_SHM_BASE_LOW / 4] = "SHMBaseLow",
+    [VIRTIO_MMIO_SHM_BASE_HIGH / 4] = "SHMBaseHigh",
+    [VIRTIO_MMIO_CONFIG_GENERATION / 4] = "ConfigGeneration",
+    [VIRTIO_MMIO_EXIT_SLOTS - 1] = "Config",
+};
+
 void virtio_mmio_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
 {
 	struct virtio_device *dev = opaque;
 
+	counter_add(&dev->register_exits[mmio_exit_slot(offset)][is_write], 1);
 	pthread_mutex_lock(&dev->lock);
 	if (offset >= VIRTIO_MMIO_CONFIG) {
 		uint64_t off = offset - VIRTIO_MMIO_CONFIG;
@@ -485,19 +525,46 @@ void virtio_mmio_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t l
 
 #define MMIO_COUNTER_DESC(name) {#name, offsetof(struct virtio_device, stat_##name)},
 static const struct counter_desc mmio_counter_descs[] = {VIRTIO_MMIO_COUNTERS(MMIO_COUNTER_DESC)};
-static const struct counter_desc mmio_late_counter_descs[] = {
-    VIRTIO_MMIO_LATE_COUNTERS(MMIO_COUNTER_DESC)};
 
-static void mmio_print_stats(void *opaque, FILE *out)
+/* "Name.r"/"Name.w" for every register that caused an exit (unnamed offsets as "0xNN"). */
+static void mmio_report_register_exits(struct virtio_device *dev, struct json_object *obj)
+{
+	struct json_object *regs = json_object_new_object();
+	char key[40];
+
+	for (unsigned int slot = 0; slot < VIRTIO_MMIO_EXIT_SLOTS; slot++)
+		for (unsigned int w = 0; w < 2; w++) {
+			unsigned long n = counter_get(&dev->register_exits[slot][w]);
+			char offset[8];
+
+			if (!n)
+				continue;
+			snprintf(offset, sizeof(offset), "0x%03x", slot * 4);
+			snprintf(key, sizeof(key), "%s.%c",
+				 mmio_register_names[slot] ? mmio_register_names[slot] : offset,
+				 w ? 'w' : 'r');
+			json_object_object_add(regs, key, json_object_new_uint64(n));
+		}
+	json_object_object_add(obj, "exits_by_register", regs);
+}
+
+static void mmio_report_stats(void *opaque, struct json_object *obj)
 {
 	struct virtio_device *dev = opaque;
+	struct json_object *transport = json_object_new_object();
 
-	fprintf(out, "%s:", dev->name);
-	counters_print(out, dev, mmio_counter_descs, ARRAY_SIZE(mmio_counter_descs));
-	fprintf(out, " ioeventfd=%s irqfd=%s", dev->kick_via_ioeventfd ? "yes" : "no",
-		dev->call_fd >= 0 ? "yes" : "no");
-	counters_print(out, dev, mmio_late_counter_descs, ARRAY_SIZE(mmio_late_counter_descs));
-	fputc('\n', out);
+	json_object_object_add(transport, "kind", json_object_new_string("virtio-mmio"));
+	json_object_object_add(transport, "base", json_object_new_uint64(dev->base));
+	json_object_object_add(transport, "irq", json_object_new_int((int)dev->irq));
+	json_object_object_add(
+	    transport, "kicks_via",
+	    json_object_new_string(dev->kick_via_ioeventfd ? "ioeventfd" : "exit"));
+	json_object_object_add(
+	    transport, "interrupts_via",
+	    json_object_new_string(dev->call_fd >= 0 ? "irqfd" : "KVM_IRQ_LINE"));
+	counters_to_json(transport, dev, mmio_counter_descs, ARRAY_SIZE(mmio_counter_descs));
+	json_object_object_add(obj, "transport", transport);
+	mmio_report_register_exits(dev, obj);
 }
 
 /* The VM's allocator picks the window and its line (vmm/core/resources.h). */
@@ -607,7 +674,7 @@ int virtio_mmio_init(struct virtio_device *dev, struct vm *vm)
 		log_error("%s: kernel command line too long", dev->name);
 		goto fail;
 	}
-	vm_register_stats(vm, mmio_print_stats, dev);
+	vm_register_stats(vm, dev->name, mmio_report_stats, dev);
 	log_debug("%s: virtio-mmio at 0x%" PRIx64 " irq %u", dev->name, dev->base, dev->irq);
 	return 0;
 

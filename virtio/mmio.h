@@ -106,6 +106,9 @@ struct vm;
 
 #define VIRTIO_MMIO_MAX_QUEUES 8
 
+/* Per-register exit counters: one per 32-bit register below the config space, one for it. */
+#define VIRTIO_MMIO_EXIT_SLOTS (VIRTIO_MMIO_CONFIG / 4 + 1)
+
 struct virtio_device;
 
 struct virtio_device_ops {
@@ -154,8 +157,8 @@ struct virtio_queue {
 	X(interrupts)                                                                              \
 	X(notifies_on_exit_path) /* QueueNotify handled on the vCPU exit path */                   \
 	X(needs_reset)                                                                             \
-	X(bad_accesses)
-#define VIRTIO_MMIO_LATE_COUNTERS(X) X(status_refused) /* Status writes out of order */
+	X(bad_accesses)                                                                            \
+	X(status_refused) /* Status writes out of order */
 #define VIRTIO_MMIO_STAT_FIELD(name) counter_t stat_##name;
 
 /*
@@ -208,7 +211,8 @@ struct virtio_device {
 
 	/* Counters for --stats. */
 	VIRTIO_MMIO_COUNTERS(VIRTIO_MMIO_STAT_FIELD)
-	VIRTIO_MMIO_LATE_COUNTERS(VIRTIO_MMIO_STAT_FIELD)
+	/* VM exits per register (offset / 4; config space in the last slot) and direction. */
+	counter_t register_exits[VIRTIO_MMIO_EXIT_SLOTS][2];
 };
 
 /*

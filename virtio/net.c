@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <json-c/json.h>
 
 #include "vm_config.h"
 #include "log.h"
@@ -637,16 +638,17 @@ bool virtio_net_rx_stalled(struct virtio_net *net)
 #define VNET_COUNTER_DESC(name) COUNTER_DESC(struct virtio_net_counters, name)
 static const struct counter_desc vnet_counter_descs[] = {VIRTIO_NET_COUNTERS(VNET_COUNTER_DESC)};
 
-static void vnet_print_stats(void *opaque, FILE *out)
+static void vnet_report_stats(void *opaque, struct json_object *obj)
 {
 	struct virtio_net *net = opaque;
-	struct iothread_stats io;
+	struct json_object *counters = json_object_new_object();
 
-	iothread_get_stats(net->vdev.io, &io);
-	fprintf(out, "%s:", net->name);
-	counters_print(out, &net->counters, vnet_counter_descs, ARRAY_SIZE(vnet_counter_descs));
-	fprintf(out, " interrupts=%lu io_loops=%lu tap=%s\n",
-		counter_get(&net->vdev.stat_interrupts), io.loops, net->tap.ifname);
+	json_object_object_add(obj, "model", json_object_new_string("virtio-net"));
+	json_object_object_add(obj, "tap", json_object_new_string(net->tap.ifname));
+	counters_to_json(counters, &net->counters, vnet_counter_descs,
+			 ARRAY_SIZE(vnet_counter_descs));
+	json_object_object_add(obj, "counters", counters);
+	iothread_report_stats(net->vdev.io, obj);
 }
 
 static void vnet_build_config(struct virtio_net *net, const struct net_config *cfg)
@@ -768,7 +770,7 @@ int virtio_net_create_on_tap(struct vm *vm, const struct net_config *cfg, unsign
 	}
 	vnet_build_config(net, cfg); /* the default MAC needs the slot */
 	vnet_reset_tx_requests(net);
-	vm_register_stats(vm, vnet_print_stats, net);
+	vm_register_stats(vm, net->name, vnet_report_stats, net);
 	log_debug("%s: tap %s, mac %02x:%02x:%02x:%02x:%02x:%02x", net->name, net->tap.ifname,
 		  net->config.mac[0], net->config.mac[1], net->config.mac[2], net->config.mac[3],
 		  net->config.mac[4], net->config.mac[5]);

@@ -7,12 +7,16 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "cpu_affinity.h"
 #include "util.h"
 #include "vm.h"
+
+_Static_assert(CONFIG_MAX_CPUS == VM_MAX_CPUS, "vm_config.h and vm.h disagree on the vCPU limit");
 
 /* Long-only options get values above any character. */
 enum {
@@ -27,6 +31,7 @@ enum {
 	OPT_STATS,
 	OPT_HUGEPAGES,
 	OPT_CPU_PROFILE,
+	OPT_CPU_AFFINITY,
 };
 
 static const struct option long_options[] = {
@@ -41,6 +46,7 @@ static const struct option long_options[] = {
     {"stats", optional_argument, NULL, OPT_STATS},
     {"hugepages", no_argument, NULL, OPT_HUGEPAGES},
     {"cpu-profile", required_argument, NULL, OPT_CPU_PROFILE},
+    {"cpu-affinity", required_argument, NULL, OPT_CPU_AFFINITY},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -58,6 +64,7 @@ struct parser {
 	struct vm_config *cfg;
 	char *err;
 	size_t errlen;
+	const char *cpu_affinity_arg; /* the --cpu-affinity in force, for check_cpu_affinity() */
 };
 
 __attribute__((format(printf, 2, 3))) static int fail(struct parser *p, const char *fmt, ...)
@@ -491,6 +498,37 @@ static int parse_cpu_profile(struct parser *p, const char *arg)
 	return 0;
 }
 
+static int parse_cpu_affinity(struct parser *p, const char *arg)
+{
+	char why[256];
+
+	if (cpu_affinity_parse(arg, &p->cfg->cpu_affinity, why, sizeof(why)))
+		return fail(p, "--cpu-affinity %s: %s", arg, why);
+	p->cpu_affinity_arg = arg;
+	return 0;
+}
+
+/*
+ * Once every option is in: vcpuN= against --cpus (which may come later),
+ * and every CPU against the ones this process may run on, so that a typo
+ * is an error here rather than a placement the kernel silently narrows.
+ */
+static int check_cpu_affinity(struct parser *p)
+{
+	const char *arg = p->cpu_affinity_arg;
+	cpu_set_t allowed;
+	char why[512];
+
+	if (!arg)
+		return 0;
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) < 0)
+		return fail(p, "--cpu-affinity %s: cannot read the CPUs minivmm may run on: %s",
+			    arg, strerror(errno));
+	if (cpu_affinity_check(&p->cfg->cpu_affinity, p->cfg->cpus, &allowed, why, sizeof(why)))
+		return fail(p, "--cpu-affinity %s: %s", arg, why);
+	return 0;
+}
+
 /* What an option's value is, for "--disk: empty path". */
 static const char *value_kind(int opt)
 {
@@ -607,6 +645,12 @@ static const struct {
     {"--hugepages", "back guest RAM with transparent huge pages (default: off)"},
     {"--cpu-profile auto|host|compat", "CPU features shown to the guest; auto chooses compat"},
     {"", "when the host emulates guest kernel code (default: auto)"},
+    {"--cpu-affinity KEY=LIST[,KEY=LIST]...", "host CPUs for minivmm's threads; KEY may be"},
+    {"", "  vcpus                  every vCPU thread"},
+    {"", "  vcpuN                  vCPU N (overrides vcpus)"},
+    {"", "  io                     every device I/O thread"},
+    {"", "LIST as for taskset -c, e.g. vcpus=0,2-3,io=1"},
+    {"", "(default: threads run wherever minivmm may)"},
     {"-v, --verbose", "also print debug messages (default: off)"},
     {"-h, --help", "print this help and exit"},
     {"-V, --version", "print the version and exit"},
@@ -675,6 +719,8 @@ static int handle_option(struct parser *p, int opt, char *arg)
 		return 0;
 	case OPT_CPU_PROFILE:
 		return parse_cpu_profile(p, arg);
+	case OPT_CPU_AFFINITY:
+		return parse_cpu_affinity(p, arg);
 	case 'v':
 		cfg->verbose = true;
 		return 0;
@@ -723,13 +769,15 @@ static enum config_result parse_args(struct parser *p, int argc, char **argv, FI
 		fail(p, "missing --kernel PATH (see --help)");
 		return CONFIG_ERROR;
 	}
+	if (check_cpu_affinity(p))
+		return CONFIG_ERROR;
 	return CONFIG_OK;
 }
 
 enum config_result config_parse(struct vm_config *cfg, int argc, char **argv, char *err,
 				size_t errlen, void *out)
 {
-	struct parser p = {cfg, err, errlen};
+	struct parser p = {cfg, err, errlen, NULL};
 	int saved_opterr = opterr;
 	enum config_result result;
 

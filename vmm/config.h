@@ -15,7 +15,9 @@ enum config_result {
 
 /*
  * Parse argv into cfg.  Checks syntax and value ranges only (files are
- * checked when opened).  Never exits; on CONFIG_ERROR err holds a message
+ * checked when opened); the one look at the host is that every
+ * --cpu-affinity CPU is one this process may run on (sched_getaffinity).
+ * Never exits; on CONFIG_ERROR err holds a message
  * (one line, no "minivmm: " prefix, no newline).  The help/version text goes
  * to out (stdout if NULL).  argv is not modified; cfg points into it.
  * Options given twice: the last one wins (--disk and --net accumulate).

@@ -13,6 +13,7 @@
 #include "vm_config.h"
 #include "devices/serial.h"
 #include "log.h"
+#include "threads.h"
 #include "vm.h"
 
 #define CONSOLE_READ_SIZE 256
@@ -141,6 +142,7 @@ static void *console_input_thread(void *arg)
 	uint8_t in[CONSOLE_READ_SIZE], out[CONSOLE_READ_SIZE + 1];
 
 	(void)arg;
+	threads_register_self("console-in", THREAD_CONSOLE);
 	for (;;) {
 		ssize_t n = read(STDIN_FILENO, in, sizeof(in));
 		unsigned int events;
@@ -177,6 +179,7 @@ static void *console_input_thread(void *arg)
 			break;
 		}
 	}
+	threads_exit_self();
 	return NULL;
 }
 

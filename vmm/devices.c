@@ -1,5 +1,6 @@
 #include "devices.h"
 
+#include "cpu_affinity.h"
 #include "devices/e1000/e1000.h"
 #include "devices/pci.h"
 #include "log.h"
@@ -25,6 +26,8 @@ int devices_create(struct vm *vm)
 	/* The PCI bus exists only when a PCI device (e1000) needs it. */
 	bool pci_ready = false;
 
+	/* The devices' I/O threads are created below: their placement first. */
+	cpu_affinity_place_io_threads(vm);
 	for (unsigned int i = 0; i < cfg->nr_disks; i++)
 		if (virtio_blk_create(vm, &cfg->disks[i], i, &created.blk[i]))
 			return -1;

@@ -14,8 +14,10 @@
 #include "console.h"
 #include "devices.h"
 #include "kvm.h"
+#include "kvm_trace.h"
 #include "log.h"
 #include "stats.h"
+#include "threads.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -33,7 +35,11 @@ static void log_startup_step(const char *step)
 		  ts.tv_sec * 1000000L + ts.tv_nsec / 1000);
 }
 
-/* Block SIGINT/SIGTERM and return a signalfd for them, read by main only. */
+/*
+ * Block SIGINT/SIGTERM/SIGHUP (stop) and SIGUSR1 (statistics snapshot) and
+ * return a signalfd for them, read by main only.  Threads created later
+ * inherit the mask, so these signals reach only the signalfd.
+ */
 static int setup_signals(void)
 {
 	sigset_t set;
@@ -43,6 +49,7 @@ static int setup_signals(void)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	return signalfd(-1, &set, SFD_CLOEXEC);
 }
@@ -61,36 +68,30 @@ static void wait_for_stop(struct vm *vm, int sig_fd)
 		if (sig_fd >= 0 && (fds[1].revents & POLLIN)) {
 			struct signalfd_siginfo si;
 
-			if (read(sig_fd, &si, sizeof(si)) == sizeof(si)) {
-				log_info("received signal %u, stopping the VM", si.ssi_signo);
-				vm_request_stop(vm, VM_STOP_SIGNAL, (int)si.ssi_signo);
+			if (read(sig_fd, &si, sizeof(si)) != sizeof(si))
+				continue;
+			if (si.ssi_signo == SIGUSR1) {
+				if (vm->cfg->stats)
+					stats_report(vm, false);
+				else
+					log_info("SIGUSR1: no report to write without --stats");
+				continue;
 			}
+			log_info("received signal %u, stopping the VM", si.ssi_signo);
+			vm_request_stop(vm, VM_STOP_SIGNAL, (int)si.ssi_signo);
 		}
 	}
-}
-
-static void write_stats_report(struct vm *vm)
-{
-	FILE *out = stderr;
-
-	if (vm->cfg->stats_path) {
-		out = fopen(vm->cfg->stats_path, "w");
-		if (!out) {
-			log_errno("--stats %s", vm->cfg->stats_path);
-			return;
-		}
-	}
-	stats_print(vm, out);
-	if (out != stderr)
-		fclose(out);
 }
 
 static int run(const struct vm_config *cfg)
 {
 	struct vm *vm = &the_vm;
 	struct serial *console;
-	int console_fd, sig_fd;
+	int console_fd, sig_fd, status;
 
+	threads_register_self("minivmm", THREAD_MAIN);
+	if (cfg->stats)
+		stats_begin();
 	sig_fd = setup_signals();
 	if (vm_create(vm, cfg) < 0 || arch_check_host(vm) < 0 || arch_vm_init(vm) < 0)
 		return EXIT_STATUS_ERROR;
@@ -110,6 +111,8 @@ static int run(const struct vm_config *cfg)
 	if (vcpus_create(vm) < 0)
 		goto fail;
 	log_startup_step("vcpus");
+	if (cfg->stats)
+		kvm_trace_create(vm);
 	console_output_begin();
 	if (console_start_input(vm, console) < 0)
 		return EXIT_STATUS_ERROR;
@@ -120,11 +123,14 @@ static int run(const struct vm_config *cfg)
 	wait_for_stop(vm, sig_fd);
 	vcpus_stop(vm);
 	console_restore();
-	if (cfg->stats)
-		write_stats_report(vm);
+	status = vm_exit_status(vm);
+	/* A report that was asked for and not written fails the run. */
+	if (cfg->stats && stats_report(vm, true) < 0)
+		status = EXIT_STATUS_ERROR;
+	kvm_trace_destroy(vm);
 	devices_destroy();
-	log_debug("stopped: exit status %d", vm_exit_status(vm));
-	return vm_exit_status(vm);
+	log_debug("stopped: exit status %d", status);
+	return status;
 fail:
 	console_output_abandon(cfg);
 	return EXIT_STATUS_ERROR;
@@ -143,6 +149,11 @@ int main(int argc, char **argv)
 		return EXIT_STATUS_USAGE;
 	case CONFIG_OK:
 		break;
+	}
+	/* Before the VM runs, not after: a long run must not end in a lost report. */
+	if (cfg.stats_path && stats_check_path(cfg.stats_path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "minivmm: %s\n", err);
+		return EXIT_STATUS_USAGE;
 	}
 	log_verbose = cfg.verbose;
 	/* exit() rather than return: other threads may still block in read(). */

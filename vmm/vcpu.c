@@ -10,10 +10,13 @@
 #include <unistd.h>
 
 #include "arch/arch.h"
+#include "cpu_affinity.h"
+#include "kvm_trace.h"
 #include "log.h"
+#include "threads.h"
 
 /* Sent to a vCPU thread to interrupt KVM_RUN; the handler does nothing. */
-#define VCPU_KICK_SIGNAL SIGUSR1
+#define VCPU_KICK_SIGNAL SIGUSR2 /* SIGUSR1 asks for a --stats snapshot */
 
 static void record_startup_cpu_time(struct vm *vm)
 {
@@ -155,6 +158,18 @@ static void vcpu_run_loop(struct vcpu *vcpu)
 	}
 }
 
+/* Name and id first, so that --stats and in-kernel exit counting can find this thread. */
+static void vcpu_thread_setup(struct vcpu *vcpu)
+{
+	char name[16];
+
+	cpu_affinity_place_vcpu(vcpu); /* first: found by its name, it is already placed */
+	snprintf(name, sizeof(name), "vcpu%u", vcpu->id);
+	threads_register_self(name, THREAD_VCPU);
+	atomic_store(&vcpu->tid, (int)gettid());
+	kvm_trace_attach_vcpu(vcpu);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
@@ -164,7 +179,9 @@ static void *vcpu_thread(void *arg)
 	sigfillset(&set);
 	sigdelset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
+	vcpu_thread_setup(vcpu);
 	vcpu_run_loop(vcpu);
+	threads_exit_self();
 	return NULL;
 }
 

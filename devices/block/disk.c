@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <json-c/json.h>
 
 #include "devices/block/disk_engine.h"
 #include "iov.h"
@@ -245,7 +246,8 @@ const struct disk_counters *disk_counters(const struct disk *d)
 	return &d->counters;
 }
 
-void disk_print_counters(const struct disk *d, FILE *out)
+void disk_report_counters(const struct disk *d, struct json_object *counters)
 {
-	counters_print(out, &d->counters, disk_counter_descs, ARRAY_SIZE(disk_counter_descs));
+	counters_to_json(counters, &d->counters, disk_counter_descs,
+			 ARRAY_SIZE(disk_counter_descs));
 }

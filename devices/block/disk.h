@@ -132,7 +132,9 @@ int disk_submit(struct disk *d, struct disk_request *r);
 const struct disk_props *disk_props(const struct disk *d);
 const struct disk_counters *disk_counters(const struct disk *d);
 
-/* " name=value" for each DISK_COUNTERS entry, in order (no newline). */
-void disk_print_counters(const struct disk *d, FILE *out);
+struct json_object;
+
+/* Add each DISK_COUNTERS entry to a --stats "counters" object. */
+void disk_report_counters(const struct disk *d, struct json_object *counters);
 
 #endif

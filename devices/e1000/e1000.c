@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <json-c/json.h>
 
 #include "byteorder.h"
 #include "devices/e1000/e1000_internal.h"
@@ -210,24 +211,40 @@ static int e1000_io_start(struct e1000 *e)
 
 /* ---- --stats ---- */
 
-static void e1000_print_stats(void *opaque, FILE *out)
+/* "REG.r"/"REG.w": exits per register and direction, registers never touched left out. */
+static void e1000_report_register_exits(struct e1000 *e, struct json_object *obj)
 {
-	struct e1000 *e = opaque;
+	struct json_object *regs = json_object_new_object();
+	char key[32];
 
-	fprintf(out, "%s:", e->name);
-	counters_print(out, &e->counters, e1000_counter_descs, ARRAY_SIZE(e1000_counter_descs));
-	fprintf(out, "\n%s exits by register:", e->name);
 	pthread_mutex_lock(&e->lock);
 	for (unsigned int r = 0; r < E1000_NR_REG_ROWS; r++) {
-		if (e->reads[r])
-			fprintf(out, " %s.r=%llu", e1000_regs[r].name,
-				(unsigned long long)e->reads[r]);
-		if (e->writes[r])
-			fprintf(out, " %s.w=%llu", e1000_regs[r].name,
-				(unsigned long long)e->writes[r]);
+		if (e->reads[r]) {
+			snprintf(key, sizeof(key), "%s.r", e1000_regs[r].name);
+			json_object_object_add(regs, key, json_object_new_uint64(e->reads[r]));
+		}
+		if (e->writes[r]) {
+			snprintf(key, sizeof(key), "%s.w", e1000_regs[r].name);
+			json_object_object_add(regs, key, json_object_new_uint64(e->writes[r]));
+		}
 	}
 	pthread_mutex_unlock(&e->lock);
-	fprintf(out, "\n");
+	json_object_object_add(obj, "exits_by_register", regs);
+}
+
+static void e1000_report_stats(void *opaque, struct json_object *obj)
+{
+	struct e1000 *e = opaque;
+	struct json_object *counters = json_object_new_object();
+
+	json_object_object_add(obj, "model", json_object_new_string("e1000"));
+	json_object_object_add(obj, "tap", json_object_new_string(e->tap.ifname));
+	json_object_object_add(obj, "interrupts_via", json_object_new_string("KVM_IRQ_LINE"));
+	counters_to_json(counters, &e->counters, e1000_counter_descs,
+			 ARRAY_SIZE(e1000_counter_descs));
+	json_object_object_add(obj, "counters", counters);
+	e1000_report_register_exits(e, obj);
+	iothread_report_stats(e->io, obj);
 }
 
 /* ---- creation ---- */
@@ -345,7 +362,7 @@ int e1000_create(struct vm *vm, const struct net_config *cfg, unsigned int index
 		tap_close(&tap);
 		return ret;
 	}
-	vm_register_stats(vm, e1000_print_stats, e);
+	vm_register_stats(vm, e->name, e1000_report_stats, e);
 	log_info("%s: tap %s, MAC %02x:%02x:%02x:%02x:%02x:%02x, PCI 00:%02x.0, IRQ %u", e->name,
 		 e->tap.ifname, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
 		 pci_device_slot(e->pci), pci_device_gsi(e->pci));

@@ -40,6 +40,78 @@ void net_bench_frame(uint8_t *f, uint32_t size, const uint8_t mac[6])
 		f[i] = (uint8_t)i;
 }
 
+static void net_put16(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+/* The Internet checksum's running sum over big-endian words (even len), folded. */
+static uint16_t net_fold_sum(uint32_t sum, const uint8_t *p, uint32_t len)
+{
+	for (uint32_t i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)p[i] << 8 | p[i + 1];
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+void net_bench_tso_frame(uint8_t *f, uint32_t size, const uint8_t mac[6], bool with_len)
+{
+	static const uint8_t peer[6] = {0x02, 0, 0, 0, 0, 0x01};
+	static const uint8_t addrs[8] = {10, 0, 0, 2, 10, 0, 0, 1}; /* source, destination */
+	uint8_t *ip = f + NET_TSO_IP_OFF, *tcp = f + NET_TSO_TCP_OFF;
+	uint32_t pseudo = 6; /* protocol TCP */
+
+	memcpy(f, peer, 6);
+	memcpy(f + 6, mac, 6);
+	net_put16(f + 12, 0x0800);
+	memset(ip, 0, NET_TSO_HDR_LEN - NET_TSO_IP_OFF);
+	ip[0] = 0x45; /* version 4, 5 words */
+	net_put16(ip + 2, size - NET_TSO_IP_OFF);
+	net_put16(ip + 4, 0x1234); /* ID */
+	net_put16(ip + 6, 0x4000); /* DF */
+	ip[8] = 64;		   /* TTL */
+	ip[9] = 6;		   /* TCP */
+	memcpy(ip + 12, addrs, 8);
+	net_put16(ip + 10, (uint16_t)~net_fold_sum(0, ip, 20));
+	net_put16(tcp, 40000);
+	net_put16(tcp + 2, 5001);
+	tcp[7] = 1;		     /* sequence number 1 */
+	tcp[11] = 1;		     /* acknowledgment number 1 */
+	tcp[12] = 5 << 4;	     /* data offset: 5 words */
+	tcp[13] = 0x18;		     /* ACK, PSH */
+	net_put16(tcp + 14, 0xffff); /* window */
+	if (with_len)
+		pseudo += size - NET_TSO_TCP_OFF;
+	net_put16(f + NET_TSO_CSUM_OFF, net_fold_sum(pseudo, addrs, 8));
+	for (uint32_t i = NET_TSO_HDR_LEN; i < size; i++)
+		f[i] = (uint8_t)i;
+}
+
+/* Unaligned 8-byte accesses are fine on x86; may_alias keeps them legal C. */
+typedef uint64_t __attribute__((may_alias, aligned(1))) net_word;
+
+void net_frame_copy(void *dst, const void *src, uint32_t len)
+{
+	uint8_t *d = dst;
+	const uint8_t *s = src;
+
+	for (; len >= 8; len -= 8, d += 8, s += 8)
+		*(net_word *)d = *(const net_word *)s;
+	while (len--)
+		*d++ = *s++;
+}
+
+bool net_bench_frame_take(uint8_t *copy, const uint8_t *buf, uint32_t len, uint32_t want_len)
+{
+	if (len != want_len || len <= 14 || len > NET_FRAME_MAX)
+		return false;
+	net_frame_copy(copy, buf, len);
+	return (copy[12] << 8 | copy[13]) == NET_BENCH_ETHERTYPE &&
+	       copy[len - 1] == (uint8_t)(len - 1);
+}
+
 static bool net_parse_mac(const char *s, uint8_t mac[6])
 {
 	for (int i = 0; i < 6; i++) {

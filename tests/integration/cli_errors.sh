@@ -53,6 +53,11 @@ expect cpus-zero 2 '--cpus' -- --kernel "$hello" --cpus 0
 expect bad-mac 2 'mac' -- --kernel "$hello" --net tap0,mac=zz:00:00:00:00:00
 expect unknown-option 2 'unknown|unrecognized' -- --kernel "$hello" --frobnicate
 expect missing-disk 1 'error: .*nope' -- --kernel "$hello" --disk "$tmp/nope"
+expect cpu-affinity-range 2 '--cpu-affinity vcpus=9999: .*CPU 9999 is out of range' -- --kernel "$hello" --cpu-affinity vcpus=9999
+expect cpu-affinity-key 2 "--cpu-affinity cpus=0: unknown key 'cpus'" -- --kernel "$hello" --cpu-affinity cpus=0
+expect cpu-affinity-vcpu 2 'vcpu2=: no such vCPU \(with --cpus 2' -- --kernel "$hello" --cpus 2 --cpu-affinity vcpus=0,vcpu2=0
+# CPU 1023 exists on no host this runs on: not one minivmm may run on.
+expect cpu-affinity-not-allowed 2 'CPU 1023 \(in io=\) is not one this process may run on' -- --kernel "$hello" --cpu-affinity io=1023
 
 # A console file is created only for a VM that starts, and an existing one
 # is left untouched by a failed start.

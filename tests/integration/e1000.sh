@@ -39,11 +39,14 @@ grep -q "attached to existing interface" "$tmp/err" && pass "attaches to an exis
 [ $injected = 1 ] && grep -q "e1000: received $NRX frames ok" "$tmp/out" &&
 	pass "$NRX injected frames reach the guest byte for byte (one foreign frame filtered)" ||
 	fail "guest did not receive the injected frames"
-if grep -q "e1000.0: tx_packets=$NTX .*rx_packets=$NRX .*rx_filtered=[1-9]" "$tmp/stats" &&
-	grep -q "e1000.0 exits by register:.*TDT.w=" "$tmp/stats"; then
+E1000='.devices["e1000.0"]'
+if [ "$(stat_of "$tmp/stats" "$E1000.counters.tx_packets")" = "$NTX" ] &&
+	[ "$(stat_of "$tmp/stats" "$E1000.counters.rx_packets")" = "$NRX" ] &&
+	[ "$(stat_of "$tmp/stats" "$E1000.counters.rx_filtered")" -ge 1 ] &&
+	[ "$(stat_of "$tmp/stats" "$E1000.exits_by_register[\"TDT.w\"]")" -ge 1 ]; then
 	pass "--stats counts packets and exits per register"
 else
-	fail "--stats lines missing or wrong: $(grep e1000 "$tmp/stats" | head -1)"
+	fail "--stats figures missing or wrong: $(jq -c "$E1000" "$tmp/stats")"
 fi
 
 # ---- a hostile driver ----
@@ -51,10 +54,11 @@ nsx timeout 120 "$MINIVMM" --kernel "$HOSTILE" --net "mvtap0,model=e1000,mac=$MA
 	--stats="$tmp/stats" >"$tmp/out" 2>"$tmp/err"
 rc=$?
 sed 's/^/#   /' "$tmp/out"
-if [ $rc = 0 ] && grep -q "e1000.0: tx_packets=1 .*tx_desc_errors=[1-9]" "$tmp/stats"; then
+if [ $rc = 0 ] && [ "$(stat_of "$tmp/stats" "$E1000.counters.tx_packets")" = 1 ] &&
+	[ "$(stat_of "$tmp/stats" "$E1000.counters.tx_desc_errors")" -ge 1 ]; then
 	pass "hostile driver (rings/buffers outside RAM, bad indices, lengths, TSO contexts) survived; NIC works after reset"
 else
-	fail "hostile driver: exit $rc, $(grep "e1000.0:" "$tmp/stats")"
+	fail "hostile driver: exit $rc, $(jq -c "$E1000.counters" "$tmp/stats")"
 fi
 
 # ---- four cards, as many as --net accepts ----

@@ -13,6 +13,7 @@
 
 #include "virtio/mmio.h"
 #include "vm.h"
+#include "stats_query.h"
 
 static inline uint32_t tmmio_read(struct virtio_device *dev, uint64_t off)
 {
@@ -68,18 +69,5 @@ static inline void tmmio_setup_queue(struct virtio_device *dev, unsigned int q, 
 	tmmio_write(dev, VIRTIO_MMIO_QUEUE_READY, 1);
 }
 
-/* Everything the --stats printers registered on vm print, in order (malloc'd). */
-static inline char *tmmio_stats_text(struct vm *vm)
-{
-	char *text = NULL;
-	size_t len = 0;
-	FILE *out = open_memstream(&text, &len);
-
-	ck_assert_ptr_nonnull(out);
-	for (unsigned int i = 0; i < vm->nr_stats; i++)
-		vm->stats[i].fn(vm->stats[i].opaque, out);
-	fclose(out);
-	return text;
-}
 
 #endif

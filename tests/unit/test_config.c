@@ -1,6 +1,7 @@
 /* Command-line parsing: every accepted form and every rejected input. */
 #include <check.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,6 +357,80 @@ START_TEST(test_repeated_calls_start_afresh)
 }
 END_TEST
 
+/* The lowest CPU this process may run on, and the lowest it may not (-1: none). */
+static void host_cpus(int *usable, int *unusable)
+{
+	cpu_set_t allowed;
+
+	ck_assert_int_eq(sched_getaffinity(0, sizeof(allowed), &allowed), 0);
+	*usable = *unusable = -1;
+	for (int c = CPU_SETSIZE - 1; c >= 0; c--)
+		*(CPU_ISSET(c, &allowed) ? usable : unusable) = c;
+	ck_assert_int_ge(*usable, 0);
+}
+
+START_TEST(test_cpu_affinity_default_none)
+{
+	EXPECT_OK("--kernel", "k");
+	ck_assert(!cfg.cpu_affinity.vcpus.set);
+	ck_assert(!cfg.cpu_affinity.io.set);
+	for (unsigned int i = 0; i < CONFIG_MAX_CPUS; i++)
+		ck_assert(!cfg.cpu_affinity.vcpu[i].set);
+}
+END_TEST
+
+START_TEST(test_cpu_affinity_values)
+{
+	char spec[64], later[64];
+	int cpu, unusable;
+
+	host_cpus(&cpu, &unusable);
+	snprintf(spec, sizeof(spec), "vcpus=%d,io=%d,vcpu1=%d", cpu, cpu, cpu);
+	EXPECT_OK("--kernel", "k", "--cpus", "2", "--cpu-affinity", spec);
+	ck_assert(cfg.cpu_affinity.vcpus.set && CPU_ISSET(cpu, &cfg.cpu_affinity.vcpus.cpus));
+	ck_assert_int_eq(CPU_COUNT(&cfg.cpu_affinity.vcpus.cpus), 1);
+	ck_assert(cfg.cpu_affinity.io.set && CPU_ISSET(cpu, &cfg.cpu_affinity.io.cpus));
+	ck_assert(cfg.cpu_affinity.vcpu[1].set && !cfg.cpu_affinity.vcpu[0].set);
+
+	/* --cpus may come after the vcpuN= it allows. */
+	snprintf(spec, sizeof(spec), "vcpu3=%d", cpu);
+	EXPECT_OK("--kernel", "k", "--cpu-affinity", spec, "--cpus", "4");
+	ck_assert(cfg.cpu_affinity.vcpu[3].set);
+	EXPECT_ERROR("vcpu3=: no such vCPU (with --cpus 3 they are vcpu0 to vcpu2)", "--kernel",
+		     "k", "--cpu-affinity", spec, "--cpus", "3");
+
+	/* Given twice, the last one wins as a whole. */
+	snprintf(spec, sizeof(spec), "vcpus=%d", cpu);
+	snprintf(later, sizeof(later), "--cpu-affinity=io=%d", cpu);
+	EXPECT_OK("--kernel", "k", "--cpu-affinity", spec, later);
+	ck_assert(!cfg.cpu_affinity.vcpus.set);
+	ck_assert(cfg.cpu_affinity.io.set);
+
+	/* A later parse starts afresh. */
+	EXPECT_OK("--kernel", "k");
+	ck_assert(!cfg.cpu_affinity.io.set);
+}
+END_TEST
+
+START_TEST(test_cpu_affinity_not_allowed)
+{
+	char spec[64], needle[256];
+	int cpu, unusable;
+
+	host_cpus(&cpu, &unusable);
+	if (unusable < 0)
+		return; /* this process may run on every CPU number there is */
+	snprintf(spec, sizeof(spec), "vcpus=%d,io=%d", cpu, unusable);
+	snprintf(needle, sizeof(needle),
+		 "--cpu-affinity %s: CPU %d (in io=) is not one this process may run on "
+		 "(allowed: ",
+		 spec, unusable);
+	EXPECT_ERROR(needle, "--kernel", "k", "--cpu-affinity", spec);
+	/* Checked after all options, whatever comes later. */
+	EXPECT_ERROR(needle, "--kernel", "k", "--cpu-affinity", spec, "--cpus", "2");
+}
+END_TEST
+
 /* ---- help and version ---- */
 
 static char *out_buf;
@@ -388,6 +463,7 @@ START_TEST(test_help)
 	    "--stats",
 	    "--hugepages",
 	    "--cpu-profile",
+	    "--cpu-affinity",
 	    "--verbose",
 	    "--help",
 	    "--version",
@@ -594,6 +670,26 @@ static const struct bad_case {
     {{"--kernel", "k", "--cpu-profile", "fast"},
      "--cpu-profile fast: expected auto, host or compat"},
     {{"--kernel", "k", "--cpu-profile", ""}, "--cpu-profile: empty value"},
+    /* --cpu-affinity (the list syntax itself: test_cpu_affinity.c) */
+    {{"--kernel", "k", "--cpu-affinity", ""}, "--cpu-affinity: empty value"},
+    {{"--kernel", "k", "--cpu-affinity"}, "--cpu-affinity: missing value"},
+    {{"--kernel", "k", "--cpu-affinity", "vcpus=9999"},
+     "--cpu-affinity vcpus=9999: vcpus=9999: CPU 9999 is out of range (CPU numbers go from 0 "
+     "to 1023)"},
+    {{"--kernel", "k", "--cpu-affinity", "vcpus=0-1024"}, "CPU 1024 is out of range"},
+    {{"--kernel", "k", "--cpu-affinity", "vcpus=0,,io=1"},
+     "--cpu-affinity vcpus=0,,io=1: vcpus=0,: empty entry in the CPU list"},
+    {{"--kernel", "k", "--cpu-affinity", "vcpus="}, "vcpus=: empty CPU list"},
+    {{"--kernel", "k", "--cpu-affinity", "vcpus=0,io=two"}, "'two' is not a CPU number"},
+    {{"--kernel", "k", "--cpu-affinity", "cpus=0"},
+     "--cpu-affinity cpus=0: unknown key 'cpus' (expected vcpus=, vcpuN= or io=)"},
+    {{"--kernel", "k", "--cpu-affinity", "0"}, "'0' belongs to no list"},
+    {{"--kernel", "k", "--cpu-affinity", "vcpus=0,vcpus=0"}, "vcpus= given twice"},
+    {{"--kernel", "k", "--cpu-affinity", "vcpu1=0"},
+     "--cpu-affinity vcpu1=0: vcpu1=: no such vCPU (with --cpus 1 there is only vcpu0)"},
+    {{"--kernel", "k", "--cpus", "64", "--cpu-affinity", "vcpu64=0"},
+     "vcpu64=: no such vCPU (at most 64 vCPUs"},
+    {{"--cpu=2", "--kernel", "k"}, "could be --cpus, --cpu-profile, --cpu-affinity"},
     {{"--kernel", "k", "--cmdline", long_cmdline}, "--cmdline: 2049 characters, at most 2048"},
     {{"--kernel", "k", "--disk", long_path}, "--disk: path longer than 4095 characters"},
 };
@@ -739,14 +835,15 @@ Suite *config_suite(void)
 		       test_disk_path_with_commas, test_disk_path_max_length, test_net_defaults,
 		       test_net_suboptions, test_console_values, test_stats_forms,
 		       test_cpu_profiles, test_cmdline_values, test_double_dash_ends_options,
-		       test_repeated_calls_start_afresh));
+		       test_repeated_calls_start_afresh, test_cpu_affinity_default_none,
+		       test_cpu_affinity_values));
 	tcase_add_loop_test(good, test_mem_good, 0, sizeof(good_mem) / sizeof(good_mem[0]));
 	unit_tcase(s, "help-version", NULL, NULL,
 		   UNIT_TESTS(test_help, test_help_lines_fit, test_version,
 			      test_error_writes_nothing_to_out));
 	errors = unit_tcase(s, "rejected", NULL, NULL,
 			    UNIT_TESTS(test_too_many_disks, test_error_stops_at_first_problem,
-				       test_small_error_buffer));
+				       test_small_error_buffer, test_cpu_affinity_not_allowed));
 	tcase_add_loop_test(errors, test_bad_input, 0, sizeof(bad) / sizeof(bad[0]));
 	unit_tcase(s, "helpers", NULL, NULL, UNIT_TESTS(test_parse_size, test_parse_mac));
 	return s;

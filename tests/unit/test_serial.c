@@ -18,6 +18,7 @@
 #include "fake_vm.h"
 #include "vm.h"
 #include "helpers.h"
+#include "stats_query.h"
 
 #define BASE 0x3f8
 #define IRQ  4
@@ -195,25 +196,25 @@ START_TEST(test_tx_bytes_reach_fd)
 }
 END_TEST
 
-/* The --stats line: every counter named once, in its fixed order. */
-START_TEST(test_stats_line)
+/* The --stats report: bytes each way, nothing dropped. */
+START_TEST(test_stats_report)
 {
-	char buf[64], *text = NULL;
-	size_t len = 0;
-	FILE *out = open_memstream(&text, &len);
+	char buf[64];
+	struct json_object *dev;
 
-	ck_assert_ptr_nonnull(out);
 	wr(RBR, 'a');
 	wr(RBR, 'b');
 	feed("xyz");
 	ck_assert_uint_eq(drain_output(buf, sizeof(buf)), 2);
-	ck_assert_uint_ge(vm->nr_stats, 1);
-	for (unsigned int i = 0; i < vm->nr_stats; i++)
-		vm->stats[i].fn(vm->stats[i].opaque, out);
-	fclose(out);
-	ck_assert_str_eq(text, "serial 0x3f8: tx_bytes=2 tx_dropped=0 rx_bytes=3 rx_dropped=0 "
-			       "loopback_overruns=0\n");
-	free(text);
+	dev = unit_device_stats(vm, "serial-0x3f8");
+	ck_assert_str_eq(unit_json_str(dev, "model"), "16550a");
+	ck_assert_uint_eq(unit_json_u64(dev, "port"), 0x3f8);
+	ck_assert_uint_eq(unit_json_u64(dev, "counters.tx_bytes"), 2);
+	ck_assert_uint_eq(unit_json_u64(dev, "counters.rx_bytes"), 3);
+	ck_assert_uint_eq(unit_json_u64(dev, "counters.tx_dropped"), 0);
+	ck_assert_uint_eq(unit_json_u64(dev, "counters.rx_dropped"), 0);
+	ck_assert_uint_eq(unit_json_u64(dev, "counters.loopback_overruns"), 0);
+	json_object_put(dev);
 }
 END_TEST
 
@@ -828,7 +829,7 @@ Suite *serial_suite(void)
 			      test_dlab_hides_received_data, test_ier_mask,
 			      test_mcr_mask_and_lsr_msr_writes_ignored, test_iir_priorities));
 	unit_tcase(s, "transmit", serial_setup, serial_teardown,
-		   UNIT_TESTS(test_tx_bytes_reach_fd, test_stats_line, test_tx_all_byte_values,
+		   UNIT_TESTS(test_tx_bytes_reach_fd, test_stats_report, test_tx_all_byte_values,
 			      test_tx_without_output, test_tx_to_closed_pipe, test_tx_reader_stalls,
 			      test_thre_interrupt, test_thre_linux_startup_probe,
 			      test_out2_gates_irq));

@@ -767,18 +767,32 @@ END_TEST
 
 /* ---- --stats ---- */
 
-START_TEST(stats_line)
+START_TEST(stats_report)
 {
-	char *line;
+	struct json_object *dev;
+
+	/* Registers never accessed are left out. */
+	dev = unit_device_stats(vm, "test0");
+	ck_assert_ptr_null(unit_json_at(dev, "exits_by_register.QueueNotify.w"));
+	ck_assert_ptr_null(unit_json_at(dev, "exits_by_register.Status.w"));
+	json_object_put(dev);
 
 	wr(VIRTIO_MMIO_QUEUE_NOTIFY, 7); /* bad queue */
 	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_DRIVER_OK);
 	virtio_mmio_signal_used(&td.vdev);
-	line = tmmio_stats_text(vm);
-	/* The existing keys in their order, the new counter after them. */
-	ck_assert_str_eq(line, "test0: interrupts=1 notifies_on_exit_path=0 needs_reset=0 "
-			       "bad_accesses=1 ioeventfd=yes irqfd=yes status_refused=1\n");
-	free(line);
+	dev = unit_device_stats(vm, "test0");
+	ck_assert_str_eq(unit_json_str(dev, "transport.kind"), "virtio-mmio");
+	ck_assert_str_eq(unit_json_str(dev, "transport.kicks_via"), "ioeventfd");
+	ck_assert_str_eq(unit_json_str(dev, "transport.interrupts_via"), "irqfd");
+	ck_assert_uint_eq(unit_json_u64(dev, "transport.interrupts"), 1);
+	ck_assert_uint_eq(unit_json_u64(dev, "transport.notifies_on_exit_path"), 0);
+	ck_assert_uint_eq(unit_json_u64(dev, "transport.needs_reset"), 0);
+	ck_assert_uint_eq(unit_json_u64(dev, "transport.bad_accesses"), 1);
+	ck_assert_uint_eq(unit_json_u64(dev, "transport.status_refused"), 1);
+	/* Every register access that reached minivmm, by register and direction. */
+	ck_assert_uint_eq(unit_json_u64(dev, "exits_by_register.QueueNotify.w"), 1);
+	ck_assert_uint_eq(unit_json_u64(dev, "exits_by_register.Status.w"), 1);
+	json_object_put(dev);
 }
 END_TEST
 
@@ -909,7 +923,7 @@ Suite *virtio_mmio_suite(void)
 		refused_skipped_steps, refused_clearing_a_bit_without_reset,
 		failed_at_any_time_then_only_reset, refused_features_are_not_a_refused_transition,
 		driver_ok_kicks_every_ready_queue, failed_activation_kicks_nothing,
-		queue_pop_sets_needs_reset, queue_break_sets_needs_reset, stats_line,
+		queue_pop_sets_needs_reset, queue_break_sets_needs_reset, stats_report,
 		iothread_needs_every_kick_handler));
 	unit_tcase(s, "iothread", setup_io, teardown,
 		   UNIT_TESTS(iothread_started_at_driver_ok_and_kicked,

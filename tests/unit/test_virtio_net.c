@@ -1011,43 +1011,37 @@ START_TEST(test_rx_and_tx_together)
 }
 END_TEST
 
-START_TEST(test_stats_line_keeps_its_keys_in_order)
+START_TEST(test_stats_report)
 {
-	/* tests/integration/virtio_net.sh and bench/net parse this line. */
-	static const char *const keys[] = {"virtio-net.0: tx_packets=1 ",
-					   " tx_bytes=60 ",
-					   " tx_dropped=0 ",
-					   " tx_malformed=0 ",
-					   " tx_oversized=0 ",
-					   " rx_packets=0 ",
-					   " rx_bytes=0 ",
-					   " rx_dropped=0 ",
-					   " rx_malformed=0 ",
-					   " rx_oversized=0 ",
-					   " rx_no_buffers=",
-					   " tx_kicks=",
-					   " rx_kicks=",
-					   " interrupts=",
-					   " io_loops=",
-					   " tap=faketap0\n"};
+	static const char *const zero[] = {"tx_dropped",   "tx_malformed", "tx_oversized",
+					   "rx_packets",   "rx_bytes",	   "rx_dropped",
+					   "rx_malformed", "rx_oversized"};
 	struct virtio_net_hdr_v1 h = {0};
 	uint8_t frame[60], got[128];
-	const char *at;
-	char *line;
+	struct json_object *dev;
 
 	up(0);
 	post_new_tx_frame(&h, frame, sizeof(frame), 1, 2048);
 	kick(VIRTIO_NET_TXQ);
 	ck_assert_int_eq(peer_recv(got, sizeof(got)), HDR + sizeof(frame));
 	wait_used(VIRTIO_NET_TXQ, 1);
-	line = tmmio_stats_text(vm); /* the transport's line, then the device's */
-	at = line;
-	for (unsigned int i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		at = strstr(at, keys[i]);
-		ck_assert_msg(at, "\"%s\" missing or out of order in: %s", keys[i], line);
+	dev = unit_device_stats(vm, "virtio-net.0");
+	ck_assert_str_eq(unit_json_str(dev, "model"), "virtio-net");
+	ck_assert_str_eq(unit_json_str(dev, "tap"), "faketap0");
+	ck_assert_uint_eq(unit_json_u64(dev, "counters.tx_packets"), 1);
+	ck_assert_uint_eq(unit_json_u64(dev, "counters.tx_bytes"), 60);
+	for (unsigned int i = 0; i < sizeof(zero) / sizeof(zero[0]); i++) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "counters.%s", zero[i]);
+		ck_assert_uint_eq(unit_json_u64(dev, path), 0);
 	}
-	ck_assert_str_eq(at, " tap=faketap0\n");
-	free(line);
+	ck_assert_uint_ge(unit_json_u64(dev, "counters.tx_kicks"), 1);
+	ck_assert_uint_ge(unit_json_u64(dev, "transport.interrupts"), 1);
+	ck_assert_uint_ge(unit_json_u64(dev, "io_thread.loops"), 1);
+	/* The transport's and the device's reporters share one object. */
+	ck_assert_str_eq(unit_json_str(dev, "transport.kind"), "virtio-mmio");
+	json_object_put(dev);
 }
 END_TEST
 
@@ -1056,23 +1050,23 @@ Suite *virtio_net_suite(void)
 	Suite *s = suite_create("virtio_net");
 	TCase *tc = unit_tcase(
 	    s, "device", setup, teardown,
-	    UNIT_TESTS(
-		test_identity_and_config, test_mac_from_config, test_offload_mapping,
-		test_offload_set_on_activate_and_cleared_on_reset,
-		test_offload_failure_is_not_fatal, test_feature_dependencies, test_tx_one_frame,
-		test_tx_header_and_frame_split_across_descriptors, test_tx_many_frames_in_one_kick,
-		test_tx_writable_buffer_dropped, test_tx_shorter_than_header_dropped,
-		test_tx_unnegotiated_offload_dropped, test_tx_oversized_dropped,
-		test_tx_tap_error_counted, test_tx_broken_ring_needs_reset, test_rx_one_frame,
-		test_rx_buffers_posted_before_driver_ok, test_rx_mergeable_spans_buffers,
-		test_rx_no_buffers_stops_reading_the_tap,
-		test_rx_malformed_buffer_returned_and_counted,
-		test_rx_frame_larger_than_buffers_dropped,
-		test_rx_mergeable_frame_larger_than_all_buffers_dropped,
-		test_rx_backlog_arrives_in_tap_order_across_stalls,
-		test_rx_mergeable_backlog_in_one_burst, test_rx_blocking_tap_is_made_nonblocking,
-		test_rx_broken_ring_needs_reset, test_reset_with_read_in_flight,
-		test_rx_and_tx_together, test_stats_line_keeps_its_keys_in_order));
+	    UNIT_TESTS(test_identity_and_config, test_mac_from_config, test_offload_mapping,
+		       test_offload_set_on_activate_and_cleared_on_reset,
+		       test_offload_failure_is_not_fatal, test_feature_dependencies,
+		       test_tx_one_frame, test_tx_header_and_frame_split_across_descriptors,
+		       test_tx_many_frames_in_one_kick, test_tx_writable_buffer_dropped,
+		       test_tx_shorter_than_header_dropped, test_tx_unnegotiated_offload_dropped,
+		       test_tx_oversized_dropped, test_tx_tap_error_counted,
+		       test_tx_broken_ring_needs_reset, test_rx_one_frame,
+		       test_rx_buffers_posted_before_driver_ok, test_rx_mergeable_spans_buffers,
+		       test_rx_no_buffers_stops_reading_the_tap,
+		       test_rx_malformed_buffer_returned_and_counted,
+		       test_rx_frame_larger_than_buffers_dropped,
+		       test_rx_mergeable_frame_larger_than_all_buffers_dropped,
+		       test_rx_backlog_arrives_in_tap_order_across_stalls,
+		       test_rx_mergeable_backlog_in_one_burst,
+		       test_rx_blocking_tap_is_made_nonblocking, test_rx_broken_ring_needs_reset,
+		       test_reset_with_read_in_flight, test_rx_and_tx_together, test_stats_report));
 
 	tcase_set_timeout(tc, 20);
 	return s;

@@ -1,7 +1,7 @@
 /*
  * Device counters, each named once.  A device lists its counters in an
  * X-macro; the list generates the struct fields and a table of names and
- * offsets, from which the text printer (and any other output format) works:
+ * offsets, from which the --stats report is built:
  *
  *   #define BLK_COUNTERS(X) X(requests) X(reads) X(bytes_read)
  *   struct blk_counters { BLK_COUNTERS(COUNTER_FIELD) };
@@ -19,7 +19,6 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
-#include <stdio.h>
 
 typedef atomic_ulong counter_t;
 
@@ -44,7 +43,10 @@ static inline unsigned long counter_get(const counter_t *c)
 /* The value of descs[i] in the struct at counters. */
 unsigned long counters_value(const void *counters, const struct counter_desc *desc);
 
-/* " name=value" for each counter, in table order (no newline). */
-void counters_print(FILE *out, const void *counters, const struct counter_desc *descs, size_t n);
+struct json_object;
+
+/* Add "name": value to obj for each counter, in table order. */
+void counters_to_json(struct json_object *obj, const void *counters,
+		      const struct counter_desc *descs, size_t n);
 
 #endif

@@ -11,7 +11,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
+#include "cpu_list.h"
 #include "log.h"
+#include "threads.h"
 
 #define IOTHREAD_MAX_WATCHES 9 /* the stop eventfd + 8 (queue kicks, taps) */
 #define IOTHREAD_MAX_HOOKS   4
@@ -43,6 +47,17 @@ struct timer {
 	void *opaque;
 };
 
+/* Where an I/O thread runs: iothread_set_default_affinity(). */
+struct iothread_placement {
+	bool set;
+	cpu_set_t cpus;
+	iothread_fn on_error;
+	void *opaque;
+};
+
+/* Copied into each thread at creation. */
+static struct iothread_placement iothread_default_placement;
+
 struct iothread {
 	char name[32];
 	struct io_uring ring;
@@ -66,6 +81,7 @@ struct iothread {
 	uint64_t poll_min_ns, poll_max_ns;
 	uint64_t poll_ns; /* current window, I/O thread only */
 	atomic_ulong loops, completions, submitted, eventfd_signals, sleeps, poll_hits, poll_misses;
+	struct iothread_placement placement;
 };
 
 struct io_uring_sqe *iothread_get_sqe(struct iothread *t, struct iothread_op *op)
@@ -413,15 +429,37 @@ static void iothread_run_completions(struct iothread *t)
 		t->hooks[i].fn(t->hooks[i].opaque);
 }
 
+/*
+ * Move the calling I/O thread to its CPUs.  First thing at start: nothing
+ * runs unplaced, and whoever finds the thread by its name finds it placed.
+ */
+static void iothread_place_self(struct iothread *t)
+{
+	const struct iothread_placement *p = &t->placement;
+	char list[CPU_LIST_MAX];
+	int err;
+
+	if (!p->set)
+		return;
+	cpu_list_format(&p->cpus, list, sizeof(list));
+	err = pthread_setaffinity_np(pthread_self(), sizeof(p->cpus), &p->cpus);
+	if (!err) {
+		log_debug("%s: I/O thread runs on host CPUs %s", t->name, list);
+		return;
+	}
+	log_error("%s: cannot run the I/O thread on host CPUs %s: %s", t->name, list,
+		  strerror(err));
+	if (p->on_error)
+		p->on_error(p->opaque);
+}
+
 static void *iothread_main(void *arg)
 {
 	struct iothread *t = arg;
-	/* Visible in top -H and perf; the kernel truncates to 15 bytes. */
-	char comm[16];
 
-	memcpy(comm, t->name, sizeof(comm) - 1);
-	comm[sizeof(comm) - 1] = '\0';
-	pthread_setname_np(pthread_self(), comm);
+	iothread_place_self(t);
+	/* Named after its device: visible in top -H, perf and --stats. */
+	threads_register_self(t->name, THREAD_IO);
 	t->stopping = false;
 	t->poll_ns = t->poll_max_ns;
 	for (unsigned int i = 0; i < t->nr_watches; i++)
@@ -437,6 +475,7 @@ static void *iothread_main(void *arg)
 		atomic_fetch_add_explicit(&t->loops, 1, memory_order_relaxed);
 		iothread_run_completions(t);
 	}
+	threads_exit_self();
 	return NULL;
 }
 
@@ -450,6 +489,7 @@ struct iothread *iothread_create(const char *name, unsigned int ring_entries)
 		return NULL;
 	snprintf(t->name, sizeof(t->name), "%s", name);
 	t->cancel_op.done = iothread_noop_done;
+	t->placement = iothread_default_placement;
 	/* COOP_TASKRUN: completions are processed when this thread enters
 	 * the kernel anyway, no need for interrupting IPIs. */
 	memset(&p, 0, sizeof(p));
@@ -487,6 +527,14 @@ int iothread_set_poll(struct iothread *t, iothread_poll_fn fn, void *opaque, uns
 	t->poll_min_ns = min_ns;
 	t->poll_max_ns = max_ns;
 	return 0;
+}
+
+void iothread_set_default_affinity(const cpu_set_t *cpus, iothread_fn on_error, void *opaque)
+{
+	iothread_default_placement = (struct iothread_placement){
+	    .set = cpus != NULL, .on_error = on_error, .opaque = opaque};
+	if (cpus)
+		iothread_default_placement.cpus = *cpus;
 }
 
 int iothread_start(struct iothread *t)
@@ -535,4 +583,20 @@ void iothread_get_stats(const struct iothread *t, struct iothread_stats *out)
 	out->sleeps = atomic_load(&m->sleeps);
 	out->poll_hits = atomic_load(&m->poll_hits);
 	out->poll_misses = atomic_load(&m->poll_misses);
+}
+
+void iothread_report_stats(const struct iothread *t, struct json_object *device)
+{
+	struct iothread_stats st;
+	struct json_object *o = json_object_new_object();
+
+	iothread_get_stats(t, &st);
+	json_object_object_add(o, "loops", json_object_new_uint64(st.loops));
+	json_object_object_add(o, "completions", json_object_new_uint64(st.completions));
+	json_object_object_add(o, "submitted", json_object_new_uint64(st.submitted));
+	json_object_object_add(o, "eventfd_signals", json_object_new_uint64(st.eventfd_signals));
+	json_object_object_add(o, "sleeps", json_object_new_uint64(st.sleeps));
+	json_object_object_add(o, "poll_hits", json_object_new_uint64(st.poll_hits));
+	json_object_object_add(o, "poll_misses", json_object_new_uint64(st.poll_misses));
+	json_object_object_add(device, "io_thread", o);
 }

@@ -24,6 +24,7 @@
 #define MINIVMM_IOTHREAD_H
 
 #include <liburing.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -102,6 +103,17 @@ typedef bool (*iothread_poll_fn)(void *opaque, bool about_to_sleep);
 int iothread_set_poll(struct iothread *t, iothread_poll_fn fn, void *opaque, unsigned int min_ns,
 		      unsigned int max_ns);
 
+/*
+ * The host CPUs of every I/O thread created from now on; NULL (the
+ * default): not placed, threads keep the affinity they inherit.  Each
+ * thread moves itself there each time it starts, before it takes any work
+ * or names itself.  If the kernel refuses (the CPUs left the process's
+ * cpuset meanwhile), the thread logs it, calls on_error(opaque) (which is
+ * to stop the VM) and runs unplaced.  Not thread-safe: the machine layer
+ * calls it once, before creating the devices.
+ */
+void iothread_set_default_affinity(const cpu_set_t *cpus, iothread_fn on_error, void *opaque);
+
 int iothread_start(struct iothread *t);
 
 /* Ask the thread to stop, wait for all operations in flight, join it. */
@@ -131,5 +143,10 @@ struct iothread_stats {
 	unsigned long poll_misses;     /* poll windows that ended in a sleep */
 };
 void iothread_get_stats(const struct iothread *t, struct iothread_stats *out);
+
+struct json_object;
+
+/* The counters above as an "io_thread" object in a device's --stats report. */
+void iothread_report_stats(const struct iothread *t, struct json_object *device);
 
 #endif

@@ -33,9 +33,10 @@ int vm_cmdline_append(struct vm *vm, const char *fmt, ...)
 	return 0;
 }
 
-void vm_register_stats(struct vm *vm, vm_stats_fn fn, void *opaque)
+void vm_register_stats(struct vm *vm, const char *device, vm_stats_fn fn, void *opaque)
 {
 	if (vm->nr_stats < VM_MAX_STATS) {
+		vm->stats[vm->nr_stats].device = device;
 		vm->stats[vm->nr_stats].fn = fn;
 		vm->stats[vm->nr_stats].opaque = opaque;
 		vm->nr_stats++;

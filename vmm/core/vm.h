@@ -46,11 +46,17 @@ enum vm_stop_reason {
 
 struct vm;
 struct pci_bus;
+struct kvm_trace;
 
 #define VM_MAX_STATS 32
 
-/* A device's --stats printer: one or more "name: key=value ..." lines. */
-typedef void (*vm_stats_fn)(void *opaque, FILE *out);
+struct json_object;
+
+/*
+ * A device's --stats reporter: adds its figures to the JSON object of the
+ * device it registered for (docs/stats.md lists every key).
+ */
+typedef void (*vm_stats_fn)(void *opaque, struct json_object *device);
 
 struct vcpu {
 	struct vm *vm;
@@ -58,6 +64,7 @@ struct vcpu {
 	int fd;
 	struct kvm_run *run;
 	pthread_t thread;
+	atomic_int tid; /* kernel thread id, set by the thread itself before its first KVM_RUN */
 	/* Exit counters by KVM exit reason, for --stats. */
 	atomic_ulong exits_io, exits_mmio, exits_other, exits_total;
 };
@@ -71,6 +78,7 @@ struct vm {
 	struct bus pio;
 	struct bus mmio;
 	struct pci_bus *pci;	       /* devices/pci.c; NULL until a PCI device exists */
+	struct kvm_trace *trace;       /* vmm/kvm_trace.c: in-kernel exits; NULL when not counted */
 	struct vm_resources resources; /* device windows, BARs, PCI slots and lines */
 	unsigned int nr_vcpus;
 	struct vcpu vcpus[VM_MAX_CPUS];
@@ -83,6 +91,7 @@ struct vm {
 	int stop_pipe[2];	/* written once on stop; main thread waits on it */
 
 	struct {
+		const char *device; /* the key under "devices" */
 		vm_stats_fn fn;
 		void *opaque;
 	} stats[VM_MAX_STATS];
@@ -124,8 +133,12 @@ int vm_cmdline_append(struct vm *vm, const char *fmt, ...) __attribute__((format
 /* Ask every vCPU to stop; the first reason wins. Safe from any thread. */
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status);
 
-/* Register a --stats printer, called once when the VM stops. */
-void vm_register_stats(struct vm *vm, vm_stats_fn fn, void *opaque);
+/*
+ * Register a --stats reporter for the device named `device` (which must
+ * outlive the VM); called for every report (at exit, on SIGUSR1).  Several
+ * reporters may share one device (the virtio transport and the device).
+ */
+void vm_register_stats(struct vm *vm, const char *device, vm_stats_fn fn, void *opaque);
 
 /* Process exit status for the recorded stop reason. */
 int vm_exit_status(const struct vm *vm);

@@ -5,9 +5,13 @@
 #ifndef MINIVMM_VM_CONFIG_H
 #define MINIVMM_VM_CONFIG_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* Most vCPUs (--cpus); vm.h's VM_MAX_CPUS is the same number (config.c checks). */
+#define CONFIG_MAX_CPUS 64
 
 #define CONFIG_MAX_DISKS   8
 #define CONFIG_MAX_NETS	   4
@@ -47,6 +51,22 @@ struct net_config {
 	bool mac_set;
 };
 
+/* Where one group of minivmm's threads runs (--cpu-affinity). */
+struct cpu_placement {
+	bool set;	/* false: not placed; the threads keep the affinity they inherit */
+	cpu_set_t cpus; /* the host CPUs, when set */
+};
+
+/*
+ * --cpu-affinity, all unset by default.  A vCPU runs on vcpu[id] if that is
+ * set, else on vcpus (cpu_affinity_of_vcpu() in vmm/cpu_affinity.h).
+ */
+struct cpu_affinity_config {
+	struct cpu_placement vcpus;		    /* vcpus=LIST: every vCPU */
+	struct cpu_placement vcpu[CONFIG_MAX_CPUS]; /* vcpuN=LIST: vCPU N, overriding vcpus= */
+	struct cpu_placement io;		    /* io=LIST: every I/O thread */
+};
+
 struct vm_config {
 	const char *kernel;
 	const char *initrd;
@@ -63,6 +83,7 @@ struct vm_config {
 	const char *stats_path; /* NULL: stderr */
 	bool hugepages;
 	enum cpu_profile cpu_profile;
+	struct cpu_affinity_config cpu_affinity;
 	bool verbose;
 
 	/*

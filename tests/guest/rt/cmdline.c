@@ -27,6 +27,25 @@ const void *boot_params(void)
 	return bp;
 }
 
+bool e820_covers(uint64_t base, uint64_t end)
+{
+	const uint8_t *p = bp;
+	unsigned int n = p ? p[0x1e8] : 0; /* e820_entries */
+
+	for (unsigned int i = 0; i < n && i < 128; i++) {
+		const uint8_t *e = p + 0x2d0 + 20 * i; /* e820_table: addr, size, type */
+		uint64_t addr, size;
+		uint32_t type;
+
+		memcpy(&addr, e, 8);
+		memcpy(&size, e + 8, 8);
+		memcpy(&type, e + 16, 4);
+		if (type == 1 && addr <= base && end - addr <= size)
+			return true;
+	}
+	return false;
+}
+
 const char *cmdline(void)
 {
 	return cmd;

@@ -265,6 +265,8 @@ void delay_us(uint64_t us);
 /* ---- boot_params and command line ---- */
 
 const void *boot_params(void);
+/* Does one usable (type 1) range of the e820 map in boot_params hold [base, end)? */
+bool e820_covers(uint64_t base, uint64_t end);
 const char *cmdline(void);
 /*
  * The value of the last `key=value` word on the command line, copied to buf

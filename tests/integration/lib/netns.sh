@@ -17,8 +17,8 @@ fail() {
 # 1 with a FAIL line when a FILE is missing.
 net_require() {
 	if [ "$(id -u)" != 0 ] || [ ! -c /dev/net/tun ] || [ ! -e /dev/kvm ] ||
-		! command -v python3 >/dev/null; then
-		echo "SKIP: $LABEL (needs root, /dev/net/tun, /dev/kvm and python3)"
+		! command -v python3 >/dev/null || ! command -v jq >/dev/null; then
+		echo "SKIP: $LABEL (needs root, /dev/net/tun, /dev/kvm, python3 and jq)"
 		exit 0
 	fi
 	for f in "$@"; do
@@ -30,6 +30,10 @@ net_require() {
 }
 
 nsx() { ip netns exec "$ns" "$@"; }
+
+# stat_of FILE FILTER: a value from a --stats=FILE report (jq filter, e.g.
+# '.devices["e1000.0"].counters.tx_packets'); empty if absent.
+stat_of() { jq -r "($2) // empty" "$1" 2>/dev/null; }
 
 net_cleanup() {
 	[ -n "$vm_pid" ] && kill "$vm_pid" 2>/dev/null
