@@ -182,9 +182,13 @@ class LinuxBench:
                     doc = self.snapshot(vm, stats, last)
                     last = doc["report"]["elapsed_s"]
                     if words[1] == "begin":
-                        begin = doc
+                        begin, uploads = doc, len(self.received)
                     else:
                         status = int(words[3].split("=")[1]) if len(words) > 3 else -1
+                        # An upload must have delivered every byte to the host.
+                        if status == 0 and words[2].endswith("-upload") and \
+                                self.received[uploads:] != [self.args.linux_bytes]:
+                            status = 256
                         phases.append((words[2], status, begin, doc))
                     vm.stdin.write("go\n")
                     vm.stdin.flush()
@@ -212,7 +216,8 @@ class LinuxBench:
             nbytes = self.args.linux_bytes
         secs = a["elapsed_s"] - b["elapsed_s"]
         if status or not units or secs <= 0:
-            row["error"] = "phase status %d, %d units in %.2f s" % (status, units, secs)
+            row["error"] = "phase status %d%s, %d units in %.2f s" % (
+                status, " (the host did not receive every byte)" if status == 256 else "", units, secs)
             return row
         u = per_unit(a, b, units)
         row.update(device=dev, units=units, seconds=secs, mbps=nbytes / secs / 1e6,

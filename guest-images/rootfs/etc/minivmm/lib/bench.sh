@@ -52,8 +52,9 @@ bench_run() {
 	bench_bytes=${param_bench_bytes:-1048576}
 	bench_blocks=${param_bench_blocks:-1024}
 	bench_disk=/dev/${param_bench_disk:-vda}
-	# What the upload sends exists before the clock starts.
-	head -c "$bench_bytes" /dev/zero >/tmp/bench-upload.bin
+	# What the upload sends exists before the clock starts.  Not zeros:
+	# busybox wget --post-file sends the file as a C string (up to its first NUL).
+	head -c "$bench_bytes" /dev/zero | tr '\0' x >/tmp/bench-upload.bin
 	set -f
 	IFS=,
 	# shellcheck disable=SC2086 # a comma list on purpose
