@@ -8,6 +8,8 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "text_file.h"
+
 const char *host_kvm_module(const char *sys_module_dir, char *buf, size_t size)
 {
 	DIR *dir = opendir(sys_module_dir);
@@ -49,20 +51,6 @@ const char *host_cpu_model(const char *cpuinfo, char *buf, size_t size)
 	return buf;
 }
 
-/* The start of a /proc file (enough for the first lines), or "" if unreadable. */
-static char *host_read_proc(const char *path, char *buf, size_t size)
-{
-	FILE *f = fopen(path, "r");
-	size_t n = 0;
-
-	if (f) {
-		n = fread(buf, 1, size - 1, f);
-		fclose(f);
-	}
-	buf[n] = '\0';
-	return buf;
-}
-
 struct json_object *host_info(void)
 {
 	struct json_object *o = json_object_new_object();
@@ -78,7 +66,8 @@ struct json_object *host_info(void)
 		json_object_object_add(o, "kernel", json_object_new_string(u.release));
 		json_object_object_add(o, "machine", json_object_new_string(u.machine));
 	}
-	host_read_proc("/proc/cpuinfo", text, text_size);
+	/* The start is enough: the first CPU's lines. */
+	text_file_read("/proc/cpuinfo", text, text_size);
 	json_object_object_add(o, "cpu_model",
 			       json_object_new_string(host_cpu_model(text, name, sizeof(name))));
 	json_object_object_add(o, "cpus_online",

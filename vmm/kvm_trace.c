@@ -56,6 +56,7 @@
 
 #include "bus.h"
 #include "log.h"
+#include "text_file.h"
 #include "vm.h"
 
 /* Windows beyond this many (the machine has a handful) are not counted. */
@@ -171,32 +172,6 @@ const struct kvm_trace_host kvm_trace_system_host = {
 };
 
 /* ---- tracefs: ids, the kvm_mmio format, filters (no privilege needed to test). ---- */
-
-/* The whole of a small file, NUL-terminated: its length or -errno. */
-static ssize_t kvm_trace_read_text(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	size_t len = 0;
-
-	if (fd < 0)
-		return -errno;
-	while (len + 1 < size) {
-		ssize_t n = read(fd, buf + len, size - 1 - len);
-
-		if (n < 0) {
-			int err = errno;
-
-			close(fd);
-			return -err;
-		}
-		if (n == 0)
-			break;
-		len += n;
-	}
-	close(fd);
-	buf[len] = '\0';
-	return len;
-}
 
 int kvm_trace_parse_id(const char *text, uint64_t *id)
 {
@@ -348,8 +323,7 @@ static int kvm_trace_paranoid(const struct kvm_trace_host *host)
 	long v;
 	char *end;
 
-	if (!host->paranoid_path ||
-	    kvm_trace_read_text(host->paranoid_path, text, sizeof(text)) <= 0)
+	if (!host->paranoid_path || text_file_read(host->paranoid_path, text, sizeof(text)) <= 0)
 		return INT_MIN;
 	errno = 0;
 	v = strtol(text, &end, 10);
@@ -413,7 +387,7 @@ static unsigned int kvm_trace_read_ids(struct kvm_trace *t)
 
 		snprintf(path, sizeof(path), "%s/events/kvm/%s/id", t->tracefs,
 			 kvm_trace_event_names[e]);
-		n = kvm_trace_read_text(path, text, sizeof(text));
+		n = text_file_read(path, text, sizeof(text));
 		err = n < 0 ? (int)-n : kvm_trace_parse_id(text, &t->id[e]) < 0 ? EINVAL : 0;
 		if (err) {
 			struct kvm_trace_failure *f = &t->event_failure[e];
@@ -466,7 +440,7 @@ static void kvm_trace_setup_windows(struct kvm_trace *t, const struct vm *vm)
 		return;
 	}
 	snprintf(path, sizeof(path), "%s/events/kvm/kvm_mmio/format", t->tracefs);
-	n = kvm_trace_read_text(path, format, sizeof(format));
+	n = text_file_read(path, format, sizeof(format));
 	if (n < 0) {
 		snprintf(t->windows_reason, sizeof(t->windows_reason), "%s: %s", path,
 			 strerror((int)-n));

@@ -344,6 +344,18 @@ struct json_object *stats_build(struct vm *vm, bool final)
 
 /* ---- writing ---- */
 
+/*
+ * A path that exists and is neither a regular file nor a directory
+ * (/dev/stdout, a pipe) is written in place; anything else is replaced by
+ * renaming a temporary file over it.
+ */
+static bool stats_written_in_place(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+}
+
 int stats_check_path(const char *path, char *err, size_t err_size)
 {
 	char *copy = strdup(path), *dir = copy ? dirname(copy) : NULL, *tmp = NULL;
@@ -358,8 +370,8 @@ int stats_check_path(const char *path, char *err, size_t err_size)
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
 		snprintf(err, err_size, "--stats %s: is a directory", path);
 		ret = -1;
-	} else if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		/* A device or pipe is written in place: it must open for writing. */
+	} else if (stats_written_in_place(path)) {
+		/* It must open for writing. */
 		fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
 		if (fd < 0 && errno != ENXIO) {
 			snprintf(err, err_size, "--stats %s: %s", path, strerror(errno));
@@ -397,22 +409,27 @@ static int stats_write_all(int fd, const char *text)
 	return 0;
 }
 
+/* The report and its final newline. */
+static int stats_write_report(int fd, const char *text)
+{
+	int ret = stats_write_all(fd, text);
+
+	return ret ? ret : stats_write_all(fd, "\n");
+}
+
 int stats_write_json(struct json_object *doc, const char *path)
 {
 	const char *text =
 	    json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
 						    JSON_C_TO_STRING_NOSLASHESCAPE);
 	char *tmp = NULL;
-	struct stat st;
 	int fd, ret;
 
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+	if (stats_written_in_place(path)) {
 		fd = open(path, O_WRONLY | O_CLOEXEC);
 		if (fd < 0)
 			return -errno;
-		ret = stats_write_all(fd, text);
-		if (!ret)
-			ret = stats_write_all(fd, "\n");
+		ret = stats_write_report(fd, text);
 		close(fd);
 		return ret;
 	}
@@ -424,9 +441,7 @@ int stats_write_json(struct json_object *doc, const char *path)
 		free(tmp);
 		return ret;
 	}
-	ret = stats_write_all(fd, text);
-	if (!ret)
-		ret = stats_write_all(fd, "\n");
+	ret = stats_write_report(fd, text);
 	/* mkstemp makes the file 0600; a report is as readable as any new file. */
 	if (!ret && fchmod(fd, 0644) < 0)
 		ret = -errno;

@@ -70,42 +70,41 @@ def _read_request(conn):
     return head, body
 
 
-def _sink(sock, received):
-    """Upload receiver (HTTP POST, from wget --post-file): reads Content-Length bytes, answers."""
+def _serve(sock, answer):
+    """answer(conn) for each connection, until the socket is closed."""
     while True:
         try:
             conn, _ = sock.accept()
         except OSError:
             return
         with conn:
-            head, body = _read_request(conn)
-            m = re.search(rb"(?i)content-length:\s*(\d+)", head)
-            want, n = (int(m.group(1)) if m else 0), len(body)
-            while n < want:
-                data = conn.recv(65536)
-                if not data:
-                    break
-                n += len(data)
-            conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")
-        received.append(n)
+            answer(conn)
 
 
-def _source(sock, nbytes):
-    """Download sender: answers any request with nbytes of zeros (HTTP/1.0, for wget)."""
+def _receive_upload(conn, received):
+    """An HTTP POST (from wget --post-file): reads Content-Length bytes, answers."""
+    head, body = _read_request(conn)
+    m = re.search(rb"(?i)content-length:\s*(\d+)", head)
+    want, n = (int(m.group(1)) if m else 0), len(body)
+    while n < want:
+        data = conn.recv(65536)
+        if not data:
+            break
+        n += len(data)
+    conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")
+    received.append(n)
+
+
+def _send_download(conn, nbytes):
+    """Answers any request with nbytes of zeros (HTTP/1.0, for wget)."""
     chunk = bytes(65536)
-    while True:
-        try:
-            conn, _ = sock.accept()
-        except OSError:
-            return
-        with conn:
-            _read_request(conn)
-            conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % nbytes)
-            left = nbytes
-            while left:
-                k = min(left, len(chunk))
-                conn.sendall(chunk[:k])
-                left -= k
+    _read_request(conn)
+    conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % nbytes)
+    left = nbytes
+    while left:
+        k = min(left, len(chunk))
+        conn.sendall(chunk[:k])
+        left -= k
 
 
 class LinuxBench:
@@ -121,8 +120,10 @@ class LinuxBench:
                     raise RuntimeError("%s: %s" % (" ".join(cmd), r.stderr.strip()))
             s_up, s_down = _listen(ns, host, up), _listen(ns, host, down)
             self.sockets += [s_up, s_down]
-            threading.Thread(target=_sink, args=(s_up, self.received), daemon=True).start()
-            threading.Thread(target=_source, args=(s_down, args.linux_bytes), daemon=True).start()
+            threading.Thread(target=_serve, daemon=True,
+                             args=(s_up, lambda c: _receive_upload(c, self.received))).start()
+            threading.Thread(target=_serve, daemon=True,
+                             args=(s_down, lambda c: _send_download(c, args.linux_bytes))).start()
         self.disk = os.path.join(tmp, "linux-scratch.raw")
         with open(self.disk, "wb") as f:
             f.truncate(max(16 << 20, args.linux_blocks * 4096 + (1 << 20)))

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "text_file.h"
+
 static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct thread_usage threads[THREADS_MAX];
 static unsigned int nr_threads;
@@ -81,21 +83,13 @@ void threads_exit_self(void)
 	pthread_mutex_unlock(&threads_lock);
 }
 
-/* The whole of a small /proc file into buf (NUL-terminated); false if unreadable. */
+/* A small /proc file of thread tid into buf; false if unreadable or empty. */
 static bool threads_read_file(pid_t tid, const char *file, char *buf, size_t size)
 {
 	char path[64];
-	FILE *f;
-	size_t n;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/%s", (int)tid, file);
-	f = fopen(path, "r");
-	if (!f)
-		return false;
-	n = fread(buf, 1, size - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	return n > 0;
+	return text_file_read(path, buf, size) > 0;
 }
 
 /* "Key:\tN" in a /proc status text. */
