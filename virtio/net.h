@@ -126,7 +126,7 @@ unsigned int virtio_net_tun_offloads(uint64_t features);
  * The device's counters, each named once: fields of struct
  * virtio_net_counters and keys of the --stats line, in this order (then
  * the transport's interrupts=, the I/O thread's io_loops= and tap=).
- * tests/integration/virtio_net.sh and bench/net parse that line.
+ * tests/integration/virtio_net.sh parses that line.
  */
 #define VIRTIO_NET_COUNTERS(X)                                                                     \
 	X(tx_packets)                                                                              \

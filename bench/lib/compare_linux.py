@@ -144,8 +144,8 @@ class LinuxBench:
             cmdline += ["minivmm.%s_mac=%s" % (drv, mac), "minivmm.%s_ip=%s/24" % (drv, guest),
                         "minivmm.%s_host=%s" % (drv, host), "minivmm.%s_upload_port=%d" % (drv, up),
                         "minivmm.%s_download_port=%d" % (drv, down)]
-        if self.args.cpu_affinity:
-            cmd += ["--cpu-affinity", self.args.cpu_affinity]
+        if self.args.placement[0]:
+            cmd += ["--cpu-affinity", self.args.placement[0]]
         return cmd + ["--cmdline", " ".join(cmdline)]
 
     @staticmethod

@@ -1,5 +1,5 @@
 /*
- * e1000 benchmark guest (bench/net drives it; virtio_netbench.c is its
+ * e1000 benchmark guest (bench/compare drives it; virtio_netbench.c is its
  * virtio-net twin).  The loop, the command line (bench.mode, count, size,
  * batch, tso) and the "bench:" result line are net_bench.c's, shared with
  * the twin; this file is the e1000's half of each step (docs/benchmark-guests.md

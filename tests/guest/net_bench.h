@@ -1,10 +1,10 @@
 /*
  * The network benchmark loop both NIC benchmark guests run (e1000bench.c,
- * virtio_netbench.c; bench/net drives them).  The loop, the command line, the
- * frames, the copy and the result line live here once; a guest supplies only
- * its device's half of each step (struct net_bench_ops), so the two do the
- * same work per frame and per batch by construction.  What one iteration
- * does, and what remains different between the devices, is in
+ * virtio_netbench.c; bench/compare drives them).  The loop, the command
+ * line, the frames, the copy and the result line live here once; a guest
+ * supplies only its device's half of each step (struct net_bench_ops), so the
+ * two do the same work per frame and per batch by construction.  What one
+ * iteration does, and what remains different between the devices, is in
  * docs/benchmark-guests.md.
  *
  * Command line:

@@ -1,6 +1,6 @@
 /*
- * virtio-blk benchmark guest (bench/blk runs it): N random reads or writes
- * of BS bytes at queue depth QD, from CPL3, polling the used ring (no
+ * virtio-blk benchmark guest (bench/compare runs it): N random reads or
+ * writes of BS bytes at queue depth QD, from CPL3, polling the used ring (no
  * interrupts: used_event is kept out of reach), kicking only when the
  * device's avail_event asks for it (EVENT_IDX).
  *
@@ -24,8 +24,9 @@
  *             kick_cycles=.. tsc_exact=0|1 cycles=.. bs=.. seed=.. doorbells=..
  * n: requests completed; cycles: TSC ticks of the timed loop, us the same in
  * microseconds at the guest's TSC rate (only assumed when tsc_exact=0);
- * kicks = doorbells: QueueNotify writes (both names: bench/blk parses
- * kicks=); kick_cycles: the TSC time the vCPU spent in those writes.
+ * kicks = doorbells: QueueNotify writes (both names: bench/compare reads
+ * doorbells=, or kicks= where that is missing); kick_cycles: the TSC time
+ * the vCPU spent in those writes.
  * There is no irqs= field: the guest polls with interrupts masked and never
  * receives one (minivmm's --stats counts what the device raised).
  */
@@ -223,9 +224,9 @@ int main(void)
 		return RT_EXIT_FAIL;
 	vring_set_used_event(&blk.vq, 0x7fff);
 	TEST_ASSERT_EQ(run_at_cpl3(blkbench_run, &b), 0);
-	/* cycles: TSC ticks; bench/blk converts them with the host's TSC rate
-	 * when the guest's rate is only assumed (tsc_exact=0).  New fields go
-	 * at the end, so the old ones keep their places. */
+	/* cycles: TSC ticks; bench/compare converts them with the host's TSC
+	 * rate (us= assumes a rate when tsc_exact=0).  New fields go at the
+	 * end, so the old ones keep their places. */
 	printf("blkbench: rw=%s qd=%lu n=%lu us=%lu iops=%lu kicks=%lu kick_cycles=%lu "
 	       "tsc_exact=%d cycles=%lu bs=%lu seed=%lu doorbells=%lu\n",
 	       b.write ? "randwrite" : "randread", (unsigned long)b.qd, (unsigned long)b.done,

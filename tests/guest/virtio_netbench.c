@@ -1,5 +1,5 @@
 /*
- * virtio-net benchmark guest (bench/net drives it; e1000bench.c is its
+ * virtio-net benchmark guest (bench/compare drives it; e1000bench.c is its
  * e1000 twin).  The loop, the command line (bench.mode, count, size, batch,
  * tso) and the "bench:" result line are net_bench.c's, shared with the twin;
  * this file is virtio-net's half of each step (docs/benchmark-guests.md

@@ -2,8 +2,10 @@
 # bench/compare --quick: the comparison command runs end to end (network and
 # block, every path beside its host baseline) and its output has the promised
 # shape: every column in every row, the ratios and spreads it prints agree with
-# the figures it prints, CSV and JSON carry the same rows, the charts exist.
-# Never the numbers themselves: those are for people to read (docs/comparison.md).
+# the figures it prints, CSV and JSON carry the same rows, the charts exist;
+# the placement and the host's steadiness are recorded, and every RX run gets
+# every frame injected (30 000, three times the tap's queue, so an injector that
+# overran the guest would lose some).  Never the numbers themselves: those are for people to read (docs/comparison.md).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 LABEL=compare
@@ -88,6 +90,20 @@ for kind, rate, host_path, match in (("net", "pps", "host", ("dir", "size")),
               for r in guests), "%s: guest rows carry exits, CPU and doorbells per unit" % kind)
     check(all(r["exits_kernel"] is not None or r.get("kexits_reason") for r in guests),
           "%s: in-kernel exits counted, or the reason they are not is given" % kind)
+
+# What keeps rounds comparable is recorded with them (docs/comparison.md, "Steady figures").
+placed = res["host"].get("placement", {})
+if len(os.sched_getaffinity(0)) >= 2:
+    check(re.fullmatch(r"vcpus=\d+,io=\d+", placed.get("minivmm") or "") is not None and
+          placed.get("injector_cpu") is not None and "# placement: minivmm --cpu-affinity" in text,
+          "default placement (vCPU and I/O thread on CPUs of their own) recorded: %s" % placed)
+steady = res.get("steadiness") or {}
+check((steady.get("rate") or 0) > 0 and "# host steadiness:" in text,
+      "the host's steadiness (a fixed CPU loop) measured and printed: %s" % steady)
+# The closed-loop injector loses nothing: every rx run got every frame sent.
+rx = [r for r in res["runs"] if r["kind"] == "net" and r["dir"] == "rx" and r["path"] != "host"]
+lost = [(r["path"], r["batch"], r.get("frames"), r.get("sent")) for r in rx if r.get("frames") != r.get("sent")]
+check(rx and not lost, "rx: every injected frame reached the guest %s" % lost[:2])
 
 with open(os.path.join(out, "results.csv")) as f:
     csv_rows = [r for r in csv.reader(f) if r and r[0] in ("net", "blk")]
