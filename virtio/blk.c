@@ -52,7 +52,10 @@
 	X(not_negotiated, VIRTIO_BLK_S_UNSUPP)	/* DISCARD/WRITE_ZEROES without the feature */     \
 	X(bad_segments, VIRTIO_BLK_S_IOERR)	/* not exactly one DISCARD/WRITE_ZEROES segment */ \
 	X(reserved_flags, VIRTIO_BLK_S_UNSUPP)	/* segment flags the type does not define */       \
-	X(too_many_sectors, VIRTIO_BLK_S_IOERR) /* over max_discard/write_zeroes_sectors */
+	X(too_many_sectors, VIRTIO_BLK_S_IOERR) /* over max_discard/write_zeroes_sectors */        \
+	X(too_large, VIRTIO_BLK_S_IOERR)	/* IN/OUT over VIRTIO_BLK_MAX_REQUEST_BYTES */     \
+	X(too_many_segments, VIRTIO_BLK_S_IOERR) /* IN/OUT over seg_max data buffers */            \
+	X(segment_too_large, VIRTIO_BLK_S_IOERR) /* an IN/OUT data buffer over size_max */
 
 /* What parsing decided: on to the disk, answered OK here, or refused (why). */
 enum blk_reason {
@@ -266,15 +269,37 @@ static void blk_data_window(struct blk_req *req)
 	}
 }
 
+/*
+ * The advertised size_max and seg_max, and the request maximum they imply,
+ * enforced: a driver may describe any amount of data with few, overlapping
+ * buffers, and what the host does per request (bounce buffers, one I/O per
+ * request) must stay bounded whatever it sends.
+ */
+static enum blk_reason blk_check_limits(const struct disk_request *io)
+{
+	if (io->len > VIRTIO_BLK_MAX_REQUEST_BYTES)
+		return BLK_REJECT_too_large;
+	if (io->iovcnt > VIRTIO_BLK_SEG_MAX)
+		return BLK_REJECT_too_many_segments;
+	for (unsigned int i = 0; i < io->iovcnt; i++)
+		if (io->iov[i].iov_len > VIRTIO_BLK_SIZE_MAX)
+			return BLK_REJECT_segment_too_large;
+	return BLK_SUBMIT;
+}
+
 static enum blk_reason blk_parse_rw(struct virtio_blk *blk, struct blk_req *req, uint64_t sector)
 {
 	bool write = req->type == VIRTIO_BLK_T_OUT;
 	struct disk_request *io = &req->io;
+	enum blk_reason why;
 
 	if (write && blk->read_only)
 		return BLK_REJECT_read_only;
 	if (io->len % SECTOR || io->len > UINT32_MAX)
 		return BLK_REJECT_bad_length;
+	why = blk_check_limits(io);
+	if (why != BLK_SUBMIT)
+		return why;
 	if (!blk_in_capacity(blk, sector, io->len / SECTOR))
 		return BLK_REJECT_out_of_range;
 	if (io->len == 0)
@@ -541,6 +566,7 @@ static void blk_build_config(struct virtio_blk *blk)
 
 	memset(c, 0, sizeof(*c));
 	c->capacity = blk->capacity;
+	c->size_max = VIRTIO_BLK_SIZE_MAX;
 	c->seg_max = VIRTIO_BLK_SEG_MAX;
 	/* With O_DIRECT the direct-I/O offset alignment, so that Linux issues
 	 * requests the disk can take without failing. */
@@ -601,8 +627,8 @@ int virtio_blk_create(struct vm *vm, const struct disk_config *cfg, unsigned int
 	blk->vdev.name = blk->name;
 	blk->vdev.device_id = VIRTIO_ID_BLOCK;
 	blk->vdev.device_features = BIT(VIRTIO_F_INDIRECT_DESC) | BIT(VIRTIO_F_EVENT_IDX) |
-				    BIT(VIRTIO_BLK_F_SEG_MAX) | BIT(VIRTIO_BLK_F_BLK_SIZE) |
-				    BIT(VIRTIO_BLK_F_FLUSH);
+				    BIT(VIRTIO_BLK_F_SIZE_MAX) | BIT(VIRTIO_BLK_F_SEG_MAX) |
+				    BIT(VIRTIO_BLK_F_BLK_SIZE) | BIT(VIRTIO_BLK_F_FLUSH);
 	if (blk->read_only)
 		blk->vdev.device_features |= BIT(VIRTIO_BLK_F_RO);
 	else

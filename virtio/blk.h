@@ -89,8 +89,15 @@ _Static_assert(sizeof(struct virtio_blk_config) == 72, "virtio_blk_config layout
 _Static_assert(__builtin_offsetof(struct virtio_blk_config, max_discard_sectors) == 36,
 	       "virtio_blk_config layout");
 
-/* Limits minivmm advertises in config space. */
+/*
+ * Limits minivmm advertises in config space.  SEG_MAX and SIZE_MAX are also
+ * enforced on IN/OUT: a request with more data segments, a larger segment,
+ * or more data in total than MAX_REQUEST_BYTES gets VIRTIO_BLK_S_IOERR.
+ * MAX_REQUEST_BYTES is what a driver that keeps to the other two can send.
+ */
 #define VIRTIO_BLK_SEG_MAX	       254	  /* queue size 256 minus header and status */
+#define VIRTIO_BLK_SIZE_MAX	       (1u << 20) /* bytes per data segment */
+#define VIRTIO_BLK_MAX_REQUEST_BYTES   ((uint64_t)VIRTIO_BLK_SEG_MAX * VIRTIO_BLK_SIZE_MAX)
 #define VIRTIO_BLK_MAX_DISCARD_SECTORS (1u << 22) /* 2 GiB per request */
 #define VIRTIO_BLK_MAX_DISCARD_SEG     1
 #define VIRTIO_BLK_DISCARD_ALIGNMENT   8 /* sectors: 4 KiB */

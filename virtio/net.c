@@ -87,10 +87,19 @@ struct virtio_net {
 	struct virtq_elem *rx_held; /* VIRTQ_MAX_SIZE of them, a ring */
 	unsigned int rx_held_first, rx_held_count;
 	uint64_t rx_held_bytes;
+	unsigned int rx_held_descs; /* descriptor-table entries the held chains occupy */
 	struct iovec rx_iov[RX_MAX_IOV];
 	unsigned int rx_iovcnt;
-	uint64_t rx_iov_bytes; /* guest bytes in rx_iov, without the overflow byte */
-	uint8_t rx_overflow;
+	unsigned int rx_iov_chains; /* held chains in rx_iov (the first ones) */
+	uint64_t rx_iov_bytes;	    /* guest bytes in rx_iov */
+	/*
+	 * The end of a frame longer than the guest's buffers (RX_SPILL_BYTES):
+	 * with MRG_RXBUF it waits here, rx_pending_len bytes in all counting
+	 * the rx_iov_bytes already in the guest, for the guest to post more.
+	 */
+	uint8_t *rx_spill;
+	uint64_t rx_spill_room;	 /* spill bytes a frame may use; the byte after means oversized */
+	uint64_t rx_pending_len; /* 0: no frame waiting */
 
 	struct virtio_net_counters counters;
 	atomic_uint logged_errors; /* errors logged so far, to cap the log */
@@ -303,14 +312,19 @@ static struct virtq_elem *vnet_rx_held_at(struct virtio_net *net, unsigned int i
 	return &net->rx_held[(net->rx_held_first + i) % VIRTQ_MAX_SIZE];
 }
 
+/* Also drops a frame waiting for buffers: after a reset it is nobody's. */
 static void vnet_rx_forget_held(struct virtio_net *net)
 {
 	net->rx_held_first = net->rx_held_count = 0;
 	net->rx_held_bytes = 0;
+	net->rx_held_descs = 0;
+	net->rx_pending_len = 0;
 }
 
 /* With MRG_RXBUF: header + frame bytes the held buffers should cover before a read. */
 #define RX_WANTED_BYTES (HDR_BYTES + VIRTIO_NET_MAX_FRAME)
+/* The largest frame, and one byte to tell a longer one (truncated by the tap). */
+#define RX_SPILL_BYTES (RX_WANTED_BYTES + 1)
 
 /*
  * Take RX chains from the guest: one without MRG_RXBUF (the driver makes
@@ -338,18 +352,22 @@ static bool vnet_rx_collect(struct virtio_net *net)
 		}
 		net->rx_held_count++;
 		net->rx_held_bytes += e->in_bytes;
+		net->rx_held_descs += e->ndesc;
 	}
 	return true;
 }
 
 /*
  * The held buffers as one iovec array, oldest first, up to the readv limit,
- * plus one byte of our own at the end: a read that reaches it had a frame
- * larger than the guest's buffers (the tap silently truncates).
+ * then the spill buffer: with MRG_RXBUF room for the rest of the largest
+ * frame (a frame that reaches it waits there for more guest buffers instead
+ * of being lost), and one byte more in any case: a read that reaches that
+ * byte had a frame too large to keep (the tap silently truncates).
  */
 static void vnet_rx_build_iov(struct virtio_net *net)
 {
 	net->rx_iovcnt = 0;
+	net->rx_iov_chains = 0;
 	net->rx_iov_bytes = 0;
 	for (unsigned int i = 0; i < net->rx_held_count; i++) {
 		const struct virtq_elem *e = vnet_rx_held_at(net, i);
@@ -358,11 +376,16 @@ static void vnet_rx_build_iov(struct virtio_net *net)
 			break;
 		memcpy(&net->rx_iov[net->rx_iovcnt], e->iov, e->nr_in * sizeof(struct iovec));
 		net->rx_iovcnt += e->nr_in;
+		net->rx_iov_chains++;
 		net->rx_iov_bytes += e->in_bytes;
 		if (!net->mrg_rxbuf)
 			break;
 	}
-	net->rx_iov[net->rx_iovcnt++] = (struct iovec){.iov_base = &net->rx_overflow, .iov_len = 1};
+	net->rx_spill_room = 0;
+	if (net->mrg_rxbuf && net->rx_iov_bytes < RX_WANTED_BYTES)
+		net->rx_spill_room = RX_WANTED_BYTES - net->rx_iov_bytes;
+	net->rx_iov[net->rx_iovcnt++] =
+	    (struct iovec){.iov_base = net->rx_spill, .iov_len = net->rx_spill_room + 1};
 }
 
 /* A frame of len bytes (header included) is in the held buffers: hand them back. */
@@ -389,6 +412,7 @@ static void vnet_rx_complete_frame(struct virtio_net *net, uint64_t len)
 		virtq_push(vq, e->head, (uint32_t)n);
 		left -= n;
 		net->rx_held_bytes -= e->in_bytes;
+		net->rx_held_descs -= e->ndesc;
 		net->rx_held_first = (net->rx_held_first + 1) % VIRTQ_MAX_SIZE;
 		net->rx_held_count--;
 	}
@@ -407,9 +431,47 @@ static void vnet_rx_wait_for_tap(struct virtio_net *net)
 	atomic_store(&net->rx_state, RX_POLLING);
 }
 
+/* A frame that can never reach the guest: counted, its buffers kept for the next. */
+static void vnet_rx_drop_oversized(struct virtio_net *net)
+{
+	counter_add(&net->counters.rx_oversized, 1);
+	counter_add(&net->counters.rx_dropped, 1);
+}
+
 /*
- * Make sure RX buffers are held and rx_iov describes them.  false if there
- * are none (RX then waits for a kick) or the queue broke.
+ * A frame waits in the spill buffer (MRG_RXBUF).  Once the held chains can
+ * take all of it, copy its end into the chains after the ones the read
+ * filled and hand it to the guest.  If they cannot and every descriptor of
+ * the ring is already held, the guest has nothing left to post: the frame
+ * can never fit, so drop it rather than stall RX for good.  Otherwise it
+ * keeps waiting.
+ */
+static void vnet_rx_settle_pending(struct virtio_net *net)
+{
+	uint64_t off = 0, left = net->rx_pending_len - net->rx_iov_bytes;
+
+	if (net->rx_held_bytes >= net->rx_pending_len) {
+		for (unsigned int i = net->rx_iov_chains; left && i < net->rx_held_count; i++) {
+			const struct virtq_elem *e = vnet_rx_held_at(net, i);
+			uint64_t n = e->in_bytes < left ? e->in_bytes : left;
+
+			iov_from_buf(e->iov, e->nr_in, 0, net->rx_spill + off, n);
+			off += n;
+			left -= n;
+		}
+		vnet_rx_complete_frame(net, net->rx_pending_len);
+	} else if (net->rx_held_descs >= vnet_rxq(net)->size) {
+		vnet_rx_drop_oversized(net);
+	} else {
+		return;
+	}
+	net->rx_pending_len = 0;
+}
+
+/*
+ * Make sure RX buffers are held and rx_iov describes them, a frame waiting
+ * for buffers being settled first.  false if there are none (or the waiting
+ * frame still needs more; RX then waits for a kick) or the queue broke.
  */
 static bool vnet_rx_have_buffers(struct virtio_net *net)
 {
@@ -418,7 +480,9 @@ static bool vnet_rx_have_buffers(struct virtio_net *net)
 	for (;;) {
 		if (!vnet_rx_collect(net))
 			return false;
-		if (net->rx_held_count) {
+		if (net->rx_pending_len)
+			vnet_rx_settle_pending(net);
+		if (!net->rx_pending_len && net->rx_held_count) {
 			virtq_disable_notify(vq);
 			vnet_rx_build_iov(net);
 			atomic_store(&net->rx_state, RX_IDLE);
@@ -438,13 +502,16 @@ static bool vnet_rx_have_buffers(struct virtio_net *net)
 /* One readv into the held buffers returned res: account for the frame. */
 static void vnet_rx_frame_read(struct virtio_net *net, ssize_t res)
 {
-	if ((uint64_t)res > net->rx_iov_bytes) {
-		/* The frame did not fit the buffers we had (the tap kept
-		 * only the start): drop it, reuse the buffers for the next. */
-		counter_add(&net->counters.rx_oversized, 1);
-		counter_add(&net->counters.rx_dropped, 1);
+	if ((uint64_t)res > net->rx_iov_bytes + net->rx_spill_room) {
+		/* More than the buffers and the spill room could keep (the
+		 * tap kept only the start): drop it, reuse the buffers. */
+		vnet_rx_drop_oversized(net);
 	} else if ((uint64_t)res < HDR_BYTES) {
 		counter_add(&net->counters.rx_dropped, 1);
+	} else if ((uint64_t)res > net->rx_iov_bytes) {
+		/* Its end is in the spill buffer: wait for the guest to post
+		 * buffers for it (vnet_rx_settle_pending()). */
+		net->rx_pending_len = (uint64_t)res;
 	} else {
 		vnet_rx_complete_frame(net, (uint64_t)res);
 	}
@@ -672,6 +739,7 @@ static void vnet_free(struct virtio_net *net)
 	tap_close(&net->tap);
 	free(net->tx_reqs);
 	free(net->rx_held);
+	free(net->rx_spill);
 	free(net);
 }
 
@@ -736,7 +804,8 @@ int virtio_net_create_on_tap(struct vm *vm, const struct net_config *cfg, unsign
 	snprintf(net->name, sizeof(net->name), "virtio-net.%u", index);
 	net->tx_reqs = calloc(VIRTQ_MAX_SIZE, sizeof(*net->tx_reqs));
 	net->rx_held = calloc(VIRTQ_MAX_SIZE, sizeof(*net->rx_held));
-	if (!net->tx_reqs || !net->rx_held) {
+	net->rx_spill = malloc(RX_SPILL_BYTES);
+	if (!net->tx_reqs || !net->rx_held || !net->rx_spill) {
 		log_error("--net %s: out of memory", cfg->tap);
 		ret = -ENOMEM;
 		goto fail;

@@ -73,7 +73,8 @@ _Static_assert(sizeof(struct virtio_net_config) == 12, "virtio_net_config layout
  * Largest packet in either direction, excluding the virtio-net header: a
  * 64 KiB TSO/GSO payload plus an Ethernet header.  Larger TX chains are
  * dropped; with MRG_RXBUF the device gathers RX buffers for this much
- * before reading from the tap.
+ * before reading from the tap, and a frame that outgrows the buffers the
+ * guest has posted waits (in the device) for more.
  */
 #define VIRTIO_NET_MAX_FRAME 65550
 

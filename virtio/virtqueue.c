@@ -124,6 +124,7 @@ int virtq_enable(struct virtq *vq, const struct guest_mem *mem, uint64_t feature
 	vq->signalled_used_valid = false;
 	vq->notify_enabled = true;
 	vq->broken = false;
+	memset(vq->in_flight, 0, sizeof(vq->in_flight));
 	vq->error = NULL;
 	vq->ready = true;
 	return 0;
@@ -163,6 +164,21 @@ static int virtq_add_buffer(struct virtq *vq, struct virtq_elem *elem, const str
 		elem->out_bytes += d->len;
 	}
 	return 0;
+}
+
+static bool virtq_head_in_flight(const struct virtq *vq, uint16_t head)
+{
+	return (vq->in_flight[head / 64] >> (head % 64)) & 1;
+}
+
+static void virtq_set_in_flight(struct virtq *vq, uint16_t head, bool on)
+{
+	uint64_t bit = 1ULL << (head % 64);
+
+	if (on)
+		vq->in_flight[head / 64] |= bit;
+	else
+		vq->in_flight[head / 64] &= ~bit;
 }
 
 /* Walk an indirect table; it must be the whole chain (spec 2.7.5.3.1). */
@@ -227,6 +243,9 @@ static int virtq_next_head(struct virtq *vq, uint16_t *head)
 	if (*head >= vq->size)
 		return virtq_breakf(vq, "avail ring entry %u: head %u out of range",
 				    vq->last_avail_idx, *head);
+	if (virtq_head_in_flight(vq, *head))
+		return virtq_breakf(vq, "avail ring entry %u: head %u is already in flight",
+				    vq->last_avail_idx, *head);
 	return 1;
 }
 
@@ -244,11 +263,13 @@ static int virtq_walk_chain(struct virtq *vq, struct virtq_elem *elem)
 			if (idx != head)
 				return virtq_breakf(
 				    vq, "chain %u: indirect descriptor inside a chain", head);
+			elem->ndesc = 1;
 			return virtq_walk_indirect(vq, elem, &d);
 		}
 		ret = virtq_add_buffer(vq, elem, &d);
 		if (ret)
 			return ret;
+		elem->ndesc++;
 		if (!(d.flags & VIRTQ_DESC_F_NEXT))
 			return 0;
 		if (++visited >= vq->size)
@@ -268,11 +289,12 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *elem)
 	ret = virtq_next_head(vq, &elem->head);
 	if (ret <= 0)
 		return ret;
-	elem->nr_out = elem->nr_in = 0;
+	elem->nr_out = elem->nr_in = elem->ndesc = 0;
 	elem->out_bytes = elem->in_bytes = 0;
 	ret = virtq_walk_chain(vq, elem);
 	if (ret)
 		return ret;
+	virtq_set_in_flight(vq, elem->head, true);
 	vq->last_avail_idx++;
 	return 1;
 }
@@ -284,6 +306,10 @@ void virtq_push(struct virtq *vq, uint16_t head, uint32_t len)
 	__atomic_store_n(&e->id, (uint32_t)head, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->len, len, __ATOMIC_RELAXED);
 	vq->used_idx++;
+	/* Heads come from virtq_pop(), so below the queue size; the check
+	 * only keeps a device bug from writing past the bitmap. */
+	if (head < vq->size)
+		virtq_set_in_flight(vq, head, false);
 }
 
 bool virtq_flush_used(struct virtq *vq)

@@ -6,10 +6,13 @@
  * virtq_pop() validates indices, chain lengths, loops, indirect tables,
  * read/write ordering and that every buffer lies wholly inside guest RAM.
  * A malformed chain marks the queue broken (vq->error says why); so does
- * virtq_break() when the device finds a chain it cannot answer.  A broken
- * queue pops nothing until it is enabled again after a reset.  Devices pop
- * through the transport (virtio_queue_pop(), virtio_queue_break() in
- * virtio/mmio.h), which also puts the device in NEEDS_RESET.
+ * virtq_break() when the device finds a chain it cannot answer.  A head the
+ * device popped and has not pushed back is "in flight": the driver offering
+ * it again is a malformed ring too (the device would answer one chain
+ * twice).  A broken queue pops nothing until it is enabled again after a
+ * reset.  Devices pop through the transport (virtio_queue_pop(),
+ * virtio_queue_break() in virtio/mmio.h), which also puts the device in
+ * NEEDS_RESET.
  *
  * Threading: the transport configures the queue (virtq_enable/virtq_reset)
  * only while the device's I/O thread is stopped; everything else is called
@@ -78,6 +81,9 @@ struct virtq {
 	bool signalled_used_valid; /* false until the first flush after enable */
 	bool notify_enabled;	   /* last virtq_enable_notify()/virtq_disable_notify() */
 	bool broken;
+	/* Heads popped and not yet pushed: one bit per descriptor index,
+	 * cleared by virtq_enable() and virtq_reset(). */
+	uint64_t in_flight[VIRTQ_MAX_SIZE / 64];
 	const char *error; /* why the queue broke, for the log */
 	char errbuf[128];
 };
@@ -88,7 +94,8 @@ struct virtq {
  * bases point straight into guest RAM.
  */
 struct virtq_elem {
-	uint16_t head; /* id to hand back to virtq_push() */
+	uint16_t head;	/* id to hand back to virtq_push() */
+	uint16_t ndesc; /* descriptor-table entries the chain occupies (an indirect table: 1) */
 	uint16_t nr_out;
 	uint16_t nr_in;
 	uint64_t out_bytes;
@@ -108,8 +115,9 @@ int virtq_enable(struct virtq *vq, const struct guest_mem *mem, uint64_t feature
 
 /*
  * Pop the next available chain.  Returns 1 with *elem filled, 0 if the ring
- * is empty, -EINVAL if the ring or the chain is malformed (the queue is then
- * broken; further calls return -EINVAL).
+ * is empty, -EINVAL if the ring or the chain is malformed, or its head is
+ * still in flight (the queue is then broken; further calls return -EINVAL).
+ * The head stays in flight until virtq_push() hands it back.
  */
 int virtq_pop(struct virtq *vq, struct virtq_elem *elem);
 
@@ -125,7 +133,9 @@ bool virtq_has_avail(struct virtq *vq);
 
 /*
  * Put a chain on the used ring with len bytes written to its writable
- * buffers.  Not visible to the driver until virtq_flush_used().
+ * buffers; the driver may offer its head again from now on.  Every popped
+ * head must be pushed exactly once (or the queue reset).  Not visible to
+ * the driver until virtq_flush_used().
  */
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t len);
 

@@ -32,6 +32,8 @@
  * aligned (address to mem_align, segment lengths to block_size) goes through
  * an aligned bounce buffer (counted as `bounced`); a misaligned offset or
  * length cannot be fixed by bouncing and fails in the kernel (-EINVAL).
+ * The bounce memory is bounded whatever the request's size: see
+ * DISK_BOUNCE_CHUNK below.
  */
 #ifndef MINIVMM_DISK_H
 #define MINIVMM_DISK_H
@@ -83,7 +85,10 @@ struct disk_request {
 	/* The backend's while the request is in flight. */
 	struct iothread_op uring_op;
 	struct disk *disk;
-	void *bounce;
+	void *bounce;		   /* one chunk of the request (DISK_BOUNCE_CHUNK at most) */
+	int bounce_slot;	   /* which buffer of the disk's pool */
+	uint64_t bounce_at;	   /* where in the request the chunk starts */
+	struct disk_request *next; /* waiting for a bounce buffer */
 };
 
 /* What an open disk is; constant after disk_open(). */
@@ -98,7 +103,24 @@ struct disk_props {
 	const char *cache;	/* "none" or "writeback" */
 };
 
-#define DISK_COUNTERS(X) X(bounced)
+/*
+ * Bounce memory is bounded (cache=none, misaligned buffers), whatever the
+ * request's size: a disk has a pool of DISK_BOUNCE_SLOTS buffers of
+ * DISK_BOUNCE_CHUNK bytes (allocated on first use, kept until close).  A
+ * bounced request holds one buffer from start to completion and moves its
+ * data through it one chunk after the other; when all are in use it waits
+ * (counted as bounce_waits) until an earlier one completes.
+ */
+#define DISK_BOUNCE_CHUNK      (1u << 20)
+#define DISK_BOUNCE_POOL_BYTES (4u << 20)
+#define DISK_BOUNCE_SLOTS      ((int)(DISK_BOUNCE_POOL_BYTES / DISK_BOUNCE_CHUNK))
+
+/*
+ * bounced: requests copied through a bounce buffer.  bounce_bytes: bounce
+ * buffers in use now; bounce_peak_bytes: the most ever in use at once
+ * (gauges; also what the pool has allocated).
+ */
+#define DISK_COUNTERS(X) X(bounced) X(bounce_waits) X(bounce_bytes) X(bounce_peak_bytes)
 struct disk_counters {
 	DISK_COUNTERS(COUNTER_FIELD)
 };
@@ -122,10 +144,12 @@ void disk_use_iothread(struct disk *d, struct iothread *io);
 void disk_close(struct disk *d);
 
 /*
- * Start r.  0: done will run exactly once (perhaps already has).  -errno:
- * refused before any I/O (an unknown op or a transfer over UINT32_MAX bytes
- * -EINVAL, an io_uring disk without an I/O thread -EINVAL, no memory for a
- * bounce buffer -ENOMEM, the ring refused an SQE -EBUSY); done will not run.
+ * Start r.  0: done will run exactly once (perhaps already has; a request
+ * waiting for bounce memory starts when an earlier one completes, and fails
+ * there with -ENOMEM or -EBUSY if it cannot).  -errno: refused before any
+ * I/O (an unknown op or a transfer over UINT32_MAX bytes -EINVAL, an
+ * io_uring disk without an I/O thread -EINVAL, no memory for a bounce
+ * buffer -ENOMEM, the ring refused an SQE -EBUSY); done will not run.
  */
 int disk_submit(struct disk *d, struct disk_request *r);
 

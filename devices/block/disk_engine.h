@@ -28,6 +28,13 @@ struct disk {
 	struct iothread *io; /* disk_use_iothread(): the io_uring engine's ring */
 	struct disk_props props;
 	struct disk_counters counters;
+	/* The thread that submits and completes requests only: the bounce
+	 * buffers (allocated on first use), which are in use, and the
+	 * bounced requests waiting for one, oldest first. */
+	void *bounce_slot[DISK_BOUNCE_SLOTS];
+	bool bounce_busy[DISK_BOUNCE_SLOTS];
+	struct disk_request *waiting, **waiting_tail;
+	bool starting_waiting; /* disk_start_waiting() is running */
 };
 
 /*
@@ -39,7 +46,7 @@ bool disk_rw_progress(struct disk_request *r, ssize_t res, int *result);
 
 /*
  * The buffers of the next read or write attempt: the rest of the bounce
- * buffer (described in *one) or the caller's iovec.
+ * buffer's chunk (described in *one) or the caller's iovec.
  */
 void disk_rw_window(struct disk_request *r, struct iovec *one, struct iovec **iov,
 		    unsigned int *cnt);
@@ -47,7 +54,10 @@ void disk_rw_window(struct disk_request *r, struct iovec *one, struct iovec **io
 /* fallocate mode of a DISCARD or WRITE_ZEROES. */
 int disk_fallocate_mode(const struct disk_request *r);
 
-/* r is over: copy a bounced read back, free the bounce buffer, call done. */
+/*
+ * r is over: copy a bounced read's last chunk back, free the bounce buffer,
+ * call done, then start requests that were waiting for bounce memory.
+ */
 void disk_complete(struct disk_request *r, int result);
 
 #endif

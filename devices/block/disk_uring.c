@@ -15,19 +15,21 @@ static void disk_uring_prep_rw(struct io_uring_sqe *sqe, struct disk *d, struct 
 {
 	uint64_t at = r->offset + r->transferred;
 	bool read = r->op == DISK_OP_READ;
+	struct iovec one, *iov;
+	unsigned int cnt;
 
-	if (r->bounce) {
-		void *buf = (uint8_t *)r->bounce + r->transferred;
-		unsigned int len = (unsigned int)(r->len - r->transferred);
-
+	disk_rw_window(r, &one, &iov, &cnt);
+	if (iov == &one) {
+		/* Bounced: the rest of the chunk, one plain buffer. */
 		if (read)
-			io_uring_prep_read(sqe, d->fd, buf, len, at);
+			io_uring_prep_read(sqe, d->fd, one.iov_base, (unsigned int)one.iov_len, at);
 		else
-			io_uring_prep_write(sqe, d->fd, buf, len, at);
+			io_uring_prep_write(sqe, d->fd, one.iov_base, (unsigned int)one.iov_len,
+					    at);
 	} else if (read) {
-		io_uring_prep_readv(sqe, d->fd, r->iov, r->iovcnt, at);
+		io_uring_prep_readv(sqe, d->fd, iov, cnt, at);
 	} else {
-		io_uring_prep_writev(sqe, d->fd, r->iov, r->iovcnt, at);
+		io_uring_prep_writev(sqe, d->fd, iov, cnt, at);
 	}
 }
 

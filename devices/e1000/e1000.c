@@ -154,9 +154,10 @@ void e1000_kick_io(struct e1000 *e)
 
 /*
  * Whatever woke the I/O thread (the kick eventfd, the tap, the ITR timer),
- * it does the same: deliver an interrupt ITR held back if it is due (else
- * set the timer for it), then receive until the tap is empty, the ring is
- * full or a burst is done, and watch the tap again unless the ring is full.
+ * it does the same: one turn of the transmit work a TDT write left over,
+ * deliver an interrupt ITR held back if it is due (else set the timer for
+ * it), then receive until the tap is empty, the ring is full or a burst is
+ * done, and watch the tap again unless the ring is full.
  */
 static void e1000_io_wake(void *opaque)
 {
@@ -166,6 +167,7 @@ static void e1000_io_wake(void *opaque)
 	int delivered;
 
 	pthread_mutex_lock(&e->lock);
+	e1000_tx_process(e); /* transmit a TDT write left over; kicks again if more */
 	wait = e1000_irq_deferred_wait(e);
 	pthread_mutex_unlock(&e->lock);
 	if (wait >= 0)
@@ -184,6 +186,16 @@ int e1000_rx_poll(struct e1000 *e)
 	pthread_mutex_unlock(&e->lock);
 	e1000_rx_pass(e, UINT_MAX, &delivered);
 	return delivered;
+}
+
+bool e1000_tx_poll(struct e1000 *e)
+{
+	bool more;
+
+	pthread_mutex_lock(&e->lock);
+	more = e1000_tx_process(e);
+	pthread_mutex_unlock(&e->lock);
+	return more;
 }
 
 /* The I/O thread: the kick eventfd, a watch on the tap, the ITR timer. */
@@ -249,6 +261,19 @@ static void e1000_report_stats(void *opaque, struct json_object *obj)
 
 /* ---- creation ---- */
 
+/* The allocator of the device and its buffers; unit tests make it fail. */
+static void *(*e1000_allocator)(size_t size);
+
+void e1000_set_allocator(void *(*alloc)(size_t size))
+{
+	e1000_allocator = alloc;
+}
+
+void *e1000_alloc(size_t size)
+{
+	return e1000_allocator ? e1000_allocator(size) : calloc(1, size);
+}
+
 void e1000_set_clock(struct e1000 *e, uint64_t (*now_ns)(void))
 {
 	pthread_mutex_lock(&e->lock);
@@ -292,11 +317,12 @@ static int e1000_register_pci(struct vm *vm, struct e1000 *e)
 int e1000_create_on_tap(struct vm *vm, unsigned int index, const uint8_t mac[6],
 			const struct tap *tap, bool io_thread, struct e1000 **out)
 {
-	struct e1000 *e = calloc(1, sizeof(*e));
+	struct e1000 *e = e1000_alloc(sizeof(*e));
 	int ret;
 
 	if (!e)
 		return -ENOMEM;
+	/* Before anything can fail: e1000_free() closes kick_fd unless it is -1. */
 	e->kick_fd = -1;
 	if (e1000_tx_alloc(&e->tx) || e1000_rx_alloc(&e->rx)) {
 		e1000_free(e);

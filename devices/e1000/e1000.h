@@ -20,6 +20,7 @@
 #define MINIVMM_E1000_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define E1000_VENDOR_ID 0x8086
@@ -177,6 +178,17 @@
 #define E1000_RXD_STAT_VP   0x08
 #define E1000_RXD_ERR_RXE   0x80
 
+/*
+ * Transmit work one trapped TDT/TCTL write, or one turn of the I/O thread
+ * that continues it, does at most (each checked before the next step, so a
+ * turn overruns by at most one descriptor or one frame): descriptors,
+ * frames sent (TSO segments included), and bytes gathered plus sent.  A few
+ * microseconds per frame keep a turn well under a millisecond.
+ */
+#define E1000_TX_BUDGET_DESCS  256
+#define E1000_TX_BUDGET_FRAMES 128
+#define E1000_TX_BUDGET_BYTES  (256 * 1024)
+
 struct vm;
 struct tap;
 struct net_config;
@@ -207,7 +219,20 @@ void e1000_destroy(struct e1000 *e);
  */
 int e1000_rx_poll(struct e1000 *e);
 
+/*
+ * Without the I/O thread (unit tests): one turn of the transmit work a
+ * TDT write left over (what the thread does when woken).  Returns whether
+ * work is still left.
+ */
+bool e1000_tx_poll(struct e1000 *e);
+
 struct pci_device *e1000_pci_device(struct e1000 *e);
+
+/*
+ * Unit tests: the allocator e1000_create_on_tap() takes the device and its
+ * buffers from (zeroed memory, NULL on failure); NULL restores calloc.
+ */
+void e1000_set_allocator(void *(*alloc)(size_t size));
 
 /* Replace the monotonic nanosecond clock ITR throttling uses (unit tests). */
 void e1000_set_clock(struct e1000 *e, uint64_t (*now_ns)(void));

@@ -17,6 +17,10 @@
  *   segment, tap_write) and every interrupt change runs under it.  A vCPU
  *   never blocks on the host: tap writes are non-blocking, and it wakes the
  *   I/O thread with an eventfd write (e1000_kick_io), never by waiting.
+ * - A vCPU's TDT/TCTL write does at most one budget of transmit work
+ *   (E1000_TX_BUDGET_*); what is left the I/O thread continues, one budget
+ *   per wake-up under the lock, kicking itself until the ring is done, so
+ *   no exit and no turn of its loop lasts long whatever the guest queues.
  * - The I/O thread (vmm/core/iothread.h) runs e1000_io_wake() when the kick
  *   eventfd is signalled, the tap becomes readable or the ITR timer fires.
  *   It takes the lock to look at rx.state, to deliver a frame into the ring
@@ -137,9 +141,22 @@ struct e1000_tx_context {
 /*
  * Transmit.  IDLE -(first data descriptor)-> GATHERING -(EOP)-> IDLE; a
  * buffer outside RAM or a packet too big for buf turns GATHERING into
- * DISCARDING, whose EOP drops the packet.
+ * DISCARDING, whose EOP drops the packet.  A TSO packet whose segments do
+ * not all fit in one turn's budget goes from EOP to SEGMENTING: the next
+ * turn sends its remaining segments before it looks at another descriptor.
  */
-enum e1000_tx_state { E1000_TX_IDLE, E1000_TX_GATHERING, E1000_TX_DISCARDING };
+enum e1000_tx_state {
+	E1000_TX_IDLE,
+	E1000_TX_GATHERING,
+	E1000_TX_DISCARDING,
+	E1000_TX_SEGMENTING,
+};
+
+/* What is left of one turn's work (E1000_TX_BUDGET_*). */
+struct e1000_tx_budget {
+	unsigned int descs, frames;
+	uint32_t bytes;
+};
 
 struct e1000_tx {
 	struct e1000_tx_context ctx;
@@ -155,6 +172,10 @@ struct e1000_tx {
 	bool vle;
 	uint16_t vlan;
 	uint8_t *seg_buf, *vlan_buf; /* scratch: one TSO segment, one tagged frame */
+	/* SEGMENTING: where the next segment's payload starts, and its number. */
+	uint32_t seg_off;
+	unsigned int seg_index;
+	struct e1000_tx_budget budget; /* of the turn in progress */
 };
 
 /*
@@ -215,6 +236,8 @@ struct e1000 {
 
 /* ---- e1000.c ---- */
 
+/* Zeroed memory for the device and its buffers (e1000_set_allocator()), NULL if none. */
+void *e1000_alloc(size_t size);
 /* CTRL.RST: every register, the PHY, the EEPROM interface, TX and RX state. */
 void e1000_reset(struct e1000 *e);
 /* Wake the I/O thread (any thread; the lock may be held). */
@@ -255,8 +278,17 @@ int64_t e1000_irq_deferred_wait(struct e1000 *e);
 int e1000_tx_alloc(struct e1000_tx *tx);
 void e1000_tx_free(struct e1000_tx *tx);
 void e1000_tx_reset(struct e1000_tx *tx);
-/* Row hook of TDT and TCTL: store, then process descriptors from TDH to TDT. */
+/*
+ * Row hook of TDT and TCTL: store, then one turn of e1000_tx_process().
+ */
 void e1000_tx_write_doorbell(struct e1000 *e, uint32_t off, uint32_t val);
+/*
+ * One turn of transmit (lock held): the rest of a TSO packet, then
+ * descriptors from TDH towards TDT, within the E1000_TX_BUDGET_* limits.
+ * Returns whether work is left, in which case the I/O thread has been
+ * kicked to do the next turn.
+ */
+bool e1000_tx_process(struct e1000 *e);
 
 /* ---- e1000_rx.c ---- */
 

@@ -40,7 +40,7 @@ enum e1000_rx_verdict { E1000_RX_DELIVER, E1000_RX_DROP, E1000_RX_WAIT };
 
 int e1000_rx_alloc(struct e1000_rx *rx)
 {
-	rx->buf = malloc(E1000_MAX_FRAME);
+	rx->buf = e1000_alloc(E1000_MAX_FRAME);
 	return rx->buf ? 0 : -1;
 }
 

@@ -1,10 +1,12 @@
 /*
  * The e1000's transmit ring.  A write to TDT (or TCTL) processes the
- * descriptors from TDH to TDT at once, in the vCPU thread that trapped on
- * it, under the NIC lock: each descriptor is copied once, buffers are
- * gathered into one packet, offloads (checksums, TSO, VLAN tag) applied
- * with devices/net/offload.h, and each frame written to the tap without
- * blocking.
+ * descriptors from TDH towards TDT in the vCPU thread that trapped on it,
+ * under the NIC lock: each descriptor is copied once, buffers are gathered
+ * into one packet, offloads (checksums, TSO, VLAN tag) applied with
+ * devices/net/offload.h, and each frame written to the tap without
+ * blocking.  One such turn does at most E1000_TX_BUDGET_* of work (the
+ * guest chooses how long the ring is and how small TSO segments are); the
+ * I/O thread does the rest, one budget per turn, with no further write.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +20,9 @@
 
 int e1000_tx_alloc(struct e1000_tx *tx)
 {
-	tx->buf = malloc(E1000_TX_BUF_SIZE);
-	tx->seg_buf = malloc(E1000_MAX_FRAME + NET_VLAN_HLEN);
-	tx->vlan_buf = malloc(E1000_MAX_FRAME + NET_VLAN_HLEN);
+	tx->buf = e1000_alloc(E1000_TX_BUF_SIZE);
+	tx->seg_buf = e1000_alloc(E1000_MAX_FRAME + NET_VLAN_HLEN);
+	tx->vlan_buf = e1000_alloc(E1000_MAX_FRAME + NET_VLAN_HLEN);
 	return tx->buf && tx->seg_buf && tx->vlan_buf ? 0 : -1;
 }
 
@@ -35,7 +37,17 @@ void e1000_tx_reset(struct e1000_tx *tx)
 {
 	memset(&tx->ctx, 0, sizeof(tx->ctx));
 	tx->len = 0;
-	tx->state = E1000_TX_IDLE;
+	tx->state = E1000_TX_IDLE; /* drops the segments of a packet being cut */
+}
+
+static bool e1000_tx_budget_left(const struct e1000_tx_budget *b)
+{
+	return b->descs && b->frames && b->bytes;
+}
+
+static void e1000_tx_budget_bytes(struct e1000_tx_budget *b, uint32_t n)
+{
+	b->bytes = n < b->bytes ? b->bytes - n : 0;
 }
 
 /* One finished frame to the tap: VLAN tag, padding, counters. */
@@ -43,6 +55,9 @@ static void e1000_tx_frame(struct e1000 *e, const uint8_t *frame, uint32_t len)
 {
 	uint8_t padded[NET_ETH_ZLEN];
 
+	if (e->tx.budget.frames)
+		e->tx.budget.frames--;
+	e1000_tx_budget_bytes(&e->tx.budget, len);
 	if (e->tx.vle && (E1000_REG(e, E1000_CTRL) & E1000_CTRL_VME) && len >= NET_VLAN_TAG_OFF &&
 	    len <= E1000_MAX_FRAME) {
 		len = (uint32_t)net_vlan_insert(e->tx.vlan_buf, frame, len,
@@ -86,29 +101,51 @@ static struct net_tso e1000_tx_tso_desc(const struct e1000_tx *tx)
 }
 
 /*
- * TCP segmentation, as the chip does it: a context that does not fit the
- * packet drops it (TSCTFC), else every MSS-sized piece goes out as a frame
- * of its own with the header fixed up.
+ * SEGMENTING: send the packet's next MSS-sized pieces, each a frame of its
+ * own with the header fixed up, while the turn's budget lasts; the packet
+ * is done (IDLE) when its last piece has gone.
  */
-static void e1000_tx_tso(struct e1000 *e)
+static void e1000_tx_segments(struct e1000 *e)
+{
+	struct e1000_tx *tx = &e->tx;
+	struct net_tso t = e1000_tx_tso_desc(tx);
+
+	/* A packet of header only is still one frame: the first goes out whatever its size. */
+	while ((tx->seg_index == 0 || tx->seg_off < tx->len) && e1000_tx_budget_left(&tx->budget)) {
+		size_t len = net_tso_segment(&t, tx->buf, tx->len, tx->seg_off, tx->seg_index++,
+					     tx->seg_buf);
+
+		e1000_tx_frame(e, tx->seg_buf, (uint32_t)len);
+		counter_add(&e->counters.tx_tso_segments, 1);
+		tx->seg_off += t.mss;
+	}
+	if (tx->seg_index > 0 && tx->seg_off >= tx->len) {
+		tx->len = 0;
+		tx->state = E1000_TX_IDLE;
+	}
+}
+
+/*
+ * TCP segmentation, as the chip does it: a context that does not fit the
+ * packet (or asks for an MSS below NET_TSO_MIN_MSS) drops it (TSCTFC),
+ * else the packet is cut into segments, over as many turns as it takes.
+ * Returns whether it is being cut (SEGMENTING).
+ */
+static bool e1000_tx_tso(struct e1000 *e)
 {
 	struct net_tso t = e1000_tx_tso_desc(&e->tx);
-	uint32_t off = t.hdr_len;
-	unsigned int index = 0;
 
 	if (!net_tso_valid(&t, e->tx.len, E1000_MAX_FRAME)) {
 		e1000_stat_add(e, E1000_TSCTFC, 1);
 		counter_add(&e->counters.tx_dropped, 1);
-		return;
+		return false;
 	}
 	e1000_stat_add(e, E1000_TSCTC, 1);
-	do {
-		size_t len = net_tso_segment(&t, e->tx.buf, e->tx.len, off, index++, e->tx.seg_buf);
-
-		e1000_tx_frame(e, e->tx.seg_buf, (uint32_t)len);
-		counter_add(&e->counters.tx_tso_segments, 1);
-		off += t.mss;
-	} while (off < e->tx.len);
+	e->tx.state = E1000_TX_SEGMENTING;
+	e->tx.seg_off = t.hdr_len;
+	e->tx.seg_index = 0;
+	e1000_tx_segments(e);
+	return true;
 }
 
 /* Checksums a data (or legacy) descriptor asked for, into the packet. */
@@ -134,7 +171,8 @@ static void e1000_tx_finish_packet(struct e1000 *e)
 	if (tx->state == E1000_TX_DISCARDING || tx->len == 0) {
 		counter_add(&e->counters.tx_dropped, 1);
 	} else if (tx->tse) {
-		e1000_tx_tso(e);
+		if (e1000_tx_tso(e))
+			return; /* e1000_tx_segments() ends the packet */
 	} else if (tx->len > E1000_MAX_FRAME) {
 		counter_add(&e->counters.tx_dropped, 1);
 	} else {
@@ -166,6 +204,7 @@ static void e1000_tx_gather(struct e1000 *e, uint64_t addr, uint32_t len)
 	}
 	memcpy(tx->buf + tx->len, src, len);
 	tx->len += len;
+	e1000_tx_budget_bytes(&tx->budget, len);
 }
 
 static void e1000_tx_context_desc(struct e1000_tx *tx, const uint8_t *d)
@@ -228,19 +267,32 @@ static uint64_t e1000_tx_ring_base(struct e1000 *e)
 	return (uint64_t)E1000_REG(e, E1000_TDBAH) << 32 | (E1000_REG(e, E1000_TDBAL) & ~0xfu);
 }
 
-/* Process descriptors from TDH up to TDT, in a ring of n; raise TXDW/TXQE. */
-static void e1000_tx_run(struct e1000 *e, uint32_t n)
+/*
+ * One turn: the rest of a packet being cut, then descriptors from TDH
+ * towards TDT in a ring of n, while the budget lasts; raise TXDW/TXQE.
+ * Returns whether work is left for another turn.
+ */
+static bool e1000_tx_run(struct e1000 *e, uint32_t n)
 {
 	uint64_t base = e1000_tx_ring_base(e);
 	uint32_t head = E1000_REG(e, E1000_TDH), tail = E1000_REG(e, E1000_TDT);
 	uint32_t cause = 0, done = 0;
+	bool resumed = e->tx.state == E1000_TX_SEGMENTING;
 
+	e->tx.budget = (struct e1000_tx_budget){E1000_TX_BUDGET_DESCS, E1000_TX_BUDGET_FRAMES,
+						E1000_TX_BUDGET_BYTES};
+	if (resumed) {
+		e1000_tx_segments(e);
+		if (e->tx.state == E1000_TX_SEGMENTING)
+			return true;
+	}
 	if (head >= n || tail >= n) {
 		/* A hostile or broken driver: stall the queue, as hardware would. */
 		counter_add(&e->counters.tx_desc_errors, 1);
-		return;
+		return false;
 	}
-	while (head != tail) {
+	while (head != tail && e->tx.state != E1000_TX_SEGMENTING &&
+	       e1000_tx_budget_left(&e->tx.budget)) {
 		uint8_t *slot = guest_mem_ptr(&e->vm->mem, base + (uint64_t)head * E1000_DESC_SIZE,
 					      E1000_DESC_SIZE);
 		uint8_t d[E1000_DESC_SIZE];
@@ -258,16 +310,31 @@ static void e1000_tx_run(struct e1000 *e, uint32_t n)
 		head = (head + 1) % n;
 		E1000_REG(e, E1000_TDH) = head;
 		done++;
+		e->tx.budget.descs--;
 	}
-	e1000_irq_raise(e, done && head == tail ? cause | E1000_ICR_TXQE : cause);
+	if (e->tx.state == E1000_TX_SEGMENTING || head != tail) {
+		/* Out of budget (a slot outside RAM stops the ring for good instead). */
+		e1000_irq_raise(e, cause);
+		return e->tx.state == E1000_TX_SEGMENTING || !e1000_tx_budget_left(&e->tx.budget);
+	}
+	e1000_irq_raise(e, done || resumed ? cause | E1000_ICR_TXQE : cause);
+	return false;
+}
+
+bool e1000_tx_process(struct e1000 *e)
+{
+	uint32_t n = E1000_REG(e, E1000_TDLEN) / E1000_DESC_SIZE;
+	bool more = false;
+
+	if ((E1000_REG(e, E1000_TCTL) & E1000_TCTL_EN) && pci_bus_master_enabled(e->pci) && n)
+		more = e1000_tx_run(e, n);
+	if (more)
+		e1000_kick_io(e); /* the I/O thread does the next turn */
+	return more;
 }
 
 void e1000_tx_write_doorbell(struct e1000 *e, uint32_t off, uint32_t val)
 {
-	uint32_t n;
-
 	e1000_reg_store(e, off, val);
-	n = E1000_REG(e, E1000_TDLEN) / E1000_DESC_SIZE;
-	if ((E1000_REG(e, E1000_TCTL) & E1000_TCTL_EN) && pci_bus_master_enabled(e->pci) && n)
-		e1000_tx_run(e, n);
+	e1000_tx_process(e);
 }

@@ -93,7 +93,7 @@ bool net_tso_valid(const struct net_tso *t, size_t total, size_t max_frame)
 {
 	uint32_t hdr = t->hdr_len;
 
-	return hdr != 0 && t->mss != 0 && hdr <= total && hdr + t->mss <= max_frame &&
+	return hdr != 0 && t->mss >= NET_TSO_MIN_MSS && hdr <= total && hdr + t->mss <= max_frame &&
 	       t->ipcss + IPV4_HLEN <= hdr && t->tucss + (t->tcp ? TCP_HLEN : UDP_HLEN) <= hdr &&
 	       t->tucso + 2u <= hdr && t->tucso >= t->tucss && (!t->ipv4 || t->ipcso + 2u <= hdr) &&
 	       t->tucss >= t->ipcss;

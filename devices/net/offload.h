@@ -68,6 +68,17 @@ void net_copy_untagged(uint8_t *dst, const uint8_t *frame, size_t len, bool unta
 /* ---- TCP/UDP segmentation ---- */
 
 /*
+ * The smallest MSS a segmentation context may ask for.  Intel's 8254x
+ * manual gives none, but no real stack goes below 48: Linux clamps the MSS
+ * it sends with to at least 48 bytes (net.ipv4.tcp_min_snd_mss cannot be
+ * set lower).  A smaller one is only a way to make one 64 KiB packet cost
+ * tens of thousands of frames, so it is refused.  (576 - 40 = 536, the
+ * IPv4 default, would be too high: Linux lowers the MSS to 512 after path
+ * MTU discovery and to a peer's smaller advertised MSS.)
+ */
+#define NET_TSO_MIN_MSS 48u
+
+/*
  * One packet to cut into frames: a header of hdr_len bytes (Ethernet, IP,
  * TCP or UDP) followed by payload, cut into mss-byte pieces.  The offsets
  * are a driver's, relative to the packet's start; ipcse 0 means "to the
@@ -86,9 +97,10 @@ struct net_tso {
 
 /*
  * The header and its offsets fit the packet (total bytes) and a frame of
- * header + mss stays within max_frame: mss and hdr_len not 0, hdr_len <=
- * total, the IP header (20 bytes), the TCP (20) or UDP (8) header and both
- * checksum fields inside the header, and the L4 header after the IP one.
+ * header + mss stays within max_frame: mss at least NET_TSO_MIN_MSS, hdr_len
+ * not 0, hdr_len <= total, the IP header (20 bytes), the TCP (20) or UDP (8)
+ * header and both checksum fields inside the header, and the L4 header after
+ * the IP one.
  */
 bool net_tso_valid(const struct net_tso *t, size_t total, size_t max_frame);
 

@@ -487,6 +487,137 @@ START_TEST(direct_io_alignment_and_bounce)
 }
 END_TEST
 
+#define BIG_BYTES (3 * DISK_BOUNCE_CHUNK + 8192) /* more than three chunks */
+
+/*
+ * cache=none, a misaligned request larger than the bounce bound: read and
+ * written byte-exact, through at most DISK_BOUNCE_CHUNK of bounce memory
+ * (the bounce_peak_bytes gauge), which is all given back afterwards.
+ */
+START_TEST(direct_io_big_bounce_is_bounded)
+{
+	const struct disk_counters *c;
+	uint8_t *mem, *want;
+	struct iovec iov[2];
+	struct treq t;
+	const size_t first = DISK_BOUNCE_CHUNK + 4096; /* the segments straddle chunks */
+
+	td_make_image(BIG_BYTES + 8192);
+	td_open_disk(td_engine_of(_i), DISK_CACHE_NONE, false);
+	c = disk_counters(disk);
+	ck_assert_int_eq(posix_memalign((void **)&mem, 4096, BIG_BYTES + 4096), 0);
+	want = malloc(BIG_BYTES);
+	ck_assert_ptr_nonnull(want);
+
+	/* Read: two misaligned segments. */
+	iov[0] = (struct iovec){mem + 1, first};
+	iov[1] = (struct iovec){mem + 1 + first + 7, BIG_BYTES - first};
+	ck_assert_int_eq(td_rw(DISK_OP_READ, 4096, iov, 2, &t), 0);
+	ck_assert_uint_eq(t.r.transferred, BIG_BYTES);
+	td_assert_pattern(mem + 1, 4096, first);
+	td_assert_pattern(mem + 1 + first + 7, 4096 + first, BIG_BYTES - first);
+	ck_assert_uint_eq(counter_get(&c->bounced), 1);
+	ck_assert_uint_le(counter_get(&c->bounce_peak_bytes), DISK_BOUNCE_CHUNK);
+	ck_assert_uint_eq(counter_get(&c->bounce_bytes), 0);
+
+	/* Write: one misaligned segment, every byte reaches the file. */
+	for (size_t i = 0; i < BIG_BYTES; i++)
+		want[i] = mem[3 + i] = (uint8_t)(i * 29 + 11);
+	iov[0] = (struct iovec){mem + 3, BIG_BYTES};
+	ck_assert_int_eq(td_rw(DISK_OP_WRITE, 8192, iov, 1, &t), 0);
+	ck_assert_uint_eq(t.r.transferred, BIG_BYTES);
+	td_assert_file(8192, want, BIG_BYTES);
+	ck_assert_uint_eq(counter_get(&c->bounced), 2);
+	ck_assert_uint_le(counter_get(&c->bounce_peak_bytes), DISK_BOUNCE_CHUNK);
+	ck_assert_uint_eq(counter_get(&c->bounce_bytes), 0);
+
+	/* A bounced read across the end of the file: the chunks before it
+	 * arrive, the rest fails with -EIO, how far it got is reported. */
+	iov[0] = (struct iovec){mem + 5, BIG_BYTES};
+	ck_assert_int_eq(td_rw(DISK_OP_READ, 2 * DISK_BOUNCE_CHUNK, iov, 1, &t), -EIO);
+	ck_assert_uint_eq(t.r.transferred, BIG_BYTES + 8192 - 2 * DISK_BOUNCE_CHUNK);
+	td_assert_file(2 * DISK_BOUNCE_CHUNK, mem + 5, DISK_BOUNCE_CHUNK);
+	ck_assert_uint_le(counter_get(&c->bounce_peak_bytes), DISK_BOUNCE_CHUNK);
+	ck_assert_uint_eq(counter_get(&c->bounce_bytes), 0);
+	free(want);
+	free(mem);
+	td_close_disk();
+}
+END_TEST
+
+/*
+ * Many bounced requests at once on the ring: they hold no more than
+ * DISK_BOUNCE_POOL_BYTES together (the rest wait their turn), and each
+ * completes once, correct.
+ */
+#define POOL_REQS 12
+static struct treq pool_req[POOL_REQS];
+static struct iovec pool_iov[POOL_REQS];
+
+static void td_on_go_pool(void *opaque)
+{
+	(void)opaque;
+	for (unsigned int i = 0; i < POOL_REQS; i++)
+		ck_assert_int_eq(disk_submit(disk, &pool_req[i].r), 0);
+}
+
+START_TEST(uring_bounce_pool_is_bounded)
+{
+	struct disk_config cfg = {
+	    .path = img_path, .cache = DISK_CACHE_NONE, .engine = DISK_ENGINE_IO_URING};
+	const struct disk_counters *c;
+	unsigned int completed = 0;
+	uint8_t *mem;
+
+	td_make_image(POOL_REQS * DISK_BOUNCE_CHUNK);
+	disk = disk_open(&cfg);
+	ck_assert_ptr_nonnull(disk);
+	c = disk_counters(disk);
+	io = iothread_create("test-disk", 64);
+	go_fd = eventfd(0, EFD_CLOEXEC);
+	done_fd = eventfd(0, EFD_CLOEXEC);
+	ck_assert_int_eq(iothread_watch_eventfd(io, go_fd, td_on_go_pool, NULL), 0);
+	disk_use_iothread(disk, io);
+	ck_assert_int_eq(
+	    posix_memalign((void **)&mem, 4096, POOL_REQS * (DISK_BOUNCE_CHUNK + 4096)), 0);
+	for (unsigned int i = 0; i < POOL_REQS; i++) {
+		/* Every other one two chunks long, every one misaligned. */
+		uint64_t len = (i % 2 + 1) * (uint64_t)DISK_BOUNCE_CHUNK / 2;
+
+		pool_iov[i] = (struct iovec){mem + i * (DISK_BOUNCE_CHUNK + 4096) + 1, len};
+		pool_req[i] = (struct treq){.r = {.op = DISK_OP_READ,
+						  .iov = &pool_iov[i],
+						  .iovcnt = 1,
+						  .offset = (uint64_t)i * DISK_BOUNCE_CHUNK,
+						  .len = len,
+						  .done = td_on_batch_done}};
+	}
+	ck_assert_int_eq(iothread_start(io), 0);
+	ck_assert_int_eq(write(go_fd, &(uint64_t){1}, 8), 8);
+	while (completed < POOL_REQS) {
+		struct pollfd p = {.fd = done_fd, .events = POLLIN};
+		uint64_t v;
+
+		ck_assert_msg(poll(&p, 1, 10000) == 1, "bounced requests did not complete");
+		ck_assert_int_eq(read(done_fd, &v, sizeof(v)), sizeof(v));
+		completed += (unsigned int)v;
+	}
+	iothread_stop(io);
+	for (unsigned int i = 0; i < POOL_REQS; i++) {
+		ck_assert_int_eq(pool_req[i].result, 0);
+		ck_assert_int_eq(atomic_load(&pool_req[i].calls), 1);
+		td_assert_pattern(pool_iov[i].iov_base, (uint64_t)i * DISK_BOUNCE_CHUNK,
+				  pool_iov[i].iov_len);
+	}
+	ck_assert_uint_eq(counter_get(&c->bounced), POOL_REQS);
+	ck_assert_uint_ge(counter_get(&c->bounce_waits), 1);
+	ck_assert_uint_le(counter_get(&c->bounce_peak_bytes), DISK_BOUNCE_POOL_BYTES);
+	ck_assert_uint_eq(counter_get(&c->bounce_bytes), 0);
+	free(mem);
+	td_close_disk();
+}
+END_TEST
+
 /* Without O_DIRECT nothing is ever bounced. */
 START_TEST(writeback_never_bounces)
 {
@@ -592,14 +723,15 @@ Suite *disk_suite(void)
 	Suite *s = suite_create("disk");
 	/* The tests of one engine or of none. */
 	TCase *tc = unit_tcase(s, "backend", NULL, NULL,
-			       UNIT_TESTS(uring_batch, short_transfer_policy, open_errors));
+			       UNIT_TESTS(uring_batch, short_transfer_policy, open_errors,
+					  uring_bounce_pool_is_bounded));
 
 	tcase_set_timeout(tc, 30);
 	/* _i: 0 = io_uring engine, 1 = sync engine. */
-	unit_loop_tests(tc, 2,
-			UNIT_TESTS(each_op, read_across_end_of_file,
-				   short_write_continues_to_the_error,
-				   direct_io_alignment_and_bounce, writeback_never_bounces,
-				   read_only_disk_errors, submit_refusals));
+	unit_loop_tests(
+	    tc, 2,
+	    UNIT_TESTS(each_op, read_across_end_of_file, short_write_continues_to_the_error,
+		       direct_io_alignment_and_bounce, direct_io_big_bounce_is_bounded,
+		       writeback_never_bounces, read_only_disk_errors, submit_refusals));
 	return s;
 }

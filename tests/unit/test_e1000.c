@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -15,6 +16,7 @@
 #include "devices/e1000/e1000.h"
 #include "devices/pci.h"
 #include "fake_vm.h"
+#include "devices/net/offload.h"
 #include "devices/net/tap.h"
 #include "helpers.h"
 #include "net_csum.h"
@@ -820,6 +822,170 @@ START_TEST(tx_tso_bad_context)
 }
 END_TEST
 
+/* Cuts a TCP/IPv4 packet of payload bytes with this MSS; returns the frames that came out. */
+static unsigned int tso_with_mss(uint32_t payload, uint16_t mss)
+{
+	static uint8_t f[4000], got[2000];
+	size_t len = ipv4_frame(f, 6, payload, 1);
+	unsigned int frames = 0;
+
+	memcpy(ram + TX_BUFS, f, len);
+	tx_setup(8);
+	tx_context(0, 14, 24, 33, 34, 50, 0, payload,
+		   E1000_TXD_CMD_TCP | E1000_TXD_CMD_IP | E1000_TXD_CMD_TSE | E1000_TXD_CMD_RS, 54,
+		   mss);
+	tx_data(1, TX_BUFS, (uint32_t)len, E1000_TXD_CMD_TSE | E1000_TXD_CMD_EOP | E1000_TXD_CMD_RS,
+		E1000_TXD_POPTS_IXSM | E1000_TXD_POPTS_TXSM);
+	wr(E1000_TDT, 2);
+	/* Refused or not, the ring moves on: both descriptors are done. */
+	ck_assert_uint_eq(rd(E1000_TDH), 2);
+	ck_assert_uint_eq(txd(0)[12] & E1000_TXD_STAT_DD, E1000_TXD_STAT_DD);
+	ck_assert_uint_eq(txd(1)[12] & E1000_TXD_STAT_DD, E1000_TXD_STAT_DD);
+	while (recv_frame(got, sizeof(got)) > 0)
+		frames++;
+	return frames;
+}
+
+/* An MSS below the minimum (one byte: 2000 frames of one byte each) drops the packet, counted. */
+START_TEST(tx_tso_tiny_mss_refused)
+{
+	ck_assert_uint_eq(tso_with_mss(2000, 1), 0);
+	ck_assert_uint_eq(rd(E1000_TSCTFC), 1);
+	ck_assert_uint_eq(rd(E1000_TSCTC), 0);
+	ck_assert_uint_eq(rd(E1000_GPTC), 0);
+	ck_assert_uint_eq(tso_with_mss(2000, NET_TSO_MIN_MSS - 1), 0);
+	ck_assert_uint_eq(rd(E1000_TSCTFC), 1);
+	/* The smallest MSS a real stack sends is accepted. */
+	ck_assert_uint_eq(tso_with_mss(2000, NET_TSO_MIN_MSS),
+			  (2000 + NET_TSO_MIN_MSS - 1) / NET_TSO_MIN_MSS);
+	ck_assert_uint_eq(rd(E1000_TSCTFC), 0);
+	ck_assert_uint_eq(rd(E1000_TSCTC), 1);
+}
+END_TEST
+
+/* Frames waiting at the peer, checked against fill_frame(seed first, first + 1, ...). */
+static unsigned int recv_numbered_frames(unsigned int first, size_t len)
+{
+	uint8_t f[256], got[256];
+	unsigned int n = 0;
+	ssize_t r;
+
+	while ((r = recv_frame(got, sizeof(got))) > 0) {
+		fill_frame(f, len, mac, (uint8_t)(first + n));
+		ck_assert_int_eq(r, (ssize_t)len);
+		ck_assert_mem_eq(got, f, len);
+		n++;
+	}
+	return n;
+}
+
+/*
+ * One TDT write covering more descriptors than the budget: the write
+ * itself does at most the budget; the rest goes out on later turns (the
+ * I/O thread's, here e1000_tx_poll), in order, byte-exact, without another
+ * guest write.
+ */
+START_TEST(tx_one_write_does_a_bounded_turn)
+{
+	const unsigned int ring = 1024, count = 600;
+	const size_t len = 64;
+	unsigned int sent, turns = 0;
+	uint8_t f[64];
+
+	tx_setup(ring);
+	for (unsigned int i = 0; i < count; i++) {
+		fill_frame(f, len, mac, (uint8_t)i);
+		memcpy(ram + TX_BUFS + i * 64, f, len);
+		tx_legacy(i, TX_BUFS + i * 64, (uint16_t)len, 0x09); /* EOP RS */
+	}
+	wr(E1000_IMS, E1000_ICR_TXQE);
+	wr(E1000_TDT, count);
+	sent = recv_numbered_frames(0, len);
+	ck_assert_uint_le(sent, E1000_TX_BUDGET_DESCS);
+	ck_assert_uint_le(rd(E1000_TDH), E1000_TX_BUDGET_DESCS);
+	ck_assert_uint_eq(rd(E1000_TDH), sent);
+	ck_assert_uint_eq(rd(E1000_ICR) & E1000_ICR_TXQE, 0); /* not empty yet */
+	while (e1000_tx_poll(e)) {
+		unsigned int head = rd(E1000_TDH), got = recv_numbered_frames(sent, len);
+
+		ck_assert_uint_le(got, E1000_TX_BUDGET_DESCS);
+		sent += got;
+		ck_assert_uint_eq(head, sent);
+		ck_assert_uint_lt(++turns, count);
+	}
+	sent += recv_numbered_frames(sent, len);
+	ck_assert_uint_eq(sent, count);
+	ck_assert_uint_eq(rd(E1000_TDH), count);
+	ck_assert_uint_eq(rd(E1000_ICR) & E1000_ICR_TXQE, E1000_ICR_TXQE);
+	for (unsigned int i = 0; i < count; i++)
+		ck_assert_uint_eq(txd(i)[12] & E1000_TXD_STAT_DD, E1000_TXD_STAT_DD);
+	ck_assert(!e1000_tx_poll(e)); /* nothing left */
+}
+END_TEST
+
+/*
+ * A TSO packet with the smallest MSS (1250 segments) is cut over several
+ * turns, at most E1000_TX_BUDGET_FRAMES segments each; the segments come
+ * out in order and byte-exact, and a packet queued behind it follows them.
+ */
+START_TEST(tx_tso_segments_spread_over_turns)
+{
+	static uint8_t f[70000], got[2000], next[64];
+	const uint32_t payload = 60000, mss = NET_TSO_MIN_MSS, hdr = 54;
+	const uint64_t pkt = 0x100000, after = 0x200000;
+	size_t len = ipv4_frame(f, 6, payload, 0x200);
+	uint32_t seq0 = get_be32(f + 38), off = 0, segs = 0;
+	bool more = true;
+	ssize_t n;
+
+	f[16] = f[17] = 0;
+	put_pseudo_csum(f, 0);
+	memcpy(ram + pkt, f, len);
+	stage_tx_frame(next, sizeof(next), mac, 77);
+	memcpy(ram + after, next, sizeof(next));
+	tx_setup(8);
+	tx_context(0, 14, 24, 33, 34, 50, 0, payload,
+		   E1000_TXD_CMD_TCP | E1000_TXD_CMD_IP | E1000_TXD_CMD_TSE, (uint8_t)hdr,
+		   (uint16_t)mss);
+	tx_data(1, pkt, (uint32_t)len, E1000_TXD_CMD_TSE | E1000_TXD_CMD_EOP | E1000_TXD_CMD_RS,
+		E1000_TXD_POPTS_IXSM | E1000_TXD_POPTS_TXSM);
+	tx_legacy(2, after, sizeof(next), 0x09);
+	wr(E1000_TDT, 3);
+	for (unsigned int turn = 0; off < payload; turn++) {
+		unsigned int this_turn = 0;
+
+		while (off < payload && (n = recv_frame(got, sizeof(got))) > 0) {
+			uint32_t chunk = payload - off < mss ? payload - off : mss;
+
+			ck_assert_int_eq(n, hdr + chunk);
+			ck_assert_uint_eq(get_be32(got + 38), seq0 + off);
+			ck_assert_uint_eq(get_be16(got + 18), (uint16_t)(0x200 + segs));
+			ck_assert(ip_csum_ok(got));
+			ck_assert(l4_csum_ok(got, (size_t)n, 6));
+			ck_assert_mem_eq(got + hdr, f + hdr + off, chunk);
+			off += chunk;
+			segs++;
+			this_turn++;
+		}
+		ck_assert_uint_le(this_turn, E1000_TX_BUDGET_FRAMES);
+		ck_assert_uint_lt(turn, 1000);
+		if (off < payload) {
+			ck_assert(more);
+			more = e1000_tx_poll(e);
+		}
+	}
+	ck_assert_uint_eq(segs, (payload + mss - 1) / mss);
+	/* The packet behind it, after every segment. */
+	while (more)
+		more = e1000_tx_poll(e);
+	ck_assert_int_eq(recv_frame(got, sizeof(got)), sizeof(next));
+	ck_assert_mem_eq(got, next, sizeof(next));
+	ck_assert_int_eq(recv_frame(got, sizeof(got)), -1);
+	ck_assert_uint_eq(rd(E1000_TDH), 3);
+	ck_assert_uint_eq(rd(E1000_TSCTC), 1);
+}
+END_TEST
+
 START_TEST(tx_vlan_insertion)
 {
 	uint8_t f[80], got[128];
@@ -1270,6 +1436,43 @@ START_TEST(itr_timer_delivers_held_back_interrupt)
 }
 END_TEST
 
+static unsigned int tx_flood_count;
+
+static bool tx_flood_done(void)
+{
+	return __atomic_load_n(&txd(tx_flood_count - 1)[12], __ATOMIC_ACQUIRE) & E1000_TXD_STAT_DD;
+}
+
+/* The I/O thread finishes what one TDT write left, with no further write. */
+START_TEST(tx_thread_continues_a_long_ring)
+{
+	const unsigned int count = 600;
+	uint8_t f[64], got[128];
+	unsigned int received = 0;
+	int other;
+	struct e1000 *t = threaded_nic(&other);
+
+	tx_setup(1024);
+	for (unsigned int i = 0; i < count; i++) {
+		fill_frame(f, sizeof(f), mac, (uint8_t)i);
+		memcpy(ram + TX_BUFS + i * 64, f, sizeof(f));
+		tx_legacy(i, TX_BUFS + i * 64, sizeof(f), 0x09);
+	}
+	tx_flood_count = count;
+	wr(E1000_TDT, count);
+	ck_assert(wait_for(tx_flood_done));
+	for (ssize_t n; (n = recv(other, got, sizeof(got), MSG_DONTWAIT)) > 0; received++) {
+		fill_frame(f, sizeof(f), mac, (uint8_t)received);
+		ck_assert_int_eq(n, sizeof(f));
+		ck_assert_mem_eq(got, f, sizeof(f));
+	}
+	ck_assert_uint_eq(received, count);
+	ck_assert_uint_eq(rd(E1000_TDH), count);
+	e1000_destroy(t);
+	close(other);
+}
+END_TEST
+
 /* With room in the ring, the thread watches the tap: a frame is received with no register write. */
 START_TEST(rx_thread_watches_the_tap)
 {
@@ -1290,6 +1493,64 @@ START_TEST(rx_thread_watches_the_tap)
 }
 END_TEST
 
+/* ---- creation failures ---- */
+
+static unsigned int alloc_calls, alloc_fail_at;
+
+/* Fails the alloc_fail_at-th allocation (counting from 1). */
+static void *failing_alloc(size_t size)
+{
+	return ++alloc_calls == alloc_fail_at ? NULL : calloc(1, size);
+}
+
+static bool fd_open(int fd)
+{
+	return fcntl(fd, F_GETFD) != -1;
+}
+
+/*
+ * Whichever allocation fails, creation returns -ENOMEM and closes no
+ * descriptor: not fd 0 (a kick eventfd not yet made must not be closed as
+ * fd 0), not the tap (the caller still owns it on failure).
+ */
+START_TEST(create_allocation_failure_closes_nothing)
+{
+	int saved_stdin = dup(0), pipefd[2];
+	struct e1000 *x = NULL;
+	unsigned int fail_at;
+
+	ck_assert_int_ge(saved_stdin, 0);
+	ck_assert_int_eq(pipe(pipefd), 0);
+	for (fail_at = 1;; fail_at++) {
+		struct tap tap;
+		int other, ret;
+
+		ck_assert_int_eq(dup2(pipefd[0], 0), 0);
+		socket_tap(&tap, &other);
+		alloc_calls = 0;
+		alloc_fail_at = fail_at;
+		e1000_set_allocator(failing_alloc);
+		ret = e1000_create_on_tap(vm, 1, mac, &tap, false, &x);
+		e1000_set_allocator(NULL);
+		if (ret == 0) {
+			e1000_destroy(x); /* every allocation has been made to fail once */
+			close(other);
+			break;
+		}
+		ck_assert_int_eq(ret, -ENOMEM);
+		ck_assert_msg(fd_open(0), "allocation %u failing closed fd 0", fail_at);
+		ck_assert_msg(fd_open(tap.fd), "allocation %u failing closed the tap", fail_at);
+		close(tap.fd);
+		close(other);
+	}
+	ck_assert_uint_ge(fail_at, 6); /* the device, three TX buffers, one RX buffer */
+	dup2(saved_stdin, 0);
+	close(saved_stdin);
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+END_TEST
+
 Suite *e1000_suite(void)
 {
 	Suite *s = suite_create("e1000");
@@ -1298,13 +1559,15 @@ Suite *e1000_suite(void)
 		   UNIT_TESTS(eeprom_image_checksum, eeprom_microwire_bitbang, eeprom_eerd,
 			      phy_through_mdic, status_link_and_reset, plain_registers_and_masks,
 			      odd_access_sizes_ignored, io_bar_window,
-			      icr_read_to_clear_and_masking, itr_throttles_assertions));
+			      icr_read_to_clear_and_masking, itr_throttles_assertions,
+			      create_allocation_failure_closes_nothing));
 	unit_tcase(s, "tx", setup, teardown,
 		   UNIT_TESTS(tx_legacy_single, tx_multi_descriptor_and_short_padding, tx_ring_wrap,
 			      tx_needs_enable_and_bus_master, tx_malformed_descriptors,
 			      tx_tap_full_drops_without_blocking, tx_checksum_offload_udp,
 			      tx_legacy_checksum_insert, tx_tso_tcp_ipv4, tx_tso_bad_context,
-			      tx_vlan_insertion));
+			      tx_tso_tiny_mss_refused, tx_one_write_does_a_bounded_turn,
+			      tx_tso_segments_spread_over_turns, tx_vlan_insertion));
 	unit_tcase(
 	    s, "rx", setup, teardown,
 	    UNIT_TESTS(rx_single_frame, rx_address_filters, rx_waits_for_descriptors, rx_ring_wrap,
@@ -1312,6 +1575,7 @@ Suite *e1000_suite(void)
 		       rx_malformed_ring, rx_vlan_strip_and_rdmts,
 		       rx_vlan_frame_held_for_descriptors_arrives_intact,
 		       rx_frame_larger_than_the_ring_is_dropped, rx_tap_gone, rx_thread_delivers,
-		       rx_thread_watches_the_tap, itr_timer_delivers_held_back_interrupt));
+		       rx_thread_watches_the_tap, itr_timer_delivers_held_back_interrupt,
+		       tx_thread_continues_a_long_ring));
 	return s;
 }

@@ -269,6 +269,8 @@ START_TEST(tso_valid_refuses_contexts_that_do_not_fit)
 	ck_assert(!net_tso_valid(&tcp4, HDR4 - 1, 16384));  /* header longer than the packet */
 	ck_assert(!net_tso_valid(&tcp4, 3000, HDR4 + 999)); /* a frame would exceed the limit */
 	REFUSED(mss, 0);
+	REFUSED(mss, 1);
+	REFUSED(mss, NET_TSO_MIN_MSS - 1); /* below what any real stack sends */
 	REFUSED(hdr_len, 0);
 	REFUSED(ipcss, 35);  /* IP header past the header's end */
 	REFUSED(tucss, 35);  /* TCP header (20 bytes) past it */
@@ -277,6 +279,9 @@ START_TEST(tso_valid_refuses_contexts_that_do_not_fit)
 	REFUSED(ipcso, 53);  /* IPv4 checksum field straddles the end */
 	REFUSED(tucss, 250); /* far outside */
 #undef REFUSED
+	t = tcp4;
+	t.mss = NET_TSO_MIN_MSS;
+	ck_assert(net_tso_valid(&t, 3000, 16384));
 	t = tcp4; /* L4 header before the IP header, both inside the header */
 	t.ipcss = 30;
 	t.tucss = 29;

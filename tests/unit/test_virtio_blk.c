@@ -19,6 +19,7 @@
 #include "disk_image.h"
 #include "fake_vm.h"
 #include "helpers.h"
+#include "devices/block/disk.h"
 #include "virtio/blk.h"
 #include "virtio/mmio.h"
 #include "mmio_driver.h"
@@ -448,6 +449,9 @@ START_TEST(config_space_limits)
 	}
 	ck_assert_uint_eq(c.capacity, DISK_SECTORS);
 	ck_assert_uint_eq(c.seg_max, VIRTIO_BLK_SEG_MAX);
+	ck_assert_uint_eq(c.size_max, VIRTIO_BLK_SIZE_MAX);
+	ck_assert(tmmio_device_features(dev) & BIT(VIRTIO_BLK_F_SIZE_MAX));
+	ck_assert(tmmio_device_features(dev) & BIT(VIRTIO_BLK_F_SEG_MAX));
 	ck_assert_uint_eq(c.blk_size, 512);
 	ck_assert_uint_eq(c.max_discard_sectors, VIRTIO_BLK_MAX_DISCARD_SECTORS);
 	ck_assert_uint_eq(c.max_discard_seg, 1);
@@ -688,6 +692,156 @@ START_TEST(stats_report)
 }
 END_TEST
 
+/* A writable disk of 1 GiB (sparse past the first MiB), so that the size
+ * limits, not the capacity, decide; indirect descriptors for long chains. */
+static void start_big(int i, enum disk_cache cache)
+{
+	make_disk();
+	ck_assert_int_eq(ftruncate(hostfd, 1ll << 30), 0);
+	vm = fake_vm_create(RAM);
+	dcfg = (struct disk_config){.path = path, .cache = cache, .engine = engine_of(i)};
+	ck_assert_int_eq(virtio_blk_create(vm, &dcfg, 0, &blk), 0);
+	dev = virtio_blk_device(blk);
+	bring_up(BASE_FEATURES | BIT(VIRTIO_F_INDIRECT_DESC));
+}
+
+#define BIG_TABLE 0x30000  /* indirect table: up to 256 descriptors */
+#define BIG_DATA  0x200000 /* data buffers: up to 4 MiB */
+
+/*
+ * An IN or OUT of nseg data buffers of seg_len bytes, buffer k at
+ * data + k * stride (stride 0: all the same bytes), through one
+ * indirect table.  With status_in_last (IN only) the status byte is one
+ * more byte of the last data buffer, else a descriptor of its own.
+ * Returns the status byte.
+ */
+static uint8_t big_req(uint32_t type, uint64_t sector, uint64_t data, unsigned int nseg,
+		       uint32_t seg_len, uint32_t stride, bool status_in_last)
+{
+	struct virtio_blk_req_hdr hdr = {.type = type, .sector = sector};
+	uint16_t w = type == VIRTIO_BLK_T_IN ? VIRTQ_DESC_F_WRITE : 0;
+	uint64_t last = data + (uint64_t)(nseg - 1) * stride;
+	uint64_t status_gpa = status_in_last ? last + seg_len : STATUS;
+	uint16_t n = 0;
+
+	ck_assert_uint_le(nseg + (status_in_last ? 1 : 2), 256);
+	memcpy(ram(HDRS, 16), &hdr, 16);
+	*ram(status_gpa, 1) = 0xee;
+	tdrv_desc_at(&drv, BIG_TABLE, n, HDRS, 16, VIRTQ_DESC_F_NEXT, n + 1);
+	n++;
+	for (unsigned int k = 0; k < nseg; k++, n++) {
+		bool end = k == nseg - 1 && status_in_last;
+
+		tdrv_desc_at(&drv, BIG_TABLE, n, data + (uint64_t)k * stride,
+			     seg_len + (end ? 1 : 0), end ? w : (uint16_t)(w | VIRTQ_DESC_F_NEXT),
+			     n + 1);
+	}
+	if (!status_in_last) {
+		tdrv_desc_at(&drv, BIG_TABLE, n, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+		n++;
+	}
+	tdrv_desc(&drv, 0, BIG_TABLE, n * 16u, VIRTQ_DESC_F_INDIRECT, 0);
+	tdrv_post(&drv, 0);
+	posted++;
+	kick();
+	wait_all(true);
+	return *ram(status_gpa, 1);
+}
+
+/*
+ * SEG_MAX, SIZE_MAX and the request maximum are enforced on IN and OUT:
+ * a request just within each limit is served, one just over is IOERR and
+ * counted by reason, and the device goes on working.
+ */
+START_TEST(size_and_segment_limits)
+{
+	const uint32_t smax = VIRTIO_BLK_SIZE_MAX;
+	struct json_object *st;
+
+	start_big(_i, DISK_CACHE_WRITEBACK);
+	/* seg_max segments of a sector each (the status in a descriptor of its own). */
+	ck_assert_uint_eq(
+	    big_req(VIRTIO_BLK_T_IN, 0, BIG_DATA, VIRTIO_BLK_SEG_MAX, 512, 512, false),
+	    VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(*ram(BIG_DATA + VIRTIO_BLK_SEG_MAX * 512 - 1, 1),
+			  disk_image_byte(VIRTIO_BLK_SEG_MAX * 512 - 1));
+	/* One more data segment (the status shares the last one). */
+	ck_assert_uint_eq(
+	    big_req(VIRTIO_BLK_T_IN, 0, BIG_DATA, VIRTIO_BLK_SEG_MAX + 1, 512, 512, true),
+	    VIRTIO_BLK_S_IOERR);
+	/* One segment of size_max, and one a sector larger, both ways. */
+	ck_assert_uint_eq(big_req(VIRTIO_BLK_T_IN, 8, BIG_DATA, 1, smax, 0, false),
+			  VIRTIO_BLK_S_OK);
+	/* The image's data ends 4 KiB into the buffer's last ones: sparse zeroes. */
+	ck_assert_uint_eq(*ram(BIG_DATA + smax - 4097, 1), disk_image_byte(smax - 1));
+	ck_assert_uint_eq(*ram(BIG_DATA + smax - 1, 1), 0);
+	ck_assert_uint_eq(big_req(VIRTIO_BLK_T_IN, 8, BIG_DATA, 1, smax + 512, 0, false),
+			  VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(big_req(VIRTIO_BLK_T_OUT, 8, BIG_DATA, 1, smax + 512, 0, false),
+			  VIRTIO_BLK_S_IOERR);
+	/* seg_max overlapping buffers of 2 MiB: 508 MiB from 2 MiB of guest RAM. */
+	ck_assert_uint_eq(
+	    big_req(VIRTIO_BLK_T_IN, 0, BIG_DATA, VIRTIO_BLK_SEG_MAX, 2 * smax, 0, false),
+	    VIRTIO_BLK_S_IOERR);
+	/* Still usable, nothing needs a reset. */
+	ck_assert_uint_eq(do_req(VIRTIO_BLK_T_IN, 1, SLOT_DATA(0), 512, true), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(*ram(SLOT_DATA(0), 1), disk_image_byte(512));
+	ck_assert_uint_eq(atomic_load(&dev->stat_needs_reset), 0);
+	st = unit_device_stats(vm, "virtio-blk.0");
+	ck_assert_uint_eq(unit_json_u64(st, "rejected.too_many_segments"), 1);
+	ck_assert_uint_eq(unit_json_u64(st, "rejected.segment_too_large"), 2);
+	ck_assert_uint_eq(unit_json_u64(st, "rejected.too_large"), 1);
+	ck_assert_uint_eq(unit_json_u64(st, "counters.ioerr"), 4);
+	json_object_put(st);
+	stop();
+}
+END_TEST
+
+/*
+ * The defect of issue 11: on cache=none, a within-limits read of seg_max
+ * overlapping, misaligned 1 MiB buffers (254 MiB described by 1 MiB of
+ * guest RAM) is bounced in bounded pieces, not in one buffer as large as
+ * the request.
+ */
+START_TEST(misaligned_big_request_bounded_bounce)
+{
+	const uint32_t smax = VIRTIO_BLK_SIZE_MAX;
+	struct json_object *st;
+	uint8_t host[4096];
+	uint8_t *d;
+
+	start_big(_i, DISK_CACHE_NONE);
+	/* The buffers overlap, so the guest keeps the last MiB read (the
+	 * 254th): known bytes, then the sparse rest. */
+	for (uint32_t k = 0; k < sizeof(host); k++)
+		host[k] = (uint8_t)(k * 5 + 1);
+	ck_assert_int_eq(pwrite(hostfd, host, sizeof(host), 253ll << 20), sizeof(host));
+	ck_assert_uint_eq(
+	    big_req(VIRTIO_BLK_T_IN, 0, BIG_DATA + 1, VIRTIO_BLK_SEG_MAX, smax, 0, false),
+	    VIRTIO_BLK_S_OK);
+	ck_assert_mem_eq(ram(BIG_DATA + 1, sizeof(host)), host, sizeof(host));
+	for (uint32_t k = sizeof(host); k < smax; k++)
+		ck_assert_uint_eq(*ram(BIG_DATA + 1 + k, 1), 0);
+	/* A write from one misaligned buffer of size_max, byte-exact. */
+	d = ram(BIG_DATA + 3, smax);
+	for (uint32_t k = 0; k < smax; k++)
+		d[k] = (uint8_t)(k * 7 + 3);
+	ck_assert_uint_eq(big_req(VIRTIO_BLK_T_OUT, 4096, BIG_DATA + 3, 1, smax, 0, false),
+			  VIRTIO_BLK_S_OK);
+	for (uint32_t k = 0; k < smax; k += sizeof(host)) {
+		host_read(4096 * 512 + k, host, sizeof(host));
+		ck_assert_mem_eq(host, d + k, sizeof(host));
+	}
+	st = unit_device_stats(vm, "virtio-blk.0");
+	ck_assert_uint_eq(unit_json_u64(st, "counters.bounced"), 2);
+	ck_assert_uint_le(unit_json_u64(st, "counters.bounce_peak_bytes"), DISK_BOUNCE_CHUNK);
+	ck_assert_uint_ge(unit_json_u64(st, "counters.bounce_peak_bytes"), 1);
+	ck_assert_uint_eq(unit_json_u64(st, "counters.bounce_bytes"), 0);
+	json_object_put(st);
+	stop();
+}
+END_TEST
+
 START_TEST(create_errors)
 {
 	struct disk_config c = {.path = "/nonexistent/disk.img"};
@@ -723,6 +877,7 @@ Suite *virtio_blk_suite(void)
 				   missing_status_byte_needs_reset, malformed_chain_needs_reset,
 				   batch_of_requests, indirect_request, direct_io_with_bounce,
 				   event_idx_suppresses_interrupts, host_io_error_keeps_running,
-				   reset_with_requests_in_flight, stats_report));
+				   reset_with_requests_in_flight, stats_report,
+				   size_and_segment_limits, misaligned_big_request_bounded_bounce));
 	return s;
 }

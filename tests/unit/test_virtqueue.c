@@ -364,6 +364,95 @@ START_TEST(indirect_buffer_outside_ram)
 }
 END_TEST
 
+/*
+ * A head the device popped and has not handed back through the used ring
+ * is the device's: the driver may not make it available again.  The second
+ * offer breaks the queue like any other malformed ring.
+ */
+START_TEST(head_in_flight_is_rejected)
+{
+	tdrv_desc(&drv, 2, BUF, 16, F_WRITE, 0);
+	tdrv_desc(&drv, 3, BUF + 16, 16, F_WRITE, 0);
+	tdrv_post(&drv, 2);
+	tdrv_post(&drv, 3);
+	tdrv_post(&drv, 2);
+	ck_assert_int_eq(virtq_pop(&vq, &elem), 1);
+	ck_assert_uint_eq(elem.head, 2);
+	ck_assert_int_eq(virtq_pop(&vq, &elem), 1);
+	ck_assert_uint_eq(elem.head, 3);
+	expect_broken("head in flight");
+	ck_assert_ptr_nonnull(strstr(vq.error, "in flight"));
+}
+END_TEST
+
+/* Once pushed to the used ring, the head is the driver's again. */
+START_TEST(head_may_be_posted_again_after_push)
+{
+	tdrv_desc(&drv, 5, BUF, 16, F_WRITE, 0);
+	for (unsigned int round = 0; round < 3; round++) {
+		tdrv_post(&drv, 5);
+		ck_assert_int_eq(virtq_pop(&vq, &elem), 1);
+		ck_assert_uint_eq(elem.head, 5);
+		virtq_push(&vq, elem.head, 1);
+	}
+	/* Posted again before the push was even published: still fine, the
+	 * device has handed it back. */
+	tdrv_post(&drv, 5);
+	ck_assert_int_eq(virtq_pop(&vq, &elem), 1);
+	ck_assert(virtq_flush_used(&vq));
+	ck_assert_uint_eq(tdrv_used_idx(&drv), 3);
+	ck_assert(!vq.broken);
+}
+END_TEST
+
+/* Every head of a full ring can be in flight at once, each exactly once. */
+START_TEST(whole_ring_in_flight)
+{
+	for (uint16_t i = 0; i < 8; i++) {
+		tdrv_desc(&drv, i, BUF + i * 16, 16, F_WRITE, 0);
+		tdrv_post(&drv, (uint16_t)(7 - i));
+	}
+	for (uint16_t i = 0; i < 8; i++) {
+		ck_assert_int_eq(virtq_pop(&vq, &elem), 1);
+		ck_assert_uint_eq(elem.head, 7 - i);
+	}
+	ck_assert_int_eq(virtq_pop(&vq, &elem), 0);
+	/* Hand back one in the middle; only that one may come again. */
+	virtq_push(&vq, 4, 1);
+	tdrv_post(&drv, 4);
+	ck_assert_int_eq(virtq_pop(&vq, &elem), 1);
+	ck_assert_uint_eq(elem.head, 4);
+	tdrv_post(&drv, 6);
+	expect_broken("head 6 still in flight");
+}
+END_TEST
+
+/* Device reset (and a new enable) forgets what was in flight. */
+START_TEST(reset_clears_heads_in_flight)
+{
+	tdrv_desc(&drv, 1, BUF, 16, F_WRITE, 0);
+	tdrv_post(&drv, 1);
+	ck_assert_int_eq(virtq_pop(&vq, &elem), 1);
+	virtq_reset(&vq);
+	tdrv_init(&drv, &vm->mem, 8, RINGS);
+	tdrv_vq(&drv, &vq);
+	ck_assert_int_eq(virtq_enable(&vq, &vm->mem, FEAT_IND), 0);
+	tdrv_desc(&drv, 1, BUF, 16, F_WRITE, 0);
+	tdrv_post(&drv, 1);
+	ck_assert_int_eq(virtq_pop(&vq, &elem), 1);
+	ck_assert_uint_eq(elem.head, 1);
+	/* A queue broken with heads in flight starts clean when enabled again. */
+	tdrv_post(&drv, 1);
+	expect_broken("head 1 in flight");
+	tdrv_init(&drv, &vm->mem, 8, RINGS);
+	tdrv_vq(&drv, &vq);
+	ck_assert_int_eq(virtq_enable(&vq, &vm->mem, FEAT_IND), 0);
+	tdrv_desc(&drv, 1, BUF, 16, F_WRITE, 0);
+	tdrv_post(&drv, 1);
+	ck_assert_int_eq(virtq_pop(&vq, &elem), 1);
+}
+END_TEST
+
 START_TEST(used_ring_and_no_interrupt_flag)
 {
 	tdrv_desc(&drv, 0, BUF, 16, F_WRITE, 0);
@@ -421,9 +510,10 @@ END_TEST
 START_TEST(event_idx_avail_event)
 {
 	restart_with(8, FEAT_EVT);
-	tdrv_desc(&drv, 0, BUF, 16, 0, 0);
-	for (int i = 0; i < 3; i++) {
-		tdrv_post(&drv, 0);
+	/* Three distinct heads: none is handed back, so none may come twice. */
+	for (uint16_t i = 0; i < 3; i++) {
+		tdrv_desc(&drv, i, BUF, 16, 0, 0);
+		tdrv_post(&drv, i);
 		ck_assert_int_eq(virtq_pop(&vq, &elem), 1);
 	}
 	virtq_disable_notify(&vq);
@@ -506,6 +596,9 @@ Suite *virtqueue_suite(void)
 			      indirect_nested, indirect_loop, indirect_next_out_of_range,
 			      indirect_inside_chain, indirect_buffer_outside_ram,
 			      device_breaks_the_queue));
+	unit_tcase(s, "in-flight", setup, teardown,
+		   UNIT_TESTS(head_in_flight_is_rejected, head_may_be_posted_again_after_push,
+			      whole_ring_in_flight, reset_clears_heads_in_flight));
 	unit_tcase(s, "used-and-notify", setup, teardown,
 		   UNIT_TESTS(used_ring_and_no_interrupt_flag, first_flush_with_nothing_used,
 			      notify_flag_without_event_idx, event_idx_avail_event,
