@@ -144,8 +144,14 @@ END_TEST
 
 Suite *helpers_suite(void)
 {
-	return unit_suite(
-	    "helpers", NULL, NULL,
+	Suite *s = suite_create("helpers");
+	TCase *tc = unit_tcase(
+	    s, "helpers", NULL, NULL,
 	    UNIT_TESTS(suite_holds_every_listed_test, tcase_runs_its_fixture_around_each_test,
 		       loop_tests_run_once_per_index, temp_file_is_private_and_named));
+
+	/* The nested runners fork a process per inner test: under ASan on a busy
+	 * 2-CPU host, seven of them took longer than Check's default 4 s. */
+	tcase_set_timeout(tc, 60);
+	return s;
 }
