@@ -1,20 +1,21 @@
 # minivmm — see README.md.  `make deps` once (as root), then `make`, `make test`.
 
 CC       ?= gcc
-PKGS     := liburing json-c
+PKGS     := liburing json-c libseccomp
 OPT      ?= -O2 -g
 SANITIZE ?=
 CFLAGS   := $(OPT) $(SANITIZE) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. -Ivmm/core -MMD -MP
 CFLAGS   += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS  += $(SANITIZE)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring -ljson-c) -lpthread
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring -ljson-c -lseccomp) -lpthread
 BUILD    ?= build
 
 # Debian packages needed to build, test and build the guest images.
 DEPS := build-essential pkg-config liburing-dev check \
 	linux-source-6.1 bison flex bc libelf-dev libssl-dev cpio xz-utils \
 	busybox-static e2fsprogs iproute2 fio python3 \
-	qemu-system-x86 kmod libjson-c-dev jq gnuplot-nox linux-perf
+	qemu-system-x86 kmod libjson-c-dev jq gnuplot-nox linux-perf \
+	libseccomp-dev clang
 
 SRCS := $(wildcard vmm/*.c vmm/core/*.c devices/*.c devices/*/*.c virtio/*.c arch/x86/*.c)
 OBJS := $(SRCS:%.c=$(BUILD)/%.o)
@@ -30,7 +31,7 @@ UNIT_TESTS := $(wildcard tests/unit/test_*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 
 .PHONY: all deps test unit integration asan clean format guests guest-images run boot-test bench \
-	test-kvm repro-process-start
+	test-kvm repro-process-start fuzz fuzz-build
 
 all: minivmm guests
 
@@ -65,9 +66,9 @@ unit: $(BUILD)/unit-tests
 guests:
 	$(MAKE) -C tests/guest
 
-# Unit tests (also under ASan/UBSan), test guests under KVM, the Linux boot
-# test; one summary line at the end.
-test: minivmm guests $(BUILD)/unit-tests asan
+# Unit tests (also under ASan/UBSan), a short run of each fuzz target, test
+# guests under KVM, the Linux boot test; one summary line at the end.
+test: minivmm guests $(BUILD)/unit-tests asan fuzz-build
 	tests/run-all $(BUILD)
 
 integration: minivmm guests
@@ -84,6 +85,29 @@ minivmm-asan: $(OBJS) $(BUILD)/unit-tests
 
 guest-images:
 	$(MAKE) -C guest-images
+
+# libFuzzer targets: each tests/fuzz/fuzz_NAME.c is one target over the device
+# models (the unit tests' objects and fake VM), built by clang with ASan and
+# UBSan in build-fuzz/.  `make fuzz` runs each for FUZZ_SECONDS from its seed
+# corpus in tests/fuzz/corpus/NAME (docs/security.md, "Fuzzing").
+FUZZ_TARGETS := $(notdir $(basename $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_SUPPORT := $(filter-out $(wildcard tests/fuzz/fuzz_*.c),$(wildcard tests/fuzz/*.c)) \
+	tests/unit/fake_vm.c
+FUZZ_SECONDS ?= 60
+FUZZ_SANITIZE := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
+
+fuzz-build:
+	$(if $(FUZZ_TARGETS),$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -g" \
+		SANITIZE="$(FUZZ_SANITIZE)" $(FUZZ_TARGETS:%=build-fuzz/%))
+
+fuzz: fuzz-build
+	tests/fuzz/run build-fuzz $(FUZZ_SECONDS)
+
+$(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_SUPPORT:%.c=$(BUILD)/%.o) $(UNIT_LIB_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(shell pkg-config --libs check) $(LDLIBS)
+
+$(BUILD)/tests/fuzz/%.o: CFLAGS += -Itests/unit -Itests/fuzz $(shell pkg-config --cflags check)
 
 # Boots the default guest with its shell on this terminal.  `poweroff` in the
 # guest (status 0) and Ctrl-A x (status 5) are both normal ways to end it.
@@ -115,7 +139,8 @@ format:
 	clang-format -i $(SRCS) $(wildcard */*.h */*/*.h) $(UNIT_SRCS)
 
 clean:
-	rm -rf build build-asan minivmm minivmm-asan
+	rm -rf build build-asan build-fuzz minivmm minivmm-asan
 	$(MAKE) -C tests/guest clean
 
--include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d) \
+	$(patsubst %.c,$(BUILD)/%.d,$(wildcard tests/fuzz/*.c))

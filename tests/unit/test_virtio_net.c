@@ -852,6 +852,30 @@ static bool rx_stalled_again(void)
 	return STAT(rx_no_buffers) > stalls_before && rx_stalled();
 }
 
+/* Bring the device up with MRG_RXBUF (and more), idle, then send it a frame. */
+static void up_with_frame_arriving(uint64_t features, const struct virtio_net_hdr_v1 *h,
+				   uint8_t *frame, size_t len, unsigned int seed)
+{
+	up(BIT(VIRTIO_NET_F_MRG_RXBUF) | features);
+	ck_assert(wait_for(rx_stalled));
+	stalls_before = STAT(rx_no_buffers);
+	send_new_frame(h, frame, len, seed);
+}
+
+/*
+ * Post a[from..to) buffers of size bytes, too few for the waiting frame: the
+ * device must wait for more, using and dropping nothing.
+ */
+static void post_rx_too_few(uint64_t *a, unsigned int from, unsigned int to, uint32_t size)
+{
+	for (unsigned int i = from; i < to; i++)
+		a[i] = post_rx(size);
+	kick(VIRTIO_NET_RXQ);
+	ck_assert_msg(wait_for(rx_stalled_again), "RX did not wait for more buffers");
+	ck_assert_uint_eq(used_idx(VIRTIO_NET_RXQ), 0);
+	ck_assert_uint_eq(STAT(rx_dropped), 0);
+}
+
 /* Reassemble a mergeable frame of n buffers a[0..n) from the used ring (entries from u0). */
 static size_t rx_gather(const uint64_t *a, uint16_t u0, unsigned int n, uint8_t *out)
 {
@@ -883,16 +907,8 @@ START_TEST(test_rx_mergeable_large_frame_waits_for_buffers)
 	uint64_t a[6];
 	unsigned long loops;
 
-	up(BIT(VIRTIO_NET_F_MRG_RXBUF));
-	ck_assert(wait_for(rx_stalled));
-	stalls_before = STAT(rx_no_buffers);
-	send_new_frame(&h, frame, sizeof(frame), 13);
-	a[0] = post_rx(2048);
-	a[1] = post_rx(2048);
-	kick(VIRTIO_NET_RXQ);
-	ck_assert_msg(wait_for(rx_stalled_again), "RX did not wait for more buffers");
-	ck_assert_uint_eq(used_idx(VIRTIO_NET_RXQ), 0);
-	ck_assert_uint_eq(STAT(rx_dropped), 0);
+	up_with_frame_arriving(0, &h, frame, sizeof(frame), 13);
+	post_rx_too_few(a, 0, 2, 2048);
 	ck_assert_uint_eq(STAT(rx_oversized), 0);
 	/* Waiting costs nothing: the I/O thread sleeps until the next kick. */
 	p.fd = dev->call_fd;
@@ -940,17 +956,10 @@ START_TEST(test_rx_mergeable_gso_frame_waits_for_buffers)
 	struct virtio_net_hdr_v1 got;
 	uint64_t a[9];
 
-	up(BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_NET_F_GUEST_CSUM) |
-	   BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_F_EVENT_IDX));
-	ck_assert(wait_for(rx_stalled));
-	stalls_before = STAT(rx_no_buffers);
-	send_new_frame(&h, frame, sizeof(frame), 99);
-	for (unsigned int i = 0; i < 4; i++)
-		a[i] = post_rx(8192);
-	kick(VIRTIO_NET_RXQ);
-	ck_assert_msg(wait_for(rx_stalled_again), "RX did not wait for more buffers");
-	ck_assert_uint_eq(used_idx(VIRTIO_NET_RXQ), 0);
-	ck_assert_uint_eq(STAT(rx_dropped), 0);
+	up_with_frame_arriving(BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_GUEST_TSO4) |
+				   BIT(VIRTIO_F_EVENT_IDX),
+			       &h, frame, sizeof(frame), 99);
+	post_rx_too_few(a, 0, 4, 8192);
 
 	/* 65562 bytes: 8 x 8192 + 26. */
 	for (unsigned int i = 4; i < 9; i++)
@@ -1015,13 +1024,8 @@ START_TEST(test_rx_reset_while_frame_waits_for_buffers)
 	uint8_t frame[60];
 	uint64_t a;
 
-	up(BIT(VIRTIO_NET_F_MRG_RXBUF));
-	ck_assert(wait_for(rx_stalled));
-	stalls_before = STAT(rx_no_buffers);
-	send_new_frame(&h, big, sizeof(big), 5);
-	post_rx(1024);
-	kick(VIRTIO_NET_RXQ);
-	ck_assert(wait_for(rx_stalled_again));
+	up_with_frame_arriving(0, &h, big, sizeof(big), 5);
+	post_rx_too_few(&a, 0, 1, 1024);
 	reg_write(VIRTIO_MMIO_STATUS, 0);
 	ck_assert_uint_eq(reg_read(VIRTIO_MMIO_STATUS), 0);
 	up(BIT(VIRTIO_NET_F_MRG_RXBUF));

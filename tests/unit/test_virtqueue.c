@@ -25,12 +25,18 @@ static struct tdrv drv;
 static struct virtq vq;
 static struct virtq_elem elem;
 
-static void setup_size(uint16_t size, uint64_t features)
+/* The driver lays out fresh rings and the device enables the queue on them. */
+static void enable_fresh_rings(uint16_t size, uint64_t features)
 {
-	vm = fake_vm_create(RAM);
 	tdrv_init(&drv, &vm->mem, size, RINGS);
 	tdrv_vq(&drv, &vq);
 	ck_assert_int_eq(virtq_enable(&vq, &vm->mem, features), 0);
+}
+
+static void setup_size(uint16_t size, uint64_t features)
+{
+	vm = fake_vm_create(RAM);
+	enable_fresh_rings(size, features);
 }
 
 static void setup(void)
@@ -145,9 +151,7 @@ START_TEST(device_breaks_the_queue)
 	long_reason[sizeof(long_reason) - 1] = '\0';
 	virtq_break(&vq, long_reason);
 	ck_assert_uint_eq(strlen(vq.error), sizeof(vq.errbuf) - 1);
-	tdrv_init(&drv, &vm->mem, 8, RINGS);
-	tdrv_vq(&drv, &vq);
-	ck_assert_int_eq(virtq_enable(&vq, &vm->mem, 0), 0);
+	enable_fresh_rings(8, 0);
 	ck_assert(!vq.broken);
 	ck_assert_ptr_null(vq.error);
 	ck_assert_int_eq(virtq_pop(&vq, &elem), 0);
@@ -434,9 +438,7 @@ START_TEST(reset_clears_heads_in_flight)
 	tdrv_post(&drv, 1);
 	ck_assert_int_eq(virtq_pop(&vq, &elem), 1);
 	virtq_reset(&vq);
-	tdrv_init(&drv, &vm->mem, 8, RINGS);
-	tdrv_vq(&drv, &vq);
-	ck_assert_int_eq(virtq_enable(&vq, &vm->mem, FEAT_IND), 0);
+	enable_fresh_rings(8, FEAT_IND);
 	tdrv_desc(&drv, 1, BUF, 16, F_WRITE, 0);
 	tdrv_post(&drv, 1);
 	ck_assert_int_eq(virtq_pop(&vq, &elem), 1);
@@ -444,9 +446,7 @@ START_TEST(reset_clears_heads_in_flight)
 	/* A queue broken with heads in flight starts clean when enabled again. */
 	tdrv_post(&drv, 1);
 	expect_broken("head 1 in flight");
-	tdrv_init(&drv, &vm->mem, 8, RINGS);
-	tdrv_vq(&drv, &vq);
-	ck_assert_int_eq(virtq_enable(&vq, &vm->mem, FEAT_IND), 0);
+	enable_fresh_rings(8, FEAT_IND);
 	tdrv_desc(&drv, 1, BUF, 16, F_WRITE, 0);
 	tdrv_post(&drv, 1);
 	ck_assert_int_eq(virtq_pop(&vq, &elem), 1);
