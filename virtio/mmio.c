@@ -63,7 +63,8 @@ void virtio_mmio_set_needs_reset(struct virtio_device *dev, const char *why)
 	if (old & VIRTIO_STATUS_NEEDS_RESET)
 		return;
 	counter_add(&dev->stat_needs_reset, 1);
-	log_error("%s: %s; device needs reset", dev->name, why ? why : "device error");
+	log_guest_error(&dev->guest_errors, "%s: %s; device needs reset", dev->name,
+			why ? why : "device error");
 	mmio_raise_interrupt(dev, VIRTIO_MMIO_INT_CONFIG);
 }
 
@@ -127,14 +128,17 @@ static bool mmio_features_acceptable(struct virtio_device *dev)
 	uint64_t f = dev->driver_features;
 
 	if (f & ~mmio_offered_features(dev)) {
-		log_error("%s: driver accepted features 0x%" PRIx64 " the device did not offer",
-			  dev->name, f & ~mmio_offered_features(dev));
+		log_guest_error(&dev->guest_errors,
+				"%s: driver accepted features 0x%" PRIx64
+				" the device did not offer",
+				dev->name, f & ~mmio_offered_features(dev));
 		return false;
 	}
 	if (!(f & BIT(VIRTIO_F_VERSION_1))) {
-		log_error("%s: driver did not accept VIRTIO_F_VERSION_1 (legacy drivers are not "
-			  "supported)",
-			  dev->name);
+		log_guest_error(&dev->guest_errors,
+				"%s: driver did not accept VIRTIO_F_VERSION_1 (legacy drivers are "
+				"not supported)",
+				dev->name);
 		return false;
 	}
 	return !dev->ops->features_ok || dev->ops->features_ok(dev, f);
@@ -202,13 +206,10 @@ static const struct mmio_status_step *mmio_find_step(unsigned int from, unsigned
 
 static void mmio_refuse_status(struct virtio_device *dev, unsigned int old, uint32_t value)
 {
-	/* Guest-triggered: one error line per device, the rest at debug level. */
-	if (atomic_fetch_add_explicit(&dev->stat_status_refused, 1, memory_order_relaxed) == 0)
-		log_error("%s: Status 0x%02x -> 0x%02x refused (out of the virtio 1.2, 3.1.1 "
-			  "order)",
-			  dev->name, old, value);
-	else
-		log_debug("%s: Status 0x%02x -> 0x%02x refused", dev->name, old, value);
+	counter_add(&dev->stat_status_refused, 1);
+	log_guest_error(&dev->guest_errors,
+			"%s: Status 0x%02x -> 0x%02x refused (out of the virtio 1.2, 3.1.1 order)",
+			dev->name, old, value);
 }
 
 /*
@@ -348,11 +349,13 @@ static void mmio_write_queue_ready(struct virtio_device *dev, uint64_t reg, uint
 	if (!(vq = mmio_configurable_queue(dev, (uint32_t)reg)))
 		return;
 	if (!(atomic_load(&dev->status) & VIRTIO_STATUS_FEATURES_OK)) {
-		log_error("%s: queue %u enabled before FEATURES_OK", dev->name, dev->queue_sel);
+		log_guest_error(&dev->guest_errors, "%s: queue %u enabled before FEATURES_OK",
+				dev->name, dev->queue_sel);
 		return;
 	}
 	if (virtq_enable(vq, &dev->vm->mem, dev->driver_features))
-		log_error("%s: queue %u: %s", dev->name, dev->queue_sel, vq->error);
+		log_guest_error(&dev->guest_errors, "%s: queue %u: %s", dev->name, dev->queue_sel,
+				vq->error);
 }
 
 static void mmio_write_queue_notify(struct virtio_device *dev, uint64_t reg, uint32_t q)

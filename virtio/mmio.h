@@ -49,6 +49,7 @@
 
 #include "counters.h"
 #include "iothread.h"
+#include "log.h"
 #include "virtio/virtqueue.h"
 
 struct vm;
@@ -208,6 +209,8 @@ struct virtio_device {
 	uint32_t device_features_sel;
 	uint32_t driver_features_sel;
 	uint32_t queue_sel;
+	/* Lines the guest may cause in the log: refused steps and layouts. */
+	struct log_budget guest_errors;
 
 	/* Counters for --stats. */
 	VIRTIO_MMIO_COUNTERS(VIRTIO_MMIO_STAT_FIELD)

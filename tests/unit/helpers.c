@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 TCase *unit_tcase(Suite *s, const char *name, SFun setup, SFun teardown, const TTest *const *tests)
 {
@@ -42,4 +43,40 @@ int unit_temp_file_in(const char *dir, const char *tag, char *path, size_t size)
 int unit_temp_file(const char *tag, char *path, size_t size)
 {
 	return unit_temp_file_in("/tmp", tag, path, size);
+}
+
+static int unit_saved_stderr = -1;
+static int unit_captured_stderr = -1;
+
+void unit_stderr_capture(void)
+{
+	char path[64];
+
+	ck_assert_int_lt(unit_saved_stderr, 0);
+	unit_captured_stderr = unit_temp_file("stderr", path, sizeof(path));
+	unlink(path);
+	fflush(stderr);
+	unit_saved_stderr = dup(STDERR_FILENO);
+	ck_assert_int_ge(unit_saved_stderr, 0);
+	ck_assert_int_ge(dup2(unit_captured_stderr, STDERR_FILENO), 0);
+}
+
+unsigned int unit_stderr_lines(void)
+{
+	unsigned int lines = 0;
+	char buf[4096];
+	ssize_t n;
+
+	ck_assert_int_ge(unit_saved_stderr, 0);
+	fflush(stderr);
+	ck_assert_int_ge(dup2(unit_saved_stderr, STDERR_FILENO), 0);
+	close(unit_saved_stderr);
+	unit_saved_stderr = -1;
+	ck_assert_int_eq(lseek(unit_captured_stderr, 0, SEEK_SET), 0);
+	while ((n = read(unit_captured_stderr, buf, sizeof(buf))) > 0)
+		for (ssize_t i = 0; i < n; i++)
+			lines += buf[i] == '\n';
+	close(unit_captured_stderr);
+	unit_captured_stderr = -1;
+	return lines;
 }

@@ -34,4 +34,12 @@ int unit_temp_file(const char *tag, char *path, size_t size);
 /* The same in dir, for a test that needs a particular file system. */
 int unit_temp_file_in(const char *dir, const char *tag, char *path, size_t size);
 
+/*
+ * Sends stderr to a temporary file until unit_stderr_lines(), which puts it
+ * back and returns how many lines were written meanwhile (for tests of what
+ * a guest can make minivmm log).
+ */
+void unit_stderr_capture(void);
+unsigned int unit_stderr_lines(void);
+
 #endif

@@ -268,6 +268,36 @@ START_TEST(negotiation_refuses_unoffered_bits)
 }
 END_TEST
 
+/*
+ * A guest can ask for a refused step as often as it likes: minivmm logs the
+ * first few as errors and stays quiet after (they are still counted).
+ */
+START_TEST(refusals_repeated_by_the_guest_log_a_few_lines)
+{
+	unsigned int lines;
+	struct tdrv d;
+
+	tdrv_init(&d, &vm->mem, 8, 0x10000);
+	unit_stderr_capture();
+	for (unsigned int i = 0; i < 100; i++) {
+		wr(VIRTIO_MMIO_STATUS, 0);
+		negotiate(V1 | (1ULL << 7)); /* unoffered feature */
+		setup_queue(0, &d);	     /* QueueReady without FEATURES_OK */
+		wr(VIRTIO_MMIO_STATUS, 0);
+		negotiate(FEAT_TEST);				 /* no VERSION_1 */
+		wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_DRIVER_OK); /* a step back */
+		wr(VIRTIO_MMIO_STATUS, 0);
+		negotiate(V1);
+		wr(VIRTIO_MMIO_QUEUE_NUM, 3); /* not a power of two */
+		wr(VIRTIO_MMIO_QUEUE_READY, 1);
+	}
+	/* The budget, and one line saying the rest go to debug level. */
+	lines = unit_stderr_lines();
+	ck_assert_uint_eq(lines, LOG_GUEST_ERRORS + 1);
+	ck_assert_uint_ge(counter_get(&td.vdev.stat_status_refused), 100);
+}
+END_TEST
+
 START_TEST(negotiation_refused_by_device)
 {
 	td.refuse_features = true;
@@ -912,8 +942,9 @@ Suite *virtio_mmio_suite(void)
 		placement_and_cmdline, slots_run_out, identification, device_features,
 		negotiation_accepts_subset_with_version_1, negotiation_refuses_legacy,
 		negotiation_refuses_unoffered_bits, negotiation_refused_by_device,
-		features_before_driver_are_ignored, queue_registers, ring_address_halves,
-		driver_ok_activates, driver_ok_without_features_ok, activation_failure_needs_reset,
+		refusals_repeated_by_the_guest_log_a_few_lines, features_before_driver_are_ignored,
+		queue_registers, ring_address_halves, driver_ok_activates,
+		driver_ok_without_features_ok, activation_failure_needs_reset,
 		driver_cannot_set_needs_reset, reset_returns_to_initial_state,
 		reset_drops_pending_kicks, interrupts_via_irqfd, interrupts_without_irqfd,
 		notify_with_ioeventfd_registered, notify_fallback_without_ioeventfd,

@@ -55,3 +55,20 @@ void log_errno(const char *fmt, ...)
 	log_line("error: ", suffix, fmt, ap);
 	va_end(ap);
 }
+
+void log_guest_error(struct log_budget *budget, const char *fmt, ...)
+{
+	unsigned int n = atomic_load_explicit(&budget->used, memory_order_relaxed);
+	va_list ap;
+
+	/* Stop counting past the budget, so that the count cannot wrap. */
+	if (n <= LOG_GUEST_ERRORS)
+		n = atomic_fetch_add_explicit(&budget->used, 1, memory_order_relaxed);
+	if (n >= LOG_GUEST_ERRORS && !log_verbose)
+		return;
+	va_start(ap, fmt);
+	log_line(n < LOG_GUEST_ERRORS ? "error: " : "", "", fmt, ap);
+	va_end(ap);
+	if (n + 1 == LOG_GUEST_ERRORS)
+		log_info("(further errors like these from this device: with --verbose only)");
+}
