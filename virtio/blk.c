@@ -73,17 +73,19 @@ static const uint8_t blk_rejection_status[] = {BLK_REJECTIONS(BLK_REJECTION_STAT
 #define BLK_NR_REJECTIONS ARRAY_SIZE(blk_rejection_status)
 
 #define BLK_COUNTERS(X)                                                                            \
-	X(requests)	 /* chains popped */                                                       \
-	X(reads)	 /* IN with data, in range */                                              \
-	X(writes)	 /* OUT with data, in range */                                             \
-	X(flushes)	 /* FLUSH */                                                               \
-	X(discards)	 /* negotiated DISCARD on a writable disk */                               \
-	X(write_zeroes)	 /* negotiated WRITE_ZEROES on a writable disk */                          \
-	X(get_id)	 /* GET_ID */                                                              \
-	X(ioerr)	 /* answered IOERR (refused or failed on the host) */                      \
-	X(unsupp)	 /* answered UNSUPP */                                                     \
-	X(bytes_read)	 /* by completed reads */                                                  \
-	X(bytes_written) /* by completed writes */
+	X(requests)	       /* chains popped */                                                 \
+	X(reads)	       /* IN with data, in range */                                        \
+	X(writes)	       /* OUT with data, in range */                                       \
+	X(flushes)	       /* FLUSH */                                                         \
+	X(discards)	       /* negotiated DISCARD on a writable disk */                         \
+	X(write_zeroes)	       /* negotiated WRITE_ZEROES on a writable disk */                    \
+	X(get_id)	       /* GET_ID */                                                        \
+	X(ioerr)	       /* answered IOERR (refused or failed on the host) */                \
+	X(unsupp)	       /* answered UNSUPP */                                               \
+	X(bytes_read)	       /* by completed reads */                                            \
+	X(bytes_written)       /* by completed writes */                                           \
+	X(inflight_peak_bytes) /* gauge: the most read/write data ever in flight at once */        \
+	X(turns_cut)	       /* I/O-thread turns that yielded at BLK_TURN_BYTES_MAX */
 
 struct blk_counters {
 	BLK_COUNTERS(COUNTER_FIELD)
@@ -106,8 +108,9 @@ struct blk_req {
 	struct virtio_blk *blk;
 	struct blk_req *next_free;
 	uint32_t type;
-	uint8_t *status;  /* the chain's last writable byte */
-	uint32_t written; /* data bytes written into guest buffers */
+	uint8_t *status;     /* the chain's last writable byte */
+	uint32_t written;    /* data bytes written into guest buffers */
+	uint64_t data_bytes; /* read/write data, counted in inflight_bytes */
 	struct virtq_elem elem;
 };
 
@@ -125,6 +128,9 @@ struct virtio_blk {
 	/* I/O thread only. */
 	struct blk_req *free_reqs;
 	unsigned int inflight;
+	uint64_t inflight_bytes; /* read/write data in flight */
+	uint64_t turn_bytes;	 /* read/write data started in this turn */
+	int resume_timer;	 /* continues a turn cut at BLK_TURN_BYTES_MAX */
 	/*
 	 * A FLUSH is a full barrier: it starts once every earlier request has
 	 * completed, and no later request is popped until it has completed.
@@ -174,6 +180,7 @@ static void blk_complete(struct blk_req *req, uint8_t status)
 	req->next_free = blk->free_reqs;
 	blk->free_reqs = req;
 	blk->inflight--;
+	blk->inflight_bytes -= req->data_bytes;
 	if (req->type == VIRTIO_BLK_T_FLUSH)
 		blk->flush_in_progress = false;
 	if (blk->parked_flush && blk->inflight == 1) {
@@ -239,6 +246,12 @@ static void blk_io_done(struct disk_request *io, int result)
 
 static void blk_submit(struct virtio_blk *blk, struct blk_req *req)
 {
+	if (req->type == VIRTIO_BLK_T_IN || req->type == VIRTIO_BLK_T_OUT) {
+		req->data_bytes = req->io.len;
+		blk->inflight_bytes += req->data_bytes;
+		blk->turn_bytes += req->data_bytes;
+		counter_raise_to(&blk->counters.inflight_peak_bytes, blk->inflight_bytes);
+	}
 	/* Refused before any I/O: no memory for a bounce buffer, or a ring
 	 * that takes no more SQEs. */
 	if (disk_submit(blk->disk, &req->io))
@@ -398,6 +411,7 @@ static void blk_start_request(struct virtio_blk *blk, struct blk_req *req)
 	blk->inflight++;
 	counter_add(&blk->counters.requests, 1);
 	req->written = 0;
+	req->data_bytes = 0;
 	/* Carve the status byte off the end of the writable buffers. */
 	last = &e->iov[e->nr_out + e->nr_in - 1];
 	req->status = (uint8_t *)last->iov_base + last->iov_len - 1;
@@ -432,7 +446,8 @@ static bool blk_queue_usable(struct virtio_blk *blk)
 /* Ready to take another chain off the ring. */
 static bool blk_can_pop(const struct virtio_blk *blk)
 {
-	return blk->free_reqs && !blk->flush_in_progress;
+	return blk->free_reqs && !blk->flush_in_progress &&
+	       blk->inflight_bytes < BLK_INFLIGHT_BYTES_MAX && blk->turn_bytes < BLK_TURN_BYTES_MAX;
 }
 
 /*
@@ -448,6 +463,7 @@ static bool blk_process_queue(struct virtio_blk *blk)
 
 	if (!blk_queue_usable(blk))
 		return false;
+	blk->turn_bytes = 0;
 	while (blk_can_pop(blk)) {
 		struct blk_req *req = blk->free_reqs;
 		int ret = virtio_queue_pop(&blk->vdev, 0, &req->elem);
@@ -464,7 +480,22 @@ static bool blk_process_queue(struct virtio_blk *blk)
 		blk_start_request(blk, req);
 		popped = true;
 	}
+	/* Cut short with nothing in flight to wake the thread (the sync
+	 * engine): continue on the next turn, after the thread has looked at
+	 * everything else, a stop request included. */
+	if (blk->turn_bytes >= BLK_TURN_BYTES_MAX && !blk->inflight) {
+		counter_add(&blk->counters.turns_cut, 1);
+		iothread_arm_timer(blk->vdev.io, blk->resume_timer, 0);
+	}
 	return popped;
+}
+
+static void blk_resume_turn(void *opaque)
+{
+	struct virtio_blk *blk = opaque;
+
+	if (blk_process_queue(blk))
+		blk_flush_and_signal(blk);
 }
 
 static void blk_on_kick(void *opaque)
@@ -508,6 +539,8 @@ static void blk_reset_requests(struct virtio_blk *blk)
 {
 	blk->free_reqs = NULL;
 	blk->inflight = 0;
+	blk->inflight_bytes = 0;
+	blk->turn_bytes = 0;
 	blk->parked_flush = NULL;
 	blk->flush_in_progress = false;
 	for (unsigned int i = VIRTQ_MAX_SIZE; i-- > 0;) {
@@ -653,6 +686,12 @@ int virtio_blk_create(struct vm *vm, const struct disk_config *cfg, unsigned int
 	    });
 	if (ret)
 		goto fail;
+	blk->resume_timer = iothread_add_timer(blk->vdev.io, blk_resume_turn, blk);
+	if (blk->resume_timer < 0) {
+		ret = blk->resume_timer;
+		virtio_mmio_destroy(&blk->vdev);
+		goto fail;
+	}
 	/* The disk's io_uring engine submits on the I/O thread's ring. */
 	disk_use_iothread(blk->disk, blk->vdev.io);
 	blk_reset_requests(blk);

@@ -102,6 +102,18 @@ _Static_assert(__builtin_offsetof(struct virtio_blk_config, max_discard_sectors)
 #define VIRTIO_BLK_MAX_DISCARD_SEG     1
 #define VIRTIO_BLK_DISCARD_ALIGNMENT   8 /* sectors: 4 KiB */
 
+/*
+ * How much I/O one device does at once, whatever the guest queues: a read
+ * or write starts only while less than BLK_INFLIGHT_BYTES_MAX of data is in
+ * flight, and (the sync engine, whose I/O runs on the I/O thread itself)
+ * one turn of the I/O thread starts requests only until BLK_TURN_BYTES_MAX
+ * of data has moved, then yields and continues on the next turn.  So a
+ * stop or reset waits for at most that much plus one request, and the I/O
+ * thread stays responsive.
+ */
+#define BLK_INFLIGHT_BYTES_MAX (32u << 20)
+#define BLK_TURN_BYTES_MAX     (32u << 20)
+
 #ifndef MINIVMM_FREESTANDING
 struct vm;
 struct disk_config;

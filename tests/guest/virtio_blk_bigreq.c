@@ -5,7 +5,8 @@
  * at once, reads and writes; then requests over each advertised limit,
  * which must be refused with IOERR while the disk keeps working.
  * tests/integration/virtio_blk_memory.sh compares minivmm's peak RSS with
- * that of a run with test.big=0 (the same requests, one sector each).
+ * that of a run with test.big=0 (the same requests, one sector each), and
+ * with test.flood=1 (big reads without end) times SIGTERM.
  */
 #include "rt.h"
 #include "virtio_blk_lib.h"
@@ -74,7 +75,7 @@ static uint8_t one_big(uint32_t type, unsigned int nseg, uint32_t seg_len)
 
 static uint64_t run(void *arg)
 {
-	uint64_t big = 1;
+	uint64_t big = 1, flood = 0;
 	uint32_t size_max, seg_max, seg_len;
 	unsigned int nseg;
 	bool limits;
@@ -99,6 +100,18 @@ static uint64_t run(void *arg)
 	seg_len = big ? size_max : 512;
 	TEST_ASSERT(blk.capacity * 512 >= (uint64_t)nseg * seg_len);
 	memset(data, 0x5a, sizeof(data));
+
+	/* test.flood=1: big reads without end, for SIGTERM during them. */
+	cmdline_get_u64("test.flood", &flood);
+	for (unsigned int batch = 0; flood; batch++) {
+		for (unsigned int s = 0; s < INFLIGHT; s++)
+			queue_big(s, VIRTIO_BLK_T_IN, 0, nseg, seg_len);
+		/* Said once the second batch is on its way: from here on,
+		 * requests are in flight nearly all the time. */
+		if (batch == 1)
+			printf("virtio_blk_bigreq: flooding\n");
+		run_batch(INFLIGHT);
+	}
 
 	/* Within the limits: INFLIGHT reads at once, twice over. */
 	for (unsigned int round = 0; round < 2; round++) {

@@ -64,5 +64,30 @@ for engine in io_uring sync; do
 	else
 		fail "$name: minivmm's own memory at exit $end KiB, small-request run $base_end KiB (at most $MAX_GROWTH_KIB more)"
 	fi
+
+	# SIGTERM while the guest keeps eight of the largest reads in flight:
+	# the normal exit path (status 143) within 1 s.
+	for cache in none writeback; do
+		"$MINIVMM" --kernel "$GUEST" --disk "$img,cache=$cache,engine=$engine" \
+			--cmdline test.flood=1 >"$TMP/flood" 2>&1 &
+		vm=$!
+		for _ in $(seq 600); do
+			grep -q "virtio_blk_bigreq: flooding" "$TMP/flood" && break
+			kill -0 "$vm" 2>/dev/null || break
+			sleep 0.1
+		done
+		t0=$(date +%s%N)
+		kill -TERM "$vm"
+		wait "$vm"
+		rc=$?
+		ms=$((($(date +%s%N) - t0) / 1000000))
+		if grep -q "virtio_blk_bigreq: flooding" "$TMP/flood" && [ "$rc" = 143 ] &&
+			[ "$ms" -lt 1000 ]; then
+			pass "$name cache=$cache: SIGTERM during the flood ends minivmm in $ms ms (status 143)"
+		else
+			fail "$name cache=$cache: SIGTERM during the flood: status $rc after $ms ms"
+			tail -5 "$TMP/flood"
+		fi
+	done
 done
 exit $failed

@@ -705,7 +705,7 @@ static void start_big(int i, enum disk_cache cache)
 	bring_up(BASE_FEATURES | BIT(VIRTIO_F_INDIRECT_DESC));
 }
 
-#define BIG_TABLE 0x30000  /* indirect table: up to 256 descriptors */
+#define BIG_TABLE 0x30000  /* indirect tables: 256 descriptors per slot, up to 16 slots */
 #define BIG_DATA  0x200000 /* data buffers: up to 4 MiB */
 
 /*
@@ -715,34 +715,43 @@ static void start_big(int i, enum disk_cache cache)
  * more byte of the last data buffer, else a descriptor of its own.
  * Returns the status byte.
  */
-static uint8_t big_req(uint32_t type, uint64_t sector, uint64_t data, unsigned int nseg,
-		       uint32_t seg_len, uint32_t stride, bool status_in_last)
+static uint64_t queue_big(unsigned int s, uint32_t type, uint64_t sector, uint64_t data,
+			  unsigned int nseg, uint32_t seg_len, uint32_t stride, bool status_in_last)
 {
 	struct virtio_blk_req_hdr hdr = {.type = type, .sector = sector};
 	uint16_t w = type == VIRTIO_BLK_T_IN ? VIRTQ_DESC_F_WRITE : 0;
 	uint64_t last = data + (uint64_t)(nseg - 1) * stride;
-	uint64_t status_gpa = status_in_last ? last + seg_len : STATUS;
+	uint64_t status_gpa = status_in_last ? last + seg_len : STATUS + s;
+	uint64_t table = BIG_TABLE + (uint64_t)s * 256 * 16;
 	uint16_t n = 0;
 
 	ck_assert_uint_le(nseg + (status_in_last ? 1 : 2), 256);
-	memcpy(ram(HDRS, 16), &hdr, 16);
+	memcpy(ram(HDRS + 16 * s, 16), &hdr, 16);
 	*ram(status_gpa, 1) = 0xee;
-	tdrv_desc_at(&drv, BIG_TABLE, n, HDRS, 16, VIRTQ_DESC_F_NEXT, n + 1);
+	tdrv_desc_at(&drv, table, n, HDRS + 16 * s, 16, VIRTQ_DESC_F_NEXT, n + 1);
 	n++;
 	for (unsigned int k = 0; k < nseg; k++, n++) {
 		bool end = k == nseg - 1 && status_in_last;
 
-		tdrv_desc_at(&drv, BIG_TABLE, n, data + (uint64_t)k * stride,
-			     seg_len + (end ? 1 : 0), end ? w : (uint16_t)(w | VIRTQ_DESC_F_NEXT),
-			     n + 1);
+		tdrv_desc_at(&drv, table, n, data + (uint64_t)k * stride, seg_len + (end ? 1 : 0),
+			     end ? w : (uint16_t)(w | VIRTQ_DESC_F_NEXT), n + 1);
 	}
 	if (!status_in_last) {
-		tdrv_desc_at(&drv, BIG_TABLE, n, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+		tdrv_desc_at(&drv, table, n, STATUS + s, 1, VIRTQ_DESC_F_WRITE, 0);
 		n++;
 	}
-	tdrv_desc(&drv, 0, BIG_TABLE, n * 16u, VIRTQ_DESC_F_INDIRECT, 0);
-	tdrv_post(&drv, 0);
+	tdrv_desc(&drv, (uint16_t)s, table, n * 16u, VIRTQ_DESC_F_INDIRECT, 0);
+	tdrv_post(&drv, (uint16_t)s);
 	posted++;
+	return status_gpa;
+}
+
+static uint8_t big_req(uint32_t type, uint64_t sector, uint64_t data, unsigned int nseg,
+		       uint32_t seg_len, uint32_t stride, bool status_in_last)
+{
+	uint64_t status_gpa =
+	    queue_big(0, type, sector, data, nseg, seg_len, stride, status_in_last);
+
 	kick();
 	wait_all(true);
 	return *ram(status_gpa, 1);
@@ -842,6 +851,40 @@ START_TEST(misaligned_big_request_bounded_bounce)
 }
 END_TEST
 
+/*
+ * The guest cannot make the device hold an unbounded amount of I/O in
+ * flight, nor (with the sync engine, whose I/O runs on the I/O thread)
+ * make one turn of the I/O thread do an unbounded amount of it: sixteen
+ * 16 MiB reads at once (the same 1 MiB of RAM sixteen times each) are
+ * served within the budgets, and all complete.
+ */
+START_TEST(io_in_flight_and_per_turn_bounded)
+{
+	const uint32_t mib = 1u << 20, nseg = 16, reqs = QSIZE;
+	struct json_object *st;
+
+	start_big(_i, DISK_CACHE_WRITEBACK);
+	for (unsigned int s = 0; s < reqs; s++)
+		queue_big(s, VIRTIO_BLK_T_IN, 0, BIG_DATA, nseg, mib, 0, false);
+	kick();
+	wait_all(true);
+	for (unsigned int s = 0; s < reqs; s++)
+		ck_assert_uint_eq(*ram(STATUS + s, 1), VIRTIO_BLK_S_OK);
+	st = unit_device_stats(vm, "virtio-blk.0");
+	ck_assert_uint_eq(unit_json_u64(st, "counters.bytes_read"), (uint64_t)reqs * nseg * mib);
+	ck_assert_uint_le(unit_json_u64(st, "counters.inflight_peak_bytes"),
+			  BLK_INFLIGHT_BYTES_MAX + nseg * mib);
+	if (engine_of(_i) == DISK_ENGINE_SYNC)
+		ck_assert_uint_ge(unit_json_u64(st, "counters.turns_cut"),
+				  reqs * nseg * mib / (BLK_TURN_BYTES_MAX + nseg * mib));
+	else
+		ck_assert_uint_ge(unit_json_u64(st, "counters.inflight_peak_bytes"),
+				  2 * nseg * mib);
+	json_object_put(st);
+	stop();
+}
+END_TEST
+
 START_TEST(create_errors)
 {
 	struct disk_config c = {.path = "/nonexistent/disk.img"};
@@ -869,15 +912,15 @@ Suite *virtio_blk_suite(void)
 
 	tcase_set_timeout(tc, 30);
 	/* _i: 0 = io_uring engine, 1 = sync engine. */
-	unit_loop_tests(tc, 2,
-			UNIT_TESTS(read_sectors, write_reaches_file, write_then_flush_in_one_batch,
-				   bad_ranges_are_ioerr, short_header_is_ioerr, unsupported_types,
-				   get_id_serial, discard_and_write_zeroes,
-				   discard_needs_negotiation, read_only_disk,
-				   missing_status_byte_needs_reset, malformed_chain_needs_reset,
-				   batch_of_requests, indirect_request, direct_io_with_bounce,
-				   event_idx_suppresses_interrupts, host_io_error_keeps_running,
-				   reset_with_requests_in_flight, stats_report,
-				   size_and_segment_limits, misaligned_big_request_bounded_bounce));
+	unit_loop_tests(
+	    tc, 2,
+	    UNIT_TESTS(read_sectors, write_reaches_file, write_then_flush_in_one_batch,
+		       bad_ranges_are_ioerr, short_header_is_ioerr, unsupported_types,
+		       get_id_serial, discard_and_write_zeroes, discard_needs_negotiation,
+		       read_only_disk, missing_status_byte_needs_reset, malformed_chain_needs_reset,
+		       batch_of_requests, indirect_request, direct_io_with_bounce,
+		       event_idx_suppresses_interrupts, host_io_error_keeps_running,
+		       reset_with_requests_in_flight, stats_report, size_and_segment_limits,
+		       misaligned_big_request_bounded_bounce, io_in_flight_and_per_turn_bounded));
 	return s;
 }

@@ -40,6 +40,13 @@ static inline unsigned long counter_get(const counter_t *c)
 	return atomic_load_explicit(c, memory_order_relaxed);
 }
 
+/* A peak gauge: raise *c to v if v is larger (one writer thread). */
+static inline void counter_raise_to(counter_t *c, unsigned long v)
+{
+	if (v > counter_get(c))
+		atomic_store_explicit(c, v, memory_order_relaxed);
+}
+
 /* The value of descs[i] in the struct at counters. */
 unsigned long counters_value(const void *counters, const struct counter_desc *desc);
 
