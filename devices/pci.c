@@ -406,6 +406,17 @@ int pci_register_device(struct vm *vm, const struct pci_device_desc *desc, struc
 	return 0;
 }
 
+void pci_unregister_device(struct pci_device *dev)
+{
+	struct pci_bus *bus = dev->bus;
+
+	pthread_mutex_lock(&bus->lock);
+	bus->slots[dev->slot] = NULL;
+	pthread_mutex_unlock(&bus->lock);
+	pci_release_resources(dev);
+	free(dev);
+}
+
 bool pci_bus_master_enabled(const struct pci_device *dev)
 {
 	return atomic_load(&((struct pci_device *)dev)->command) & PCI_CMD_MASTER;

@@ -104,6 +104,10 @@ void pci_destroy(struct vm *vm);
  */
 int pci_register_device(struct vm *vm, const struct pci_device_desc *desc, struct pci_device **out);
 
+/* Take a registered device off the bus again (its owner failed to start):
+ * the slot and BARs are free for the next device.  Before the vCPUs run. */
+void pci_unregister_device(struct pci_device *dev);
+
 /* Drive INTA# (level); masked while the command register's INTx-disable is set. */
 void pci_set_irq(struct pci_device *dev, int level);
 

@@ -340,8 +340,9 @@ int e1000_create_on_tap(struct vm *vm, unsigned int index, const uint8_t mac[6],
 		pthread_mutex_lock(&e->lock);
 		e1000_reset(e);
 		pthread_mutex_unlock(&e->lock);
-		/* On failure the PCI slot stays taken; minivmm exits anyway. */
 		ret = io_thread ? e1000_io_start(e) : 0;
+		if (ret)
+			pci_unregister_device(e->pci);
 	}
 	if (ret) {
 		pthread_mutex_destroy(&e->lock);

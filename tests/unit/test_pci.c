@@ -327,6 +327,28 @@ START_TEST(refused_device_keeps_no_slot_or_bar)
 }
 END_TEST
 
+/* A device whose owner failed to start it goes away: slot, BARs, handlers. */
+START_TEST(unregistered_device_is_gone)
+{
+	struct pci_device_desc d = test_desc();
+	struct pci_device *more, *again;
+	uint32_t bar0;
+
+	ck_assert_int_eq(pci_register_device(vm, &d, &more), 0);
+	ck_assert_uint_eq(pci_device_slot(more), 2);
+	bar0 = pci_bar_address(more, 0);
+	cfg_write(2, 0x04, PCI_CMD_MEMORY, 2);
+	pci_unregister_device(more);
+	ck_assert_uint_eq(cfg_read(2, 0x00, 4), 0xffffffff);
+	ck_assert_uint_eq(mmio_read(bar0), 0xffffffff);
+	ck_assert_uint_eq(seen[0].calls, 0);
+	/* The next device takes the same slot and BARs. */
+	ck_assert_int_eq(pci_register_device(vm, &d, &again), 0);
+	ck_assert_uint_eq(pci_device_slot(again), 2);
+	ck_assert_uint_eq(pci_bar_address(again, 0), bar0);
+}
+END_TEST
+
 START_TEST(destroy_gives_slots_and_bars_back)
 {
 	struct pci_device_desc d = test_desc();
@@ -367,6 +389,7 @@ Suite *pci_suite(void)
 			      memory_enable_gates_decoding, guest_can_move_a_bar, io_bar_decoding,
 			      intx_level_and_disable, bus_master_bit, slots_run_out,
 			      bad_bar_descriptions_refused, refused_device_keeps_no_slot_or_bar,
-			      destroy_gives_slots_and_bars_back, init_twice_and_without_init));
+			      unregistered_device_is_gone, destroy_gives_slots_and_bars_back,
+			      init_twice_and_without_init));
 	return s;
 }
