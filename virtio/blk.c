@@ -692,8 +692,15 @@ int virtio_blk_create(struct vm *vm, const struct disk_config *cfg, unsigned int
 		virtio_mmio_destroy(&blk->vdev);
 		goto fail;
 	}
-	/* The disk's io_uring engine submits on the I/O thread's ring. */
-	disk_use_iothread(blk->disk, blk->vdev.io);
+	/* The disk's io_uring engine submits on the I/O thread's ring, which
+	 * is then locked down to what the device uses (iothread_seal). */
+	ret = disk_use_iothread(blk->disk, blk->vdev.io);
+	if (!ret)
+		ret = iothread_seal(blk->vdev.io);
+	if (ret) {
+		virtio_mmio_destroy(&blk->vdev);
+		goto fail;
+	}
 	blk_reset_requests(blk);
 	vm_register_stats(vm, blk->name, blk_report_stats, blk);
 	props = disk_props(blk->disk);

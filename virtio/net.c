@@ -81,6 +81,7 @@ struct virtio_net {
 
 	atomic_int rx_state; /* enum rx_state; read by tests */
 	int rx_tap_watch;    /* the I/O thread's readable watch on the tap */
+	int tap_file;	     /* the tap's index in the ring's file table (TX writev) */
 	bool mrg_rxbuf;
 	bool rx_signal_due; /* a flush inside a burst found the driver wants an interrupt */
 	/* RX chains popped from the guest and not yet used, oldest first. */
@@ -263,7 +264,8 @@ static void vnet_tx_start(struct virtio_net *net, struct tx_req *req)
 		vnet_tx_drop(net, req, NULL);
 		return;
 	}
-	io_uring_prep_writev(sqe, net->tap.fd, req->iov, iovcnt, 0);
+	io_uring_prep_writev(sqe, net->tap_file, req->iov, iovcnt, 0);
+	iothread_sqe_fixed(sqe);
 }
 
 /*
@@ -788,6 +790,33 @@ static void vnet_describe(struct virtio_net *net)
 	net->vdev.ops = &vnet_ops;
 }
 
+/*
+ * The I/O thread's use of the tap: a readable watch (RX reads it with
+ * readv, outside the ring) and TX writev on the ring, the one opcode the
+ * device adds; then the ring is locked down (iothread_seal).  0 or -errno
+ * after logging.
+ */
+static int vnet_wire_tap(struct virtio_net *net)
+{
+	int ret;
+
+	net->rx_tap_watch =
+	    iothread_watch_readable(net->vdev.io, net->tap.fd, vnet_on_tap_readable, net);
+	ret = net->rx_tap_watch < 0 ? net->rx_tap_watch : 0;
+	if (!ret) {
+		net->tap_file = iothread_register_file(net->vdev.io, net->tap.fd);
+		ret = net->tap_file < 0 ? net->tap_file : 0;
+	}
+	if (!ret)
+		ret = iothread_allow_op(net->vdev.io, IORING_OP_WRITEV);
+	if (ret)
+		log_error("%s: cannot watch tap %s: %s", net->name, net->tap.ifname,
+			  strerror(-ret));
+	else
+		ret = iothread_seal(net->vdev.io); /* logs */
+	return ret;
+}
+
 int virtio_net_create_on_tap(struct vm *vm, const struct net_config *cfg, unsigned int index,
 			     const struct tap *tap, const struct virtio_net_tap_ops *ops,
 			     struct virtio_net **out)
@@ -828,12 +857,8 @@ int virtio_net_create_on_tap(struct vm *vm, const struct net_config *cfg, unsign
 	    });
 	if (ret)
 		goto fail;
-	net->rx_tap_watch =
-	    iothread_watch_readable(net->vdev.io, net->tap.fd, vnet_on_tap_readable, net);
-	if (net->rx_tap_watch < 0) {
-		ret = net->rx_tap_watch;
-		log_error("%s: cannot watch tap %s: %s", net->name, net->tap.ifname,
-			  strerror(-ret));
+	ret = vnet_wire_tap(net);
+	if (ret) {
 		virtio_mmio_destroy(&net->vdev);
 		goto fail;
 	}

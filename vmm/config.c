@@ -32,6 +32,7 @@ enum {
 	OPT_HUGEPAGES,
 	OPT_CPU_PROFILE,
 	OPT_CPU_AFFINITY,
+	OPT_SECCOMP,
 };
 
 static const struct option long_options[] = {
@@ -47,6 +48,7 @@ static const struct option long_options[] = {
     {"hugepages", no_argument, NULL, OPT_HUGEPAGES},
     {"cpu-profile", required_argument, NULL, OPT_CPU_PROFILE},
     {"cpu-affinity", required_argument, NULL, OPT_CPU_AFFINITY},
+    {"seccomp", required_argument, NULL, OPT_SECCOMP},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -75,6 +77,11 @@ __attribute__((format(printf, 2, 3))) static int fail(struct parser *p, const ch
 		va_start(ap, fmt);
 		vsnprintf(p->err, p->errlen, fmt, ap);
 		va_end(ap);
+		/* The message quotes what the user typed: keep it one line, and
+		 * keep terminal escapes out of it. */
+		for (char *c = p->err; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = '?';
 	}
 	return -1;
 }
@@ -498,6 +505,17 @@ static int parse_cpu_profile(struct parser *p, const char *arg)
 	return 0;
 }
 
+static int parse_seccomp(struct parser *p, const char *arg)
+{
+	if (strcmp(arg, "on") == 0)
+		p->cfg->seccomp = true;
+	else if (strcmp(arg, "off") == 0)
+		p->cfg->seccomp = false;
+	else
+		return fail(p, "--seccomp %s: expected on or off", arg);
+	return 0;
+}
+
 static int parse_cpu_affinity(struct parser *p, const char *arg)
 {
 	char why[256];
@@ -651,6 +669,8 @@ static const struct {
     {"", "  io                     every device I/O thread"},
     {"", "LIST as for taskset -c, e.g. vcpus=0,2-3,io=1"},
     {"", "(default: threads run wherever minivmm may)"},
+    {"--seccomp on|off", "system call filters per thread; off is for debugging"},
+    {"", "(default: on)"},
     {"-v, --verbose", "also print debug messages (default: off)"},
     {"-h, --help", "print this help and exit"},
     {"-V, --version", "print the version and exit"},
@@ -681,6 +701,7 @@ static void config_defaults(struct vm_config *cfg)
 	cfg->cpus = 1;
 	cfg->console = CONSOLE_STDIO;
 	cfg->cpu_profile = CPU_PROFILE_AUTO;
+	cfg->seccomp = true;
 }
 
 static int handle_option(struct parser *p, int opt, char *arg)
@@ -721,6 +742,8 @@ static int handle_option(struct parser *p, int opt, char *arg)
 		return parse_cpu_profile(p, arg);
 	case OPT_CPU_AFFINITY:
 		return parse_cpu_affinity(p, arg);
+	case OPT_SECCOMP:
+		return parse_seccomp(p, arg);
 	case 'v':
 		cfg->verbose = true;
 		return 0;

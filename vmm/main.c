@@ -16,6 +16,7 @@
 #include "kvm.h"
 #include "kvm_trace.h"
 #include "log.h"
+#include "seccomp.h"
 #include "stats.h"
 #include "threads.h"
 #include "vcpu.h"
@@ -90,6 +91,12 @@ static int run(const struct vm_config *cfg)
 	int console_fd, sig_fd, status;
 
 	threads_register_self("minivmm", THREAD_MAIN);
+	/* Every thread started from now on filters itself as it registers. */
+	if (cfg->seccomp) {
+		if (vmm_seccomp_prepare() < 0)
+			return EXIT_STATUS_ERROR;
+		threads_set_start_hook(vmm_seccomp_install_self);
+	}
 	if (cfg->stats)
 		stats_begin();
 	sig_fd = setup_signals();
@@ -120,6 +127,9 @@ static int run(const struct vm_config *cfg)
 		console_restore();
 		return EXIT_STATUS_ERROR;
 	}
+	/* Last: setting up needs far more system calls than running. */
+	if (cfg->seccomp)
+		vmm_seccomp_install_self("minivmm", THREAD_MAIN);
 	wait_for_stop(vm, sig_fd);
 	vcpus_stop(vm);
 	console_restore();

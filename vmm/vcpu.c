@@ -56,8 +56,19 @@ static void handle_io(struct vcpu *vcpu)
 	struct kvm_run *run = vcpu->run;
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
+	uint64_t end = (uint64_t)run->io.data_offset + (uint64_t)run->io.count * run->io.size;
 
 	atomic_fetch_add_explicit(&vcpu->exits_io, 1, memory_order_relaxed);
+	/* KVM hands over at most one page of string I/O per exit; should it
+	 * ever describe more than it mapped, do nothing rather than read or
+	 * write past the mapping. */
+	if (run->io.size > 8 || end > (uint64_t)vcpu->vm->run_size) {
+		log_error("vCPU %u: port I/O exit describes %u x %u bytes at offset %llu, beyond "
+			  "the %d-byte kvm_run mapping; ignored",
+			  vcpu->id, run->io.count, run->io.size,
+			  (unsigned long long)run->io.data_offset, vcpu->vm->run_size);
+		return;
+	}
 	/* String I/O (rep outsb) arrives as count consecutive accesses. */
 	for (uint32_t i = 0; i < run->io.count; i++)
 		bus_dispatch(&vcpu->vm->pio, run->io.port, data + i * run->io.size, run->io.size,
@@ -158,16 +169,17 @@ static void vcpu_run_loop(struct vcpu *vcpu)
 	}
 }
 
-/* Name and id first, so that --stats and in-kernel exit counting can find this thread. */
+/* Placed, then id and in-kernel exit counting, then named and registered (and filtered). */
 static void vcpu_thread_setup(struct vcpu *vcpu)
 {
 	char name[16];
 
 	cpu_affinity_place_vcpu(vcpu); /* first: found by its name, it is already placed */
+	atomic_store(&vcpu->tid, (int)gettid());
+	/* Before registering, which installs the seccomp filter: it has no perf_event_open. */
+	kvm_trace_attach_vcpu(vcpu);
 	snprintf(name, sizeof(name), "vcpu%u", vcpu->id);
 	threads_register_self(name, THREAD_VCPU);
-	atomic_store(&vcpu->tid, (int)gettid());
-	kvm_trace_attach_vcpu(vcpu);
 }
 
 static void *vcpu_thread(void *arg)
@@ -175,9 +187,13 @@ static void *vcpu_thread(void *arg)
 	struct vcpu *vcpu = arg;
 	sigset_t set;
 
-	/* Only the kick signal reaches vCPU threads; SIGINT/SIGTERM go to main. */
+	/*
+	 * Only the kick signal reaches vCPU threads; SIGINT/SIGTERM go to main.
+	 * SIGSYS stays open: a blocked one would kill without the seccomp log line.
+	 */
 	sigfillset(&set);
 	sigdelset(&set, VCPU_KICK_SIGNAL);
+	sigdelset(&set, SIGSYS);
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
 	vcpu_thread_setup(vcpu);
 	vcpu_run_loop(vcpu);

@@ -89,6 +89,7 @@ struct disk_request {
 	int bounce_slot;	   /* which buffer of the disk's pool */
 	uint64_t bounce_at;	   /* where in the request the chunk starts */
 	struct disk_request *next; /* waiting for a bounce buffer */
+	uint8_t zero_step;	   /* WRITE_ZEROES without ZERO_RANGE: disk_fallocate_mode() */
 };
 
 /* What an open disk is; constant after disk_open(). */
@@ -134,11 +135,14 @@ struct disk *disk_open(const struct disk_config *cfg);
 
 /*
  * The I/O thread whose ring carries the io_uring engine's requests, and
- * where their completions run; set once, before the first disk_submit()
- * (the sync engine does not use it).  Separate from disk_open() so that a
- * caller can open, and fail on, the image before it claims anything else.
+ * where their completions run; set once, before the thread's ring is
+ * sealed (iothread_seal(), at the latest its first start): the io_uring
+ * engine registers the image and its opcodes with the ring (the sync
+ * engine does not use the thread).  Separate from disk_open()
+ * so that a caller can open, and fail on, the image before it claims
+ * anything else.  0, or -errno (logged) and requests fail with -EINVAL.
  */
-void disk_use_iothread(struct disk *d, struct iothread *io);
+int disk_use_iothread(struct disk *d, struct iothread *io);
 
 /* Close the file.  No request may be in flight (stop the I/O thread first). */
 void disk_close(struct disk *d);

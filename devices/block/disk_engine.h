@@ -14,6 +14,9 @@ struct disk_engine_ops {
 	const char *name;
 	bool inline_completion; /* submit runs the request to its end */
 	bool needs_iothread;	/* submits on disk->io's ring */
+	/* disk_use_iothread(): register what the engine uses on io's ring
+	 * (the file, the opcodes).  0 or -errno. */
+	int (*use_iothread)(struct disk *d, struct iothread *io);
 	/* Start r (disk_submit() has checked it and set up any bounce
 	 * buffer): 0, or -errno without having called disk_complete(). */
 	int (*submit)(struct disk *d, struct disk_request *r);
@@ -26,6 +29,7 @@ struct disk {
 	int fd;
 	const struct disk_engine_ops *engine;
 	struct iothread *io; /* disk_use_iothread(): the io_uring engine's ring */
+	int io_file;	     /* fd's index in io's file table (iothread_register_file) */
 	struct disk_props props;
 	struct disk_counters counters;
 	/* The thread that submits and completes requests only: the bounce

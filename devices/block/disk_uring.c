@@ -3,12 +3,16 @@
  * (iothread_get_sqe), submitted with the thread's next io_uring_enter along
  * with the rest of its batch; the completion comes back through the same
  * ring.  Guest buffers go to the kernel as they are (readv/writev on the
- * caller's iovec), bounced ones as one plain read/write.
+ * caller's iovec), bounced ones as one plain read/write.  The ring knows
+ * the image as a registered file (d->io_file) and allows only the opcodes
+ * below (disk_uring_use_iothread).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 
 #include "devices/block/disk_engine.h"
+#include "log.h"
 #include "util.h"
 
 static void disk_uring_prep_rw(struct io_uring_sqe *sqe, struct disk *d, struct disk_request *r)
@@ -22,14 +26,15 @@ static void disk_uring_prep_rw(struct io_uring_sqe *sqe, struct disk *d, struct 
 	if (iov == &one) {
 		/* Bounced: the rest of the chunk, one plain buffer. */
 		if (read)
-			io_uring_prep_read(sqe, d->fd, one.iov_base, (unsigned int)one.iov_len, at);
+			io_uring_prep_read(sqe, d->io_file, one.iov_base, (unsigned int)one.iov_len,
+					   at);
 		else
-			io_uring_prep_write(sqe, d->fd, one.iov_base, (unsigned int)one.iov_len,
-					    at);
+			io_uring_prep_write(sqe, d->io_file, one.iov_base,
+					    (unsigned int)one.iov_len, at);
 	} else if (read) {
-		io_uring_prep_readv(sqe, d->fd, iov, cnt, at);
+		io_uring_prep_readv(sqe, d->io_file, iov, cnt, at);
 	} else {
-		io_uring_prep_writev(sqe, d->fd, iov, cnt, at);
+		io_uring_prep_writev(sqe, d->io_file, iov, cnt, at);
 	}
 }
 
@@ -48,12 +53,13 @@ static int disk_uring_submit(struct disk *d, struct disk_request *r)
 		/* Not IOSQE_IO_DRAIN: that would also wait for the eventfd
 		 * reads that stay pending on this ring.  A caller that needs a
 		 * barrier waits for earlier requests before submitting. */
-		io_uring_prep_fsync(sqe, d->fd, IORING_FSYNC_DATASYNC);
+		io_uring_prep_fsync(sqe, d->io_file, IORING_FSYNC_DATASYNC);
 		break;
 	default:
-		io_uring_prep_fallocate(sqe, d->fd, disk_fallocate_mode(r), r->offset, r->len);
+		io_uring_prep_fallocate(sqe, d->io_file, disk_fallocate_mode(r), r->offset, r->len);
 		break;
 	}
+	iothread_sqe_fixed(sqe);
 	return 0;
 }
 
@@ -73,6 +79,29 @@ static void disk_uring_done(struct iothread_op *op, int res, uint32_t cqe_flags)
 	disk_complete(r, result);
 }
 
+/*
+ * The image joins io's file table, with the opcodes of every request.  A
+ * read-only image gets the write opcodes too: its file is open O_RDONLY, so
+ * the kernel refuses them with -EBADF, as the sync engine's pwritev.
+ */
+static int disk_uring_use_iothread(struct disk *d, struct iothread *io)
+{
+	static const unsigned int ops[] = {IORING_OP_READ,   IORING_OP_READV, IORING_OP_WRITE,
+					   IORING_OP_WRITEV, IORING_OP_FSYNC, IORING_OP_FALLOCATE};
+	int ret = iothread_register_file(io, d->fd);
+
+	if (ret >= 0) {
+		d->io_file = ret;
+		ret = 0;
+	}
+	for (unsigned int i = 0; i < ARRAY_SIZE(ops) && !ret; i++)
+		ret = iothread_allow_op(io, ops[i]);
+	if (ret)
+		log_error("disk: cannot use the I/O thread's io_uring: %s%s", strerror(-ret),
+			  ret == -EBUSY ? " (its ring is sealed already)" : "");
+	return ret;
+}
+
 static int disk_uring_start(struct disk *d, struct disk_request *r)
 {
 	r->uring_op.done = disk_uring_done;
@@ -83,5 +112,6 @@ const struct disk_engine_ops disk_uring_engine = {
     .name = "io_uring",
     .inline_completion = false,
     .needs_iothread = true,
+    .use_iothread = disk_uring_use_iothread,
     .submit = disk_uring_start,
 };

@@ -310,6 +310,22 @@ START_TEST(test_cpu_profiles)
 }
 END_TEST
 
+/* seccomp filters are on unless --seccomp=off asks otherwise (debugging). */
+START_TEST(test_seccomp_values)
+{
+	EXPECT_OK("--kernel", "k");
+	ck_assert(cfg.seccomp);
+	EXPECT_OK("--kernel", "k", "--seccomp=off");
+	ck_assert(!cfg.seccomp);
+	EXPECT_OK("--kernel", "k", "--seccomp", "on");
+	ck_assert(cfg.seccomp);
+	EXPECT_OK("--kernel", "k", "--seccomp", "off", "--seccomp=on");
+	ck_assert(cfg.seccomp);
+	EXPECT_OK("--kernel", "k", "--secc=off");
+	ck_assert(!cfg.seccomp);
+}
+END_TEST
+
 START_TEST(test_cmdline_values)
 {
 	static char longest[CONFIG_USER_CMDLINE_MAX + 1];
@@ -556,6 +572,11 @@ static const struct bad_case {
 } bad[] = {
     /* Options themselves. */
     {{"--kernel", "k", "--bogus"}, "unknown option '--bogus'"},
+    {{"--kernel", "k", "--seccomp=no"}, "--seccomp no: expected on or off"},
+    {{"--kernel", "k", "--seccomp", "OFF"}, "--seccomp OFF: expected on or off"},
+    {{"--kernel", "k", "--seccomp"}, "--seccomp: missing value"},
+    {{"--kernel", "k", "--seccomp="}, "--seccomp: empty value"},
+    {{"--kernel", "k", "--s=x"}, "ambiguous option '--s'"},
     {{"--kernel", "k", "--bogus=1"}, "unknown option '--bogus'"},
     {{"--kernel", "k", "-x"}, "unknown option '-x'"},
     {{"--kernel", "k", "-kernel"}, "unknown option '-k' (long options start with '--')"},
@@ -576,6 +597,10 @@ static const struct bad_case {
     {{"--mem", "64M"}, "missing --kernel"},
     {{NULL}, "missing --kernel"},
     {{"--kernel", "k", "extra"}, "unexpected argument 'extra'"},
+    /* Control characters in a value do not break the one-line message (found by fuzz_cmdline). */
+    {{"--kernel", "k", "a\nb"}, "unexpected argument 'a?b'"},
+    {{"--kernel", "k", "--mem", "1\n\x1b[2J"}, "--mem 1??[2J:"},
+    {{"--kernel", "k", "--h\nx"}, "unknown option '--h?x'"},
     {{"stray", "--kernel", "k"}, "unexpected argument 'stray'"},
     {{"--kernel", "k", "--", "after"}, "unexpected argument 'after'"},
     {{"--kernel", "k", "--stats", "out.txt"}, "--stats=PATH"},
@@ -834,9 +859,9 @@ Suite *config_suite(void)
 		       test_disk_defaults, test_disk_suboptions, test_disk_max_count,
 		       test_disk_path_with_commas, test_disk_path_max_length, test_net_defaults,
 		       test_net_suboptions, test_console_values, test_stats_forms,
-		       test_cpu_profiles, test_cmdline_values, test_double_dash_ends_options,
-		       test_repeated_calls_start_afresh, test_cpu_affinity_default_none,
-		       test_cpu_affinity_values));
+		       test_cpu_profiles, test_seccomp_values, test_cmdline_values,
+		       test_double_dash_ends_options, test_repeated_calls_start_afresh,
+		       test_cpu_affinity_default_none, test_cpu_affinity_values));
 	tcase_add_loop_test(good, test_mem_good, 0, sizeof(good_mem) / sizeof(good_mem[0]));
 	unit_tcase(s, "help-version", NULL, NULL,
 		   UNIT_TESTS(test_help, test_help_lines_fit, test_version,

@@ -96,8 +96,9 @@ static void td_open_disk(enum disk_engine engine, enum disk_cache cache, bool ro
 	ck_assert_int_ge(go_fd, 0);
 	ck_assert_int_ge(done_fd, 0);
 	ck_assert_int_eq(iothread_watch_eventfd(io, go_fd, td_on_go, NULL), 0);
-	ck_assert_int_eq(iothread_start(io), 0);
+	/* Before the start: the engine registers the image with the ring. */
 	disk_use_iothread(disk, io);
+	ck_assert_int_eq(iothread_start(io), 0);
 }
 
 static void td_close_disk(void)
@@ -238,6 +239,28 @@ START_TEST(each_op)
 END_TEST
 
 /* Several requests in one batch on the ring: each completes once. */
+/*
+ * tmpfs (/dev/shm, and so a memfd) has no FALLOC_FL_ZERO_RANGE: WRITE_ZEROES
+ * still zeroes the range and leaves it allocated (found by fuzz_virtio_blk).
+ */
+START_TEST(write_zeroes_without_zero_range)
+{
+	struct stat before, after;
+
+	img_fd = disk_image_create("/dev/shm", "disk", img_path, sizeof(img_path), IMG_BYTES);
+	td_open_disk(td_engine_of(_i), DISK_CACHE_WRITEBACK, false);
+	ck_assert_int_eq(fstat(img_fd, &before), 0);
+	ck_assert_int_eq(td_range_op(DISK_OP_WRITE_ZEROES, 8192, 4096, false), 0);
+	td_assert_zero_in_file(8192, 4096);
+	ck_assert_int_eq(fstat(img_fd, &after), 0);
+	ck_assert_int_eq(after.st_blocks, before.st_blocks);
+	ck_assert_int_eq(td_range_op(DISK_OP_WRITE_ZEROES, 0, 4096, true), 0);
+	td_assert_zero_in_file(0, 4096);
+	ck_assert_int_eq(lseek(img_fd, 0, SEEK_END), IMG_BYTES);
+	td_close_disk();
+}
+END_TEST
+
 static struct treq batch[8];
 static uint8_t batch_buf[8][512];
 static struct iovec batch_iov[8];
@@ -718,6 +741,77 @@ START_TEST(open_errors)
 }
 END_TEST
 
+/*
+ * The image lock (OFD, on the descriptor that does the I/O): a writable
+ * disk excludes every other user of the image, a read-only one only
+ * writers.  OFD locks conflict between open file descriptions even in one
+ * process, so two disk_open()s here stand for two minivmm processes.  The
+ * loop runs it with cache=writeback and cache=none (O_DIRECT).
+ */
+static struct disk *td_open_locked(bool ro, enum disk_cache cache)
+{
+	struct disk_config cfg = {.path = img_path, .read_only = ro, .cache = cache};
+
+	errno = 0;
+	return disk_open(&cfg);
+}
+
+/* What another process would find: the lock type held on the image. */
+static short td_lock_held(void)
+{
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+	int fd = open(img_path, O_RDWR | O_CLOEXEC);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fcntl(fd, F_OFD_GETLK, &fl), 0);
+	close(fd);
+	return fl.l_type;
+}
+
+START_TEST(image_lock)
+{
+	enum disk_cache cache = _i ? DISK_CACHE_NONE : DISK_CACHE_WRITEBACK;
+	struct disk *a, *b;
+
+	td_make_image(IMG_BYTES);
+	ck_assert_int_eq(td_lock_held(), F_UNLCK);
+
+	/* rw + rw: the second is refused with EBUSY. */
+	a = td_open_locked(false, cache);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_int_eq(td_lock_held(), F_WRLCK);
+	ck_assert_ptr_null(td_open_locked(false, cache));
+	ck_assert_int_eq(errno, EBUSY);
+	/* rw + ro: a reader is refused too (the writer changes what it reads). */
+	ck_assert_ptr_null(td_open_locked(true, cache));
+	ck_assert_int_eq(errno, EBUSY);
+	/* Closing releases the lock at once. */
+	disk_close(a);
+	ck_assert_int_eq(td_lock_held(), F_UNLCK);
+
+	/* ro + ro: readers share; a writer is refused while either holds it. */
+	a = td_open_locked(true, cache);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_int_eq(td_lock_held(), F_RDLCK);
+	b = td_open_locked(true, cache);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_null(td_open_locked(false, cache));
+	ck_assert_int_eq(errno, EBUSY);
+	disk_close(a);
+	ck_assert_ptr_null(td_open_locked(false, cache));
+	ck_assert_int_eq(errno, EBUSY);
+	disk_close(b);
+	ck_assert_int_eq(td_lock_held(), F_UNLCK);
+
+	/* Nothing left behind: a writer gets it now. */
+	a = td_open_locked(false, cache);
+	ck_assert_ptr_nonnull(a);
+	disk_close(a);
+	close(img_fd);
+	unlink(img_path);
+}
+END_TEST
+
 Suite *disk_suite(void)
 {
 	Suite *s = suite_create("disk");
@@ -727,11 +821,14 @@ Suite *disk_suite(void)
 					  uring_bounce_pool_is_bounded));
 
 	tcase_set_timeout(tc, 30);
+	/* _i: 0 = cache=writeback, 1 = cache=none. */
+	unit_loop_tests(tc, 2, UNIT_TESTS(image_lock));
 	/* _i: 0 = io_uring engine, 1 = sync engine. */
-	unit_loop_tests(
-	    tc, 2,
-	    UNIT_TESTS(each_op, read_across_end_of_file, short_write_continues_to_the_error,
-		       direct_io_alignment_and_bounce, direct_io_big_bounce_is_bounded,
-		       writeback_never_bounces, read_only_disk_errors, submit_refusals));
+	unit_loop_tests(tc, 2,
+			UNIT_TESTS(each_op, read_across_end_of_file,
+				   short_write_continues_to_the_error,
+				   direct_io_alignment_and_bounce, direct_io_big_bounce_is_bounded,
+				   writeback_never_bounces, read_only_disk_errors, submit_refusals,
+				   write_zeroes_without_zero_range));
 	return s;
 }

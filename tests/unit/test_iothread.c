@@ -1,10 +1,12 @@
 /*
  * The I/O thread: the busy-poll hook (argument checks, work found while
  * polling is submitted without sleeping, the about-to-sleep call comes
- * before every sleep), one-shot readable watches and timers.
+ * before every sleep), one-shot readable watches and timers, and the
+ * ring's restrictions (only registered files, only allowed opcodes).
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -38,6 +40,7 @@ static void nop_done(struct iothread_op *op, int res, uint32_t flags)
 static bool poll_fn(void *opaque, bool about_to_sleep)
 {
 	struct poll_state *s = opaque;
+	struct io_uring_sqe *sqe;
 	uint64_t one = 1;
 
 	if (about_to_sleep) {
@@ -49,7 +52,9 @@ static bool poll_fn(void *opaque, bool about_to_sleep)
 	if (s->nops_to_queue == 0)
 		return false;
 	s->nops_to_queue--;
-	io_uring_prep_nop(iothread_get_sqe(s->t, &s->nop));
+	sqe = iothread_get_sqe(s->t, &s->nop);
+	io_uring_prep_nop(sqe);
+	iothread_sqe_fixed(sqe);
 	return true;
 }
 
@@ -89,6 +94,7 @@ START_TEST(work_found_while_polling_is_run_then_thread_sleeps)
 	ck_assert_int_ge(s.sleep_fd, 0);
 	s.t = iothread_create("test-io", 8);
 	ck_assert_ptr_nonnull(s.t);
+	ck_assert_int_eq(iothread_allow_op(s.t, IORING_OP_NOP), 0);
 	ck_assert_int_eq(iothread_add_batch_hook(s.t, no_op, NULL), 0);
 	ck_assert_int_eq(iothread_set_poll(s.t, poll_fn, &s, 1000, 20000), 0);
 	ck_assert_int_eq(iothread_start(s.t), 0);
@@ -334,6 +340,177 @@ START_TEST(stop_cancels_an_armed_timer)
 }
 END_TEST
 
+/* ---- restrictions ---- */
+
+enum restrict_probe {
+	PROBE_ALLOWED,	    /* WRITE (allowed) on the registered eventfd */
+	PROBE_NOT_ALLOWED,  /* NOP: never allowed */
+	PROBE_RAW_FD,	    /* WRITE on the eventfd's own fd, no IOSQE_FIXED_FILE */
+	PROBE_UNREGISTERED, /* WRITE, fixed, on an index nothing was registered at */
+	PROBE_OTHER_FILE,   /* WRITE on a file nobody registered (a pipe), by its fd */
+	NR_PROBES
+};
+
+struct restrict_probe_op {
+	struct iothread_op op;
+	struct restrict_state *s;
+	atomic_int res;
+};
+
+struct restrict_state {
+	struct iothread *t;
+	int kick_fd, done_fd;
+	int target_fd, target_index; /* the eventfd the device registered */
+	int pipe_fd;		     /* open, but never registered */
+	uint64_t value;
+	struct restrict_probe_op probes[NR_PROBES];
+	atomic_int completed;
+};
+
+static void restrict_probe_done(struct iothread_op *op, int res, uint32_t flags)
+{
+	struct restrict_probe_op *p = (struct restrict_probe_op *)op;
+	uint64_t one = 1;
+
+	(void)flags;
+	atomic_store(&p->res, res);
+	if (atomic_fetch_add(&p->s->completed, 1) + 1 == NR_PROBES)
+		ck_assert_int_eq(write(p->s->done_fd, &one, sizeof(one)), sizeof(one));
+}
+
+/* In the I/O thread: queue one SQE of each kind. */
+static void restrict_queue_probes(void *opaque)
+{
+	struct restrict_state *s = opaque;
+
+	for (int i = 0; i < NR_PROBES; i++) {
+		struct io_uring_sqe *sqe = iothread_get_sqe(s->t, &s->probes[i].op);
+
+		ck_assert_ptr_nonnull(sqe);
+		switch (i) {
+		case PROBE_ALLOWED:
+			io_uring_prep_write(sqe, s->target_index, &s->value, sizeof(s->value), 0);
+			iothread_sqe_fixed(sqe);
+			break;
+		case PROBE_NOT_ALLOWED:
+			io_uring_prep_nop(sqe);
+			iothread_sqe_fixed(sqe);
+			break;
+		case PROBE_RAW_FD:
+			io_uring_prep_write(sqe, s->target_fd, &s->value, sizeof(s->value), 0);
+			break;
+		case PROBE_UNREGISTERED:
+			io_uring_prep_write(sqe, 15, &s->value, sizeof(s->value), 0);
+			iothread_sqe_fixed(sqe);
+			break;
+		default:
+			io_uring_prep_write(sqe, s->pipe_fd, &s->value, sizeof(s->value), 0);
+			break;
+		}
+	}
+}
+
+/* Kick the thread, wait for every probe, check each result. */
+static void restrict_run_probes(struct restrict_state *s)
+{
+	struct pollfd p = {.fd = s->done_fd, .events = POLLIN};
+	int res[NR_PROBES];
+	uint64_t v;
+
+	atomic_store(&s->completed, 0);
+	for (int i = 0; i < NR_PROBES; i++)
+		atomic_store(&s->probes[i].res, 1);
+	kick(s->kick_fd);
+	ck_assert_int_eq(poll(&p, 1, 10000), 1);
+	ck_assert_int_eq(read(s->done_fd, &v, sizeof(v)), sizeof(v));
+	for (int i = 0; i < NR_PROBES; i++)
+		res[i] = atomic_load(&s->probes[i].res);
+	ck_assert_int_eq(res[PROBE_ALLOWED], sizeof(uint64_t));
+	ck_assert_int_eq(res[PROBE_NOT_ALLOWED], -EACCES);
+	ck_assert_int_eq(res[PROBE_RAW_FD], -EACCES);
+	ck_assert_int_lt(res[PROBE_UNREGISTERED], 0);
+	ck_assert_int_eq(res[PROBE_OTHER_FILE], -EACCES);
+	/* Only the allowed write reached the eventfd. */
+	ck_assert_int_eq(read(s->target_fd, &v, sizeof(v)), sizeof(v));
+	ck_assert_uint_eq(v, 7);
+}
+
+/*
+ * A device that registered one file and allowed WRITE: its writes work,
+ * everything else is refused by the kernel, before and after a restart.
+ */
+START_TEST(ring_runs_only_allowed_ops_on_registered_files)
+{
+	struct restrict_state s = {.value = 7};
+	int pipefd[2];
+
+	s.kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	s.done_fd = eventfd(0, EFD_CLOEXEC);
+	s.target_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ck_assert_int_eq(pipe2(pipefd, O_CLOEXEC), 0);
+	s.pipe_fd = pipefd[1];
+	for (int i = 0; i < NR_PROBES; i++) {
+		s.probes[i].op.done = restrict_probe_done;
+		s.probes[i].s = &s;
+	}
+	s.t = iothread_create("test-io", 8);
+	ck_assert_ptr_nonnull(s.t);
+	ck_assert_int_eq(iothread_watch_eventfd(s.t, s.kick_fd, restrict_queue_probes, &s), 0);
+	s.target_index = iothread_register_file(s.t, s.target_fd);
+	ck_assert_int_ge(s.target_index, 0);
+	ck_assert_int_eq(iothread_allow_op(s.t, IORING_OP_WRITE), 0);
+	ck_assert_int_eq(iothread_start(s.t), 0);
+	restrict_run_probes(&s);
+	iothread_stop(s.t);
+	ck_assert_int_eq(iothread_start(s.t), 0);
+	restrict_run_probes(&s);
+	iothread_destroy(s.t);
+	close(s.kick_fd);
+	close(s.done_fd);
+	close(s.target_fd);
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+END_TEST
+
+START_TEST(files_and_ops_are_declared_before_sealing)
+{
+	struct iothread *t = iothread_create("test-io", 8);
+	int fd = eventfd(0, EFD_CLOEXEC), index;
+
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(iothread_register_file(t, -1), -EINVAL);
+	index = iothread_register_file(t, fd);
+	ck_assert_int_ge(index, 0);
+	ck_assert_int_eq(iothread_register_file(t, fd), index); /* one index per fd */
+	ck_assert_int_eq(iothread_allow_op(t, IORING_OP_LAST), -EINVAL);
+	ck_assert_int_eq(iothread_allow_op(t, IORING_OP_WRITEV), 0);
+	ck_assert_int_eq(iothread_seal(t), 0);
+	ck_assert_int_eq(iothread_seal(t), 0); /* once is enough */
+	ck_assert_int_eq(iothread_register_file(t, 1), -EBUSY);
+	ck_assert_int_eq(iothread_allow_op(t, IORING_OP_READV), -EBUSY);
+	ck_assert_int_eq(iothread_watch_eventfd(t, fd, no_op, NULL), -EINVAL);
+	ck_assert_int_eq(iothread_add_timer(t, no_op, NULL), -EINVAL);
+	ck_assert_int_eq(iothread_start(t), 0);
+	iothread_destroy(t);
+	close(fd);
+}
+END_TEST
+
+/* A file that cannot be registered (closed before sealing): start fails, cleanly. */
+START_TEST(sealing_refused_fails_the_start)
+{
+	struct iothread *t = iothread_create("test-io", 8);
+	int fd = eventfd(0, EFD_CLOEXEC);
+
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_ge(iothread_register_file(t, fd), 0);
+	close(fd);
+	ck_assert_int_lt(iothread_start(t), 0);
+	iothread_destroy(t);
+}
+END_TEST
+
 Suite *iothread_suite(void)
 {
 	Suite *s = suite_create("iothread");
@@ -345,5 +522,9 @@ Suite *iothread_suite(void)
 		   UNIT_TESTS(watch_and_timer_reject_bad_arguments, readable_watch_is_one_shot,
 			      timer_fires_once_when_due, timer_keeps_the_earlier_deadline,
 			      stop_cancels_an_armed_timer));
+	unit_tcase(s, "restrictions", NULL, NULL,
+		   UNIT_TESTS(ring_runs_only_allowed_ops_on_registered_files,
+			      files_and_ops_are_declared_before_sealing,
+			      sealing_refused_fails_the_start));
 	return s;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,11 +17,14 @@
 #include "cpu_list.h"
 #include "log.h"
 #include "threads.h"
+#include "util.h"
 
-#define IOTHREAD_MAX_WATCHES 9 /* the stop eventfd + 8 (queue kicks, taps) */
-#define IOTHREAD_MAX_HOOKS   4
 #define IOTHREAD_MAX_TIMERS  2
-#define CQE_BATCH	     64
+#define IOTHREAD_MAX_WATCHES 9 /* the stop eventfd + 8 (queue kicks, taps) */
+/* The watched fds + what devices register (a disk, a tap). */
+#define IOTHREAD_MAX_FILES (IOTHREAD_MAX_WATCHES + 5)
+#define IOTHREAD_MAX_HOOKS 4
+#define CQE_BATCH	   64
 
 enum watch_state { WATCH_IDLE, WATCH_READING, WATCH_POLLING };
 
@@ -28,6 +32,7 @@ struct watch {
 	struct iothread_op op; /* first: the op pointer is the watch */
 	struct iothread *t;
 	int fd;
+	int file;	/* fd's index in the ring's file table */
 	bool readable;	/* iothread_watch_readable(): a one-shot poll, else an eventfd */
 	uint64_t value; /* the eventfd counter lands here */
 	enum watch_state state;
@@ -35,14 +40,27 @@ struct watch {
 	void *opaque;
 };
 
+/*
+ * A timer is one io_uring timeout at a time.  Moving an armed timer's
+ * deadline earlier cancels the timeout (ASYNC_CANCEL) and submits the new
+ * one when the cancellation completes: TIMEOUT_REMOVE (which could update
+ * it in place) is refused with -EINVAL on a ring that requires
+ * IOSQE_FIXED_FILE.
+ */
+enum timer_state {
+	TIMER_IDLE,
+	TIMER_ARMED,  /* the timeout for due_ns is in flight */
+	TIMER_MOVING, /* its cancellation too; then the timeout for due_ns */
+};
+
 struct timer {
 	struct iothread_op op; /* first: the op pointer is the timer */
 	struct iothread *t;
-	/* The deadline, read by the kernel when the timeout (or its update)
-	 * is submitted, which may be after the arming call returned. */
+	/* The deadline, read by the kernel when the timeout is submitted,
+	 * which may be after the arming call returned. */
 	struct __kernel_timespec ts;
-	uint64_t due_ns; /* while armed */
-	bool armed;
+	uint64_t due_ns; /* unless idle */
+	enum timer_state state;
 	iothread_fn fn;
 	void *opaque;
 };
@@ -75,6 +93,12 @@ struct iothread {
 	unsigned int nr_hooks;
 	struct timer timers[IOTHREAD_MAX_TIMERS];
 	unsigned int nr_timers;
+	/* The restrictions, handed to the kernel by iothread_seal(). */
+	int files[IOTHREAD_MAX_FILES];
+	unsigned int nr_files;
+	bool files_registered;
+	uint64_t allowed_ops[4]; /* bit per IORING_OP_* (a u8 in the SQE) */
+	bool sealed;
 	struct iothread_op cancel_op;
 	iothread_poll_fn poll_fn;
 	void *poll_opaque;
@@ -130,34 +154,35 @@ static void iothread_arm_watch(struct watch *w, enum watch_state state)
 		return;
 	}
 	if (state == WATCH_READING)
-		io_uring_prep_read(sqe, w->fd, &w->value, sizeof(w->value), 0);
+		io_uring_prep_read(sqe, w->file, &w->value, sizeof(w->value), 0);
 	else
-		io_uring_prep_poll_add(sqe, w->fd, POLLIN);
+		io_uring_prep_poll_add(sqe, w->file, POLLIN);
+	iothread_sqe_fixed(sqe);
 	w->state = state;
+}
+
+/* Cancel what op is doing (a watch's read or poll, a timeout): 0 or -EBUSY. */
+static int iothread_cancel(struct iothread *t, struct iothread_op *op)
+{
+	struct io_uring_sqe *sqe = iothread_get_sqe(t, &t->cancel_op);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_cancel(sqe, op, 0);
+	iothread_sqe_fixed(sqe);
+	return 0;
 }
 
 /* Cancel every armed watch and timer: stop waits for all of them. */
 static void iothread_cancel_watches(struct iothread *t)
 {
-	for (unsigned int i = 0; i < t->nr_watches; i++) {
-		struct watch *w = &t->watches[i];
-		struct io_uring_sqe *sqe;
-
-		if (w->state == WATCH_IDLE)
-			continue;
-		sqe = iothread_get_sqe(t, &t->cancel_op);
-		if (sqe)
-			io_uring_prep_cancel(sqe, &w->op, 0);
-	}
-	for (unsigned int i = 0; i < t->nr_timers; i++) {
-		struct io_uring_sqe *sqe;
-
-		if (!t->timers[i].armed)
-			continue;
-		sqe = iothread_get_sqe(t, &t->cancel_op);
-		if (sqe)
-			io_uring_prep_timeout_remove(sqe, (uint64_t)(uintptr_t)&t->timers[i].op, 0);
-	}
+	for (unsigned int i = 0; i < t->nr_watches; i++)
+		if (t->watches[i].state != WATCH_IDLE)
+			iothread_cancel(t, &t->watches[i].op);
+	/* A moving timer's cancellation is on its way already. */
+	for (unsigned int i = 0; i < t->nr_timers; i++)
+		if (t->timers[i].state == TIMER_ARMED)
+			iothread_cancel(t, &t->timers[i].op);
 }
 
 static void iothread_watch_done(struct iothread_op *op, int res, uint32_t flags)
@@ -211,32 +236,62 @@ static void iothread_noop_done(struct iothread_op *op, int res, uint32_t flags)
 	(void)flags;
 }
 
+int iothread_register_file(struct iothread *t, int fd)
+{
+	if (fd < 0)
+		return -EINVAL;
+	if (t->sealed)
+		return -EBUSY;
+	for (unsigned int i = 0; i < t->nr_files; i++)
+		if (t->files[i] == fd)
+			return (int)i;
+	if (t->nr_files >= IOTHREAD_MAX_FILES)
+		return -ENOSPC;
+	t->files[t->nr_files] = fd;
+	return (int)t->nr_files++;
+}
+
+int iothread_allow_op(struct iothread *t, unsigned int opcode)
+{
+	if (opcode >= IORING_OP_LAST || opcode >= 64 * ARRAY_SIZE(t->allowed_ops))
+		return -EINVAL;
+	if (t->sealed)
+		return -EBUSY;
+	t->allowed_ops[opcode / 64] |= 1ull << (opcode % 64);
+	return 0;
+}
+
+/* A watch on fd (registered as a file): its index, or -errno. */
+static int iothread_add_watch(struct iothread *t, int fd, bool readable, iothread_fn fn,
+			      void *opaque)
+{
+	int file;
+
+	if (t->running || t->sealed || t->nr_watches >= IOTHREAD_MAX_WATCHES || fd < 0 || !fn)
+		return -EINVAL;
+	file = iothread_register_file(t, fd);
+	if (file < 0)
+		return file;
+	t->watches[t->nr_watches] = (struct watch){.op.done = iothread_watch_done,
+						   .t = t,
+						   .fd = fd,
+						   .file = file,
+						   .readable = readable,
+						   .fn = fn,
+						   .opaque = opaque};
+	return (int)t->nr_watches++;
+}
+
 int iothread_watch_eventfd(struct iothread *t, int fd, iothread_fn fn, void *opaque)
 {
-	struct watch *w;
+	int id = iothread_add_watch(t, fd, false, fn, opaque);
 
-	if (t->running || t->nr_watches >= IOTHREAD_MAX_WATCHES || fd < 0 || !fn)
-		return -EINVAL;
-	w = &t->watches[t->nr_watches++];
-	*w = (struct watch){
-	    .op.done = iothread_watch_done, .t = t, .fd = fd, .fn = fn, .opaque = opaque};
-	return 0;
+	return id < 0 ? id : 0;
 }
 
 int iothread_watch_readable(struct iothread *t, int fd, iothread_fn fn, void *opaque)
 {
-	struct watch *w;
-
-	if (t->running || t->nr_watches >= IOTHREAD_MAX_WATCHES || fd < 0 || !fn)
-		return -EINVAL;
-	w = &t->watches[t->nr_watches];
-	*w = (struct watch){.op.done = iothread_watch_done,
-			    .t = t,
-			    .fd = fd,
-			    .readable = true,
-			    .fn = fn,
-			    .opaque = opaque};
-	return (int)t->nr_watches++;
+	return iothread_add_watch(t, fd, true, fn, opaque);
 }
 
 bool iothread_arm_readable(struct iothread *t, int id)
@@ -253,22 +308,48 @@ bool iothread_arm_readable(struct iothread *t, int id)
 	return w->state != WATCH_IDLE;
 }
 
+/* Submit the timeout for tm->due_ns; false if the ring refuses (logged). */
+static bool iothread_submit_timeout(struct iothread *t, struct timer *tm)
+{
+	struct io_uring_sqe *sqe = iothread_get_sqe(t, &tm->op);
+
+	if (!sqe) {
+		log_error("%s: io_uring refuses submissions; timer not armed", t->name);
+		return false;
+	}
+	tm->ts.tv_sec = (long long)(tm->due_ns / 1000000000u);
+	tm->ts.tv_nsec = (long long)(tm->due_ns % 1000000000u);
+	io_uring_prep_timeout(sqe, &tm->ts, 0, IORING_TIMEOUT_ABS);
+	iothread_sqe_fixed(sqe);
+	return true;
+}
+
 static void iothread_timer_done(struct iothread_op *op, int res, uint32_t flags)
 {
 	struct timer *tm = (struct timer *)op;
+	enum timer_state was = tm->state;
 
 	(void)flags;
-	tm->armed = false;
-	/* -ETIME: the deadline passed.  -ECANCELED: stop removed it. */
-	if (tm->t->stopping || res == -ECANCELED)
+	tm->state = TIMER_IDLE;
+	if (tm->t->stopping)
 		return;
+	if (was == TIMER_MOVING && res == -ECANCELED) {
+		/* Moved earlier: the timeout for the new deadline. */
+		if (iothread_submit_timeout(tm->t, tm))
+			tm->state = TIMER_ARMED;
+		return;
+	}
+	/* -ETIME: the deadline passed (for a moving timer the old, later one,
+	 * so the new one too).  Anything else ends the wait as well: fn
+	 * re-checks what it waits for. */
 	tm->fn(tm->opaque);
 }
 
 int iothread_add_timer(struct iothread *t, iothread_fn fn, void *opaque)
 {
-	if (t->running || t->nr_timers >= IOTHREAD_MAX_TIMERS || !fn)
+	if (t->running || t->sealed || t->nr_timers >= IOTHREAD_MAX_TIMERS || !fn)
 		return -EINVAL;
+	iothread_allow_op(t, IORING_OP_TIMEOUT);
 	t->timers[t->nr_timers] =
 	    (struct timer){.op.done = iothread_timer_done, .t = t, .fn = fn, .opaque = opaque};
 	return (int)t->nr_timers++;
@@ -277,29 +358,28 @@ int iothread_add_timer(struct iothread *t, iothread_fn fn, void *opaque)
 void iothread_arm_timer(struct iothread *t, int id, uint64_t delay_ns)
 {
 	uint64_t due = iothread_now_ns() + delay_ns;
-	struct io_uring_sqe *sqe;
 	struct timer *tm;
 
 	if (id < 0 || (unsigned int)id >= t->nr_timers || t->stopping)
 		return;
 	tm = &t->timers[id];
-	if (tm->armed && tm->due_ns <= due)
+	if (tm->state != TIMER_IDLE && tm->due_ns <= due)
 		return;
-	/* An update completes on its own (cancel_op); the timeout itself on op. */
-	sqe = iothread_get_sqe(t, tm->armed ? &t->cancel_op : &tm->op);
-	if (!sqe) {
-		log_error("%s: io_uring refuses submissions; timer not armed", t->name);
-		return;
-	}
-	tm->ts.tv_sec = (long long)(due / 1000000000u);
-	tm->ts.tv_nsec = (long long)(due % 1000000000u);
-	if (tm->armed)
-		io_uring_prep_timeout_update(sqe, &tm->ts, (uint64_t)(uintptr_t)&tm->op,
-					     IORING_TIMEOUT_ABS);
-	else
-		io_uring_prep_timeout(sqe, &tm->ts, 0, IORING_TIMEOUT_ABS);
-	tm->armed = true;
 	tm->due_ns = due;
+	switch (tm->state) {
+	case TIMER_IDLE:
+		if (iothread_submit_timeout(t, tm))
+			tm->state = TIMER_ARMED;
+		break;
+	case TIMER_ARMED:
+		/* If the cancellation cannot be queued, the later deadline
+		 * stays: the ring is refusing everything anyway. */
+		if (!iothread_cancel(t, &tm->op))
+			tm->state = TIMER_MOVING;
+		break;
+	case TIMER_MOVING:
+		break; /* the new timeout is submitted with the later due_ns */
+	}
 }
 
 int iothread_add_batch_hook(struct iothread *t, iothread_fn fn, void *opaque)
@@ -479,10 +559,52 @@ static void *iothread_main(void *arg)
 	return NULL;
 }
 
+/*
+ * The ring starts disabled (R_DISABLED) so that restrictions can be
+ * registered before anything runs on it.  0 or -errno; -EOPNOTSUPP, logged,
+ * where the kernel cannot restrict rings.
+ */
+static int iothread_init_ring(struct iothread *t, unsigned int ring_entries)
+{
+	/* COOP_TASKRUN: completions are processed when this thread enters
+	 * the kernel anyway, no need for interrupting IPIs.  SUBMIT_ALL: an
+	 * SQE the restrictions refuse does not hold back the rest of the
+	 * batch.  Those three need 5.19; R_DISABLED alone 5.10. */
+	static const unsigned int flags[] = {
+	    IORING_SETUP_R_DISABLED | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN |
+		IORING_SETUP_TASKRUN_FLAG,
+	    IORING_SETUP_R_DISABLED,
+	};
+	struct io_uring_params p;
+	int ret = -EINVAL;
+
+	for (unsigned int i = 0; i < ARRAY_SIZE(flags) && ret == -EINVAL; i++) {
+		memset(&p, 0, sizeof(p));
+		p.flags = flags[i];
+		ret = io_uring_queue_init_params(ring_entries, &t->ring, &p);
+	}
+	if (ret != -EINVAL)
+		return ret;
+	/*
+	 * Without R_DISABLED (before Linux 5.10) the ring cannot be
+	 * restricted.  Refuse rather than run unrestricted: the restrictions
+	 * are what keeps a compromised device model from using the ring for
+	 * operations and files seccomp would refuse it.
+	 */
+	memset(&p, 0, sizeof(p));
+	ret = io_uring_queue_init_params(ring_entries, &t->ring, &p);
+	if (ret < 0)
+		return ret;
+	io_uring_queue_exit(&t->ring);
+	log_error("%s: this kernel cannot restrict an io_uring (IORING_SETUP_R_DISABLED needs "
+		  "Linux 5.10 or later)",
+		  t->name);
+	return -EOPNOTSUPP;
+}
+
 struct iothread *iothread_create(const char *name, unsigned int ring_entries)
 {
 	struct iothread *t = calloc(1, sizeof(*t));
-	struct io_uring_params p;
 	int ret;
 
 	if (!t)
@@ -490,20 +612,17 @@ struct iothread *iothread_create(const char *name, unsigned int ring_entries)
 	snprintf(t->name, sizeof(t->name), "%s", name);
 	t->cancel_op.done = iothread_noop_done;
 	t->placement = iothread_default_placement;
-	/* COOP_TASKRUN: completions are processed when this thread enters
-	 * the kernel anyway, no need for interrupting IPIs. */
-	memset(&p, 0, sizeof(p));
-	p.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
-	ret = io_uring_queue_init_params(ring_entries, &t->ring, &p);
-	if (ret == -EINVAL) {
-		memset(&p, 0, sizeof(p));
-		ret = io_uring_queue_init_params(ring_entries, &t->ring, &p);
-	}
+	ret = iothread_init_ring(t, ring_entries);
 	if (ret < 0) {
 		free(t);
 		errno = -ret;
 		return NULL;
 	}
+	/* What the thread itself submits: watches read eventfds and poll
+	 * (readable watches, an O_NONBLOCK eventfd), stop cancels. */
+	iothread_allow_op(t, IORING_OP_READ);
+	iothread_allow_op(t, IORING_OP_POLL_ADD);
+	iothread_allow_op(t, IORING_OP_ASYNC_CANCEL);
 	t->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (t->stop_fd < 0) {
 		int err = errno;
@@ -537,12 +656,64 @@ void iothread_set_default_affinity(const cpu_set_t *cpus, iothread_fn on_error, 
 		iothread_default_placement.cpus = *cpus;
 }
 
+/* io_uring_register(2) for what liburing 2.3 (Debian 12) declares but does
+ * not export: io_uring_register_restrictions, io_uring_enable_rings. */
+static int iothread_ring_register(struct iothread *t, unsigned int opcode, void *arg,
+				  unsigned int nr_args)
+{
+	return syscall(__NR_io_uring_register, t->ring.ring_fd, opcode, arg, nr_args) < 0 ? -errno
+											  : 0;
+}
+
+int iothread_seal(struct iothread *t)
+{
+	struct io_uring_restriction res[64 * ARRAY_SIZE(t->allowed_ops) + 2];
+	unsigned int n = 0;
+	int ret;
+
+	if (t->sealed)
+		return 0;
+	if (t->nr_files && !t->files_registered) {
+		ret = io_uring_register_files(&t->ring, t->files, t->nr_files);
+		if (ret < 0) {
+			log_error("%s: cannot register the io_uring's files: %s", t->name,
+				  strerror(-ret));
+			return ret;
+		}
+		t->files_registered = true;
+	}
+	memset(res, 0, sizeof(res));
+	for (unsigned int op = 0; op < 64 * ARRAY_SIZE(t->allowed_ops); op++)
+		if (t->allowed_ops[op / 64] & (1ull << (op % 64))) {
+			res[n].opcode = IORING_RESTRICTION_SQE_OP;
+			res[n++].sqe_op = (uint8_t)op;
+		}
+	/* Every SQE names a registered file (fd-less opcodes accept the flag). */
+	res[n].opcode = IORING_RESTRICTION_SQE_FLAGS_REQUIRED;
+	res[n++].sqe_flags = IOSQE_FIXED_FILE;
+	/* Dropping the files is the one register operation left (destroy). */
+	res[n].opcode = IORING_RESTRICTION_REGISTER_OP;
+	res[n++].register_op = IORING_UNREGISTER_FILES;
+	ret = iothread_ring_register(t, IORING_REGISTER_RESTRICTIONS, res, n);
+	if (!ret)
+		ret = iothread_ring_register(t, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+	if (ret) {
+		log_error("%s: cannot restrict the io_uring: %s", t->name, strerror(-ret));
+		return ret;
+	}
+	t->sealed = true;
+	return 0;
+}
+
 int iothread_start(struct iothread *t)
 {
 	int ret;
 
 	if (t->running)
 		return 0;
+	ret = iothread_seal(t);
+	if (ret)
+		return ret;
 	ret = pthread_create(&t->thread, NULL, iothread_main, t);
 	if (ret)
 		return -ret;
@@ -567,6 +738,10 @@ void iothread_destroy(struct iothread *t)
 	if (!t)
 		return;
 	iothread_stop(t);
+	/* Now, not whenever the kernel tears the ring down: the files (a
+	 * tap, a locked disk image) are free again when destroy returns. */
+	if (t->files_registered)
+		io_uring_unregister_files(&t->ring);
 	io_uring_queue_exit(&t->ring);
 	close(t->stop_fd);
 	free(t);

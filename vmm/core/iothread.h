@@ -19,6 +19,19 @@
  * thread has exited, after which start() may be called again.  The ring,
  * the watches and the timers survive stop/start (readable watches and
  * timers come back unarmed).
+ *
+ * Least privilege: io_uring performs its operations inside the kernel,
+ * where seccomp does not see them, so each ring is locked down to what its
+ * device needs.  The ring is created disabled; before the first start a
+ * device registers the files it will use (iothread_register_file) and the
+ * operations it will submit (iothread_allow_op).  iothread_seal() (or the
+ * first start) hands the kernel the file table and the restrictions and
+ * enables the ring: from then on every SQE must name a registered file by
+ * its index (IOSQE_FIXED_FILE, iothread_sqe_fixed) and use an allowed
+ * opcode, else it completes with -EACCES; the only register operation left
+ * is unregistering the files (on destroy).  The thread's own files (the
+ * watched fds) and operations (READ, POLL_ADD, ASYNC_CANCEL, and TIMEOUT
+ * once it has a timer) are registered and allowed automatically.
  */
 #ifndef MINIVMM_IOTHREAD_H
 #define MINIVMM_IOTHREAD_H
@@ -41,9 +54,48 @@ struct iothread_op {
 
 typedef void (*iothread_fn)(void *opaque);
 
-/* ring_entries: submission queue size (power of two).  NULL with errno set. */
+/*
+ * ring_entries: submission queue size (power of two).  NULL with errno set
+ * (EOPNOTSUPP, logged, where the kernel cannot restrict a ring: before
+ * Linux 5.10).
+ */
 struct iothread *iothread_create(const char *name, unsigned int ring_entries);
 void iothread_destroy(struct iothread *t); /* stops it first */
+
+/*
+ * Before the ring is sealed: fd joins the ring's file table.  Returns its
+ * index (>= 0), the fd argument of every SQE on it (with
+ * iothread_sqe_fixed()); the same fd registered twice has one index.
+ * -EINVAL (bad fd), -EBUSY (sealed), -ENOSPC (table full).  The ring holds
+ * its own reference to the file until iothread_destroy().
+ */
+int iothread_register_file(struct iothread *t, int fd);
+
+/*
+ * Before the ring is sealed: allow SQEs with this IORING_OP_* opcode.
+ * 0, -EINVAL (not an opcode) or -EBUSY (sealed).
+ */
+int iothread_allow_op(struct iothread *t, unsigned int opcode);
+
+/*
+ * Register the files and the restrictions with the kernel and enable the
+ * ring; after it nothing can be added (watches, timers, files, opcodes).
+ * The first iothread_start() does it if nobody did; a device calls it at
+ * the end of its set-up so that a refusal shows there and the
+ * io_uring_register calls stay in the thread that creates devices.  0
+ * (also when sealed already) or -errno, logged.
+ */
+int iothread_seal(struct iothread *t);
+
+/*
+ * Call after io_uring_prep_*() (which clears the flags) on every SQE: the
+ * prep's fd argument is an index from iothread_register_file(); operations
+ * without a file ignore it, but the ring requires the flag on all SQEs.
+ */
+static inline void iothread_sqe_fixed(struct io_uring_sqe *sqe)
+{
+	sqe->flags |= IOSQE_FIXED_FILE;
+}
 
 /* Before iothread_start(): call fn(opaque) in the thread whenever fd (an
  * eventfd) is signalled; the counter is consumed.  0 or -errno. */
@@ -114,6 +166,7 @@ int iothread_set_poll(struct iothread *t, iothread_poll_fn fn, void *opaque, uns
  */
 void iothread_set_default_affinity(const cpu_set_t *cpus, iothread_fn on_error, void *opaque);
 
+/* Seals the ring first if needed (iothread_seal).  0 or -errno. */
 int iothread_start(struct iothread *t);
 
 /* Ask the thread to stop, wait for all operations in flight, join it. */

@@ -1,6 +1,7 @@
 #include "threads.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct thread_usage threads[THREADS_MAX];
 static unsigned int nr_threads;
+static _Atomic(threads_start_hook) start_hook;
 
 const char *thread_role_name(enum thread_role role)
 {
@@ -44,6 +46,7 @@ static struct thread_usage *threads_new_slot(void)
 void threads_register_self(const char *name, enum thread_role role)
 {
 	struct thread_usage *u;
+	threads_start_hook hook;
 	char comm[16];
 
 	/* The kernel keeps 15 bytes of a thread name (longer ones are refused). */
@@ -58,6 +61,14 @@ void threads_register_self(const char *name, enum thread_role role)
 		u->tid = gettid();
 	}
 	pthread_mutex_unlock(&threads_lock);
+	hook = atomic_load(&start_hook);
+	if (hook)
+		hook(comm, role);
+}
+
+void threads_set_start_hook(threads_start_hook hook)
+{
+	atomic_store(&start_hook, hook);
 }
 
 void threads_exit_self(void)

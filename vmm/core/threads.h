@@ -35,8 +35,19 @@ struct thread_usage {
 	cpu_set_t allowed; /* CPUs it may run on */
 };
 
-/* Name the calling thread (shown by top -H and perf) and register it. */
+/*
+ * Name the calling thread (shown by top -H and perf), register it, then run
+ * the start hook, if one is set.
+ */
 void threads_register_self(const char *name, enum thread_role role);
+
+/*
+ * What every thread registering from now on runs last in
+ * threads_register_self(), in that thread (the machine layer installs its
+ * seccomp filter there).  NULL: nothing.  Set it before the threads start.
+ */
+typedef void (*threads_start_hook)(const char *name, enum thread_role role);
+void threads_set_start_hook(threads_start_hook hook);
 
 /* Record the calling thread's final usage; call just before it returns. */
 void threads_exit_self(void);

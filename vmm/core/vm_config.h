@@ -85,6 +85,7 @@ struct vm_config {
 	enum cpu_profile cpu_profile;
 	struct cpu_affinity_config cpu_affinity;
 	bool verbose;
+	bool seccomp; /* --seccomp=on (default): every thread under its seccomp filter */
 
 	/*
 	 * Backing store for disks[].path and nets[].tap, which are cut out of
