@@ -11,25 +11,9 @@
 #include "devices/net/tap.h"
 #include "vm.h"
 
-bool dfuzz_pio(struct vm *vm, uint16_t port, uint32_t len, bool is_write, uint32_t *value)
-{
-	uint8_t data[4];
-	bool claimed;
-
-	if (len > sizeof(data))
-		abort();
-	memset(data, 0xaa, sizeof(data));
-	if (is_write)
-		memcpy(data, value, len);
-	claimed = bus_dispatch(&vm->pio, port, data, len, is_write);
-	if (!is_write) {
-		*value = 0;
-		memcpy(value, data, len);
-	}
-	return claimed;
-}
-
-bool dfuzz_mmio(struct vm *vm, uint64_t addr, uint32_t len, bool is_write, uint64_t *value)
+/* One access of len bytes (at most 8) on bus; reads start from a 0xaa poison. */
+static bool dfuzz_access(struct bus *bus, uint64_t addr, uint32_t len, bool is_write,
+			 uint64_t *value)
 {
 	uint8_t data[8];
 	bool claimed;
@@ -39,12 +23,30 @@ bool dfuzz_mmio(struct vm *vm, uint64_t addr, uint32_t len, bool is_write, uint6
 	memset(data, 0xaa, sizeof(data));
 	if (is_write)
 		memcpy(data, value, len);
-	claimed = bus_dispatch(&vm->mmio, addr, data, len, is_write);
+	claimed = bus_dispatch(bus, addr, data, len, is_write);
 	if (!is_write) {
 		*value = 0;
 		memcpy(value, data, len);
 	}
 	return claimed;
+}
+
+bool dfuzz_pio(struct vm *vm, uint16_t port, uint32_t len, bool is_write, uint32_t *value)
+{
+	uint64_t v = *value;
+	bool claimed;
+
+	if (len > sizeof(*value))
+		abort();
+	claimed = dfuzz_access(&vm->pio, port, len, is_write, &v);
+	if (!is_write)
+		*value = (uint32_t)v;
+	return claimed;
+}
+
+bool dfuzz_mmio(struct vm *vm, uint64_t addr, uint32_t len, bool is_write, uint64_t *value)
+{
+	return dfuzz_access(&vm->mmio, addr, len, is_write, value);
 }
 
 static void dfuzz_pci_address(struct vm *vm, unsigned int slot, unsigned int reg)

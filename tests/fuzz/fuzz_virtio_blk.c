@@ -614,9 +614,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	vfuzz_quiet_logs();
-	trace = getenv("MINIVMM_FUZZ_TRACE") ? stdout : NULL;
-	if (trace)
-		setvbuf(trace, NULL, _IOLBF, 0);
+	trace = vfuzz_trace_stream();
 	image_fd = vfuzz_memfd_image(DISK_BYTES, path, sizeof(path));
 	cfg = (struct disk_config){
 	    .path = path, .cache = DISK_CACHE_WRITEBACK, .engine = DISK_ENGINE_SYNC};

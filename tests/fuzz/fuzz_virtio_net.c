@@ -774,9 +774,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	vfuzz_quiet_logs();
-	trace = getenv("MINIVMM_FUZZ_TRACE") ? stdout : NULL;
-	if (trace)
-		setvbuf(trace, NULL, _IOLBF, 0);
+	trace = vfuzz_trace_stream();
 	vm = fake_vm_create(RAM_SIZE);
 	ram = guest_mem_ptr(&vm->mem, 0, RAM_SIZE);
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv))

@@ -83,3 +83,11 @@ int vfuzz_memfd_image(size_t bytes, char *path, size_t path_size)
 	snprintf(path, path_size, "/proc/self/fd/%d", fd);
 	return fd;
 }
+
+FILE *vfuzz_trace_stream(void)
+{
+	if (!getenv("MINIVMM_FUZZ_TRACE"))
+		return NULL;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	return stdout;
+}

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "fuzz_input.h"
 
@@ -21,6 +22,10 @@
  * sanitizers keep their own output.
  */
 void vfuzz_quiet_logs(void);
+
+/* stdout, line-buffered, when MINIVMM_FUZZ_TRACE is set (one line per
+ * request or frame); NULL otherwise. */
+FILE *vfuzz_trace_stream(void);
 
 /* Gives stderr back (before an invariant failure is reported). */
 void vfuzz_restore_logs(void);
