@@ -14,6 +14,11 @@ trap 'rm -rf "$TMP"' EXIT INT TERM
 failed=0
 # The bounce pool is 4 MiB per disk; allow as much again for the rest.
 MAX_GROWTH_KIB=8192
+# SIGTERM during a flood: the normal exit within 1 s.  Inside the
+# ordinary-KVM stage's emulated (TCG) machine the host kernel's own copying
+# of one 254 MiB request runs several times slower: 5 s there.
+SIGTERM_LIMIT_MS=1000
+[ -z "${MINIVMM_ORDINARY_KVM_INSIDE:-}" ] || SIGTERM_LIMIT_MS=5000
 
 pass() { echo "PASS: $1"; }
 fail() { echo "FAIL: $1"; failed=1; }
@@ -66,7 +71,7 @@ for engine in io_uring sync; do
 	fi
 
 	# SIGTERM while the guest keeps eight of the largest reads in flight:
-	# the normal exit path (status 143) within 1 s.
+	# the normal exit path (status 143) within SIGTERM_LIMIT_MS.
 	for cache in none writeback; do
 		"$MINIVMM" --kernel "$GUEST" --disk "$img,cache=$cache,engine=$engine" \
 			--cmdline test.flood=1 >"$TMP/flood" 2>&1 &
@@ -82,7 +87,7 @@ for engine in io_uring sync; do
 		rc=$?
 		ms=$((($(date +%s%N) - t0) / 1000000))
 		if grep -q "virtio_blk_bigreq: flooding" "$TMP/flood" && [ "$rc" = 143 ] &&
-			[ "$ms" -lt 1000 ]; then
+			[ "$ms" -lt "$SIGTERM_LIMIT_MS" ]; then
 			pass "$name cache=$cache: SIGTERM during the flood ends minivmm in $ms ms (status 143)"
 		else
 			fail "$name cache=$cache: SIGTERM during the flood: status $rc after $ms ms"
