@@ -79,6 +79,24 @@ static void e1000_fuzz_wr(uint32_t off, uint32_t v)
 	dfuzz_mmio(vm, pci_bar_address(e1000_pci_device(nic), 0) + off, 4, true, &val);
 }
 
+/* TX ring of tn and RX ring of rn descriptors at those addresses, both
+ * empty for the device to fill (RX: every descriptor handed over but one),
+ * transmit enabled. */
+static void e1000_fuzz_rings(uint32_t tbase, uint32_t tn, uint32_t rbase, uint32_t rn)
+{
+	e1000_fuzz_wr(E1000_TDBAL, tbase);
+	e1000_fuzz_wr(E1000_TDBAH, 0);
+	e1000_fuzz_wr(E1000_TDLEN, 16 * tn);
+	e1000_fuzz_wr(E1000_TDH, 0);
+	e1000_fuzz_wr(E1000_TDT, 0);
+	e1000_fuzz_wr(E1000_TCTL, E1000_TCTL_EN | E1000_TCTL_PSP);
+	e1000_fuzz_wr(E1000_RDBAL, rbase);
+	e1000_fuzz_wr(E1000_RDBAH, 0);
+	e1000_fuzz_wr(E1000_RDLEN, 16 * rn);
+	e1000_fuzz_wr(E1000_RDH, 0);
+	e1000_fuzz_wr(E1000_RDT, rn - 1);
+}
+
 static uint32_t e1000_fuzz_rd(uint32_t off)
 {
 	uint64_t val = 0;
@@ -280,17 +298,7 @@ static void e1000_fuzz_setup_rings(struct fuzz_input *in)
 	}
 	dfuzz_pci_write(vm, pci_device_slot(e1000_pci_device(nic)), PCI_CFG_COMMAND,
 			PCI_CMD_MEMORY | PCI_CMD_IO | PCI_CMD_MASTER, 2);
-	e1000_fuzz_wr(E1000_TDBAL, tbase);
-	e1000_fuzz_wr(E1000_TDBAH, 0);
-	e1000_fuzz_wr(E1000_TDLEN, 16 * tn);
-	e1000_fuzz_wr(E1000_TDH, 0);
-	e1000_fuzz_wr(E1000_TDT, 0);
-	e1000_fuzz_wr(E1000_TCTL, E1000_TCTL_EN | E1000_TCTL_PSP);
-	e1000_fuzz_wr(E1000_RDBAL, rbase);
-	e1000_fuzz_wr(E1000_RDBAH, 0);
-	e1000_fuzz_wr(E1000_RDLEN, 16 * rn);
-	e1000_fuzz_wr(E1000_RDH, 0);
-	e1000_fuzz_wr(E1000_RDT, rn - 1);
+	e1000_fuzz_rings(tbase, tn, rbase, rn);
 	e1000_fuzz_wr(E1000_RCTL, E1000_RCTL_EN | E1000_RCTL_BAM | rctl);
 }
 
@@ -536,17 +544,7 @@ static void e1000_fuzz_reset_and_setup(void)
 		memset(zero + 16 * i + 8, 0, 8);
 	}
 	e1000_fuzz_ram_write(SANE_RX_RING, zero, sizeof(zero));
-	e1000_fuzz_wr(E1000_TDBAL, SANE_TX_RING);
-	e1000_fuzz_wr(E1000_TDBAH, 0);
-	e1000_fuzz_wr(E1000_TDLEN, 16 * SANE_RING_N);
-	e1000_fuzz_wr(E1000_TDH, 0);
-	e1000_fuzz_wr(E1000_TDT, 0);
-	e1000_fuzz_wr(E1000_TCTL, E1000_TCTL_EN | E1000_TCTL_PSP);
-	e1000_fuzz_wr(E1000_RDBAL, SANE_RX_RING);
-	e1000_fuzz_wr(E1000_RDBAH, 0);
-	e1000_fuzz_wr(E1000_RDLEN, 16 * SANE_RING_N);
-	e1000_fuzz_wr(E1000_RDH, 0);
-	e1000_fuzz_wr(E1000_RDT, SANE_RING_N - 1);
+	e1000_fuzz_rings(SANE_TX_RING, SANE_RING_N, SANE_RX_RING, SANE_RING_N);
 	e1000_fuzz_wr(E1000_RCTL, E1000_RCTL_EN | E1000_RCTL_BAM);
 }
 
