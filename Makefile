@@ -15,7 +15,7 @@ DEPS := build-essential pkg-config liburing-dev check \
 	linux-source-6.1 bison flex bc libelf-dev libssl-dev cpio xz-utils \
 	busybox-static e2fsprogs iproute2 fio python3 \
 	qemu-system-x86 kmod libjson-c-dev jq gnuplot-nox linux-perf \
-	libseccomp-dev clang
+	libseccomp-dev clang qemu-system-common dpdk-dev
 
 SRCS := $(wildcard vmm/*.c vmm/core/*.c devices/*.c devices/*/*.c virtio/*.c arch/x86/*.c)
 OBJS := $(SRCS:%.c=$(BUILD)/%.o)

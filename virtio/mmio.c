@@ -444,6 +444,8 @@ static uint32_t mmio_register_read(struct virtio_device *dev, uint64_t reg)
 		vq = mmio_selected_queue(dev);
 		return vq && vq->ready;
 	case VIRTIO_MMIO_INTERRUPT_STATUS:
+		if (dev->data_plane_external && dev->active)
+			return atomic_load(&dev->interrupt_status) | VIRTIO_MMIO_INT_VRING;
 		return atomic_load(&dev->interrupt_status);
 	case VIRTIO_MMIO_STATUS:
 		return atomic_load(&dev->status);

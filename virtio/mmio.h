@@ -189,6 +189,14 @@ struct virtio_device {
 	const void *config;	  /* device config space as the driver reads it */
 	uint32_t config_size;	  /* its size in bytes */
 	const struct virtio_device_ops *ops;
+	/*
+	 * The queues are served by another process (vhost-user) that kicks
+	 * the irqfd itself: minivmm cannot know when it did, so while the
+	 * device is active InterruptStatus always reads with VRING set and
+	 * the driver checks its used rings on every interrupt (which is what
+	 * it does for VRING anyway).  Needs irqfd (call_fd >= 0).
+	 */
+	bool data_plane_external;
 
 	/* Set by the transport. */
 	struct vm *vm;

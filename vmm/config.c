@@ -33,6 +33,7 @@ enum {
 	OPT_CPU_PROFILE,
 	OPT_CPU_AFFINITY,
 	OPT_SECCOMP,
+	OPT_MEMORY_BACKEND,
 };
 
 static const struct option long_options[] = {
@@ -49,6 +50,7 @@ static const struct option long_options[] = {
     {"cpu-profile", required_argument, NULL, OPT_CPU_PROFILE},
     {"cpu-affinity", required_argument, NULL, OPT_CPU_AFFINITY},
     {"seccomp", required_argument, NULL, OPT_SECCOMP},
+    {"memory-backend", required_argument, NULL, OPT_MEMORY_BACKEND},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -319,6 +321,48 @@ static int unknown_choice(struct parser *p, const char *option, const char *arg,
 		    expected);
 }
 
+#define VHOST_USER_PREFIX "vhost-user="
+
+/* The socket of a "vhost-user=SOCKET" first field, or NULL if field is not one. */
+static const char *vhost_user_socket(const char *field)
+{
+	size_t n = strlen(VHOST_USER_PREFIX);
+
+	return strncmp(field, VHOST_USER_PREFIX, n) == 0 ? field + n : NULL;
+}
+
+/* A vhost-user socket path must fit a UNIX socket address. */
+static int check_socket_path(struct parser *p, const char *option, const char *arg,
+			     const char *socket)
+{
+	if (socket[0] == '\0')
+		return fail(p, "%s %s: empty vhost-user socket path", option, arg);
+	if (strlen(socket) > CONFIG_SOCKET_PATH_MAX)
+		return fail(p, "%s %s: vhost-user socket path longer than %d characters", option,
+			    arg, CONFIG_SOCKET_PATH_MAX);
+	return 0;
+}
+
+/* A vhost-user disk: the back-end does the I/O, so the file options do not apply. */
+static int parse_vhost_user_disk(struct parser *p, const char *arg, struct disk_config *disk,
+				 const char *opts)
+{
+	if (check_socket_path(p, "--disk", arg, disk->path))
+		return -1;
+	disk->vhost_user = true;
+	if (opts) {
+		struct token t = next_token(&opts);
+
+		if (t.len == 0)
+			return fail(p, "--disk %s: empty disk option (stray comma?)", arg);
+		return fail(p,
+			    "--disk %s: '%.*s' does not apply to a vhost-user disk (the back-end "
+			    "opens the image; set read-only and caching there)",
+			    arg, t.len, t.s);
+	}
+	return 0;
+}
+
 static int parse_disk(struct parser *p, const char *arg)
 {
 	struct vm_config *cfg = p->cfg;
@@ -339,6 +383,14 @@ static int parse_disk(struct parser *p, const char *arg)
 	disk->read_only = false;
 	disk->cache = DISK_CACHE_WRITEBACK;
 	disk->engine = DISK_ENGINE_IO_URING;
+	disk->vhost_user = false;
+	if (vhost_user_socket(path)) {
+		disk->path = vhost_user_socket(path);
+		if (parse_vhost_user_disk(p, arg, disk, opts))
+			return -1;
+		cfg->nr_disks++;
+		return 0;
+	}
 
 	while (opts) {
 		struct token t = next_token(&opts), v;
@@ -380,6 +432,9 @@ static bool valid_ifname(const char *name)
 	return true;
 }
 
+static int parse_net_options(struct parser *p, const char *arg, struct net_config *net,
+			     const char *opts);
+
 static int parse_net(struct parser *p, const char *arg)
 {
 	struct vm_config *cfg = p->cfg;
@@ -390,6 +445,23 @@ static int parse_net(struct parser *p, const char *arg)
 	if (cfg->nr_nets == CONFIG_MAX_NETS)
 		return fail(p, "--net %s: too many network interfaces (at most %d)", arg,
 			    CONFIG_MAX_NETS);
+	net = &cfg->nets[cfg->nr_nets];
+	net->tap = NULL;
+	net->vhost_user = NULL;
+	net->model = NET_MODEL_VIRTIO;
+	net->mac_set = false;
+	if (vhost_user_socket(arg)) {
+		char *socket = cfg->net_socket_buf[cfg->nr_nets];
+
+		if (copy_first_field(vhost_user_socket(arg), socket, sizeof(cfg->net_socket_buf[0]),
+				     &opts))
+			return fail(p, "--net %s: vhost-user socket path longer than %d characters",
+				    arg, CONFIG_SOCKET_PATH_MAX);
+		if (check_socket_path(p, "--net", arg, socket))
+			return -1;
+		net->vhost_user = socket;
+		return parse_net_options(p, arg, net, opts);
+	}
 	tap = cfg->net_tap_buf[cfg->nr_nets];
 	if (copy_first_field(arg, tap, sizeof(cfg->net_tap_buf[0]), &opts))
 		return fail(p, "--net %s: tap name longer than %d characters", arg,
@@ -398,12 +470,14 @@ static int parse_net(struct parser *p, const char *arg)
 		return fail(p, "--net %s: empty tap name", arg);
 	if (!valid_ifname(tap))
 		return fail(p, "--net %s: '%s' is not a valid interface name", arg, tap);
-
-	net = &cfg->nets[cfg->nr_nets];
 	net->tap = tap;
-	net->model = NET_MODEL_VIRTIO;
-	net->mac_set = false;
+	return parse_net_options(p, arg, net, opts);
+}
 
+/* The ",OPT..." of --net, for a tap or a vhost-user back-end. */
+static int parse_net_options(struct parser *p, const char *arg, struct net_config *net,
+			     const char *opts)
+{
 	while (opts) {
 		struct token t = next_token(&opts), v;
 
@@ -429,7 +503,11 @@ static int parse_net(struct parser *p, const char *arg)
 			return unknown_choice(p, "--net", arg, "net option", t, "model= or mac=");
 		}
 	}
-	cfg->nr_nets++;
+	if (net->vhost_user && net->model != NET_MODEL_VIRTIO)
+		return fail(p,
+			    "--net %s: a vhost-user back-end serves virtio-net only (model=virtio)",
+			    arg);
+	p->cfg->nr_nets++;
 	return 0;
 }
 
@@ -513,6 +591,48 @@ static int parse_seccomp(struct parser *p, const char *arg)
 		p->cfg->seccomp = false;
 	else
 		return fail(p, "--seccomp %s: expected on or off", arg);
+	return 0;
+}
+
+static int parse_memory_backend(struct parser *p, const char *arg)
+{
+	if (strcmp(arg, "anon") == 0)
+		p->cfg->mem_backend = MEM_BACKEND_ANON;
+	else if (strcmp(arg, "memfd") == 0)
+		p->cfg->mem_backend = MEM_BACKEND_MEMFD;
+	else if (strcmp(arg, "hugetlb") == 0)
+		p->cfg->mem_backend = MEM_BACKEND_HUGETLB;
+	else
+		return fail(p, "--memory-backend %s: expected anon, memfd or hugetlb", arg);
+	return 0;
+}
+
+/* True if a device's queues are served by another process that must map guest RAM. */
+static bool config_has_vhost_user(const struct vm_config *cfg)
+{
+	for (unsigned int i = 0; i < cfg->nr_disks; i++)
+		if (cfg->disks[i].vhost_user)
+			return true;
+	for (unsigned int i = 0; i < cfg->nr_nets; i++)
+		if (cfg->nets[i].vhost_user)
+			return true;
+	return false;
+}
+
+/* Guest RAM a back-end can map: a memfd, chosen unless the user chose otherwise. */
+static int check_memory_backend(struct parser *p)
+{
+	struct vm_config *cfg = p->cfg;
+
+	if (cfg->mem_backend == MEM_BACKEND_HUGETLB && cfg->mem_size % (2ULL << 20))
+		return fail(p, "--memory-backend hugetlb: --mem must be a multiple of 2 MiB");
+	if (!config_has_vhost_user(cfg))
+		return 0;
+	if (cfg->mem_backend == MEM_BACKEND_ANON)
+		return fail(p, "--memory-backend anon: a vhost-user back-end must map guest RAM; "
+			       "use memfd or hugetlb");
+	if (cfg->mem_backend == MEM_BACKEND_AUTO)
+		cfg->mem_backend = MEM_BACKEND_MEMFD;
 	return 0;
 }
 
@@ -652,15 +772,22 @@ static const struct {
     {"", "  cache=none|writeback   host page cache (default: writeback)"},
     {"", "  engine=io_uring|sync   I/O engine (default: io_uring)"},
     {"", "write ,, for a comma inside PATH"},
+    {"--disk vhost-user=SOCKET", "virtio-blk disk served by a vhost-user back-end"},
+    {"", "listening on SOCKET (no OPT: the back-end owns the image)"},
     {"--net TAP[,OPT]...",
      "network card on tap device TAP, up to " STR(CONFIG_MAX_NETS) "; OPT may be"},
     {"", "  model=virtio|e1000     device model (default: virtio)"},
     {"", "  mac=XX:XX:XX:XX:XX:XX  MAC address (default: locally administered,"},
     {"", "                         derived by minivmm)"},
+    {"--net vhost-user=SOCKET[,mac=MAC]", "virtio-net card served by a vhost-user back-end"},
+    {"", "listening on SOCKET"},
     {"--console stdio|none|file:PATH", "where the serial console goes (default: stdio)"},
     {"--stats[=PATH]", "print device and vCPU statistics at exit (default: off;"},
     {"", "to stderr unless PATH is given)"},
     {"--hugepages", "back guest RAM with transparent huge pages (default: off)"},
+    {"--memory-backend anon|memfd|hugetlb", "what guest RAM is: private anonymous memory, a"},
+    {"", "shareable memfd, or a memfd of 2 MiB hugetlbfs pages"},
+    {"", "(default: anon; memfd with a vhost-user device)"},
     {"--cpu-profile auto|host|compat", "CPU features shown to the guest; auto chooses compat"},
     {"", "when the host emulates guest kernel code (default: auto)"},
     {"--cpu-affinity KEY=LIST[,KEY=LIST]...", "host CPUs for minivmm's threads; KEY may be"},
@@ -744,6 +871,8 @@ static int handle_option(struct parser *p, int opt, char *arg)
 		return parse_cpu_affinity(p, arg);
 	case OPT_SECCOMP:
 		return parse_seccomp(p, arg);
+	case OPT_MEMORY_BACKEND:
+		return parse_memory_backend(p, arg);
 	case 'v':
 		cfg->verbose = true;
 		return 0;
@@ -792,7 +921,7 @@ static enum config_result parse_args(struct parser *p, int argc, char **argv, FI
 		fail(p, "missing --kernel PATH (see --help)");
 		return CONFIG_ERROR;
 	}
-	if (check_cpu_affinity(p))
+	if (check_cpu_affinity(p) || check_memory_backend(p))
 		return CONFIG_ERROR;
 	return CONFIG_OK;
 }

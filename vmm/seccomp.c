@@ -164,6 +164,11 @@ static const struct seccomp_rule seccomp_rules[] = {
     ALLOW(readv, KIND_VCPU_AND_IO),
     ALLOW(writev, KIND_VCPU_AND_IO),
 
+    /* vhost-user: the vCPU thread (DRIVER_OK, reset) and the main thread
+     * (tear-down) talk to the back-end on the socket connected at creation. */
+    ALLOW(sendmsg, KIND_CREATORS),
+    ALLOW(recvmsg, KIND_CREATORS),
+
     /* The main thread: signals, the --stats report, stopping the threads. */
     ALLOW(openat, KIND_MAIN),
     ALLOW(rename, KIND_MAIN),

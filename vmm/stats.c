@@ -123,10 +123,16 @@ static struct json_object *stats_guest(const struct vm *vm)
 	add_u64(g, "vcpus", cfg->cpus);
 	add_str(g, "cpu_profile", vm->cpu_compat ? "compat" : "host");
 	json_object_object_add(g, "hugepages", json_object_new_boolean(cfg->hugepages));
+	add_str(g, "memory_backend", guest_mem_backing_name(vm->mem.backing));
 	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
 		const struct disk_config *d = &cfg->disks[i];
 		struct json_object *o = json_object_new_object();
 
+		if (d->vhost_user) {
+			add_str(o, "vhost_user", d->path);
+			json_object_array_add(disks, o);
+			continue;
+		}
 		add_str(o, "path", d->path);
 		add_str(o, "cache", d->cache == DISK_CACHE_NONE ? "none" : "writeback");
 		add_str(o, "engine", d->engine == DISK_ENGINE_SYNC ? "sync" : "io_uring");
@@ -136,7 +142,10 @@ static struct json_object *stats_guest(const struct vm *vm)
 	for (unsigned int i = 0; i < cfg->nr_nets; i++) {
 		struct json_object *o = json_object_new_object();
 
-		add_str(o, "tap", cfg->nets[i].tap);
+		if (cfg->nets[i].vhost_user)
+			add_str(o, "vhost_user", cfg->nets[i].vhost_user);
+		else
+			add_str(o, "tap", cfg->nets[i].tap);
 		add_str(o, "model", cfg->nets[i].model == NET_MODEL_E1000 ? "e1000" : "virtio");
 		json_object_array_add(nets, o);
 	}

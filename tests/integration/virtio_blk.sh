@@ -14,34 +14,7 @@ SECTORS=8192
 pass() { echo "PASS: $1"; }
 fail() { echo "FAIL: $1"; failed=1; }
 
-# Byte i of the image is (i*7 + i/512) & 0xff, as the guest expects.
-make_image() {
-	python3 -c "
-import sys
-n = $SECTORS * 512
-sys.stdout.buffer.write(bytes(((i * 7 + (i >> 9)) & 0xff) for i in range(n)))" > "$1"
-}
-
-# The guest wrote sectors 100..131, discarded 200..207, zeroed 300..303.
-verify_image() {
-	python3 - "$1" <<'PY'
-import sys
-d = open(sys.argv[1], 'rb').read()
-def pat(i): return (i * 7 + (i >> 9)) & 0xff
-def wpat(i): return (i * 13 + 0x5a) & 0xff
-bad = []
-if len(d) != 8192 * 512: bad.append('size changed to %d' % len(d))
-for i in range(16384):
-    if d[100 * 512 + i] != wpat(i): bad.append('written data at byte %d' % (100 * 512 + i)); break
-if any(d[200 * 512:208 * 512]): bad.append('discarded sectors not zero')
-if any(d[300 * 512:304 * 512]): bad.append('write-zeroes sectors not zero')
-for lo, hi in ((0, 100 * 512), (132 * 512, 200 * 512), (208 * 512, 300 * 512), (304 * 512, len(d))):
-    for i in range(lo, hi, 509):
-        if d[i] != pat(i): bad.append('untouched data changed at byte %d' % i); break
-print('; '.join(bad))
-sys.exit(1 if bad else 0)
-PY
-}
+. tests/integration/lib/blk_image.sh
 
 for engine in io_uring sync; do
 	for cache in writeback none; do

@@ -270,6 +270,36 @@ START_TEST(test_net_suboptions)
 }
 END_TEST
 
+/* vhost-user back-ends: the socket, and guest RAM that a back-end can map. */
+START_TEST(test_vhost_user_devices)
+{
+	EXPECT_OK("--kernel", "k", "--disk", "vhost-user=/run/blk.sock", "--net",
+		  "vhost-user=/run/net,,x.sock,mac=52:54:00:12:34:56", "--net", "tap0");
+	ck_assert_uint_eq(cfg.nr_disks, 1);
+	ck_assert(cfg.disks[0].vhost_user);
+	ck_assert_str_eq(cfg.disks[0].path, "/run/blk.sock");
+	ck_assert_uint_eq(cfg.nr_nets, 2);
+	ck_assert_str_eq(cfg.nets[0].vhost_user, "/run/net,x.sock");
+	ck_assert_ptr_null(cfg.nets[0].tap);
+	ck_assert(cfg.nets[0].mac_set);
+	ck_assert_ptr_null(cfg.nets[1].vhost_user);
+	ck_assert_str_eq(cfg.nets[1].tap, "tap0");
+	/* A vhost-user device makes guest RAM a memfd unless told otherwise. */
+	ck_assert_int_eq(cfg.mem_backend, MEM_BACKEND_MEMFD);
+
+	EXPECT_OK("--kernel", "k", "--disk", "a.img");
+	ck_assert(!cfg.disks[0].vhost_user);
+	ck_assert_int_eq(cfg.mem_backend, MEM_BACKEND_AUTO);
+	EXPECT_OK("--kernel", "k", "--memory-backend", "hugetlb", "--mem", "64M", "--net",
+		  "vhost-user=s");
+	ck_assert_int_eq(cfg.mem_backend, MEM_BACKEND_HUGETLB);
+	EXPECT_OK("--kernel", "k", "--memory-backend=memfd");
+	ck_assert_int_eq(cfg.mem_backend, MEM_BACKEND_MEMFD);
+	EXPECT_OK("--kernel", "k", "--memory-backend=anon");
+	ck_assert_int_eq(cfg.mem_backend, MEM_BACKEND_ANON);
+}
+END_TEST
+
 START_TEST(test_console_values)
 {
 	EXPECT_OK("--kernel", "k", "--console", "none");
@@ -659,6 +689,16 @@ static const struct bad_case {
     {{"--kernel", "k", "--disk", "a.img,engine=aio"}, "unknown engine 'aio'"},
     {{"--kernel", "k", "--disk", "a.img,engine=io_uring2"}, "unknown engine 'io_uring2'"},
     {{"--kernel", "k", "--disk", "a.img,model=virtio"}, "unknown disk option 'model=virtio'"},
+    {{"--kernel", "k", "--disk", "vhost-user="},
+     "--disk vhost-user=: empty vhost-user socket path"},
+    {{"--kernel", "k", "--disk", "vhost-user=s,ro"},
+     "'ro' does not apply to a vhost-user disk (the back-end opens the image"},
+    {{"--kernel", "k", "--disk", "vhost-user=s,cache=none"}, "'cache=none' does not apply"},
+    {{"--kernel", "k", "--disk", "vhost-user=s,"}, "empty disk option"},
+    {{"--kernel", "k", "--disk",
+      "vhost-user=/0123456789/0123456789/0123456789/0123456789/0123456789/0123456789/"
+      "0123456789/0123456789/0123456789/0123456789"},
+     "vhost-user socket path longer than 107 characters"},
     /* --net */
     {{"--kernel", "k", "--net", ""}, "--net: empty tap name"},
     {{"--kernel", "k", "--net", ",model=e1000"}, "empty tap name"},
@@ -676,6 +716,21 @@ static const struct bad_case {
     {{"--kernel", "k", "--net", "tap0,mac=52:54:00:12:34:5"}, "expected 6 hex octets"},
     {{"--kernel", "k", "--net", "tap0,mac=525400123456"}, "expected 6 hex octets"},
     {{"--kernel", "k", "--net", "tap0,mac=52:54:00:12:34:zz"}, "not a hex digit"},
+    {{"--kernel", "k", "--net", "vhost-user="}, "--net vhost-user=: empty vhost-user socket path"},
+    {{"--kernel", "k", "--net", "vhost-user=s,model=e1000"},
+     "a vhost-user back-end serves virtio-net only"},
+    {{"--kernel", "k", "--net", "vhost-user=s,queues=2"}, "unknown net option 'queues=2'"},
+    {{"--kernel", "k", "--net",
+      "vhost-user=/0123456789/0123456789/0123456789/0123456789/0123456789/0123456789/"
+      "0123456789/0123456789/0123456789/0123456789"},
+     "vhost-user socket path longer than 107 characters"},
+    /* --memory-backend */
+    {{"--kernel", "k", "--memory-backend", "shm"},
+     "--memory-backend shm: expected anon, memfd or hugetlb"},
+    {{"--kernel", "k", "--memory-backend", "anon", "--disk", "vhost-user=s"},
+     "a vhost-user back-end must map guest RAM; use memfd or hugetlb"},
+    {{"--kernel", "k", "--memory-backend", "hugetlb", "--mem", "63M"},
+     "--mem must be a multiple of 2 MiB"},
     {{"--kernel", "k", "--net", "tap0,mac=52:54:00:12:34:5g"}, "not a hex digit"},
     {{"--kernel", "k", "--net", "tap0,mac=52:54:00: 2:34:56"}, "not a hex digit"},
     {{"--kernel", "k", "--net", "tap0,mac=52-54-00-12-34-56"}, "separated by ':'"},
@@ -861,7 +916,8 @@ Suite *config_suite(void)
 		       test_net_suboptions, test_console_values, test_stats_forms,
 		       test_cpu_profiles, test_seccomp_values, test_cmdline_values,
 		       test_double_dash_ends_options, test_repeated_calls_start_afresh,
-		       test_cpu_affinity_default_none, test_cpu_affinity_values));
+		       test_cpu_affinity_default_none, test_cpu_affinity_values,
+		       test_vhost_user_devices));
 	tcase_add_loop_test(good, test_mem_good, 0, sizeof(good_mem) / sizeof(good_mem[0]));
 	unit_tcase(s, "help-version", NULL, NULL,
 		   UNIT_TESTS(test_help, test_help_lines_fit, test_version,

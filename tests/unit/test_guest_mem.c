@@ -2,6 +2,7 @@
 #include <check.h>
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "guest_mem.h"
 #include "helpers.h"
@@ -112,7 +113,7 @@ START_TEST(test_alloc_splits_around_hole)
 	const uint64_t mib = 1ULL << 20;
 	uint8_t *p;
 
-	ck_assert_int_eq(guest_mem_alloc(&m, 64 * mib, 48 * mib, false), 0);
+	ck_assert_int_eq(guest_mem_alloc(&m, 64 * mib, 48 * mib, GUEST_MEM_ANON, false), 0);
 	ck_assert_uint_eq(m.nr_regions, 2);
 	ck_assert_uint_eq(m.ram_size, 64 * mib);
 	ck_assert_uint_eq(m.regions[0].gpa, 0);
@@ -129,7 +130,7 @@ START_TEST(test_alloc_splits_around_hole)
 	ck_assert_uint_eq(m.nr_regions, 0);
 
 	/* Small guests have one region below the hole. */
-	ck_assert_int_eq(guest_mem_alloc(&m, 2 * mib, 48 * mib, true), 0);
+	ck_assert_int_eq(guest_mem_alloc(&m, 2 * mib, 48 * mib, GUEST_MEM_ANON, true), 0);
 	ck_assert_uint_eq(m.nr_regions, 1);
 	ck_assert_ptr_null(guest_mem_ptr(&m, 2 * mib, 1));
 	guest_mem_free(&m);
@@ -140,10 +141,56 @@ START_TEST(test_alloc_errors)
 {
 	struct guest_mem m;
 
-	ck_assert_int_eq(guest_mem_alloc(&m, 0, 1ULL << 30, false), -EINVAL);
-	ck_assert_int_eq(guest_mem_alloc(&m, 1ULL << 20, 0, false), -EINVAL);
-	ck_assert_int_eq(guest_mem_alloc(&m, 1ULL << 20, (4ULL << 30) + 1, false), -EINVAL);
+	ck_assert_int_eq(guest_mem_alloc(&m, 0, 1ULL << 30, GUEST_MEM_ANON, false), -EINVAL);
+	ck_assert_int_eq(guest_mem_alloc(&m, 1ULL << 20, 0, GUEST_MEM_ANON, false), -EINVAL);
+	ck_assert_int_eq(guest_mem_alloc(&m, 1ULL << 20, (4ULL << 30) + 1, GUEST_MEM_ANON, false),
+			 -EINVAL);
 	ck_assert_uint_eq(m.nr_regions, 0);
+}
+END_TEST
+
+/* A memfd backing is the same memory seen through the fd: what a vhost-user back-end maps. */
+START_TEST(test_memfd_backing_is_shared)
+{
+	const uint64_t mib = 1ULL << 20;
+	struct guest_mem m;
+	uint8_t *p, byte = 0;
+
+	ck_assert_int_eq(guest_mem_alloc(&m, 64 * mib, 48 * mib, GUEST_MEM_MEMFD, false), 0);
+	ck_assert_int_ge(m.fd, 0);
+	ck_assert_uint_eq(m.nr_regions, 2);
+	ck_assert_uint_eq(m.regions[0].fd_offset, 0);
+	ck_assert_uint_eq(m.regions[1].fd_offset, 48 * mib);
+	ck_assert_uint_eq(lseek(m.fd, 0, SEEK_END), 64 * mib);
+	/* The guest's write at 4 GiB + 5 is at fd offset 48 MiB + 5 ... */
+	p = guest_mem_ptr(&m, HIGH_GPA + 5, 1);
+	ck_assert_ptr_nonnull(p);
+	*p = 0xa7;
+	ck_assert_int_eq(pread(m.fd, &byte, 1, (off_t)(48 * mib + 5)), 1);
+	ck_assert_uint_eq(byte, 0xa7);
+	/* ... and a write through the fd is what the guest reads. */
+	byte = 0x3c;
+	ck_assert_int_eq(pwrite(m.fd, &byte, 1, 7), 1);
+	ck_assert_uint_eq(*(uint8_t *)guest_mem_ptr(&m, 7, 1), 0x3c);
+	guest_mem_free(&m);
+	ck_assert_int_eq(m.fd, -1);
+
+	/* Anonymous memory has no fd to share. */
+	ck_assert_int_eq(guest_mem_alloc(&m, 2 * mib, 48 * mib, GUEST_MEM_ANON, false), 0);
+	ck_assert_int_eq(m.fd, -1);
+	ck_assert_int_eq(m.backing, GUEST_MEM_ANON);
+	guest_mem_free(&m);
+}
+END_TEST
+
+START_TEST(test_hugetlb_needs_whole_pages)
+{
+	struct guest_mem m;
+
+	ck_assert_int_eq(guest_mem_alloc(&m, (3ULL << 20), 1ULL << 30, GUEST_MEM_HUGETLB, false),
+			 -EINVAL);
+	ck_assert_int_eq(m.fd, -1);
+	ck_assert_str_eq(guest_mem_backing_name(GUEST_MEM_HUGETLB), "memfd (hugetlb)");
 }
 END_TEST
 
@@ -152,5 +199,6 @@ Suite *guest_mem_suite(void)
 	return unit_suite("guest_mem", guest_mem_setup, NULL,
 			  UNIT_TESTS(test_translation, test_out_of_bounds, test_overflow,
 				     test_zero_length, test_copy_helpers, test_add_region_errors,
-				     test_alloc_splits_around_hole, test_alloc_errors));
+				     test_alloc_splits_around_hole, test_alloc_errors,
+				     test_memfd_backing_is_shared, test_hugetlb_needs_whole_pages));
 }

@@ -285,6 +285,34 @@ START_TEST(readable_watch_is_one_shot)
 }
 END_TEST
 
+static void on_hangup(void *opaque)
+{
+	kick(*(int *)opaque);
+}
+
+/* A hang-up watch is armed by the thread itself, ignores data, and fires on the peer's close. */
+START_TEST(hangup_watch_fires_on_close_not_on_data)
+{
+	struct iothread *t = iothread_create("test-io", 8);
+	int done = eventfd(0, EFD_CLOEXEC), sv[2];
+	struct pollfd p = {.fd = done, .events = POLLIN};
+
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	ck_assert_int_ge(iothread_watch_hangup(t, sv[0], on_hangup, &done), 0);
+	ck_assert_int_eq(iothread_start(t), 0);
+	/* Data for another reader does not wake the watch. */
+	ck_assert_int_eq(write(sv[1], "reply", 5), 5);
+	ck_assert_int_eq(poll(&p, 1, 50), 0);
+	/* No arming from this thread: the close alone is seen. */
+	close(sv[1]);
+	ck_assert_int_eq(poll(&p, 1, 10000), 1);
+	iothread_destroy(t);
+	close(sv[0]);
+	close(done);
+}
+END_TEST
+
 START_TEST(timer_fires_once_when_due)
 {
 	struct arm_state s = {.delays_ns = {5000000}};
@@ -520,8 +548,8 @@ Suite *iothread_suite(void)
 			      work_found_while_polling_is_run_then_thread_sleeps));
 	unit_tcase(s, "watches and timers", NULL, NULL,
 		   UNIT_TESTS(watch_and_timer_reject_bad_arguments, readable_watch_is_one_shot,
-			      timer_fires_once_when_due, timer_keeps_the_earlier_deadline,
-			      stop_cancels_an_armed_timer));
+			      hangup_watch_fires_on_close_not_on_data, timer_fires_once_when_due,
+			      timer_keeps_the_earlier_deadline, stop_cancels_an_armed_timer));
 	unit_tcase(s, "restrictions", NULL, NULL,
 		   UNIT_TESTS(ring_runs_only_allowed_ops_on_registered_files,
 			      files_and_ops_are_declared_before_sealing,

@@ -28,7 +28,7 @@ START_TEST(test_guest_pages_counted_as_guest)
 	long total, guest, total2, guest2;
 
 	memset(&vm, 0, sizeof(vm));
-	ck_assert_int_eq(guest_mem_alloc(&vm.mem, 16 * MIB, 3ULL << 30, false), 0);
+	ck_assert_int_eq(guest_mem_alloc(&vm.mem, 16 * MIB, 3ULL << 30, GUEST_MEM_ANON, false), 0);
 	ck_assert_int_eq(stats_resident_kib(&vm, &total, &guest), 0);
 	ck_assert_int_ge(guest, 0);
 	ck_assert_int_gt(total, guest);

@@ -501,6 +501,28 @@ START_TEST(interrupts_via_irqfd)
 }
 END_TEST
 
+/* A back-end in another process writes the irqfd itself: VRING reads set while live. */
+START_TEST(external_data_plane_reads_vring_while_live)
+{
+	td.vdev.data_plane_external = true;
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+	go_live();
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
+	wr(VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
+	virtio_mmio_config_changed(&td.vdev);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS),
+			  VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG);
+	/* After a reset nothing is pending. */
+	wr(VIRTIO_MMIO_STATUS, 0);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+	/* An ordinary device reads VRING only when it signalled. */
+	td.vdev.data_plane_external = false;
+	go_live();
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+}
+END_TEST
+
 START_TEST(interrupts_without_irqfd)
 {
 	restart_without(HOST_IRQFD);
@@ -938,24 +960,25 @@ Suite *virtio_mmio_suite(void)
 
 	unit_tcase(
 	    s, "transport", setup, teardown,
-	    UNIT_TESTS(
-		placement_and_cmdline, slots_run_out, identification, device_features,
-		negotiation_accepts_subset_with_version_1, negotiation_refuses_legacy,
-		negotiation_refuses_unoffered_bits, negotiation_refused_by_device,
-		refusals_repeated_by_the_guest_log_a_few_lines, features_before_driver_are_ignored,
-		queue_registers, ring_address_halves, driver_ok_activates,
-		driver_ok_without_features_ok, activation_failure_needs_reset,
-		driver_cannot_set_needs_reset, reset_returns_to_initial_state,
-		reset_drops_pending_kicks, interrupts_via_irqfd, interrupts_without_irqfd,
-		notify_with_ioeventfd_registered, notify_fallback_without_ioeventfd,
-		needs_reset_reported_once, config_space, bad_register_accesses,
-		init_rejects_bad_devices, legal_sequence_refuses_nothing,
-		refused_driver_ok_before_features_ok, refused_features_ok_without_driver,
-		refused_skipped_steps, refused_clearing_a_bit_without_reset,
-		failed_at_any_time_then_only_reset, refused_features_are_not_a_refused_transition,
-		driver_ok_kicks_every_ready_queue, failed_activation_kicks_nothing,
-		queue_pop_sets_needs_reset, queue_break_sets_needs_reset, stats_report,
-		iothread_needs_every_kick_handler));
+	    UNIT_TESTS(placement_and_cmdline, slots_run_out, identification, device_features,
+		       negotiation_accepts_subset_with_version_1, negotiation_refuses_legacy,
+		       negotiation_refuses_unoffered_bits, negotiation_refused_by_device,
+		       refusals_repeated_by_the_guest_log_a_few_lines,
+		       features_before_driver_are_ignored, queue_registers, ring_address_halves,
+		       driver_ok_activates, driver_ok_without_features_ok,
+		       activation_failure_needs_reset, driver_cannot_set_needs_reset,
+		       reset_returns_to_initial_state, reset_drops_pending_kicks,
+		       interrupts_via_irqfd, external_data_plane_reads_vring_while_live,
+		       interrupts_without_irqfd, notify_with_ioeventfd_registered,
+		       notify_fallback_without_ioeventfd, needs_reset_reported_once, config_space,
+		       bad_register_accesses, init_rejects_bad_devices,
+		       legal_sequence_refuses_nothing, refused_driver_ok_before_features_ok,
+		       refused_features_ok_without_driver, refused_skipped_steps,
+		       refused_clearing_a_bit_without_reset, failed_at_any_time_then_only_reset,
+		       refused_features_are_not_a_refused_transition,
+		       driver_ok_kicks_every_ready_queue, failed_activation_kicks_nothing,
+		       queue_pop_sets_needs_reset, queue_break_sets_needs_reset, stats_report,
+		       iothread_needs_every_kick_handler));
 	unit_tcase(s, "iothread", setup_io, teardown,
 		   UNIT_TESTS(iothread_started_at_driver_ok_and_kicked,
 			      iothread_not_started_when_activation_fails));

@@ -1251,7 +1251,7 @@ START_TEST(test_e820_real_allocation_above_4gib)
 	struct boot_e820_entry t[8];
 	struct guest_mem m;
 
-	if (guest_mem_alloc(&m, 4 * GIB, ARCH_MMIO_HOLE_START, false) != 0)
+	if (guest_mem_alloc(&m, 4 * GIB, ARCH_MMIO_HOLE_START, GUEST_MEM_ANON, false) != 0)
 		return; /* no address space for it here; the fake test above covers the map */
 	ck_assert_uint_eq(x86_build_e820(&m, t, 8), 4);
 	assert_entry(&t[3], 4 * GIB, 4 * GIB - ARCH_MMIO_HOLE_START, E820_TYPE_RAM);

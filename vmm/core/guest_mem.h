@@ -18,7 +18,18 @@ struct guest_mem_region {
 	uint64_t gpa;
 	uint64_t size;
 	uint8_t *host;
+	uint64_t fd_offset; /* where the region starts in guest_mem.fd (memfd backings) */
 };
+
+/*
+ * What guest RAM is made of.  Anonymous memory is private to minivmm; a
+ * memfd can be handed to another process (a vhost-user back-end), which
+ * maps the same pages.  HUGETLB is a memfd of 2 MiB hugetlbfs pages (the
+ * host must have them reserved: /proc/sys/vm/nr_hugepages).
+ */
+enum guest_mem_backing { GUEST_MEM_ANON, GUEST_MEM_MEMFD, GUEST_MEM_HUGETLB };
+
+#define GUEST_MEM_HUGETLB_PAGE (2ULL << 20)
 
 struct guest_mem {
 	struct guest_mem_region regions[GUEST_MEM_MAX_REGIONS];
@@ -27,14 +38,23 @@ struct guest_mem {
 	bool owns_mapping; /* allocated by guest_mem_alloc() */
 	void *mapping;
 	size_t mapping_size;
+	enum guest_mem_backing backing;
+	int fd; /* the memfd behind every region, or -1 (anonymous, or caller-owned regions) */
 };
 
 /*
- * Allocate ram_size bytes of anonymous memory and lay it out below and above
- * the 32-bit MMIO hole [hole_start, 4 GiB).  Returns 0 or -errno.
+ * Allocate ram_size bytes of the given backing and lay it out below and
+ * above the 32-bit MMIO hole [hole_start, 4 GiB).  thp asks for transparent
+ * huge pages (MADV_HUGEPAGE; for a memfd the host's shmem_enabled must allow
+ * it).  HUGETLB needs ram_size to be a multiple of GUEST_MEM_HUGETLB_PAGE
+ * (-EINVAL) and free huge pages (-ENOMEM).  Returns 0 or -errno.
  */
-int guest_mem_alloc(struct guest_mem *gm, uint64_t ram_size, uint64_t hole_start, bool hugepages);
+int guest_mem_alloc(struct guest_mem *gm, uint64_t ram_size, uint64_t hole_start,
+		    enum guest_mem_backing backing, bool thp);
 void guest_mem_free(struct guest_mem *gm);
+
+/* "anonymous", "memfd", "memfd (hugetlb)": for logs and --stats. */
+const char *guest_mem_backing_name(enum guest_mem_backing backing);
 
 /* Add a region backed by caller-owned memory (unit tests, fake guests). */
 int guest_mem_add_region(struct guest_mem *gm, uint64_t gpa, uint64_t size, void *host);

@@ -32,9 +32,11 @@ struct watch {
 	struct iothread_op op; /* first: the op pointer is the watch */
 	struct iothread *t;
 	int fd;
-	int file;	/* fd's index in the ring's file table */
-	bool readable;	/* iothread_watch_readable(): a one-shot poll, else an eventfd */
-	uint64_t value; /* the eventfd counter lands here */
+	int file;      /* fd's index in the ring's file table */
+	bool readable; /* iothread_watch_readable/hangup(): a one-shot poll, else an eventfd */
+	unsigned int poll_events; /* what the one-shot poll waits for */
+	bool arm_at_start;	  /* a hang-up watch: the thread arms it as it starts */
+	uint64_t value;		  /* the eventfd counter lands here */
 	enum watch_state state;
 	iothread_fn fn;
 	void *opaque;
@@ -156,7 +158,7 @@ static void iothread_arm_watch(struct watch *w, enum watch_state state)
 	if (state == WATCH_READING)
 		io_uring_prep_read(sqe, w->file, &w->value, sizeof(w->value), 0);
 	else
-		io_uring_prep_poll_add(sqe, w->file, POLLIN);
+		io_uring_prep_poll_add(sqe, w->file, w->poll_events);
 	iothread_sqe_fixed(sqe);
 	w->state = state;
 }
@@ -262,8 +264,8 @@ int iothread_allow_op(struct iothread *t, unsigned int opcode)
 }
 
 /* A watch on fd (registered as a file): its index, or -errno. */
-static int iothread_add_watch(struct iothread *t, int fd, bool readable, iothread_fn fn,
-			      void *opaque)
+static int iothread_add_watch(struct iothread *t, int fd, bool readable, unsigned int poll_events,
+			      iothread_fn fn, void *opaque)
 {
 	int file;
 
@@ -277,6 +279,7 @@ static int iothread_add_watch(struct iothread *t, int fd, bool readable, iothrea
 						   .fd = fd,
 						   .file = file,
 						   .readable = readable,
+						   .poll_events = poll_events,
 						   .fn = fn,
 						   .opaque = opaque};
 	return (int)t->nr_watches++;
@@ -284,14 +287,23 @@ static int iothread_add_watch(struct iothread *t, int fd, bool readable, iothrea
 
 int iothread_watch_eventfd(struct iothread *t, int fd, iothread_fn fn, void *opaque)
 {
-	int id = iothread_add_watch(t, fd, false, fn, opaque);
+	int id = iothread_add_watch(t, fd, false, POLLIN, fn, opaque);
 
 	return id < 0 ? id : 0;
 }
 
 int iothread_watch_readable(struct iothread *t, int fd, iothread_fn fn, void *opaque)
 {
-	return iothread_add_watch(t, fd, true, fn, opaque);
+	return iothread_add_watch(t, fd, true, POLLIN, fn, opaque);
+}
+
+int iothread_watch_hangup(struct iothread *t, int fd, iothread_fn fn, void *opaque)
+{
+	int id = iothread_add_watch(t, fd, true, POLLRDHUP, fn, opaque);
+
+	if (id >= 0)
+		t->watches[id].arm_at_start = true;
+	return id;
 }
 
 bool iothread_arm_readable(struct iothread *t, int id)
@@ -545,6 +557,8 @@ static void *iothread_main(void *arg)
 	for (unsigned int i = 0; i < t->nr_watches; i++)
 		if (!t->watches[i].readable)
 			iothread_arm_watch(&t->watches[i], WATCH_READING);
+		else if (t->watches[i].arm_at_start)
+			iothread_arm_watch(&t->watches[i], WATCH_POLLING);
 	while (!t->stopping || t->inflight) {
 		int ret = iothread_submit_and_wait(t);
 

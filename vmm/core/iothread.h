@@ -109,6 +109,15 @@ int iothread_watch_eventfd(struct iothread *t, int fd, iothread_fn fn, void *opa
 int iothread_watch_readable(struct iothread *t, int fd, iothread_fn fn, void *opaque);
 
 /*
+ * Like iothread_watch_readable(), but fn runs only when the peer of socket
+ * fd hangs up (POLLRDHUP; errors and POLLHUP are always reported): a watch
+ * that does not wake for data another thread will read.  The thread arms it
+ * itself as it starts (no iothread_arm_readable() from outside, which would
+ * race with the thread's own submissions); it is one-shot like the others.
+ */
+int iothread_watch_hangup(struct iothread *t, int fd, iothread_fn fn, void *opaque);
+
+/*
  * In the I/O thread: call the watch's fn(opaque) once, when its fd is next
  * readable (or has an error or hang-up to report; fn finds out by reading).
  * One-shot: fn arms it again to keep watching, so a device that has no room

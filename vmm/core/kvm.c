@@ -83,6 +83,18 @@ static int check_cpus(struct vm *vm)
 	return 0;
 }
 
+static enum guest_mem_backing kvm_guest_mem_backing(enum mem_backend backend)
+{
+	switch (backend) {
+	case MEM_BACKEND_MEMFD:
+		return GUEST_MEM_MEMFD;
+	case MEM_BACKEND_HUGETLB:
+		return GUEST_MEM_HUGETLB;
+	default:
+		return GUEST_MEM_ANON;
+	}
+}
+
 static int map_guest_memory(struct vm *vm)
 {
 	struct sysinfo si;
@@ -98,11 +110,17 @@ static int map_guest_memory(struct vm *vm)
 					 20));
 		return -1;
 	}
-	r = guest_mem_alloc(&vm->mem, vm->cfg->mem_size, ARCH_MMIO_HOLE_START, vm->cfg->hugepages);
+	r = guest_mem_alloc(&vm->mem, vm->cfg->mem_size, ARCH_MMIO_HOLE_START,
+			    kvm_guest_mem_backing(vm->cfg->mem_backend), vm->cfg->hugepages);
 
 	if (r) {
-		log_error("--mem %llu MiB: cannot map guest memory: %s",
-			  (unsigned long long)(vm->cfg->mem_size >> 20), strerror(-r));
+		log_error("--mem %llu MiB: cannot map %s guest memory: %s%s",
+			  (unsigned long long)(vm->cfg->mem_size >> 20),
+			  guest_mem_backing_name(kvm_guest_mem_backing(vm->cfg->mem_backend)),
+			  strerror(-r),
+			  vm->cfg->mem_backend == MEM_BACKEND_HUGETLB && r == -ENOMEM
+			      ? " (too few free huge pages: see /proc/sys/vm/nr_hugepages)"
+			      : "");
 		return -1;
 	}
 	for (unsigned int i = 0; i < vm->mem.nr_regions; i++) {

@@ -21,6 +21,8 @@
 /* Longest --disk path and --net tap name (without the NUL); the tap limit is IFNAMSIZ - 1. */
 #define CONFIG_PATH_MAX	    4095
 #define CONFIG_TAP_NAME_MAX 15
+/* Longest vhost-user socket path: a UNIX socket address holds 108 bytes with the NUL. */
+#define CONFIG_SOCKET_PATH_MAX 107
 /*
  * Linux x86-64 kernels are linked to load at 16 MiB (CONFIG_PHYSICAL_START);
  * less RAM cannot hold one.  The maximum only catches typos: whether the host
@@ -36,16 +38,20 @@ enum disk_engine { DISK_ENGINE_IO_URING, DISK_ENGINE_SYNC };
 enum net_model { NET_MODEL_VIRTIO, NET_MODEL_E1000 };
 enum console_kind { CONSOLE_STDIO, CONSOLE_NONE, CONSOLE_FILE };
 enum cpu_profile { CPU_PROFILE_AUTO, CPU_PROFILE_HOST, CPU_PROFILE_COMPAT };
+/* --memory-backend; AUTO is anonymous memory unless a vhost-user device needs a memfd. */
+enum mem_backend { MEM_BACKEND_AUTO, MEM_BACKEND_ANON, MEM_BACKEND_MEMFD, MEM_BACKEND_HUGETLB };
 
 struct disk_config {
-	const char *path;
+	const char *path; /* the image, or the back-end's socket when vhost_user is set */
+	bool vhost_user;  /* vhost-user=SOCKET: another process serves the queues */
 	bool read_only;
 	enum disk_cache cache;
 	enum disk_engine engine;
 };
 
 struct net_config {
-	const char *tap; /* interface name */
+	const char *tap;	/* interface name, or NULL with vhost_user */
+	const char *vhost_user; /* vhost-user=SOCKET: the back-end's socket, or NULL */
 	enum net_model model;
 	uint8_t mac[6];
 	bool mac_set;
@@ -82,18 +88,20 @@ struct vm_config {
 	bool stats;
 	const char *stats_path; /* NULL: stderr */
 	bool hugepages;
+	enum mem_backend mem_backend;
 	enum cpu_profile cpu_profile;
 	struct cpu_affinity_config cpu_affinity;
 	bool verbose;
 	bool seccomp; /* --seccomp=on (default): every thread under its seccomp filter */
 
 	/*
-	 * Backing store for disks[].path and nets[].tap, which are cut out of
+	 * Backing store for disks[].path, nets[].tap and nets[].vhost_user, which are cut out of
 	 * "PATH,opt,..." arguments.  Other strings point into argv, so argv
 	 * must outlive the config, and the struct must not be copied.
 	 */
 	char disk_path_buf[CONFIG_MAX_DISKS][CONFIG_PATH_MAX + 1];
 	char net_tap_buf[CONFIG_MAX_NETS][CONFIG_TAP_NAME_MAX + 1];
+	char net_socket_buf[CONFIG_MAX_NETS][CONFIG_SOCKET_PATH_MAX + 1];
 };
 
 #define CONFIG_DEFAULT_MEM     (256ULL << 20)

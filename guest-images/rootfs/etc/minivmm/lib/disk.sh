@@ -12,6 +12,9 @@
 #                              serial (minivmm's GET_ID: the image's base
 #                              name); default vda
 #   minivmm.disk_raw=SERIAL    a scratch disk written raw; default vdb
+#   minivmm.disk_vhost_user=SERIAL  a scratch disk a vhost-user back-end
+#                              serves (qemu-storage-daemon's serial is
+#                              vhost_user_blk), written raw like disk_raw
 #   minivmm.disk_stamp=WORD    written into the files, so the host knows the
 #                              data came from this boot
 
@@ -68,4 +71,40 @@ disk_same() {
 		read -r sum2 _
 	} </tmp/disk-same.md5
 	[ -n "$sum1" ] && [ "$sum1" = "$sum2" ]
+}
+
+# disk_raw_roundtrip SERIAL DEFAULT WORD: writes 8 KiB (128 64-byte lines
+# "minivmm WORD <stamp> line N") at DISK_RAW_SECTOR of the disk with serial
+# SERIAL with `dd conv=fsync` (the block device's fsync sends a FLUSH), drops
+# the cache, reads the sectors back and compares.  The host checks the image.
+disk_raw_roundtrip() {
+	disk_by_serial "$1" "$2" || return 1
+	set -- "$3"
+	word=$1
+	shift
+	i=1
+	while [ "$i" -le 128 ]; do
+		set -- "$@" "minivmm $word ${param_disk_stamp-} line $i"
+		i=$((i + 1))
+	done
+	# 64 bytes a line, 8 KiB in all; one printf (a builtin) for all lines.
+	printf '%-63.63s\n' "$@" >/tmp/raw.expected
+	if ! dd if=/tmp/raw.expected of="$disk_dev" bs=512 seek="$DISK_RAW_SECTOR" \
+		conv=notrunc,fsync 2>/tmp/raw.err; then
+		read -r err </tmp/raw.err
+		detail="dd to $disk_dev failed: $err"
+		return 1
+	fi
+	disk_drop_caches
+	if ! dd if="$disk_dev" of=/tmp/raw.read bs=512 skip="$DISK_RAW_SECTOR" \
+		count=16 2>/tmp/raw.err; then
+		read -r err </tmp/raw.err
+		detail="dd from $disk_dev failed: $err"
+		return 1
+	fi
+	if ! disk_same /tmp/raw.expected /tmp/raw.read; then
+		detail="sectors $DISK_RAW_SECTOR.. of $disk_dev read back differ from what was written"
+		return 1
+	fi
+	detail="$disk_dev: 8 KiB at sector $DISK_RAW_SECTOR written, flushed, read back"
 }
