@@ -277,15 +277,14 @@ static void vud_free(struct vhost_user_dev *d)
 	free(d);
 }
 
-static struct vhost_user_dev *vud_alloc(const char *model, const char *kind, unsigned int index,
-					const char *socket)
+static struct vhost_user_dev *vud_alloc(const char *model, unsigned int index, const char *socket)
 {
 	struct vhost_user_dev *d = calloc(1, sizeof(*d));
 
 	if (!d)
 		return NULL;
 	d->model = model;
-	snprintf(d->name, sizeof(d->name), "%s.%u", kind, index);
+	snprintf(d->name, sizeof(d->name), "%s.%u", model, index);
 	snprintf(d->socket, sizeof(d->socket), "%s", socket);
 	d->hangup_watch = -1;
 	for (unsigned int q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
@@ -295,13 +294,22 @@ static struct vhost_user_dev *vud_alloc(const char *model, const char *kind, uns
 }
 
 /*
- * What both kinds share after the back-end is connected and vdev filled
- * in: error eventfds, the transport (which must give an irqfd: the
- * back-end's call fd), the watcher, the stats.  0 or -errno after logging.
+ * What both kinds share after the back-end is connected: the identity the
+ * driver sees (features already filtered; config in d->config), error eventfds, the transport
+ * (which must give an irqfd: the back-end's call fd), the watcher, the stats.  0 or -errno after
+ * logging.
  */
-static int vud_register(struct vhost_user_dev *d, struct vm *vm)
+static int vud_register(struct vhost_user_dev *d, struct vm *vm, uint32_t device_id,
+			uint64_t features, unsigned int nr_queues, uint32_t config_size)
 {
 	int ret;
+
+	d->vdev.device_id = device_id;
+	d->vdev.device_features = features;
+	d->vdev.nr_queues = nr_queues;
+	d->vdev.queue_num_max = VIRTQ_MAX_SIZE;
+	d->vdev.config = d->config;
+	d->vdev.config_size = config_size;
 
 	d->vm = vm;
 	if (vm->mem.backing == GUEST_MEM_ANON || vm->mem.fd < 0) {
@@ -358,22 +366,38 @@ static int vud_connect(struct vhost_user_dev *d)
 	return 0;
 }
 
+/* A device named MODEL.index, connected to the back-end at socket: 0 or -errno after logging. */
+static int vud_open(const char *model, unsigned int index, const char *socket,
+		    struct vhost_user_dev **out)
+{
+	struct vhost_user_dev *d = vud_alloc(model, index, socket);
+	int ret;
+
+	*out = NULL;
+	if (!d) {
+		log_error("%s.%u: vhost-user back-end %s: out of memory", model, index, socket);
+		return -ENOMEM;
+	}
+	ret = vud_connect(d);
+	if (ret) {
+		vud_free(d);
+		return ret;
+	}
+	*out = d;
+	return 0;
+}
+
 int vhost_user_blk_create(struct vm *vm, const struct disk_config *cfg, unsigned int index,
 			  struct vhost_user_dev **out)
 {
-	struct vhost_user_dev *d = vud_alloc("virtio-blk", "virtio-blk", index, cfg->path);
+	struct vhost_user_dev *d;
 	struct virtio_blk_config *c;
-	int ret;
+	int ret = vud_open("virtio-blk", index, cfg->path, &d);
 
 	_Static_assert(sizeof(*c) <= VUD_CONFIG_MAX, "virtio_blk_config fits");
-	if (!d) {
-		log_error("--disk vhost-user=%s: out of memory", cfg->path);
-		return -ENOMEM;
-	}
-	c = (struct virtio_blk_config *)d->config;
-	ret = vud_connect(d);
 	if (ret)
-		goto fail;
+		return ret;
+	c = (struct virtio_blk_config *)d->config;
 	if (!vhost_user_has_protocol_feature(&d->vu, VHOST_USER_PROTOCOL_F_CONFIG)) {
 		log_error("%s: vhost-user back-end %s does not offer its config space "
 			  "(protocol feature CONFIG), which a virtio-blk disk needs",
@@ -388,13 +412,8 @@ int vhost_user_blk_create(struct vm *vm, const struct disk_config *cfg, unsigned
 	}
 	/* One queue: MQ is not passed on. */
 	c->num_queues = 1;
-	d->vdev.device_id = VIRTIO_ID_BLOCK;
-	d->vdev.device_features = d->vu.backend_features & VUD_BLK_FEATURES;
-	d->vdev.nr_queues = 1;
-	d->vdev.queue_num_max = VIRTQ_MAX_SIZE;
-	d->vdev.config = c;
-	d->vdev.config_size = sizeof(*c);
-	ret = vud_register(d, vm);
+	ret = vud_register(d, vm, VIRTIO_ID_BLOCK, d->vu.backend_features & VUD_BLK_FEATURES, 1,
+			   sizeof(*c));
 	if (ret)
 		goto fail;
 	log_info("%s: vhost-user back-end %s, %" PRIu64 " sectors, features 0x%" PRIx64, d->name,
@@ -409,28 +428,18 @@ fail:
 int vhost_user_net_create(struct vm *vm, const struct net_config *cfg, unsigned int index,
 			  struct vhost_user_dev **out)
 {
-	struct vhost_user_dev *d = vud_alloc("virtio-net", "virtio-net", index, cfg->vhost_user);
+	struct vhost_user_dev *d;
 	struct virtio_net_config *c;
-	int ret;
+	int ret = vud_open("virtio-net", index, cfg->vhost_user, &d);
 
-	if (!d) {
-		log_error("--net vhost-user=%s: out of memory", cfg->vhost_user);
-		return -ENOMEM;
-	}
-	c = (struct virtio_net_config *)d->config;
-	ret = vud_connect(d);
 	if (ret)
-		goto fail;
-	d->vdev.device_id = VIRTIO_ID_NET;
-	d->vdev.device_features =
-	    (d->vu.backend_features & VUD_NET_FEATURES) | VUD_NET_OWN_FEATURES;
-	d->vdev.nr_queues = 2;
-	d->vdev.queue_num_max = VIRTQ_MAX_SIZE;
-	d->vdev.config = c;
-	d->vdev.config_size = sizeof(*c);
+		return ret;
+	c = (struct virtio_net_config *)d->config;
 	c->status = VIRTIO_NET_S_LINK_UP;
 	c->max_virtqueue_pairs = 1;
-	ret = vud_register(d, vm);
+	ret = vud_register(d, vm, VIRTIO_ID_NET,
+			   (d->vu.backend_features & VUD_NET_FEATURES) | VUD_NET_OWN_FEATURES, 2,
+			   sizeof(*c));
 	if (ret)
 		goto fail;
 	/* The slot is known now; the default MAC is virtio-net's, from it. */

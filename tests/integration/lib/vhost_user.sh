@@ -201,6 +201,23 @@ vu_gone() { ! kill -0 "$1" 2>/dev/null; }
 # logs one "vhost-user back-end ... device needs reset" line and --stats
 # counts needs_reset 1 for DEV (e.g. virtio-blk.0).  Uses the sourcing
 # script's pass and fail.
+# vu_missing_backend_test SOCKET CMD...: CMD (minivmm with a vhost-user
+# device on SOCKET, which nobody serves) must exit 1 within 10 s and name the
+# socket in its error.
+vu_missing_backend_test() {
+	local sock=$1 start out rc secs
+	shift
+	start=$(date +%s)
+	out=$("$@" 2>&1)
+	rc=$?
+	secs=$(($(date +%s) - start))
+	if [ $rc -eq 1 ] && echo "$out" | grep -qF "$sock" && [ $secs -le 10 ]; then
+		pass "missing back-end: exit 1 after ${secs} s, error names the socket"
+	else
+		fail "missing back-end: exit $rc after ${secs} s (want 1 within 10 s), output: $out"
+	fi
+}
+
 vu_death_test() {
 	local name=$1 backend=$2 stay=$3 dev=$4 stats=$5 vm rc killed ms t0 n
 	local out=$VU_DIR/death-$stay.out err=$VU_DIR/death-$stay.err
