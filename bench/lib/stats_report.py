@@ -23,6 +23,8 @@ def totals(doc):
         "kexits_reason": None if k.get("available") else k.get("reason", "not reported"),
         "irqs": irqs,
         "cpu_us": sum(t.get("cpu_us", 0) for t in threads),
+        # minivmm's own work, without the guest's: every thread but the vCPUs.
+        "cpu_us_vmm": sum(t.get("cpu_us", 0) for t in threads if t.get("role") != "vcpu"),
         "switches": sum(t.get("voluntary_switches", 0) + t.get("involuntary_switches", 0)
                         for t in threads),
         "load": doc["run"]["host"].get("loadavg_start", [None])[0],
@@ -41,7 +43,7 @@ def stats_totals(path):
 def per_unit(run_totals, base, units):
     """(run - base) / units for each additive figure; None stays None."""
     out = {}
-    for key in ("exits", "kexits", "irqs", "cpu_us", "switches"):
+    for key in ("exits", "kexits", "irqs", "cpu_us", "cpu_us_vmm", "switches"):
         a, b = run_totals[key], base[key]
         out[key] = None if a is None or b is None or not units else max(a - b, 0) / units
     regs = {}
