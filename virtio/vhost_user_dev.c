@@ -169,8 +169,10 @@ static void vud_stop_rings(struct vhost_user_dev *d)
 			continue;
 		d->ring_started[q] = false;
 		counter_add(&d->counters.ring_stops, 1);
+		/* The guest decides how often this runs: its budget of log lines. */
 		if (vhost_user_get_vring_base(&d->vu, q, &base) && !d->vu.broken)
-			log_error("%s: stopping ring %u: %s", d->name, q, d->vu.error);
+			log_guest_error(&d->vdev.guest_errors, "%s: stopping ring %u: %s", d->name,
+					q, d->vu.error);
 	}
 }
 
@@ -202,7 +204,8 @@ static int vud_activate(struct virtio_device *vdev)
 			ret = vud_start_ring(d, q);
 	if (ret) {
 		counter_add(&d->counters.activation_failures, 1);
-		log_error("%s: vhost-user back-end %s: %s", d->name, d->socket, d->vu.error);
+		log_guest_error(&vdev->guest_errors, "%s: vhost-user back-end %s: %s", d->name,
+				d->socket, d->vu.error);
 		vud_stop_rings(d);
 		return ret;
 	}

@@ -72,9 +72,15 @@ static void cmdline_fuzz_check_config(char **argv, int argc)
 	for (unsigned int i = 0; i < cfg.nr_disks; i++) {
 		const struct disk_config *d = &cfg.disks[i];
 
-		FUZZ_CHECK(d->path == cfg.disk_path_buf[i] &&
-			       memchr(d->path, '\0', CONFIG_PATH_MAX + 1) && d->path[0],
+		/* A vhost-user disk's path is the socket after "vhost-user=" in the same buffer. */
+		const char *want =
+		    cfg.disk_path_buf[i] + (d->vhost_user ? strlen("vhost-user=") : 0);
+
+		FUZZ_CHECK(d->path == want && memchr(d->path, '\0', CONFIG_PATH_MAX + 1) &&
+			       d->path[0],
 			   "disk %u path", i);
+		FUZZ_CHECK(!d->vhost_user || strlen(d->path) <= CONFIG_SOCKET_PATH_MAX,
+			   "disk %u: vhost-user socket of %zu bytes", i, strlen(d->path));
 		FUZZ_CHECK(d->cache == DISK_CACHE_WRITEBACK || d->cache == DISK_CACHE_NONE,
 			   "disk %u cache %d", i, d->cache);
 		FUZZ_CHECK(d->engine == DISK_ENGINE_IO_URING || d->engine == DISK_ENGINE_SYNC,
@@ -85,13 +91,28 @@ static void cmdline_fuzz_check_config(char **argv, int argc)
 		const struct net_config *n = &cfg.nets[i];
 		static const uint8_t zero[6];
 
-		FUZZ_CHECK(n->tap == cfg.net_tap_buf[i] &&
-			       memchr(n->tap, '\0', CONFIG_TAP_NAME_MAX + 1) && n->tap[0],
-			   "NIC %u tap name", i);
+		if (n->vhost_user)
+			FUZZ_CHECK(!n->tap && n->vhost_user == cfg.net_socket_buf[i] &&
+				       strlen(n->vhost_user) <= CONFIG_SOCKET_PATH_MAX &&
+				       n->vhost_user[0] && n->model == NET_MODEL_VIRTIO,
+				   "NIC %u vhost-user socket", i);
+		else
+			FUZZ_CHECK(n->tap == cfg.net_tap_buf[i] &&
+				       memchr(n->tap, '\0', CONFIG_TAP_NAME_MAX + 1) && n->tap[0],
+				   "NIC %u tap name", i);
 		FUZZ_CHECK(n->model == NET_MODEL_VIRTIO || n->model == NET_MODEL_E1000,
 			   "NIC %u model %d", i, n->model);
 		FUZZ_CHECK(!n->mac_set || (!(n->mac[0] & 1) && memcmp(n->mac, zero, 6)),
 			   "NIC %u: multicast or zero MAC accepted", i);
+	}
+	for (unsigned int i = 0; i < cfg.nr_disks + cfg.nr_nets; i++) {
+		bool vhost_user = i < cfg.nr_disks ? cfg.disks[i].vhost_user
+						   : cfg.nets[i - cfg.nr_disks].vhost_user != NULL;
+
+		FUZZ_CHECK(!vhost_user || cfg.mem_backend == MEM_BACKEND_MEMFD ||
+			       cfg.mem_backend == MEM_BACKEND_HUGETLB,
+			   "a vhost-user device with guest RAM a back-end cannot map (%d)",
+			   cfg.mem_backend);
 	}
 	FUZZ_CHECK(cfg.console == CONSOLE_STDIO || cfg.console == CONSOLE_NONE ||
 		       cfg.console == CONSOLE_FILE,

@@ -206,6 +206,9 @@ def cmdline_seeds():
     write("cmdline", "placement", args("--kernel", "k", "--cpus", "2", "--cpu-affinity",
                                         "vcpus=0,vcpu1=0,io=0", "--cpu-profile", "compat",
                                         "--console", "file:/tmp/c.log", "-v"))
+    write("cmdline", "vhost-user", args("--kernel", "k", "--disk", "vhost-user=/run/blk.sock",
+                                         "--net", "vhost-user=/run/n,,et.sock,mac=52:54:00:00:00:01",
+                                         "--memory-backend", "hugetlb", "--mem", "64M"))
     write("cmdline", "help", args("--help"))
 
 
