@@ -102,7 +102,7 @@ static double tap_write_ns(int fd, unsigned int size, unsigned int n)
 	struct iovec iov = {frame, size};
 	uint64_t t0;
 
-	memset(frame, 0xff, 6);	    /* broadcast */
+	memset(frame, 0xff, 6); /* broadcast */
 	memcpy(frame + 6, "\x02\0\0\0\0\x01", 6);
 	frame[12] = 0x88, frame[13] = 0xb5;
 	t0 = now_ns();
