@@ -25,10 +25,17 @@ struct ticker {
 };
 
 static struct ticker lapic_ticks, pit_ticks;
+static uint32_t wanted;
 
 static void tick(struct ticker *t, struct trap_frame *f)
 {
 	uint64_t now = rdtsc();
+
+	/* One more may land between seeing enough and cli (on an emulating
+	 * host the window is wide): the count and the period are over the
+	 * first `wanted` only. */
+	if (wanted && t->count >= wanted)
+		return;
 
 	if (t->count == 0)
 		t->first_tsc = now;
@@ -47,8 +54,6 @@ static void on_pit(struct trap_frame *f)
 {
 	tick(&pit_ticks, f);
 }
-
-static uint32_t wanted;
 
 #define DEADLINE_VEC 0x41
 #define DEADLINE_MS  20
