@@ -74,7 +74,7 @@ run_guest() {
 	tp=$vu_pid
 	capture_start "$TAP" "$MAC" "$NTX" 60
 	run_vm 120 "virtio-net: ready for rx" inject "$TAP" "$MAC" "$NRX" \
-		--kernel "$GUEST" --net "vhost-user=$sock,mac=$MAC" \
+		--kernel "$GUEST" --mem 64M --net "vhost-user=$sock,mac=$MAC" \
 		--cmdline "console=ttyS0 vnet.tx=$NTX vnet.rx=$NRX vnet.mrg=$mrg vnet.mac=$MAC" \
 		--stats="$tmp/stats"
 	vu_stop "$tp" TERM
@@ -128,7 +128,7 @@ for stay in 0 1; do
 	[ $stay = 1 ] && name="$name, VM stopped by SIGTERM"
 	if vu_testpmd_start "$ns" "$sock" "$TAP" "$tmp/testpmd-death-$stay.log"; then
 		vu_death_test "$name" "$vu_pid" $stay virtio-net.0 "$tmp/death-$stay.json" \
-			ip netns exec "$ns" "$MINIVMM" --kernel "$DEATH" --net "vhost-user=$sock,mac=$MAC" \
+			ip netns exec "$ns" "$MINIVMM" --kernel "$DEATH" --mem 64M --net "vhost-user=$sock,mac=$MAC" \
 			--cmdline "console=ttyS0 death.timeout=60 death.stay=$stay" \
 			--stats="$tmp/death-$stay.json"
 	else

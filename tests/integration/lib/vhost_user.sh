@@ -101,6 +101,12 @@ vu_testpmd_ready() { [ -S "$2" ] && vu_tap_up "$1" "$3"; }
 #                     vhost PMD maps the guest's RAM from the fds in
 #                     SET_MEM_TABLE, so its own memory needs no huge pages
 #  --no-pci           no PCI scan (no devices to bind, no sysfs writes)
+#  --iova-mode=va     with no device to DMA, addresses are virtual: the
+#                     vhost PMD then maps guest RAM (SET_MEM_TABLE) without
+#                     looking up a physical address per 4 KiB page in
+#                     /proc/self/pagemap, which took over minivmm's 5 s
+#                     reply timeout for 256 MiB inside the TCG-emulated
+#                     ordinary-KVM stage
 #  --no-shconf        no shared config / multi-process socket files
 #                     (--in-memory would, but it cannot be combined with
 #                     --no-huge, which implies --legacy-mem)
@@ -123,7 +129,7 @@ vu_testpmd_start() {
 	fifo=$VU_DIR/testpmd-stdin.$prefix
 	rm -f "$sock"
 	mkfifo "$fifo" || return 1
-	ip netns exec "$ns" stdbuf -oL dpdk-testpmd "${cores[@]}" --no-huge -m 256 --no-pci --no-shconf \
+	ip netns exec "$ns" stdbuf -oL dpdk-testpmd "${cores[@]}" --no-huge -m 256 --no-pci --iova-mode=va --no-shconf \
 		--file-prefix "$prefix" \
 		--vdev "net_vhost0,iface=$sock,queues=1" --vdev "net_tap0,iface=$tap" -- \
 		--forward-mode=io --auto-start --stats-period 0 --total-num-mbufs=2048 \
