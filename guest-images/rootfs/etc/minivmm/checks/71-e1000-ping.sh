@@ -1,5 +1,5 @@
 # shellcheck shell=sh disable=SC2034 # $detail is read by /init, which sources this file
-# e1000: the host end of the tap answers 3 of 3 pings.
+# e1000: the host end of the tap answers 3 pings.
 check_e1000_ping() {
 	# shellcheck source-path=SCRIPTDIR source=../lib/net.sh
 	. /etc/minivmm/lib/net.sh

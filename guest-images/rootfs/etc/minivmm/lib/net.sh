@@ -86,7 +86,9 @@ net_up() {
 	detail="$dev (${2##*/}) $mac $ip/$prefix, carrier up"
 }
 
-# net_ping NIC: three echo requests to the host end, all answered.
+# net_ping NIC: three echo replies from the host end within 20 s.  With -w,
+# ping -c 3 sends until three replies came: one request may go unanswered
+# (seen once in the TCG-emulated ordinary-KVM stage: 4 sent, 3 received).
 net_ping() {
 	net_up "$1" "$2" || return 1
 	retry_segv ping -q -c 3 -A -w 20 "$host" >/tmp/ping-"$1".out 2>&1
@@ -99,7 +101,7 @@ net_ping() {
 	done </tmp/ping-"$1".out
 	detail="$net_if -> $host: ${summary:-no summary (ping status $status)}"
 	case $summary in
-	"3 packets transmitted, 3 packets received"*) return 0 ;;
+	*" packets transmitted, 3 packets received"*) return 0 ;;
 	esac
 	return 1
 }
