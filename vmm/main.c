@@ -37,7 +37,8 @@ static void log_startup_step(const char *step)
 }
 
 /*
- * Block SIGINT/SIGTERM/SIGHUP (stop) and SIGUSR1 (statistics snapshot) and
+ * Block SIGINT/SIGTERM/SIGHUP (stop), SIGUSR1 (statistics snapshot) and
+ * SIGIO (a kernel file's read lease is breaking: guest_mem_load) and
  * return a signalfd for them, read by main only.  Threads created later
  * inherit the mask, so these signals reach only the signalfd.
  */
@@ -51,6 +52,7 @@ static int setup_signals(void)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGIO);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	return signalfd(-1, &set, SFD_CLOEXEC);
 }
@@ -71,6 +73,16 @@ static void wait_for_stop(struct vm *vm, int sig_fd)
 
 			if (read(sig_fd, &si, sizeof(si)) != sizeof(si))
 				continue;
+			if (si.ssi_signo == SIGIO) {
+				uint64_t bytes = guest_mem_privatise(&vm->mem);
+
+				/* Only now, with its leases dropped, may the writer go on. */
+				if (bytes)
+					log_info("a --kernel/--initrd file is being changed: the "
+						 "guest keeps its own copy (%llu KiB)",
+						 (unsigned long long)(bytes >> 10));
+				continue;
+			}
 			if (si.ssi_signo == SIGUSR1) {
 				if (vm->cfg->stats)
 					stats_report(vm, false);
@@ -90,6 +102,8 @@ static int run(const struct vm_config *cfg)
 	struct serial *console;
 	int console_fd, sig_fd, status;
 
+	/* exec, the dynamic linker and glibc's CPU feature probe (CPUID). */
+	log_startup_step("process start");
 	threads_register_self("minivmm", THREAD_MAIN);
 	/* Every thread started from now on filters itself as it registers. */
 	if (cfg->seccomp) {
@@ -97,6 +111,7 @@ static int run(const struct vm_config *cfg)
 			return EXIT_STATUS_ERROR;
 		threads_set_start_hook(vmm_seccomp_install_self);
 	}
+	log_startup_step("seccomp");
 	if (cfg->stats)
 		stats_begin();
 	sig_fd = setup_signals();

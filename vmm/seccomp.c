@@ -417,8 +417,11 @@ int vmm_seccomp_prepare(void)
 			strncpy(seccomp_names[nr], name, sizeof(seccomp_names[nr]) - 1);
 		free(name);
 	}
+	/* The main thread's own filter is built when it installs it, after
+	 * the first KVM_RUN: one filter less on the start-up path. */
 	for (int role = 0; role < SECCOMP_KINDS; role++)
-		if (seccomp_build((enum thread_role)role, &seccomp_programs[role]) < 0)
+		if (role != THREAD_MAIN &&
+		    seccomp_build((enum thread_role)role, &seccomp_programs[role]) < 0)
 			return -1;
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGSYS, &sa, NULL) < 0) {
@@ -439,6 +442,11 @@ void vmm_seccomp_install_self(const char *name, enum thread_role role)
 	seccomp_thread_role = (int)role;
 	if ((unsigned int)role >= SECCOMP_KINDS) {
 		log_error("seccomp: thread %s: no filter for thread kind %d", name, (int)role);
+		console_restore();
+		_exit(EXIT_STATUS_ERROR);
+	}
+	if (role == THREAD_MAIN && !seccomp_programs[role].filter &&
+	    seccomp_build(role, &seccomp_programs[role]) < 0) {
 		console_restore();
 		_exit(EXIT_STATUS_ERROR);
 	}

@@ -24,6 +24,7 @@ static void record_startup_cpu_time(struct vm *vm)
 
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	atomic_store(&vm->startup_cpu_us, ts.tv_sec * 1000000L + ts.tv_nsec / 1000);
+	log_debug("start-up: first KVM_RUN at %6ld us CPU", atomic_load(&vm->startup_cpu_us));
 }
 
 int vcpus_create(struct vm *vm)

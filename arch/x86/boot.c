@@ -32,9 +32,11 @@ static uint64_t low_ram_end(const struct guest_mem *gm)
 	return 0;
 }
 
-static int load_elf(struct guest_mem *gm, const uint8_t *buf, size_t len, struct x86_kernel *k,
+static int load_elf(struct guest_mem *gm, const struct guest_file *f, struct x86_kernel *k,
 		    char *err, size_t errlen)
 {
+	const uint8_t *buf = f->data;
+	size_t len = f->len;
 	Elf64_Ehdr eh;
 	bool entry_loaded = false;
 	unsigned int loads = 0;
@@ -56,7 +58,6 @@ static int load_elf(struct guest_mem *gm, const uint8_t *buf, size_t len, struct
 	k->end = 0;
 	for (unsigned int i = 0; i < eh.e_phnum; i++) {
 		Elf64_Phdr ph;
-		uint8_t *dst;
 
 		memcpy(&ph, buf + eh.e_phoff + i * sizeof(ph), sizeof(ph));
 		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
@@ -72,14 +73,11 @@ static int load_elf(struct guest_mem *gm, const uint8_t *buf, size_t len, struct
 			    err, errlen,
 			    "ELF segment %u at 0x%llx is below 1 MiB, where boot data lives", i,
 			    (unsigned long long)ph.p_paddr);
-		dst = guest_mem_ptr(gm, ph.p_paddr, ph.p_memsz);
-		if (!dst)
+		if (guest_mem_load(gm, ph.p_paddr, f, ph.p_offset, ph.p_filesz, ph.p_memsz) < 0)
 			return fail(err, errlen,
 				    "ELF segment %u (0x%llx, %llu bytes) does not fit in guest RAM",
 				    i, (unsigned long long)ph.p_paddr,
 				    (unsigned long long)ph.p_memsz);
-		memcpy(dst, buf + ph.p_offset, ph.p_filesz);
-		memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
 		if (ph.p_paddr < k->load_addr)
 			k->load_addr = ph.p_paddr;
 		if (ph.p_paddr + ph.p_memsz > k->end)
@@ -101,13 +99,14 @@ static int load_elf(struct guest_mem *gm, const uint8_t *buf, size_t len, struct
 	return 0;
 }
 
-static int load_bzimage(struct guest_mem *gm, const uint8_t *buf, size_t len, struct x86_kernel *k,
+static int load_bzimage(struct guest_mem *gm, const struct guest_file *f, struct x86_kernel *k,
 			char *err, size_t errlen)
 {
+	const uint8_t *buf = f->data;
+	size_t len = f->len;
 	struct setup_header hdr;
 	size_t hdr_len, setup_size, payload_len;
 	uint64_t load, need;
-	uint8_t *dst;
 
 	if (len < SETUP_HEADER_OFFSET + sizeof(hdr))
 		return fail(err, errlen, "bzImage truncated (%zu bytes)", len);
@@ -144,12 +143,12 @@ static int load_bzimage(struct guest_mem *gm, const uint8_t *buf, size_t len, st
 		return fail(err, errlen,
 			    "bzImage kernel (%zu bytes) too small for its 64-bit entry",
 			    payload_len);
-	dst = guest_mem_ptr(gm, load, need);
-	if (!dst)
+	/* The decompressor's room past the payload is its own to clear. */
+	if (!guest_mem_valid(gm, load, need) ||
+	    guest_mem_load(gm, load, f, setup_size, payload_len, payload_len) < 0)
 		return fail(err, errlen,
 			    "bzImage needs %llu MiB at 0x%llx: more than the guest RAM holds",
 			    (unsigned long long)(need >> 20), (unsigned long long)load);
-	memcpy(dst, buf + setup_size, payload_len);
 
 	k->is_bzimage = true;
 	k->load_addr = load;
@@ -163,24 +162,27 @@ static int load_bzimage(struct guest_mem *gm, const uint8_t *buf, size_t len, st
 	return 0;
 }
 
-int x86_load_kernel(struct guest_mem *gm, const uint8_t *buf, size_t len, struct x86_kernel *k,
+int x86_load_kernel(struct guest_mem *gm, const struct guest_file *f, struct x86_kernel *k,
 		    char *err, size_t errlen)
 {
+	const uint8_t *buf = f->data;
+	size_t len = f->len;
+
 	memset(k, 0, sizeof(*k));
 	if (len >= 4 && memcmp(buf, ELFMAG, SELFMAG) == 0)
-		return load_elf(gm, buf, len, k, err, errlen);
+		return load_elf(gm, f, k, err, errlen);
 	if (len >= 0x206 && buf[0x1fe] == 0x55 && buf[0x1ff] == 0xaa &&
 	    memcmp(buf + 0x202, "HdrS", 4) == 0)
-		return load_bzimage(gm, buf, len, k, err, errlen);
+		return load_bzimage(gm, f, k, err, errlen);
 	return fail(err, errlen, "neither an ELF vmlinux nor a bzImage");
 }
 
-int x86_load_initrd(struct guest_mem *gm, const struct x86_kernel *k, const uint8_t *initrd,
-		    size_t len, uint64_t *addr, char *err, size_t errlen)
+int x86_load_initrd(struct guest_mem *gm, const struct x86_kernel *k, const struct guest_file *f,
+		    uint64_t *addr, char *err, size_t errlen)
 {
 	uint64_t limit = low_ram_end(gm);
+	size_t len = f->len;
 	uint64_t start;
-	uint8_t *dst;
 
 	if (len == 0)
 		return fail(err, errlen, "initrd is empty");
@@ -195,10 +197,8 @@ int x86_load_initrd(struct guest_mem *gm, const struct x86_kernel *k, const uint
 			    "initrd (%zu MiB) does not fit between the kernel and %llu MiB: "
 			    "give the guest more --mem",
 			    len >> 20, (unsigned long long)(limit >> 20));
-	dst = guest_mem_ptr(gm, start, len);
-	if (!dst)
+	if (guest_mem_load(gm, start, f, 0, len, len) < 0)
 		return fail(err, errlen, "initrd does not fit in guest RAM");
-	memcpy(dst, initrd, len);
 	*addr = start;
 	return 0;
 }

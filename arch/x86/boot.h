@@ -28,18 +28,20 @@ struct x86_kernel {
 };
 
 /*
- * Load kernel image buf[0..len) into gm, recognising ELF vmlinux or bzImage.
- * Returns 0, or -1 with a one-line reason in err.
+ * Load kernel image f into gm, recognising ELF vmlinux or bzImage; page-
+ * aligned ELF segments are mapped rather than copied where guest_mem_load()
+ * can.  Returns 0, or -1 with a one-line reason in err.
  */
-int x86_load_kernel(struct guest_mem *gm, const uint8_t *buf, size_t len, struct x86_kernel *k,
+int x86_load_kernel(struct guest_mem *gm, const struct guest_file *f, struct x86_kernel *k,
 		    char *err, size_t errlen);
 
 /*
- * Copy the initrd to the highest page-aligned address below both
- * initrd_addr_max and the end of low RAM, above the kernel.  0 or -1 (err).
+ * Put the initrd at the highest page-aligned address below both
+ * initrd_addr_max and the end of low RAM, above the kernel (mapped or
+ * copied: guest_mem_load()).  0 or -1 (err).
  */
-int x86_load_initrd(struct guest_mem *gm, const struct x86_kernel *k, const uint8_t *initrd,
-		    size_t len, uint64_t *addr, char *err, size_t errlen);
+int x86_load_initrd(struct guest_mem *gm, const struct x86_kernel *k, const struct guest_file *f,
+		    uint64_t *addr, char *err, size_t errlen);
 
 /* Fill bp (zeroed first) for the 64-bit boot protocol. */
 void x86_build_boot_params(struct boot_params *bp, const struct x86_kernel *k,

@@ -20,18 +20,15 @@
 #define PTE_LARGE	 (1ULL << 7)
 #define IDENTITY_MAP_GIB 4
 
-struct mapped_file {
-	const uint8_t *data;
-	size_t len;
-};
-
-static int map_file(const char *what, const char *path, struct mapped_file *f)
+/* Opened read-only: the open file may get a read lease (guest_mem_load). */
+static int map_file(const char *what, const char *path, struct guest_file *f)
 {
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	f->data = NULL;
 	f->len = 0;
+	f->fd = -1;
 	if (fd < 0) {
 		log_errno("%s %s", what, path);
 		return -1;
@@ -48,19 +45,22 @@ static int map_file(const char *what, const char *path, struct mapped_file *f)
 	}
 	f->len = (size_t)st.st_size;
 	f->data = mmap(NULL, f->len, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
 	if (f->data == MAP_FAILED) {
 		f->data = NULL;
+		close(fd);
 		log_errno("%s %s: mmap", what, path);
 		return -1;
 	}
+	f->fd = fd;
 	return 0;
 }
 
-static void unmap_file(struct mapped_file *f)
+static void unmap_file(struct guest_file *f)
 {
 	if (f->data)
 		munmap((void *)f->data, f->len);
+	if (f->fd >= 0)
+		close(f->fd);
 }
 
 /* Identity map of the first 4 GiB with 2 MiB pages: PML4, PDPT, 4 PDs. */
@@ -112,7 +112,7 @@ static int write_cmdline(struct vm *vm, size_t *len)
 
 int arch_load_kernel(struct vm *vm)
 {
-	struct mapped_file kernel, initrd = {0};
+	struct guest_file kernel, initrd = {.fd = -1};
 	struct x86_kernel k;
 	struct boot_params *bp;
 	uint64_t initrd_addr = 0;
@@ -125,15 +125,14 @@ int arch_load_kernel(struct vm *vm)
 		return -1;
 	if (map_file("--kernel", vm->cfg->kernel, &kernel) < 0)
 		return -1;
-	if (x86_load_kernel(&vm->mem, kernel.data, kernel.len, &k, err, sizeof(err)) < 0) {
+	if (x86_load_kernel(&vm->mem, &kernel, &k, err, sizeof(err)) < 0) {
 		log_error("--kernel %s: %s", vm->cfg->kernel, err);
 		goto out;
 	}
 	if (vm->cfg->initrd) {
 		if (map_file("--initrd", vm->cfg->initrd, &initrd) < 0)
 			goto out;
-		if (x86_load_initrd(&vm->mem, &k, initrd.data, initrd.len, &initrd_addr, err,
-				    sizeof(err)) < 0) {
+		if (x86_load_initrd(&vm->mem, &k, &initrd, &initrd_addr, err, sizeof(err)) < 0) {
 			log_error("--initrd %s: %s", vm->cfg->initrd, err);
 			goto out;
 		}
@@ -155,6 +154,9 @@ int arch_load_kernel(struct vm *vm)
 	x86_build_boot_params(bp, &k, &vm->mem, ARCH_CMDLINE_ADDR, cmdline_len, initrd_addr,
 			      vm->cfg->initrd ? initrd.len : 0);
 	vm->kernel_entry = k.entry;
+	if (vm->mem.nr_file_maps)
+		log_debug("kernel files: %u ranges mapped copy-on-write, under read leases",
+			  vm->mem.nr_file_maps);
 	log_debug("kernel: %s at 0x%llx-0x%llx, entry 0x%llx; initrd at 0x%llx; cmdline \"%s\"",
 		  k.is_bzimage ? "bzImage" : "ELF", (unsigned long long)k.load_addr,
 		  (unsigned long long)k.end, (unsigned long long)k.entry,

@@ -171,7 +171,8 @@ static void loaders_fuzz_initrd(const struct x86_kernel *k, struct guest_mem *gm
 	int ret;
 
 	memset(err, 0, sizeof(err));
-	ret = x86_load_initrd(gm, k, initrd, len, &addr, err, sizeof(err));
+	ret =
+	    x86_load_initrd(gm, k, &(struct guest_file){initrd, len, -1}, &addr, err, sizeof(err));
 	if (ret) {
 		FUZZ_CHECK(ret == -1 && err[0], "initrd refused (%d) without a message", ret);
 		FUZZ_CHECK(loaders_fuzz_untouched_outside(k->load_addr, k->end),
@@ -211,7 +212,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (guest_mem_add_region(&gm, 0, ram_size, ram))
 		abort();
 	memset(err, 0, sizeof(err));
-	ret = x86_load_kernel(&gm, img, len, &k, err, sizeof(err));
+	ret = x86_load_kernel(&gm, &(struct guest_file){img, len, -1}, &k, err, sizeof(err));
 	if (ret) {
 		FUZZ_CHECK(ret == -1 && err[0] && memchr(err, '\0', sizeof(err)),
 			   "image refused (%d) without a message", ret);

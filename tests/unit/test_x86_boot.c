@@ -52,7 +52,7 @@ static int load_exact(const uint8_t *image, size_t len, struct x86_kernel *k)
 	if (len)
 		memcpy(copy, image, len);
 	err[0] = '\0';
-	ret = x86_load_kernel(&gm, copy, len, k, err, sizeof(err));
+	ret = x86_load_kernel(&gm, &(struct guest_file){copy, len, -1}, k, err, sizeof(err));
 	free(copy);
 	return ret;
 }
@@ -776,9 +776,11 @@ START_TEST(test_empty_input)
 
 	assert_rejected(load_exact(NULL, 0, &k), NULL);
 	err[0] = '\0';
-	assert_rejected(x86_load_kernel(&gm, &byte, 0, &k, err, sizeof(err)), NULL);
+	assert_rejected(
+	    x86_load_kernel(&gm, &(struct guest_file){&byte, 0, -1}, &k, err, sizeof(err)), NULL);
 	err[0] = '\0';
-	assert_rejected(x86_load_kernel(&gm, &byte, 1, &k, err, sizeof(err)), NULL);
+	assert_rejected(
+	    x86_load_kernel(&gm, &(struct guest_file){&byte, 1, -1}, &k, err, sizeof(err)), NULL);
 	/* Just the magic of either format. */
 	assert_rejected(load_exact((const uint8_t *)ELFMAG, SELFMAG, &k), NULL);
 }
@@ -853,8 +855,10 @@ START_TEST(test_short_error_buffer)
 	char small[8];
 
 	memset(small, 'x', sizeof(small));
-	ck_assert_int_eq(
-	    x86_load_kernel(&gm, (const uint8_t *)"garbage!", 8, &k, small, sizeof(small)), -1);
+	ck_assert_int_eq(x86_load_kernel(&gm,
+					 &(struct guest_file){(const uint8_t *)"garbage!", 8, -1},
+					 &k, small, sizeof(small)),
+			 -1);
 	ck_assert_uint_eq(small[sizeof(small) - 1], '\0');
 }
 END_TEST
@@ -888,7 +892,8 @@ static int load_initrd(const struct x86_kernel *k, size_t len, uint64_t *addr)
 
 	err[0] = '\0';
 	*addr = 0xdead;
-	ret = x86_load_initrd(&gm, k, initrd, len, addr, err, sizeof(err));
+	ret =
+	    x86_load_initrd(&gm, k, &(struct guest_file){initrd, len, -1}, addr, err, sizeof(err));
 	if (ret == 0)
 		ck_assert_msg(memcmp(ram + *addr, initrd, len) == 0, "initrd not copied");
 	free(initrd);
@@ -1004,8 +1009,10 @@ START_TEST(test_initrd_no_low_ram)
 
 	ck_assert_int_eq(guest_mem_add_region(&only_high, 4 * GIB, sizeof(high), high), 0);
 	err[0] = '\0';
-	assert_rejected(
-	    x86_load_initrd(&only_high, &k, initrd, sizeof(initrd), &addr, err, sizeof(err)), NULL);
+	assert_rejected(x86_load_initrd(&only_high, &k,
+					&(struct guest_file){initrd, sizeof(initrd), -1}, &addr,
+					err, sizeof(err)),
+			NULL);
 	ck_assert_uint_eq(addr, 0xdead);
 }
 END_TEST

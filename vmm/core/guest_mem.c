@@ -1,6 +1,8 @@
 #include "guest_mem.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -88,8 +90,11 @@ int guest_mem_alloc(struct guest_mem *gm, uint64_t ram_size, uint64_t hole_start
 		mem = guest_mem_map_memfd(ram_size, backing == GUEST_MEM_HUGETLB, &fd);
 	if (mem == MAP_FAILED)
 		return -errno;
-	if (thp && backing != GUEST_MEM_HUGETLB)
-		madvise(mem, ram_size, MADV_HUGEPAGE);
+	/* Not the first 2 MiB: it holds only the few pages of boot data, and
+	 * a huge page there would be 2 MiB zeroed at start-up for them. */
+	if (thp && backing != GUEST_MEM_HUGETLB && ram_size > GUEST_MEM_HUGETLB_PAGE)
+		madvise((uint8_t *)mem + GUEST_MEM_HUGETLB_PAGE, ram_size - GUEST_MEM_HUGETLB_PAGE,
+			MADV_HUGEPAGE);
 	gm->owns_mapping = true;
 	gm->mapping = mem;
 	gm->mapping_size = ram_size;
@@ -107,6 +112,8 @@ int guest_mem_alloc(struct guest_mem *gm, uint64_t ram_size, uint64_t hole_start
 
 void guest_mem_free(struct guest_mem *gm)
 {
+	for (unsigned int i = 0; i < gm->nr_file_maps; i++)
+		close(gm->file_maps[i].fd);
 	if (gm->owns_mapping && gm->mapping)
 		munmap(gm->mapping, gm->mapping_size);
 	if (gm->owns_mapping && gm->fd >= 0)
@@ -157,4 +164,161 @@ int guest_mem_write(const struct guest_mem *gm, uint64_t gpa, const void *src, s
 {
 	/* src is only read in this direction. */
 	return guest_mem_copy(gm, gpa, (void *)src, len, true);
+}
+
+/* ---- putting files into guest RAM: guest_mem_load() ---- */
+
+static uint64_t guest_mem_page_size(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+
+	return page > 0 ? (uint64_t)page : 4096;
+}
+
+static bool guest_mem_overlaps_file_map(const struct guest_mem *gm, const uint8_t *p, uint64_t len)
+{
+	for (unsigned int i = 0; i < gm->nr_file_maps; i++) {
+		const struct guest_mem_file_map *m = &gm->file_maps[i];
+
+		if (p < m->host + m->len && m->host < p + len)
+			return true;
+	}
+	return false;
+}
+
+static bool guest_mem_all_zero(const uint8_t *p, uint64_t len)
+{
+	for (uint64_t i = 0; i < len; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/*
+ * Zero len bytes at p.  Whole pages of anonymous guest RAM are dropped
+ * instead (MADV_DONTNEED: they read as zeros again and cost nothing until
+ * touched); not where a file is mapped, which would show the file again.
+ */
+static void guest_mem_zero(struct guest_mem *gm, uint8_t *p, uint64_t len)
+{
+	uint64_t page = guest_mem_page_size();
+	uintptr_t start = ((uintptr_t)p + page - 1) & ~(uintptr_t)(page - 1);
+	uintptr_t end = ((uintptr_t)p + len) & ~(uintptr_t)(page - 1);
+
+	if (!gm->owns_mapping || gm->backing != GUEST_MEM_ANON || end <= start ||
+	    guest_mem_overlaps_file_map(gm, (uint8_t *)start, end - start) ||
+	    madvise((void *)start, end - start, MADV_DONTNEED) < 0) {
+		memset(p, 0, len);
+		return;
+	}
+	memset(p, 0, start - (uintptr_t)p);
+	memset((void *)end, 0, (uintptr_t)p + len - end);
+}
+
+/*
+ * A duplicate of fd with a read lease on its open file, the breaks of
+ * which come to this process as SIGIO (read by main from its signalfd).
+ * -1 if the file cannot be leased: not opened read-only, open for writing
+ * somewhere (EAGAIN), not ours and no CAP_LEASE (EACCES), a file system
+ * without leases.
+ */
+static int guest_mem_lease(int fd)
+{
+	int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+
+	if (dup_fd < 0)
+		return -1;
+	if (fcntl(dup_fd, F_SETSIG, SIGIO) < 0 || fcntl(dup_fd, F_SETOWN, getpid()) < 0 ||
+	    fcntl(dup_fd, F_SETLEASE, F_RDLCK) < 0) {
+		close(dup_fd);
+		return -1;
+	}
+	return dup_fd;
+}
+
+/*
+ * Map pages [offset, offset + len) of f over guest RAM at host (all
+ * page-aligned) and keep the lease.  Only in minivmm's own anonymous RAM: a
+ * memfd is shared with a vhost-user back-end, which would not see the
+ * file's pages.  Returns 0, or -1 to copy instead.
+ */
+static int guest_mem_map_file(struct guest_mem *gm, uint8_t *host, const struct guest_file *f,
+			      uint64_t offset, uint64_t len)
+{
+	struct guest_mem_file_map *m;
+	int lease_fd;
+
+	if (!gm->owns_mapping || gm->backing != GUEST_MEM_ANON || f->fd < 0 ||
+	    gm->nr_file_maps >= GUEST_MEM_MAX_FILE_MAPS)
+		return -1;
+	lease_fd = guest_mem_lease(f->fd);
+	if (lease_fd < 0)
+		return -1;
+	if (mmap(host, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, lease_fd,
+		 (off_t)offset) == MAP_FAILED) {
+		/* MAP_FIXED failed before replacing anything: RAM is as it was. */
+		close(lease_fd);
+		return -1;
+	}
+	m = &gm->file_maps[gm->nr_file_maps++];
+	*m = (struct guest_mem_file_map){.host = host, .len = len, .fd = lease_fd};
+	return 0;
+}
+
+int guest_mem_load(struct guest_mem *gm, uint64_t gpa, const struct guest_file *f, uint64_t offset,
+		   uint64_t filesz, uint64_t memsz)
+{
+	uint64_t page = guest_mem_page_size();
+	uint8_t *dst = guest_mem_ptr(gm, gpa, memsz);
+	uint64_t mapped = 0;
+
+	if (!dst || filesz > memsz)
+		return -EFAULT;
+	if (filesz >= page && gpa % page == 0 && offset % page == 0) {
+		/* Whole pages, the last partial one too.  What lies past the
+		 * segment in that page must read as zeros again afterwards,
+		 * so map only where it already does (fresh RAM; segments
+		 * sharing a page are copied). */
+		uint64_t len = (filesz + page - 1) & ~(page - 1);
+		uint64_t seg_end = memsz < len ? memsz : len;
+
+		if (guest_mem_valid(gm, gpa, len) &&
+		    guest_mem_all_zero(dst + seg_end, len - seg_end) &&
+		    guest_mem_map_file(gm, dst, f, offset, len) == 0) {
+			memset(dst + filesz, 0, len - filesz);
+			mapped = len;
+		}
+	}
+	if (!mapped) {
+		memcpy(dst, f->data + offset, filesz);
+		guest_mem_zero(gm, dst + filesz, memsz - filesz);
+		return 0;
+	}
+	if (memsz > mapped)
+		guest_mem_zero(gm, dst + mapped, memsz - mapped);
+	return 1;
+}
+
+uint64_t guest_mem_privatise(struct guest_mem *gm)
+{
+	uint64_t bytes = 0;
+
+	for (unsigned int i = 0; i < gm->nr_file_maps; i++) {
+		struct guest_mem_file_map *m = &gm->file_maps[i];
+
+		/* A write fault on every page, content kept; older kernels
+		 * lack MADV_POPULATE_WRITE, so touch each page instead. */
+		if (madvise(m->host, m->len, MADV_POPULATE_WRITE) < 0) {
+			uint64_t page = guest_mem_page_size();
+
+			for (uint64_t off = 0; off < m->len; off += page)
+				__atomic_fetch_or(m->host + off, 0, __ATOMIC_RELAXED);
+		}
+		/* Explicitly: the mappings keep the open file, and so the lease. */
+		fcntl(m->fd, F_SETLEASE, F_UNLCK);
+		close(m->fd);
+		bytes += m->len;
+	}
+	gm->nr_file_maps = 0;
+	return bytes;
 }

@@ -12,7 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GUEST_MEM_MAX_REGIONS 4
+#define GUEST_MEM_MAX_REGIONS	4
+#define GUEST_MEM_MAX_FILE_MAPS 16
 
 struct guest_mem_region {
 	uint64_t gpa;
@@ -31,9 +32,18 @@ enum guest_mem_backing { GUEST_MEM_ANON, GUEST_MEM_MEMFD, GUEST_MEM_HUGETLB };
 
 #define GUEST_MEM_HUGETLB_PAGE (2ULL << 20)
 
+/* Guest RAM that still shows a file's pages copy-on-write (guest_mem_load). */
+struct guest_mem_file_map {
+	uint8_t *host;
+	uint64_t len;
+	int fd; /* a duplicate: holds the read lease until guest_mem_privatise() */
+};
+
 struct guest_mem {
 	struct guest_mem_region regions[GUEST_MEM_MAX_REGIONS];
 	unsigned int nr_regions;
+	struct guest_mem_file_map file_maps[GUEST_MEM_MAX_FILE_MAPS];
+	unsigned int nr_file_maps;
 	uint64_t ram_size; /* sum of region sizes */
 	bool owns_mapping; /* allocated by guest_mem_alloc() */
 	void *mapping;
@@ -68,6 +78,46 @@ void *guest_mem_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
 /* Copy helpers: 0 on success, -EFAULT if the range is not guest RAM. */
 int guest_mem_read(const struct guest_mem *gm, uint64_t gpa, void *dst, size_t len);
 int guest_mem_write(const struct guest_mem *gm, uint64_t gpa, const void *src, size_t len);
+
+/*
+ * A file to put into guest RAM (kernel, initrd): its bytes, mapped or read
+ * by the caller, and the open file they came from, or fd -1.
+ */
+struct guest_file {
+	const uint8_t *data;
+	size_t len;
+	int fd;
+};
+
+/*
+ * Put bytes [offset, offset + filesz) of f at gpa and zeros up to memsz: an
+ * ELF PT_LOAD segment, or a whole initrd (offset 0, memsz == filesz).
+ *
+ * Copying means faulting in, zeroing and filling every page (10 ms for a
+ * 12 MB kernel and initramfs).  Instead, where the file's pages line up
+ * with guest pages, guest RAM is anonymous and a read lease can be taken
+ * on f->fd, the file is mapped copy-on-write (MAP_PRIVATE | MAP_FIXED) over
+ * guest RAM: the guest reads the page cache until it writes a page.  The
+ * lease is what keeps it a copy: a process that opens the file for writing
+ * or truncates it first breaks the lease, the kernel tells minivmm with
+ * SIGIO, and guest_mem_privatise() copies every page still shared before
+ * the writer may go on (docs/boot-times.md, "Loading without copying").
+ * Anything else is copied as before.  Zeroing whole pages gives them back
+ * to the host instead of writing them.
+ *
+ * The caller has checked offset + filesz <= f->len and filesz <= memsz.
+ * Returns 1 if some of the file is mapped, 0 if all of it was copied,
+ * -EFAULT if [gpa, gpa + memsz) is not inside one RAM region.
+ */
+int guest_mem_load(struct guest_mem *gm, uint64_t gpa, const struct guest_file *f, uint64_t offset,
+		   uint64_t filesz, uint64_t memsz);
+
+/*
+ * Give guest RAM its own copy of every page still shared with a file
+ * (MADV_POPULATE_WRITE: copy-on-write now, safe while vCPUs run), then
+ * drop the leases.  Returns the bytes that were file-backed.
+ */
+uint64_t guest_mem_privatise(struct guest_mem *gm);
 
 /* True if [gpa, gpa+len) is inside guest RAM. */
 bool guest_mem_valid(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
