@@ -6,6 +6,7 @@
 #define UART_LCR      3
 #define UART_LSR      5
 #define UART_LSR_THRE 0x20
+#define UART_LSR_DR   0x01
 /* Bound the THRE poll so a UART that never drains cannot hang the guest silently. */
 #define THRE_POLL_LIMIT 100000
 
@@ -111,4 +112,17 @@ void spin_unlock(struct spinlock *l)
 {
 	__asm__ volatile("" ::: "memory");
 	l->locked = 0;
+}
+
+static bool console_byte_ready(void *arg)
+{
+	(void)arg;
+	return inb(COM1 + UART_LSR) & UART_LSR_DR;
+}
+
+int console_getc(uint64_t timeout_ms)
+{
+	if (!spin_until(console_byte_ready, NULL, timeout_ms))
+		return -1;
+	return inb(COM1);
 }

@@ -60,6 +60,8 @@ int printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int vprintf(const char *fmt, va_list ap);
 int snprintf(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
+/* One byte from COM1 (the host's console input), polled; -1 after timeout_ms. */
+int console_getc(uint64_t timeout_ms);
 void puts_raw(const char *s);
 
 /* ---- string helpers (the compiler may also emit calls to the mem* ones) ---- */
