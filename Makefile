@@ -9,6 +9,11 @@ CFLAGS   += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS  += $(SANITIZE)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring -ljson-c -lseccomp) -lpthread
 BUILD    ?= build
+# The VMM itself is linked statically (not the sanitizer builds, which need
+# the dynamic runtime): what it keeps resident beyond guest RAM drops from
+# 2.5 MiB to 1.4 MiB, most of the difference libc pages a dynamic link maps
+# whole (docs/boot-times.md, "Start-up").  STATIC= links it dynamically.
+STATIC   ?= $(if $(SANITIZE),,-static)
 
 # Debian packages needed to build, test and build the guest images.
 DEPS := build-essential pkg-config liburing-dev check \
@@ -36,12 +41,12 @@ UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 all: minivmm guests
 
 minivmm: $(OBJS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(STATIC) -o $@ $^ $(LDLIBS)
 
 # The same binary inside the build directory, so that several builds can be
 # tested side by side (MINIVMM=build-x/minivmm bash tests/integration/...).
 $(BUILD)/minivmm: $(OBJS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(STATIC) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
