@@ -3,9 +3,16 @@
 #
 # usage: frames.py capture IFNAME MAC COUNT IDLE_SECONDS
 #            waits for COUNT guest frames (ethertype 0x88b5); exit 0 if all match
+#        frames.py capture-any IFNAME MAC COUNT IDLE_SECONDS
+#            the same, in any order (several transmit queues interleave)
 #        frames.py inject[-foreign|-oversized] IFNAME MAC COUNT
 #            sends COUNT frames to MAC, first (with a suffix) one frame the
 #            guest must not see: for another station, or larger than its buffers
+#        frames.py inject-udp IFNAME MAC COUNT
+#            sends COUNT IPv4/UDP frames to MAC, port 9, from COUNT source
+#            ports (one flow each, so a multi-queue tap spreads them over its
+#            queues); payload k (16-bit BE), then byte b = (k*17 + b) & 0xff
+#            (tests/guest/virtio_net_mq.c checks them)
 import socket, sys
 
 def frame(k, mul, seed, dst, src, etype):
@@ -21,7 +28,45 @@ mode, ifname, mac, count = sys.argv[1], sys.argv[2], bytes.fromhex(sys.argv[3].r
 peer = bytes.fromhex("020000000001")
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
 s.bind((ifname, 0))
-if mode == "capture":
+def udp_frame(k, dst, src):
+    payload = k.to_bytes(2, "big") + bytes(((k * 17 + b) & 0xFF) for b in range(40 + k % 200))
+    udp = (10000 + k).to_bytes(2, "big") + (9).to_bytes(2, "big") + \
+        (8 + len(payload)).to_bytes(2, "big") + b"\0\0" + payload
+    ip = bytearray(b"\x45\0" + (20 + len(udp)).to_bytes(2, "big") + b"\0\0\0\0\x40\x11\0\0" +
+                   bytes([10, 0, 0, 1, 10, 0, 0, 2]))
+    csum = sum(int.from_bytes(ip[i:i + 2], "big") for i in range(0, 20, 2))
+    csum = (csum & 0xFFFF) + (csum >> 16)
+    ip[10:12] = (~csum & 0xFFFF).to_bytes(2, "big")
+    return dst + src + b"\x08\x00" + bytes(ip) + udp
+
+
+if mode == "capture-any":
+    s.settimeout(float(sys.argv[5]))
+    print("capture: ready", flush=True)
+    got = {}
+    bad = None
+    try:
+        while len(got) < count and not bad:
+            data, addr = s.recvfrom(65536)
+            if addr[2] == socket.PACKET_OUTGOING or data[12:14] != b"\x88\xb5":
+                continue
+            k = int.from_bytes(data[14:16], "big")
+            if k >= count or k in got:
+                bad = "frame %d unexpected or repeated" % k
+            elif data != frame(k, 331, 31, b"\xff" * 6, mac, 0x88B5):
+                bad = "frame %d differs" % k
+            got[k] = data
+    except socket.timeout:
+        pass
+    if not bad and len(got) < count:
+        bad = "frames missing: %s" % sorted(set(range(count)) - set(got))[:10]
+    print("capture: %d frames, %s" % (len(got), bad or "all match, in any order"))
+    sys.exit(1 if bad else 0)
+elif mode == "inject-udp":
+    for k in range(count):
+        s.send(udp_frame(k, mac, peer))
+    sys.exit(0)
+elif mode == "capture":
     s.settimeout(float(sys.argv[5]))
     print("capture: ready", flush=True)
     got = []
