@@ -107,7 +107,7 @@ static int run(const struct vm_config *cfg)
 	threads_register_self("minivmm", THREAD_MAIN);
 	/* Every thread started from now on filters itself as it registers. */
 	if (cfg->seccomp) {
-		if (vmm_seccomp_prepare() < 0)
+		if (vmm_seccomp_prepare_start() < 0)
 			return EXIT_STATUS_ERROR;
 		threads_set_start_hook(vmm_seccomp_install_self);
 	}
@@ -143,8 +143,17 @@ static int run(const struct vm_config *cfg)
 		return EXIT_STATUS_ERROR;
 	}
 	/* Last: setting up needs far more system calls than running. */
-	if (cfg->seccomp)
+	if (cfg->seccomp) {
+		/* Not before the first KVM_RUN: start-up CPU time is the whole process's. */
+		vcpus_wait_started();
+		if (vmm_seccomp_prepare_rest() < 0) {
+			vm_request_stop(vm, VM_STOP_ERROR, 0);
+			vcpus_stop(vm);
+			console_restore();
+			return EXIT_STATUS_ERROR;
+		}
 		vmm_seccomp_install_self("minivmm", THREAD_MAIN);
+	}
 	wait_for_stop(vm, sig_fd);
 	vcpus_stop(vm);
 	console_restore();

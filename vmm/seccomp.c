@@ -228,13 +228,25 @@ static const struct seccomp_rule sanitizer_rules[] = {
     ALLOW_IF_MASKED(open, KIND_ALL, 1, OPEN_WRITE_FLAGS, 0),
 };
 
-/* The programs, built by vmm_seccomp_prepare(). */
+/*
+ * The programs.  vmm_seccomp_prepare_start() builds the vCPU filter, the
+ * only one needed before the first KVM_RUN; vmm_seccomp_prepare_rest() the
+ * others.  A thread whose filter is not built yet waits for it in
+ * vmm_seccomp_install_self() (a console or I/O thread started early), so
+ * none runs unfiltered.
+ */
 static struct sock_fprog seccomp_programs[SECCOMP_KINDS];
 static bool seccomp_prepared;
+static pthread_mutex_t seccomp_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t seccomp_built_cond = PTHREAD_COND_INITIALIZER;
+static bool seccomp_built[SECCOMP_KINDS]; /* under seccomp_lock */
+static bool seccomp_failed;		  /* under seccomp_lock */
 
 /*
  * System call names for the SIGSYS handler, looked up while building the
  * filters: libseccomp's lookup allocates and is no use in a signal handler.
+ * Filled by vmm_seccomp_prepare_rest(); a call trapped before that is
+ * reported by number.
  */
 #define SECCOMP_NAMES_MAX 512
 static char seccomp_names[SECCOMP_NAMES_MAX][24];
@@ -404,11 +416,39 @@ out:
 	return ret;
 }
 
-int vmm_seccomp_prepare(void)
+/* Marks role's filter built (or the build failed) and wakes its waiters. */
+static void seccomp_publish(int role, bool ok)
+{
+	pthread_mutex_lock(&seccomp_lock);
+	if (ok)
+		seccomp_built[role] = true;
+	else
+		seccomp_failed = true;
+	pthread_cond_broadcast(&seccomp_built_cond);
+	pthread_mutex_unlock(&seccomp_lock);
+}
+
+int vmm_seccomp_prepare_start(void)
 {
 	struct sigaction sa = {.sa_sigaction = seccomp_on_sigsys, .sa_flags = SA_SIGINFO};
 
 	if (seccomp_prepared)
+		return 0;
+	if (seccomp_build(THREAD_VCPU, &seccomp_programs[THREAD_VCPU]) < 0)
+		return -1;
+	seccomp_publish(THREAD_VCPU, true);
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSYS, &sa, NULL) < 0) {
+		log_errno("seccomp: sigaction(SIGSYS)");
+		return -1;
+	}
+	seccomp_prepared = true;
+	return 0;
+}
+
+int vmm_seccomp_prepare_rest(void)
+{
+	if (!seccomp_prepared)
 		return 0;
 	for (int nr = 0; nr < SECCOMP_NAMES_MAX; nr++) {
 		char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
@@ -417,19 +457,37 @@ int vmm_seccomp_prepare(void)
 			strncpy(seccomp_names[nr], name, sizeof(seccomp_names[nr]) - 1);
 		free(name);
 	}
-	/* The main thread's own filter is built when it installs it, after
-	 * the first KVM_RUN: one filter less on the start-up path. */
-	for (int role = 0; role < SECCOMP_KINDS; role++)
-		if (role != THREAD_MAIN &&
-		    seccomp_build((enum thread_role)role, &seccomp_programs[role]) < 0)
+	for (int role = 0; role < SECCOMP_KINDS; role++) {
+		bool ok;
+
+		if (role == THREAD_VCPU || seccomp_programs[role].filter)
+			continue;
+		ok = seccomp_build((enum thread_role)role, &seccomp_programs[role]) == 0;
+		seccomp_publish(role, ok);
+		if (!ok)
 			return -1;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGSYS, &sa, NULL) < 0) {
-		log_errno("seccomp: sigaction(SIGSYS)");
-		return -1;
 	}
-	seccomp_prepared = true;
 	return 0;
+}
+
+int vmm_seccomp_prepare(void)
+{
+	if (vmm_seccomp_prepare_start() < 0)
+		return -1;
+	return vmm_seccomp_prepare_rest();
+}
+
+/* Until role's filter is built: false if building it failed. */
+static bool seccomp_wait_built(int role)
+{
+	bool ok;
+
+	pthread_mutex_lock(&seccomp_lock);
+	while (!seccomp_built[role] && !seccomp_failed)
+		pthread_cond_wait(&seccomp_built_cond, &seccomp_lock);
+	ok = seccomp_built[role];
+	pthread_mutex_unlock(&seccomp_lock);
+	return ok;
 }
 
 void vmm_seccomp_install_self(const char *name, enum thread_role role)
@@ -445,8 +503,8 @@ void vmm_seccomp_install_self(const char *name, enum thread_role role)
 		console_restore();
 		_exit(EXIT_STATUS_ERROR);
 	}
-	if (role == THREAD_MAIN && !seccomp_programs[role].filter &&
-	    seccomp_build(role, &seccomp_programs[role]) < 0) {
+	if (!seccomp_wait_built((int)role)) {
+		log_error("seccomp: thread %s: its filter could not be built", name);
 		console_restore();
 		_exit(EXIT_STATUS_ERROR);
 	}

@@ -23,6 +23,16 @@
 int vmm_seccomp_prepare(void);
 
 /*
+ * The same in two steps, to keep libseccomp off the start-up path:
+ * _start() builds the vCPU filter and installs the handler; _rest(), once
+ * the vCPUs run, the main, I/O and console filters and the names for the
+ * log line.  A thread installing a filter not built yet waits for it (and
+ * ends the process if building it failed).  0, or -1 (logged).
+ */
+int vmm_seccomp_prepare_start(void);
+int vmm_seccomp_prepare_rest(void);
+
+/*
  * Put the calling thread under the filter of its kind; name is what the log
  * line calls it.  Filters stack: a thread created by a filtered thread keeps
  * its creator's filter as well.  Does nothing before vmm_seccomp_prepare().

@@ -18,6 +18,27 @@
 /* Sent to a vCPU thread to interrupt KVM_RUN; the handler does nothing. */
 #define VCPU_KICK_SIGNAL SIGUSR2 /* SIGUSR1 asks for a --stats snapshot */
 
+/* vCPU 0 has reached its first KVM_RUN (or ended before it): vcpus_wait_started(). */
+static pthread_mutex_t vcpu_started_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t vcpu_started_cond = PTHREAD_COND_INITIALIZER;
+static bool vcpu_started;
+
+static void vcpus_mark_started(void)
+{
+	pthread_mutex_lock(&vcpu_started_lock);
+	vcpu_started = true;
+	pthread_cond_broadcast(&vcpu_started_cond);
+	pthread_mutex_unlock(&vcpu_started_lock);
+}
+
+void vcpus_wait_started(void)
+{
+	pthread_mutex_lock(&vcpu_started_lock);
+	while (!vcpu_started)
+		pthread_cond_wait(&vcpu_started_cond, &vcpu_started_lock);
+	pthread_mutex_unlock(&vcpu_started_lock);
+}
+
 static void record_startup_cpu_time(struct vm *vm)
 {
 	struct timespec ts;
@@ -153,8 +174,10 @@ static void vcpu_run_loop(struct vcpu *vcpu)
 {
 	struct vm *vm = vcpu->vm;
 
-	if (vcpu->id == 0)
+	if (vcpu->id == 0) {
 		record_startup_cpu_time(vm);
+		vcpus_mark_started();
+	}
 	while (atomic_load(&vm->stop_reason) == VM_RUNNING) {
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
@@ -198,6 +221,8 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
 	vcpu_thread_setup(vcpu);
 	vcpu_run_loop(vcpu);
+	if (vcpu->id == 0)
+		vcpus_mark_started(); /* also when it ended before its first KVM_RUN */
 	threads_exit_self();
 	return NULL;
 }

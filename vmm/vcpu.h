@@ -13,4 +13,7 @@ int vcpus_start(struct vm *vm);
 /* Kick every vCPU out of KVM_RUN and join the threads (after vm_request_stop). */
 void vcpus_stop(struct vm *vm);
 
+/* Until vCPU 0 has entered KVM_RUN for the first time, or ended without. */
+void vcpus_wait_started(void);
+
 #endif
