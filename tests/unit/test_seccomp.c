@@ -11,6 +11,8 @@
 #include <linux/kvm.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -317,6 +319,92 @@ START_TEST(test_clone3_returns_enosys)
 }
 END_TEST
 
+/* Seccomp mode of the calling thread: 2 once filtered. */
+static int own_seccomp_mode(void)
+{
+	char line[128];
+	int mode = -1;
+	FILE *f = fopen("/proc/thread-self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Seccomp: %d", &mode) == 1)
+			break;
+	fclose(f);
+	return mode;
+}
+
+struct early_thread {
+	sem_t registering;
+	pid_t tid;
+};
+
+static void *early_io_thread(void *arg)
+{
+	struct early_thread *e = arg;
+
+	e->tid = gettid();
+	sem_post(&e->registering);
+	vmm_seccomp_install_self("early-io", THREAD_IO);
+	return (void *)(intptr_t)(own_seccomp_mode() == 2 ? 0 : 1);
+}
+
+/* Until thread tid sleeps (state S in /proc), for at most 10 s. */
+static bool wait_until_sleeping(pid_t tid)
+{
+	char path[64], stat[256];
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	for (int i = 0; i < 1000000; i++) {
+		FILE *f = fopen(path, "r");
+		char *close_paren;
+
+		if (!f)
+			return false;
+		close_paren = fgets(stat, sizeof(stat), f) ? strrchr(stat, ')') : NULL;
+		fclose(f);
+		if (close_paren && close_paren[1] == ' ' && close_paren[2] == 'S')
+			return true;
+		sched_yield();
+	}
+	return false;
+}
+
+/*
+ * An I/O thread that registers before its filter is built (only the vCPU
+ * filter exists before the first KVM_RUN) waits for it and runs filtered;
+ * without the wait it would load an empty program and end the process.
+ */
+START_TEST(test_thread_waits_for_its_filter)
+{
+	pid_t pid = fork();
+	int status;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct early_thread e;
+		pthread_t t;
+		void *ret;
+
+		if (vmm_seccomp_prepare_start() < 0 || sem_init(&e.registering, 0, 0) < 0)
+			_exit(10);
+		if (pthread_create(&t, NULL, early_io_thread, &e) != 0)
+			_exit(11);
+		/* The thread is in install_self, waiting: only then build the rest. */
+		if (sem_wait(&e.registering) < 0 || !wait_until_sleeping(e.tid))
+			_exit(15);
+		if (vmm_seccomp_prepare_rest() < 0)
+			_exit(12);
+		if (pthread_join(t, &ret) != 0)
+			_exit(13);
+		_exit(ret == NULL ? 0 : 14);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status 0x%x", status);
+}
+END_TEST
+
 Suite *seccomp_suite(void)
 {
 	Suite *s = suite_create("seccomp");
@@ -326,7 +414,7 @@ Suite *seccomp_suite(void)
 			UNIT_TESTS(test_only_main_opens_for_writing,
 				   test_console_has_no_general_ioctl, test_vcpu_allows_its_calls,
 				   test_io_allows_io_uring, test_console_allows_its_calls,
-				   test_clone3_returns_enosys));
+				   test_clone3_returns_enosys, test_thread_waits_for_its_filter));
 	tcase_add_loop_test(tc, test_forbidden_call_is_caught, 0, 4);
 	tcase_set_timeout(tc, 30);
 	return s;
