@@ -99,14 +99,45 @@ static void mmio_drain_eventfd(int fd)
 	}
 }
 
+/* Stop the first n I/O threads (each waits for its operations in flight). */
+static void mmio_stop_iothreads(struct virtio_device *dev, unsigned int n)
+{
+	for (unsigned int t = 0; t < n; t++)
+		iothread_stop(dev->io_threads[t]);
+}
+
+/* Destroy every I/O thread (stopping it first). */
+static void mmio_destroy_iothreads(struct virtio_device *dev)
+{
+	for (unsigned int t = 0; t < dev->nr_io_threads; t++) {
+		iothread_destroy(dev->io_threads[t]);
+		dev->io_threads[t] = NULL;
+	}
+	dev->nr_io_threads = 0;
+	dev->io = NULL;
+}
+
+/* Start every I/O thread, or none: 0 or -errno. */
+static int mmio_start_iothreads(struct virtio_device *dev)
+{
+	for (unsigned int t = 0; t < dev->nr_io_threads; t++) {
+		int ret = iothread_start(dev->io_threads[t]);
+
+		if (ret) {
+			mmio_stop_iothreads(dev, t);
+			return ret;
+		}
+	}
+	return 0;
+}
+
 /* Back to the state after power-on.  Caller holds dev->lock. */
 static void mmio_device_reset(struct virtio_device *dev)
 {
 	if (dev->active) {
 		/* Waits for every operation in flight: after this the device
 		 * no longer touches guest memory. */
-		if (dev->io)
-			iothread_stop(dev->io);
+		mmio_stop_iothreads(dev, dev->nr_io_threads);
 		if (dev->ops->reset)
 			dev->ops->reset(dev);
 	}
@@ -158,7 +189,7 @@ static bool mmio_enter_driver_ok(struct virtio_device *dev)
 		virtio_mmio_set_needs_reset(dev, "activation failed");
 		return true;
 	}
-	ret = dev->io ? iothread_start(dev->io) : 0;
+	ret = mmio_start_iothreads(dev);
 	if (ret) {
 		log_error("%s: cannot start the I/O thread: %s", dev->name, strerror(-ret));
 		if (dev->ops->reset)
@@ -553,6 +584,67 @@ static void mmio_report_register_exits(struct virtio_device *dev, struct json_ob
 	json_object_object_add(obj, "exits_by_register", regs);
 }
 
+/* One iothread_report_stats() object of thread t, with the queues it serves. */
+static struct json_object *mmio_iothread_stats(const struct virtio_device *dev, unsigned int t)
+{
+	struct json_object *holder = json_object_new_object(), *o = NULL;
+	struct json_object *queues = json_object_new_array();
+
+	iothread_report_stats(dev->io_threads[t], holder);
+	if (json_object_object_get_ex(holder, "io_thread", &o))
+		json_object_get(o);
+	else
+		o = json_object_new_object();
+	json_object_put(holder);
+	for (unsigned int q = 0; q < dev->nr_queues; q++)
+		if (dev->queue_thread[q] == t)
+			json_object_array_add(queues, json_object_new_int((int)q));
+	json_object_object_add(o, "queues", queues);
+	return o;
+}
+
+/* "io_threads": thread t's counters at index t, for a device with several. */
+static void mmio_report_each_iothread(const struct virtio_device *dev, struct json_object *obj)
+{
+	struct json_object *threads = json_object_new_array();
+
+	for (unsigned int t = 0; t < dev->nr_io_threads; t++)
+		json_object_array_add(threads, mmio_iothread_stats(dev, t));
+	json_object_object_add(obj, "io_threads", threads);
+}
+
+void virtio_mmio_report_iothreads(const struct virtio_device *dev, struct json_object *obj)
+{
+	struct iothread_stats sum = {0}, one;
+	struct json_object *o;
+
+	if (dev->nr_io_threads <= 1) {
+		if (dev->io)
+			iothread_report_stats(dev->io, obj);
+		return;
+	}
+	/* The event counters add up; gauges (a poll window) stay per thread, in "io_threads". */
+	for (unsigned int t = 0; t < dev->nr_io_threads; t++) {
+		iothread_get_stats(dev->io_threads[t], &one);
+		sum.loops += one.loops;
+		sum.completions += one.completions;
+		sum.submitted += one.submitted;
+		sum.eventfd_signals += one.eventfd_signals;
+		sum.sleeps += one.sleeps;
+		sum.poll_hits += one.poll_hits;
+		sum.poll_misses += one.poll_misses;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "loops", json_object_new_uint64(sum.loops));
+	json_object_object_add(o, "completions", json_object_new_uint64(sum.completions));
+	json_object_object_add(o, "submitted", json_object_new_uint64(sum.submitted));
+	json_object_object_add(o, "eventfd_signals", json_object_new_uint64(sum.eventfd_signals));
+	json_object_object_add(o, "sleeps", json_object_new_uint64(sum.sleeps));
+	json_object_object_add(o, "poll_hits", json_object_new_uint64(sum.poll_hits));
+	json_object_object_add(o, "poll_misses", json_object_new_uint64(sum.poll_misses));
+	json_object_object_add(obj, "io_thread", o);
+}
+
 static void mmio_report_stats(void *opaque, struct json_object *obj)
 {
 	struct virtio_device *dev = opaque;
@@ -570,6 +662,8 @@ static void mmio_report_stats(void *opaque, struct json_object *obj)
 	counters_to_json(transport, dev, mmio_counter_descs, ARRAY_SIZE(mmio_counter_descs));
 	json_object_object_add(obj, "transport", transport);
 	mmio_report_register_exits(dev, obj);
+	if (dev->nr_io_threads > 1)
+		mmio_report_each_iothread(dev, obj);
 }
 
 /* The VM's allocator picks the window and its line (vmm/core/resources.h). */
@@ -640,6 +734,15 @@ static void mmio_setup_interrupt(struct virtio_device *dev, struct vm *vm)
 		 strerror(-ret));
 }
 
+/* Every queue off, without a kick eventfd. */
+static void mmio_init_queues(struct virtio_device *dev)
+{
+	for (unsigned int q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++) {
+		virtq_reset(&dev->queues[q].vq);
+		dev->queues[q].kick_fd = -1;
+	}
+}
+
 int virtio_mmio_init(struct virtio_device *dev, struct vm *vm)
 {
 	uint16_t qmax = mmio_queue_num_max(dev);
@@ -653,10 +756,7 @@ int virtio_mmio_init(struct virtio_device *dev, struct vm *vm)
 	dev->call_fd = -1;
 	dev->active = false;
 	dev->driver_features = 0;
-	for (unsigned int q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++) {
-		virtq_reset(&dev->queues[q].vq);
-		dev->queues[q].kick_fd = -1;
-	}
+	mmio_init_queues(dev);
 	atomic_init(&dev->status, 0);
 	atomic_init(&dev->interrupt_status, 0);
 	atomic_init(&dev->config_generation, 0);
@@ -695,20 +795,95 @@ fail:
 	return ret;
 }
 
-/* Watch every queue's kick eventfd, then the batch hook and the poll window. */
-static int mmio_wire_iothread(struct virtio_device *dev, const struct virtio_io_desc *io)
+/* The description's argument for queue q's kick and for thread t's hooks. */
+static void *mmio_kick_opaque(const struct virtio_io_desc *io, unsigned int q)
+{
+	return io->kick_opaque[q] ? io->kick_opaque[q] : io->opaque;
+}
+
+static void *mmio_thread_opaque(const struct virtio_io_desc *io, unsigned int t)
+{
+	return io->thread_opaque[t] ? io->thread_opaque[t] : io->opaque;
+}
+
+/*
+ * Before anything is created: every queue has a kick handler and a thread,
+ * every thread serves a queue.  The device's own bug, so logged as an error.
+ */
+static int mmio_check_io_desc(const struct virtio_device *dev, const struct virtio_io_desc *io)
+{
+	unsigned int nr_threads = io->nr_threads ? io->nr_threads : 1;
+	bool serves[VIRTIO_MMIO_MAX_IOTHREADS] = {false};
+
+	if (dev->nr_queues == 0 || dev->nr_queues > VIRTIO_MMIO_MAX_QUEUES ||
+	    nr_threads > VIRTIO_MMIO_MAX_IOTHREADS) {
+		log_error("%s: %u queues on %u I/O threads (at most %d and %d)", dev->name,
+			  dev->nr_queues, nr_threads, VIRTIO_MMIO_MAX_QUEUES,
+			  VIRTIO_MMIO_MAX_IOTHREADS);
+		return -EINVAL;
+	}
+	for (unsigned int q = 0; q < dev->nr_queues; q++) {
+		if (!io->kick[q] || io->queue_thread[q] >= nr_threads) {
+			log_error("%s: queue %u has %s", dev->name, q,
+				  io->kick[q] ? "no I/O thread" : "no kick handler");
+			return -EINVAL;
+		}
+		serves[io->queue_thread[q]] = true;
+	}
+	for (unsigned int t = 0; t < nr_threads; t++)
+		if (!serves[t]) {
+			log_error("%s: I/O thread %u serves no queue", dev->name, t);
+			return -EINVAL;
+		}
+	return 0;
+}
+
+/* Create the threads: one named dev->name, or several named "<dev->name>/<t>". */
+static int mmio_create_iothreads(struct virtio_device *dev, const struct virtio_io_desc *io)
+{
+	unsigned int nr_threads = io->nr_threads ? io->nr_threads : 1;
+
+	for (unsigned int t = 0; t < nr_threads; t++) {
+		char name[32];
+
+		if (nr_threads == 1)
+			snprintf(name, sizeof(name), "%s", dev->name);
+		else
+			snprintf(name, sizeof(name), "%s/%u", dev->name, t);
+		dev->io_threads[t] = iothread_create(name, io->ring_entries);
+		if (!dev->io_threads[t]) {
+			int ret = -errno;
+
+			log_error("%s: io_uring_queue_init: %s (the I/O thread needs io_uring)",
+				  dev->name, strerror(errno));
+			mmio_destroy_iothreads(dev);
+			return ret;
+		}
+		dev->nr_io_threads = t + 1;
+	}
+	dev->io = dev->io_threads[0];
+	for (unsigned int q = 0; q < dev->nr_queues; q++)
+		dev->queue_thread[q] = io->queue_thread[q];
+	return 0;
+}
+
+/* Watch every queue's kick eventfd on its thread, then each thread's batch hook and poll window. */
+static int mmio_wire_iothreads(struct virtio_device *dev, const struct virtio_io_desc *io)
 {
 	int ret = 0;
 
 	for (unsigned int q = 0; q < dev->nr_queues && !ret; q++)
-		ret = io->kick[q] ? iothread_watch_eventfd(dev->io, dev->queues[q].kick_fd,
-							   io->kick[q], io->opaque)
-				  : -EINVAL;
-	if (!ret && io->after_batch)
-		ret = iothread_add_batch_hook(dev->io, io->after_batch, io->opaque);
-	if (!ret && io->poll)
-		ret = iothread_set_poll(dev->io, io->poll, io->opaque, io->poll_min_ns,
-					io->poll_max_ns);
+		ret = iothread_watch_eventfd(virtio_queue_iothread(dev, q), dev->queues[q].kick_fd,
+					     io->kick[q], mmio_kick_opaque(io, q));
+	for (unsigned int t = 0; t < dev->nr_io_threads && !ret; t++) {
+		if (io->after_batch)
+			ret = iothread_add_batch_hook(dev->io_threads[t], io->after_batch,
+						      mmio_thread_opaque(io, t));
+		if (!ret && io->poll)
+			ret = iothread_set_poll(dev->io_threads[t], io->poll,
+						mmio_thread_opaque(io, t), io->poll_min_ns,
+						io->poll_max_ns);
+	}
 	return ret;
 }
 
@@ -717,20 +892,20 @@ int virtio_mmio_init_with_iothread(struct virtio_device *dev, struct vm *vm,
 {
 	int ret;
 
-	dev->io = iothread_create(dev->name, io->ring_entries);
-	if (!dev->io) {
-		ret = -errno;
-		log_error("%s: io_uring_queue_init: %s (the I/O thread needs io_uring)", dev->name,
-			  strerror(errno));
+	dev->io = NULL;
+	dev->nr_io_threads = 0;
+	mmio_init_queues(dev); /* a failure before virtio_mmio_init() leaves no fd to close */
+	ret = mmio_check_io_desc(dev, io);
+	if (!ret)
+		ret = mmio_create_iothreads(dev, io);
+	if (ret)
 		return ret;
-	}
 	ret = virtio_mmio_init(dev, vm);
 	if (ret) {
-		iothread_destroy(dev->io);
-		dev->io = NULL;
+		mmio_destroy_iothreads(dev);
 		return ret;
 	}
-	ret = mmio_wire_iothread(dev, io);
+	ret = mmio_wire_iothreads(dev, io);
 	if (ret) {
 		log_error("%s: cannot set up the I/O thread: %s", dev->name, strerror(-ret));
 		virtio_mmio_destroy(dev);
@@ -738,13 +913,23 @@ int virtio_mmio_init_with_iothread(struct virtio_device *dev, struct vm *vm,
 	return ret;
 }
 
+int virtio_mmio_seal_iothreads(struct virtio_device *dev)
+{
+	for (unsigned int t = 0; t < dev->nr_io_threads; t++) {
+		int ret = iothread_seal(dev->io_threads[t]);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 void virtio_mmio_destroy(struct virtio_device *dev)
 {
 	pthread_mutex_lock(&dev->lock);
 	mmio_device_reset(dev);
 	pthread_mutex_unlock(&dev->lock);
-	iothread_destroy(dev->io);
-	dev->io = NULL;
+	mmio_destroy_iothreads(dev);
 	for (unsigned int q = 0; q < dev->nr_queues; q++) {
 		if (dev->queues[q].kick_fd < 0)
 			continue;

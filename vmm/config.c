@@ -14,9 +14,15 @@
 
 #include "cpu_affinity.h"
 #include "util.h"
+#include "virtio/mmio.h"
 #include "vm.h"
 
 _Static_assert(CONFIG_MAX_CPUS == VM_MAX_CPUS, "vm_config.h and vm.h disagree on the vCPU limit");
+/* virtio-net: a receive and a transmit queue per pair, and the control queue. */
+_Static_assert(2 * CONFIG_MAX_QUEUES + 1 <= VIRTIO_MMIO_MAX_QUEUES,
+	       "queues=N: more virtio-net queues than virtio-mmio allows");
+_Static_assert(CONFIG_MAX_QUEUES <= VIRTIO_MMIO_MAX_IOTHREADS,
+	       "queues=N: more queues than a device may have I/O threads");
 
 /* Long-only options get values above any character. */
 enum {
@@ -321,6 +327,33 @@ static int unknown_choice(struct parser *p, const char *option, const char *arg,
 		    expected);
 }
 
+/*
+ * The N of "queues=N" (v) into *out: a plain decimal number from 1 to
+ * CONFIG_MAX_QUEUES; what counts as one queue is the option's `unit`.
+ */
+static int parse_queues(struct parser *p, const char *option, const char *arg, struct token v,
+			const char *unit, unsigned int *out)
+{
+	unsigned int value = 0;
+
+	if (v.len == 0)
+		return fail(p, "%s %s: queues= needs a number (1 to %d %s)", option, arg,
+			    CONFIG_MAX_QUEUES, unit);
+	for (int i = 0; i < v.len; i++) {
+		if (!is_digit(v.s[i]))
+			return fail(p, "%s %s: queues '%.*s' is not a number (expected 1 to %d %s)",
+				    option, arg, v.len, v.s, CONFIG_MAX_QUEUES, unit);
+		/* Saturate: anything this big is simply above the maximum. */
+		if (value <= CONFIG_MAX_QUEUES)
+			value = value * 10 + (unsigned int)(v.s[i] - '0');
+	}
+	if (value == 0 || value > CONFIG_MAX_QUEUES)
+		return fail(p, "%s %s: queues=%.*s is out of range (expected 1 to %d %s)", option,
+			    arg, v.len, v.s, CONFIG_MAX_QUEUES, unit);
+	*out = value;
+	return 0;
+}
+
 #define VHOST_USER_PREFIX "vhost-user="
 
 /* The socket of a "vhost-user=SOCKET" first field, or NULL if field is not one. */
@@ -343,23 +376,34 @@ static int check_socket_path(struct parser *p, const char *option, const char *a
 	return 0;
 }
 
-/* A vhost-user disk: the back-end does the I/O, so the file options do not apply. */
+/*
+ * A vhost-user disk: the back-end does the I/O, so the file options do not
+ * apply; queues= does, but minivmm hands a back-end one queue only.
+ */
 static int parse_vhost_user_disk(struct parser *p, const char *arg, struct disk_config *disk,
 				 const char *opts)
 {
 	if (check_socket_path(p, "--disk", arg, disk->path))
 		return -1;
 	disk->vhost_user = true;
-	if (opts) {
-		struct token t = next_token(&opts);
+	while (opts) {
+		struct token t = next_token(&opts), v;
 
 		if (t.len == 0)
 			return fail(p, "--disk %s: empty disk option (stray comma?)", arg);
-		return fail(p,
-			    "--disk %s: '%.*s' does not apply to a vhost-user disk (the back-end "
-			    "opens the image; set read-only and caching there)",
-			    arg, t.len, t.s);
+		if (!token_key(t, "queues", &v))
+			return fail(p,
+				    "--disk %s: '%.*s' does not apply to a vhost-user disk (the "
+				    "back-end opens the image; set read-only and caching there)",
+				    arg, t.len, t.s);
+		if (parse_queues(p, "--disk", arg, v, "queues", &disk->queues))
+			return -1;
 	}
+	if (disk->queues > 1)
+		return fail(p,
+			    "--disk %s: a vhost-user disk has one queue (multi-queue is not "
+			    "supported with vhost-user yet; leave out queues=)",
+			    arg);
 	return 0;
 }
 
@@ -384,6 +428,7 @@ static int parse_disk(struct parser *p, const char *arg)
 	disk->cache = DISK_CACHE_WRITEBACK;
 	disk->engine = DISK_ENGINE_IO_URING;
 	disk->vhost_user = false;
+	disk->queues = 1;
 	if (vhost_user_socket(path)) {
 		disk->path = vhost_user_socket(path);
 		if (parse_vhost_user_disk(p, arg, disk, opts))
@@ -412,9 +457,12 @@ static int parse_disk(struct parser *p, const char *arg)
 			disk->engine = DISK_ENGINE_SYNC;
 		else if (token_key(t, "engine", &v))
 			return unknown_choice(p, "--disk", arg, "engine", v, "io_uring or sync");
-		else
+		else if (token_key(t, "queues", &v)) {
+			if (parse_queues(p, "--disk", arg, v, "queues", &disk->queues))
+				return -1;
+		} else
 			return unknown_choice(p, "--disk", arg, "disk option", t,
-					      "ro, cache= or engine=");
+					      "ro, cache=, engine= or queues=");
 	}
 	cfg->nr_disks++;
 	return 0;
@@ -450,6 +498,7 @@ static int parse_net(struct parser *p, const char *arg)
 	net->vhost_user = NULL;
 	net->model = NET_MODEL_VIRTIO;
 	net->mac_set = false;
+	net->queues = 1;
 	if (vhost_user_socket(arg)) {
 		char *socket = cfg->net_socket_buf[cfg->nr_nets];
 
@@ -499,13 +548,27 @@ static int parse_net_options(struct parser *p, const char *arg, struct net_confi
 				return fail(p, "--net %s: bad MAC '%.*s': %s", arg, v.len, v.s,
 					    why);
 			net->mac_set = true;
+		} else if (token_key(t, "queues", &v)) {
+			if (parse_queues(p, "--net", arg, v, "queue pairs", &net->queues))
+				return -1;
 		} else {
-			return unknown_choice(p, "--net", arg, "net option", t, "model= or mac=");
+			return unknown_choice(p, "--net", arg, "net option", t,
+					      "model=, mac= or queues=");
 		}
 	}
 	if (net->vhost_user && net->model != NET_MODEL_VIRTIO)
 		return fail(p,
 			    "--net %s: a vhost-user back-end serves virtio-net only (model=virtio)",
+			    arg);
+	if (net->vhost_user && net->queues > 1)
+		return fail(p,
+			    "--net %s: a vhost-user card has one queue pair (multi-queue is not "
+			    "supported with vhost-user yet; leave out queues=)",
+			    arg);
+	if (net->model == NET_MODEL_E1000 && net->queues > 1)
+		return fail(p,
+			    "--net %s: the e1000 has one queue (queues= above 1 needs "
+			    "model=virtio)",
 			    arg);
 	p->cfg->nr_nets++;
 	return 0;
@@ -771,6 +834,7 @@ static const struct {
     {"", "  ro                     read-only (default: read-write)"},
     {"", "  cache=none|writeback   host page cache (default: writeback)"},
     {"", "  engine=io_uring|sync   I/O engine (default: io_uring)"},
+    {"", "  queues=N               request queues, 1 to " STR(CONFIG_MAX_QUEUES) " (default: 1)"},
     {"", "write ,, for a comma inside PATH"},
     {"--disk vhost-user=SOCKET", "virtio-blk disk served by a vhost-user back-end"},
     {"", "listening on SOCKET (no OPT: the back-end owns the image)"},
@@ -779,6 +843,9 @@ static const struct {
     {"", "  model=virtio|e1000     device model (default: virtio)"},
     {"", "  mac=XX:XX:XX:XX:XX:XX  MAC address (default: locally administered,"},
     {"", "                         derived by minivmm)"},
+    {"",
+     "  queues=N               queue pairs, 1 to " STR(CONFIG_MAX_QUEUES) ", model=virtio only"},
+    {"", "                         (default: 1; an existing tap needs multi_queue)"},
     {"--net vhost-user=SOCKET[,mac=MAC]", "virtio-net card served by a vhost-user back-end"},
     {"", "listening on SOCKET"},
     {"--console stdio|none|file:PATH", "where the serial console goes (default: stdio)"},

@@ -36,6 +36,42 @@ struct tap {
 int tap_open(struct tap *tap, const char *name, unsigned int flags, char *err, size_t errlen);
 void tap_close(struct tap *tap);
 
+/* The kernel's limit on the queues of one tap (MAX_TAP_QUEUES). */
+#define TAP_MAX_QUEUES 256
+
+/*
+ * Open nr_queues queues of tap interface `name`: taps[i] is queue i, each
+ * with its own non-blocking fd (IFF_MULTI_QUEUE).  The kernel spreads the
+ * frames it sends to the tap over the queues by flow, and takes frames on
+ * any of them.  The vnet header size and offloads belong to the interface:
+ * set them through any one queue.  Creates the interface (multi-queue) if
+ * it does not exist, attaches to it if it does; it must then have been
+ * created multi-queue (`ip tuntap add dev NAME mode tap multi_queue`), else
+ * -EINVAL with a message that says so.  nr_queues == 1 is exactly
+ * tap_open() (a single-queue tap).  0 (logged once), or -errno with err
+ * filled in and no queue left open.
+ *
+ * Unlike a single-queue tap, a multi-queue one does not refuse a second
+ * process: the kernel lets anyone with access attach more queues (up to
+ * TAP_MAX_QUEUES), which then receive their share of the traffic.
+ */
+int tap_open_queues(struct tap *taps, unsigned int nr_queues, const char *name, unsigned int flags,
+		    char *err, size_t errlen);
+
+/* tap_close() on taps[0..nr_queues-1]; a tap minivmm created vanishes with the last. */
+void tap_close_queues(struct tap *taps, unsigned int nr_queues);
+
+/*
+ * One queue of a multi-queue tap in or out of the interface's rotation
+ * (TUNSETQUEUE with IFF_ATTACH_QUEUE / IFF_DETACH_QUEUE): the kernel steers
+ * received frames to attached queues only, so a device detaches the queues
+ * of pairs the guest does not use (VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET), or
+ * their frames would wait there unread.  A detached queue keeps its fd and
+ * what was queued on it.  Queues start attached.  0 or -errno: -EINVAL for
+ * a single-queue tap, or a queue already in the state asked for.
+ */
+int tap_set_queue_enabled(struct tap *tap, bool enabled);
+
 /* TUN_F_CSUM, TUN_F_TSO4, ... from <linux/if_tun.h>; needs TAP_VNET_HDR. 0 or -errno. */
 int tap_set_offload(struct tap *tap, unsigned int tun_f_flags);
 

@@ -170,6 +170,39 @@ START_TEST(test_disk_defaults)
 	ck_assert(!cfg.disks[0].read_only);
 	ck_assert_int_eq(cfg.disks[0].cache, DISK_CACHE_WRITEBACK);
 	ck_assert_int_eq(cfg.disks[0].engine, DISK_ENGINE_IO_URING);
+	ck_assert_uint_eq(cfg.disks[0].queues, 1);
+}
+END_TEST
+
+/* queues=N: 1 to CONFIG_MAX_QUEUES, on disks and virtio NICs; the last one wins. */
+START_TEST(test_queues)
+{
+	ck_assert_uint_eq(CONFIG_MAX_QUEUES, 8);
+	EXPECT_OK("--kernel", "k", "--disk", "a.img,queues=4", "--disk",
+		  "b.img,queues=8,ro,cache=none", "--disk", "c.img,queues=1", "--disk",
+		  "d.img,queues=3,queues=02", "--disk", "vhost-user=s,queues=1", "--net",
+		  "tap0,queues=8", "--net", "tap1,model=virtio,queues=2,mac=52:54:00:12:34:56",
+		  "--net", "tap2,queues=1,model=e1000", "--net", "vhost-user=t,queues=1");
+	ck_assert_uint_eq(cfg.disks[0].queues, 4);
+	ck_assert_uint_eq(cfg.disks[1].queues, 8);
+	ck_assert(cfg.disks[1].read_only);
+	ck_assert_int_eq(cfg.disks[1].cache, DISK_CACHE_NONE);
+	ck_assert_uint_eq(cfg.disks[2].queues, 1);
+	ck_assert_uint_eq(cfg.disks[3].queues, 2);
+	ck_assert(cfg.disks[4].vhost_user);
+	ck_assert_uint_eq(cfg.disks[4].queues, 1);
+	ck_assert_uint_eq(cfg.nets[0].queues, 8);
+	ck_assert_uint_eq(cfg.nets[1].queues, 2);
+	ck_assert(cfg.nets[1].mac_set);
+	ck_assert_uint_eq(cfg.nets[2].queues, 1);
+	ck_assert_int_eq(cfg.nets[2].model, NET_MODEL_E1000);
+	ck_assert_uint_eq(cfg.nets[3].queues, 1);
+	/* Every device starts from the default, whatever the one before had. */
+	EXPECT_OK("--kernel", "k", "--disk", "a.img,queues=4", "--disk", "b.img", "--net",
+		  "tap0,queues=4", "--net", "tap1", "--net", "vhost-user=s");
+	ck_assert_uint_eq(cfg.disks[1].queues, 1);
+	ck_assert_uint_eq(cfg.nets[1].queues, 1);
+	ck_assert_uint_eq(cfg.nets[2].queues, 1);
 }
 END_TEST
 
@@ -242,6 +275,7 @@ START_TEST(test_net_defaults)
 	ck_assert_str_eq(cfg.nets[0].tap, "tap0");
 	ck_assert_int_eq(cfg.nets[0].model, NET_MODEL_VIRTIO);
 	ck_assert(!cfg.nets[0].mac_set);
+	ck_assert_uint_eq(cfg.nets[0].queues, 1);
 }
 END_TEST
 
@@ -521,6 +555,9 @@ START_TEST(test_help)
 	    "model=",
 	    "mac=",
 	    "ro",
+	    "queues=N",
+	    "request queues, 1 to 8",
+	    "queue pairs, 1 to 8",
 	};
 	static const char *const forms[][3] = {{"--help"}, {"-h"}, {"--he"}, {"--mem", "1G", "-h"}};
 	unsigned int f, i;
@@ -719,11 +756,44 @@ static const struct bad_case {
     {{"--kernel", "k", "--net", "vhost-user="}, "--net vhost-user=: empty vhost-user socket path"},
     {{"--kernel", "k", "--net", "vhost-user=s,model=e1000"},
      "a vhost-user back-end serves virtio-net only"},
-    {{"--kernel", "k", "--net", "vhost-user=s,queues=2"}, "unknown net option 'queues=2'"},
+    {{"--kernel", "k", "--net", "vhost-user=s,queue=2"}, "unknown net option 'queue=2'"},
     {{"--kernel", "k", "--net",
       "vhost-user=/0123456789/0123456789/0123456789/0123456789/0123456789/0123456789/"
       "0123456789/0123456789/0123456789/0123456789"},
      "vhost-user socket path longer than 107 characters"},
+    /* queues= */
+    {{"--kernel", "k", "--disk", "a.img,queues=0"},
+     "--disk a.img,queues=0: queues=0 is out of range (expected 1 to 8 queues)"},
+    {{"--kernel", "k", "--disk", "a.img,queues=9"}, "queues=9 is out of range"},
+    {{"--kernel", "k", "--disk", "a.img,queues=00"}, "queues=00 is out of range"},
+    {{"--kernel", "k", "--disk", "a.img,queues=99999999999999999999"}, "is out of range"},
+    {{"--kernel", "k", "--disk", "a.img,queues="},
+     "--disk a.img,queues=: queues= needs a number (1 to 8 queues)"},
+    {{"--kernel", "k", "--disk", "a.img,queues=two"},
+     "--disk a.img,queues=two: queues 'two' is not a number (expected 1 to 8 queues)"},
+    {{"--kernel", "k", "--disk", "a.img,queues=-1"}, "queues '-1' is not a number"},
+    {{"--kernel", "k", "--disk", "a.img,queues=+2"}, "queues '+2' is not a number"},
+    {{"--kernel", "k", "--disk", "a.img,queues=0x2"}, "queues '0x2' is not a number"},
+    {{"--kernel", "k", "--disk", "a.img,queues= 2"}, "queues ' 2' is not a number"},
+    {{"--kernel", "k", "--disk", "a.img,queues"}, "unknown disk option 'queues'"},
+    {{"--kernel", "k", "--disk", "a.img,rw"}, "(expected ro, cache=, engine= or queues=)"},
+    {{"--kernel", "k", "--disk", "vhost-user=s,queues=2"},
+     "--disk vhost-user=s,queues=2: a vhost-user disk has one queue (multi-queue is not "
+     "supported with vhost-user yet"},
+    {{"--kernel", "k", "--disk", "vhost-user=s,queues=9"}, "queues=9 is out of range"},
+    {{"--kernel", "k", "--disk", "vhost-user=s,queues=1,ro"}, "'ro' does not apply"},
+    {{"--kernel", "k", "--net", "tap0,queues=0"},
+     "--net tap0,queues=0: queues=0 is out of range (expected 1 to 8 queue pairs)"},
+    {{"--kernel", "k", "--net", "tap0,queues=9"}, "queues=9 is out of range"},
+    {{"--kernel", "k", "--net", "tap0,queues=x"}, "queues 'x' is not a number"},
+    {{"--kernel", "k", "--net", "tap0,queues=2,model=e1000"},
+     "--net tap0,queues=2,model=e1000: the e1000 has one queue (queues= above 1 needs "
+     "model=virtio)"},
+    {{"--kernel", "k", "--net", "tap0,model=e1000,queues=8"}, "the e1000 has one queue"},
+    {{"--kernel", "k", "--net", "vhost-user=s,queues=2"},
+     "--net vhost-user=s,queues=2: a vhost-user card has one queue pair (multi-queue is not "
+     "supported with vhost-user yet"},
+    {{"--kernel", "k", "--net", "tap0,ro"}, "(expected model=, mac= or queues=)"},
     /* --memory-backend */
     {{"--kernel", "k", "--memory-backend", "shm"},
      "--memory-backend shm: expected anon, memfd or hugetlb"},
@@ -917,7 +987,7 @@ Suite *config_suite(void)
 		       test_cpu_profiles, test_seccomp_values, test_cmdline_values,
 		       test_double_dash_ends_options, test_repeated_calls_start_afresh,
 		       test_cpu_affinity_default_none, test_cpu_affinity_values,
-		       test_vhost_user_devices));
+		       test_vhost_user_devices, test_queues));
 	tcase_add_loop_test(good, test_mem_good, 0, sizeof(good_mem) / sizeof(good_mem[0]));
 	unit_tcase(s, "help-version", NULL, NULL,
 		   UNIT_TESTS(test_help, test_help_lines_fit, test_version,

@@ -1,6 +1,7 @@
 /* virtio-mmio transport: placement, registers, the status state machine,
  * feature negotiation, queue setup, notifications, interrupts, reset, the
- * I/O thread it wires and runs, queue errors and --stats. */
+ * I/O thread it wires and runs (or several, for multi-queue), queue errors
+ * and --stats. */
 #include <check.h>
 #include <errno.h>
 #include <poll.h>
@@ -13,6 +14,7 @@
 #include "arch/arch.h"
 #include "fake_vm.h"
 #include "helpers.h"
+#include "util.h"
 #include "virtio/mmio.h"
 #include "mmio_driver.h"
 #include "virtq_driver.h"
@@ -954,6 +956,377 @@ START_TEST(iothread_needs_every_kick_handler)
 }
 END_TEST
 
+/* ---- multi-queue: several I/O threads, each serving its queues ---- */
+
+#define MQ_QUEUES 3
+
+/* What a kick handler gets (kick_opaque): its queue, and the thread that must run it. */
+static struct mq_queue {
+	unsigned int q;
+	const char *thread; /* the name the transport gives the serving thread */
+	atomic_uint kicks, on_wrong_thread;
+} mq_queues[MQ_QUEUES];
+
+/* What a thread's batch hook gets (thread_opaque). */
+static struct mq_thread {
+	const char *name;
+	atomic_uint batches, on_wrong_thread;
+} mq_threads[2];
+
+/* Queue 0 on thread 0, queues 1 and 2 on thread 1. */
+static const uint8_t mq_queue_thread[MQ_QUEUES] = {0, 1, 1};
+static atomic_int mq_slow_queue = -1; /* a kick of this queue takes 100 ms */
+static atomic_uint mq_kicks_in_flight, mq_in_flight_at_reset, mq_slow_started;
+
+static bool on_thread(const char *name)
+{
+	char self[16] = "";
+
+	pthread_getname_np(pthread_self(), self, sizeof(self));
+	return strcmp(self, name) == 0;
+}
+
+static void mq_kick(void *opaque)
+{
+	struct mq_queue *mq = opaque;
+
+	atomic_fetch_add(&mq_kicks_in_flight, 1);
+	if (!on_thread(mq->thread))
+		atomic_fetch_add(&mq->on_wrong_thread, 1);
+	if (atomic_load(&mq_slow_queue) == (int)mq->q) {
+		atomic_store(&mq_slow_started, 1);
+		usleep(100000);
+	}
+	atomic_fetch_add(&mq->kicks, 1);
+	atomic_fetch_sub(&mq_kicks_in_flight, 1);
+}
+
+static void mq_after_batch(void *opaque)
+{
+	struct mq_thread *t = opaque;
+
+	if (!on_thread(t->name))
+		atomic_fetch_add(&t->on_wrong_thread, 1);
+	atomic_fetch_add(&t->batches, 1);
+}
+
+/* The transport must have stopped every thread, with no kick running, before this. */
+static void mq_reset(struct virtio_device *dev)
+{
+	atomic_store(&mq_in_flight_at_reset, atomic_load(&mq_kicks_in_flight));
+	((struct test_dev *)dev)->resets++;
+}
+
+static const struct virtio_device_ops mq_ops = {
+    .activate = t_activate,
+    .reset = mq_reset,
+};
+
+static struct virtio_io_desc mq_desc(void)
+{
+	struct virtio_io_desc io = {
+	    .ring_entries = 16,
+	    .opaque = &td,
+	    .after_batch = mq_after_batch,
+	    .nr_threads = 2,
+	    .thread_opaque = {&mq_threads[0], &mq_threads[1]},
+	};
+
+	for (unsigned int q = 0; q < MQ_QUEUES; q++) {
+		io.kick[q] = mq_kick;
+		io.kick_opaque[q] = &mq_queues[q];
+		io.queue_thread[q] = mq_queue_thread[q];
+	}
+	return io;
+}
+
+static void mq_report(void *opaque, struct json_object *obj)
+{
+	virtio_mmio_report_iothreads(opaque, obj);
+}
+
+/* "mq0": three queues on two I/O threads, named "mq0/0" and "mq0/1". */
+static void setup_mq(void)
+{
+	static const char *const names[] = {"mq0/0", "mq0/1"};
+	struct virtio_io_desc io = mq_desc();
+
+	vm = fake_vm_create(RAM);
+	memset(mq_queues, 0, sizeof(mq_queues));
+	memset(mq_threads, 0, sizeof(mq_threads));
+	for (unsigned int q = 0; q < MQ_QUEUES; q++) {
+		mq_queues[q].q = q;
+		mq_queues[q].thread = names[mq_queue_thread[q]];
+	}
+	mq_threads[0].name = names[0];
+	mq_threads[1].name = names[1];
+	atomic_store(&mq_slow_queue, -1);
+	atomic_store(&mq_kicks_in_flight, 0);
+	atomic_store(&mq_in_flight_at_reset, 0);
+	atomic_store(&mq_slow_started, 0);
+	init_dev(&td, "mq0");
+	td.vdev.nr_queues = MQ_QUEUES;
+	td.vdev.ops = &mq_ops;
+	ck_assert_int_eq(virtio_mmio_init_with_iothread(&td.vdev, vm, &io), 0);
+	ck_assert_int_eq(virtio_mmio_seal_iothreads(&td.vdev), 0);
+	vm_register_stats(vm, "mq0", mq_report, &td.vdev);
+}
+
+/* Every queue set up (rings 64 KiB apart), then DRIVER_OK. */
+static void mq_go_live(void)
+{
+	struct tdrv d[MQ_QUEUES];
+
+	negotiate(V1);
+	for (unsigned int q = 0; q < MQ_QUEUES; q++) {
+		tdrv_init(&d[q], &vm->mem, 8, 0x10000 * (q + 1));
+		setup_queue(q, &d[q]);
+	}
+	wr(VIRTIO_MMIO_STATUS, LIVE);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), LIVE);
+}
+
+static void mq_kick_queue(unsigned int q)
+{
+	uint64_t one = 1;
+
+	ck_assert_int_eq(write(td.vdev.queues[q].kick_fd, &one, 8), 8);
+}
+
+START_TEST(mq_threads_created_per_description)
+{
+	ck_assert_uint_eq(td.vdev.nr_io_threads, 2);
+	ck_assert_ptr_nonnull(td.vdev.io_threads[0]);
+	ck_assert_ptr_nonnull(td.vdev.io_threads[1]);
+	ck_assert_ptr_ne(td.vdev.io_threads[0], td.vdev.io_threads[1]);
+	ck_assert_ptr_eq(td.vdev.io, td.vdev.io_threads[0]);
+	for (unsigned int q = 0; q < MQ_QUEUES; q++)
+		ck_assert_ptr_eq(virtio_queue_iothread(&td.vdev, q),
+				 td.vdev.io_threads[mq_queue_thread[q]]);
+	/* Each queue's QueueNotify still reaches its own eventfd through KVM. */
+	ck_assert_uint_eq(fake_vm.nr_ioeventfds, MQ_QUEUES);
+	for (unsigned int q = 0; q < MQ_QUEUES; q++) {
+		ck_assert_uint_eq(fake_vm.ioeventfds[q].datamatch, q);
+		ck_assert_int_eq(fake_vm.ioeventfds[q].fd, td.vdev.queues[q].kick_fd);
+	}
+}
+END_TEST
+
+START_TEST(mq_kick_runs_on_the_thread_serving_the_queue)
+{
+	mq_go_live();
+	/* DRIVER_OK kicks every ready queue once, each on its own thread. */
+	for (unsigned int q = 0; q < MQ_QUEUES; q++)
+		ck_assert(wait_count(&mq_queues[q].kicks, 1));
+	for (unsigned int round = 2; round <= 4; round++)
+		for (unsigned int q = 0; q < MQ_QUEUES; q++) {
+			mq_kick_queue(q);
+			ck_assert(wait_count(&mq_queues[q].kicks, round));
+		}
+	/* QueueNotify on the exit path (no ioeventfd) takes the same eventfd. */
+	wr(VIRTIO_MMIO_QUEUE_NOTIFY, 2);
+	ck_assert(wait_count(&mq_queues[2].kicks, 5));
+	for (unsigned int q = 0; q < MQ_QUEUES; q++)
+		ck_assert_uint_eq(atomic_load(&mq_queues[q].on_wrong_thread), 0);
+	/* Both threads ran batches, each with its own opaque, on itself. */
+	for (unsigned int t = 0; t < 2; t++) {
+		ck_assert(wait_count(&mq_threads[t].batches, 1) ||
+			  atomic_load(&mq_threads[t].batches) > 1);
+		ck_assert_uint_eq(atomic_load(&mq_threads[t].on_wrong_thread), 0);
+	}
+}
+END_TEST
+
+START_TEST(mq_reset_stops_every_thread_first)
+{
+	mq_go_live();
+	for (unsigned int q = 0; q < MQ_QUEUES; q++)
+		ck_assert(wait_count(&mq_queues[q].kicks, 1));
+	/* A kick still running on thread 1 when the driver resets the device. */
+	atomic_store(&mq_slow_queue, 1);
+	mq_kick_queue(1);
+	while (!atomic_load(&mq_slow_started))
+		sched_yield();
+	wr(VIRTIO_MMIO_STATUS, 0);
+	ck_assert_int_eq(td.resets, 1);
+	ck_assert_uint_eq(atomic_load(&mq_in_flight_at_reset), 0);
+	ck_assert_uint_eq(atomic_load(&mq_queues[1].kicks), 2);
+	/* Neither thread serves kicks any more. */
+	mq_kick_queue(0);
+	mq_kick_queue(2);
+	usleep(20000);
+	ck_assert_uint_eq(atomic_load(&mq_queues[0].kicks), 1);
+	ck_assert_uint_eq(atomic_load(&mq_queues[2].kicks), 1);
+	/* Up again: both threads restart. */
+	atomic_store(&mq_slow_queue, -1);
+	mq_go_live();
+	ck_assert(wait_count(&mq_queues[0].kicks, 2));
+	ck_assert(wait_count(&mq_queues[2].kicks, 2));
+	for (unsigned int q = 0; q < MQ_QUEUES; q++)
+		ck_assert_uint_eq(atomic_load(&mq_queues[q].on_wrong_thread), 0);
+}
+END_TEST
+
+START_TEST(mq_queue_index_beyond_nr_queues_refused)
+{
+	static const uint32_t beyond[] = {MQ_QUEUES, VIRTIO_MMIO_MAX_QUEUES - 1,
+					  VIRTIO_MMIO_MAX_QUEUES, 0xffffffff};
+	unsigned long bad;
+
+	mq_go_live();
+	for (unsigned int q = 0; q < MQ_QUEUES; q++)
+		ck_assert(wait_count(&mq_queues[q].kicks, 1));
+	wr(VIRTIO_MMIO_STATUS, 0);
+	negotiate(V1);
+	bad = counter_get(&td.vdev.stat_bad_accesses);
+	for (unsigned int i = 0; i < ARRAY_SIZE(beyond); i++) {
+		wr(VIRTIO_MMIO_QUEUE_SEL, beyond[i]);
+		ck_assert_uint_eq(rd(VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
+		wr(VIRTIO_MMIO_QUEUE_NUM, 8);
+		wr(VIRTIO_MMIO_QUEUE_DESC_LOW, 0x1000);
+		wr(VIRTIO_MMIO_QUEUE_READY, 1);
+		ck_assert_uint_eq(rd(VIRTIO_MMIO_QUEUE_READY), 0);
+		wr(VIRTIO_MMIO_QUEUE_NOTIFY, beyond[i]);
+	}
+	ck_assert_uint_eq(counter_get(&td.vdev.stat_bad_accesses) - bad, 4 * ARRAY_SIZE(beyond));
+	/* Nothing was kicked, and the device still goes live with its own queues. */
+	for (unsigned int q = 0; q < MQ_QUEUES; q++)
+		ck_assert_uint_eq(atomic_load(&mq_queues[q].kicks), 1);
+	wr(VIRTIO_MMIO_STATUS, 0);
+	mq_go_live();
+	for (unsigned int q = 0; q < MQ_QUEUES; q++)
+		ck_assert(wait_count(&mq_queues[q].kicks, 2));
+}
+END_TEST
+
+START_TEST(mq_stats_per_thread_and_summed)
+{
+	struct json_object *dev, *threads, *t1;
+	uint64_t signals = 0;
+
+	mq_go_live();
+	for (unsigned int q = 0; q < MQ_QUEUES; q++)
+		ck_assert(wait_count(&mq_queues[q].kicks, 1));
+	dev = unit_device_stats(vm, "mq0");
+	threads = unit_json_at(dev, "io_threads");
+	ck_assert_ptr_nonnull(threads);
+	ck_assert_uint_eq(json_object_array_length(threads), 2);
+	for (unsigned int t = 0; t < 2; t++)
+		signals += unit_json_u64(json_object_array_get_idx(threads, t), "eventfd_signals");
+	t1 = json_object_array_get_idx(threads, 1);
+	ck_assert_uint_ge(unit_json_u64(t1, "eventfd_signals"), 1);
+	ck_assert_str_eq(json_object_to_json_string(unit_json_at(t1, "queues")), "[ 1, 2 ]");
+	/* virtio_mmio_report_iothreads(): the sum, without the queue lists. */
+	ck_assert_uint_eq(unit_json_u64(dev, "io_thread.eventfd_signals"), signals);
+	ck_assert_uint_ge(signals, MQ_QUEUES);
+	ck_assert_ptr_null(unit_json_at(dev, "io_thread.queues"));
+	json_object_put(dev);
+}
+END_TEST
+
+/* A description the transport refuses leaves nothing behind. */
+static void mq_expect_refused(struct virtio_io_desc *io, unsigned int nr_queues)
+{
+	struct test_dev other;
+
+	init_dev(&other, "other");
+	other.vdev.nr_queues = nr_queues;
+	ck_assert_int_eq(virtio_mmio_init_with_iothread(&other.vdev, vm, io), -EINVAL);
+	ck_assert_ptr_null(other.vdev.io);
+	ck_assert_uint_eq(other.vdev.nr_io_threads, 0);
+	ck_assert_int_eq(other.vdev.queues[0].kick_fd, -1);
+}
+
+START_TEST(mq_bad_descriptions_refused)
+{
+	struct virtio_io_desc io = mq_desc();
+	unsigned int ioeventfds = fake_vm.nr_ioeventfds;
+
+	io.nr_threads = VIRTIO_MMIO_MAX_IOTHREADS + 1;
+	mq_expect_refused(&io, MQ_QUEUES);
+	io = mq_desc();
+	io.queue_thread[2] = 2; /* only threads 0 and 1 */
+	mq_expect_refused(&io, MQ_QUEUES);
+	io = mq_desc();
+	io.nr_threads = 3; /* thread 2 would serve nothing */
+	mq_expect_refused(&io, MQ_QUEUES);
+	io = mq_desc();
+	io.kick[1] = NULL;
+	mq_expect_refused(&io, MQ_QUEUES);
+	io = mq_desc();
+	mq_expect_refused(&io, VIRTIO_MMIO_MAX_QUEUES + 1);
+	ck_assert_uint_eq(fake_vm.nr_ioeventfds, ioeventfds);
+}
+END_TEST
+
+/* The most queues a device may have, spread over the most threads, round robin. */
+START_TEST(mq_most_queues_on_most_threads)
+{
+	struct virtio_io_desc io = {.ring_entries = 8, .nr_threads = VIRTIO_MMIO_MAX_IOTHREADS};
+	static struct mq_queue many[VIRTIO_MMIO_MAX_QUEUES];
+	static char names[VIRTIO_MMIO_MAX_IOTHREADS][16];
+	struct test_dev big;
+	struct tdrv d;
+
+	for (unsigned int t = 0; t < VIRTIO_MMIO_MAX_IOTHREADS; t++)
+		snprintf(names[t], sizeof(names[t]), "big/%u", t);
+	for (unsigned int q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++) {
+		io.kick[q] = mq_kick;
+		io.kick_opaque[q] = &many[q];
+		io.queue_thread[q] = (uint8_t)(q % VIRTIO_MMIO_MAX_IOTHREADS);
+		many[q] = (struct mq_queue){.q = q, .thread = names[q % VIRTIO_MMIO_MAX_IOTHREADS]};
+	}
+	init_dev(&big, "big");
+	big.vdev.nr_queues = VIRTIO_MMIO_MAX_QUEUES;
+	big.vdev.ops = &mq_ops;
+	ck_assert_int_eq(virtio_mmio_init_with_iothread(&big.vdev, vm, &io), 0);
+	ck_assert_uint_eq(big.vdev.nr_io_threads, VIRTIO_MMIO_MAX_IOTHREADS);
+	tmmio_negotiate(&big.vdev, V1);
+	tdrv_init(&d, &vm->mem, 8, 0x80000);
+	tmmio_setup_queue(&big.vdev, VIRTIO_MMIO_MAX_QUEUES - 1, d.size, d.desc, d.avail, d.used);
+	tmmio_write(&big.vdev, VIRTIO_MMIO_STATUS, LIVE);
+	/* The last queue (a net control queue's place) works like any other. */
+	ck_assert(wait_count(&many[VIRTIO_MMIO_MAX_QUEUES - 1].kicks, 1));
+	tmmio_write(&big.vdev, VIRTIO_MMIO_QUEUE_NOTIFY, VIRTIO_MMIO_MAX_QUEUES - 1);
+	ck_assert(wait_count(&many[VIRTIO_MMIO_MAX_QUEUES - 1].kicks, 2));
+	tmmio_write(&big.vdev, VIRTIO_MMIO_QUEUE_NOTIFY, VIRTIO_MMIO_MAX_QUEUES);
+	ck_assert_uint_eq(counter_get(&big.vdev.stat_bad_accesses), 1);
+	for (unsigned int q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
+		ck_assert_uint_eq(atomic_load(&many[q].on_wrong_thread), 0);
+	virtio_mmio_destroy(&big.vdev);
+	ck_assert_ptr_null(big.vdev.io);
+	ck_assert_uint_eq(big.vdev.nr_io_threads, 0);
+}
+END_TEST
+
+/* The default: one thread, named after the device, serving every queue. */
+START_TEST(iothread_single_by_default)
+{
+	struct mq_queue q1 = {.q = 1, .thread = "test0"};
+	struct test_dev other;
+	struct virtio_io_desc io = io_desc;
+
+	ck_assert_uint_eq(td.vdev.nr_io_threads, 1);
+	ck_assert_ptr_eq(td.vdev.io_threads[0], td.vdev.io);
+	ck_assert_ptr_eq(virtio_queue_iothread(&td.vdev, 0), td.vdev.io);
+	ck_assert_ptr_eq(virtio_queue_iothread(&td.vdev, 1), td.vdev.io);
+	/* nr_threads = 1 is the same as leaving it 0. */
+	init_dev(&other, "other");
+	io.nr_threads = 1;
+	io.kick[1] = mq_kick;
+	io.kick_opaque[1] = &q1;
+	q1.thread = "other";
+	ck_assert_int_eq(virtio_mmio_init_with_iothread(&other.vdev, vm, &io), 0);
+	ck_assert_uint_eq(other.vdev.nr_io_threads, 1);
+	tmmio_negotiate(&other.vdev, V1);
+	tmmio_write(&other.vdev, VIRTIO_MMIO_STATUS, LIVE);
+	tmmio_write(&other.vdev, VIRTIO_MMIO_QUEUE_NOTIFY, 1);
+	ck_assert(wait_count(&q1.kicks, 1));
+	ck_assert_uint_eq(atomic_load(&q1.on_wrong_thread), 0);
+	virtio_mmio_destroy(&other.vdev);
+}
+END_TEST
+
 Suite *virtio_mmio_suite(void)
 {
 	Suite *s = suite_create("virtio_mmio");
@@ -981,6 +1354,14 @@ Suite *virtio_mmio_suite(void)
 		       iothread_needs_every_kick_handler));
 	unit_tcase(s, "iothread", setup_io, teardown,
 		   UNIT_TESTS(iothread_started_at_driver_ok_and_kicked,
-			      iothread_not_started_when_activation_fails));
+			      iothread_not_started_when_activation_fails,
+			      iothread_single_by_default));
+	unit_tcase(s, "multiqueue", setup_mq, teardown,
+		   UNIT_TESTS(mq_threads_created_per_description,
+			      mq_kick_runs_on_the_thread_serving_the_queue,
+			      mq_reset_stops_every_thread_first,
+			      mq_queue_index_beyond_nr_queues_refused,
+			      mq_stats_per_thread_and_summed, mq_bad_descriptions_refused,
+			      mq_most_queues_on_most_threads));
 	return s;
 }

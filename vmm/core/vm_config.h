@@ -13,8 +13,15 @@
 /* Most vCPUs (--cpus); vm.h's VM_MAX_CPUS is the same number (config.c checks). */
 #define CONFIG_MAX_CPUS 64
 
-#define CONFIG_MAX_DISKS   8
-#define CONFIG_MAX_NETS	   4
+#define CONFIG_MAX_DISKS 8
+#define CONFIG_MAX_NETS	 4
+/*
+ * Most queues=N of a --disk (request queues) or a --net (queue pairs).  Each
+ * queue or pair may get an I/O thread, and a guest uses at most one per
+ * vCPU; 8 keeps 8 disks and 4 NICs under 100 I/O threads, and 8 pairs and a
+ * control queue within virtio-mmio's 17 queues (vmm/config.c checks).
+ */
+#define CONFIG_MAX_QUEUES  8
 #define CONFIG_CMDLINE_MAX 4096
 /* --cmdline may use at most half of the guest command line; devices append the rest. */
 #define CONFIG_USER_CMDLINE_MAX 2048
@@ -47,6 +54,7 @@ struct disk_config {
 	bool read_only;
 	enum disk_cache cache;
 	enum disk_engine engine;
+	unsigned int queues; /* queues=N: request queues, 1 (default) to CONFIG_MAX_QUEUES */
 };
 
 struct net_config {
@@ -55,6 +63,9 @@ struct net_config {
 	enum net_model model;
 	uint8_t mac[6];
 	bool mac_set;
+	/* queues=N: queue pairs, 1 (default) to CONFIG_MAX_QUEUES; above 1 only for
+	 * model=virtio on a tap (a multi-queue tap, one queue of it per pair). */
+	unsigned int queues;
 };
 
 /* Where one group of minivmm's threads runs (--cpu-affinity). */
