@@ -85,6 +85,9 @@ static void cmdline_fuzz_check_config(char **argv, int argc)
 			   "disk %u cache %d", i, d->cache);
 		FUZZ_CHECK(d->engine == DISK_ENGINE_IO_URING || d->engine == DISK_ENGINE_SYNC,
 			   "disk %u engine %d", i, d->engine);
+		FUZZ_CHECK(d->queues >= 1 && d->queues <= CONFIG_MAX_QUEUES &&
+			       (!d->vhost_user || d->queues == 1),
+			   "disk %u: queues=%u accepted", i, d->queues);
 	}
 	FUZZ_CHECK(cfg.nr_nets <= CONFIG_MAX_NETS, "%u NICs", cfg.nr_nets);
 	for (unsigned int i = 0; i < cfg.nr_nets; i++) {
@@ -104,6 +107,9 @@ static void cmdline_fuzz_check_config(char **argv, int argc)
 			   "NIC %u model %d", i, n->model);
 		FUZZ_CHECK(!n->mac_set || (!(n->mac[0] & 1) && memcmp(n->mac, zero, 6)),
 			   "NIC %u: multicast or zero MAC accepted", i);
+		FUZZ_CHECK(n->queues >= 1 && n->queues <= CONFIG_MAX_QUEUES &&
+			       (n->queues == 1 || (n->tap && n->model == NET_MODEL_VIRTIO)),
+			   "NIC %u: queues=%u accepted", i, n->queues);
 	}
 	for (unsigned int i = 0; i < cfg.nr_disks + cfg.nr_nets; i++) {
 		bool vhost_user = i < cfg.nr_disks ? cfg.disks[i].vhost_user
