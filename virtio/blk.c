@@ -30,10 +30,14 @@
 /*
  * Busy-poll window of the I/O thread before it sleeps (see
  * iothread_set_poll).  The floor is long enough for a polling driver to
- * answer a completion with the next request (a few microseconds when the
- * vCPU is running), the ceiling short enough that an idle disk costs little.
+ * answer a completion with the next request: a few microseconds when its
+ * vCPU is running, while a missed answer costs it a kick, 45-100 us of vCPU
+ * time on kvm_pvm (docs/virtio.md).  A vCPU descheduled for milliseconds
+ * makes its kicks late, which shrinks the window; with a 4 us floor it
+ * stayed there and the driver kicked after every batch.  The ceiling is
+ * short enough that an idle disk costs little.
  */
-#define BLK_POLL_MIN_NS 4000
+#define BLK_POLL_MIN_NS 20000
 #define BLK_POLL_MAX_NS 50000
 
 /* Not a request type: what a request whose header could not be read has. */
@@ -121,7 +125,6 @@ struct virtio_blk {
 	char serial[VIRTIO_BLK_ID_BYTES];
 	struct disk *disk;
 	bool read_only;
-	bool publish_each; /* the disk completes inside disk_submit() */
 	uint64_t capacity; /* sectors */
 	struct virtio_blk_config config;
 
@@ -131,6 +134,8 @@ struct virtio_blk {
 	uint64_t inflight_bytes; /* read/write data in flight */
 	uint64_t turn_bytes;	 /* read/write data started in this turn */
 	int resume_timer;	 /* continues a turn cut at BLK_TURN_BYTES_MAX */
+	bool in_disk_submit;	 /* inside disk_submit(): its completions are inline */
+	bool news_for_driver;	 /* requests completed since the last pop */
 	/*
 	 * A FLUSH is a full barrier: it starts once every earlier request has
 	 * completed, and no later request is popped until it has completed.
@@ -177,6 +182,7 @@ static void blk_complete(struct blk_req *req, uint8_t status)
 		counter_add(&blk->counters.unsupp, 1);
 	__atomic_store_n(req->status, status, __ATOMIC_RELAXED);
 	virtq_push(blk_request_queue(blk), req->elem.head, req->written + 1);
+	blk->news_for_driver = true;
 	req->next_free = blk->free_reqs;
 	blk->free_reqs = req;
 	blk->inflight--;
@@ -189,10 +195,12 @@ static void blk_complete(struct blk_req *req, uint8_t status)
 		blk->parked_flush = NULL;
 		blk_submit(blk, flush);
 	}
-	/* A disk that completes at once (the sync engine) gets each request
-	 * published at once, so the driver can refill the ring while the
-	 * device keeps working. */
-	if (blk->publish_each)
+	/* A request the disk completed inside disk_submit() (the sync
+	 * engine, or an io_uring request refused before any I/O) is
+	 * published at once, so the driver can refill the ring while the device works
+	 * through the rest of the batch.  Completions from the ring are
+	 * published together after their batch (blk_after_batch). */
+	if (blk->in_disk_submit)
 		blk_flush_and_signal(blk);
 }
 
@@ -246,15 +254,21 @@ static void blk_io_done(struct disk_request *io, int result)
 
 static void blk_submit(struct virtio_blk *blk, struct blk_req *req)
 {
+	bool outer = blk->in_disk_submit; /* a parked flush starts inside a completion */
+	int ret;
+
 	if (req->type == VIRTIO_BLK_T_IN || req->type == VIRTIO_BLK_T_OUT) {
 		req->data_bytes = req->io.len;
 		blk->inflight_bytes += req->data_bytes;
 		blk->turn_bytes += req->data_bytes;
 		counter_raise_to(&blk->counters.inflight_peak_bytes, blk->inflight_bytes);
 	}
+	blk->in_disk_submit = true;
+	ret = disk_submit(blk->disk, &req->io);
+	blk->in_disk_submit = outer;
 	/* Refused before any I/O: no memory for a bounce buffer, or a ring
 	 * that takes no more SQEs. */
-	if (disk_submit(blk->disk, &req->io))
+	if (ret)
 		blk_complete(req, VIRTIO_BLK_S_IOERR);
 }
 
@@ -477,6 +491,7 @@ static bool blk_process_queue(struct virtio_blk *blk)
 		}
 		blk->free_reqs = req->next_free;
 		virtq_disable_notify(vq);
+		blk->news_for_driver = false;
 		blk_start_request(blk, req);
 		popped = true;
 	}
@@ -514,12 +529,17 @@ static void blk_after_batch(void *opaque)
 }
 
 /*
- * The I/O thread's poll function.  Before it sleeps, ask for a kick only if
- * nothing is in flight: otherwise a completion wakes the thread, which then
- * sees new chains anyway, and a kick costs the guest a trapped MMIO write
- * (tens of microseconds on kvm_pvm hosts; see docs/virtio.md).  After
- * asking, look once more: a chain that arrived before the request was
- * visible would get no kick.
+ * The I/O thread's poll function.  While polling: a driver that polls its
+ * used ring answers a completion with new requests within microseconds, so
+ * the window runs in full after the device completed something; but with
+ * requests in flight and nothing completed since the last pop, the driver
+ * has nothing to answer and the thread would only spin until the disk
+ * completes: it ends the window (iothread_end_poll_window) and sleeps.
+ * Before it sleeps, ask for a kick only if nothing is in flight: otherwise
+ * a completion wakes the thread, which then sees new chains anyway, and a
+ * kick costs the guest a trapped MMIO write (tens of microseconds on
+ * kvm_pvm hosts; see docs/virtio.md).  After asking, look once more: a
+ * chain that arrived before the request was visible would get no kick.
  */
 static bool blk_poll_queue(void *opaque, bool about_to_sleep)
 {
@@ -528,8 +548,13 @@ static bool blk_poll_queue(void *opaque, bool about_to_sleep)
 
 	if (!blk_queue_usable(blk))
 		return false;
-	if (!about_to_sleep)
-		return virtq_has_avail(vq) && blk_can_pop(blk) && blk_process_queue(blk);
+	if (!about_to_sleep) {
+		if (virtq_has_avail(vq) && blk_can_pop(blk) && blk_process_queue(blk))
+			return true;
+		if (blk->inflight && !blk->news_for_driver)
+			iothread_end_poll_window(blk->vdev.io);
+		return false;
+	}
 	if (blk->inflight || !blk_can_pop(blk) || !virtq_enable_notify(vq))
 		return false;
 	return blk_process_queue(blk);
@@ -543,6 +568,7 @@ static void blk_reset_requests(struct virtio_blk *blk)
 	blk->turn_bytes = 0;
 	blk->parked_flush = NULL;
 	blk->flush_in_progress = false;
+	blk->news_for_driver = false;
 	for (unsigned int i = VIRTQ_MAX_SIZE; i-- > 0;) {
 		blk->reqs[i].io.done = blk_io_done;
 		blk->reqs[i].blk = blk;
@@ -633,7 +659,6 @@ static int blk_open_disk(struct virtio_blk *blk, const struct disk_config *cfg)
 		return -errno;
 	props = disk_props(blk->disk);
 	blk->capacity = props->size / SECTOR;
-	blk->publish_each = props->inline_completion;
 	blk_make_serial(blk, cfg->path);
 	blk_build_config(blk);
 	return 0;

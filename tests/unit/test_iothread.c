@@ -1,7 +1,7 @@
 /*
  * The I/O thread: the busy-poll hook (argument checks, work found while
  * polling is submitted without sleeping, the about-to-sleep call comes
- * before every sleep), one-shot readable watches and timers, and the
+ * before every sleep, how the window adapts), one-shot readable watches and timers, and the
  * ring's restrictions (only registered files, only allowed opcodes).
  */
 #include <check.h>
@@ -63,6 +63,13 @@ static void no_op(void *opaque)
 	(void)opaque;
 }
 
+static void kick(int fd)
+{
+	uint64_t one = 1;
+
+	ck_assert_int_eq(write(fd, &one, sizeof(one)), sizeof(one));
+}
+
 START_TEST(set_poll_rejects_bad_arguments)
 {
 	struct poll_state s = {0};
@@ -111,6 +118,180 @@ START_TEST(work_found_while_polling_is_run_then_thread_sleeps)
 	ck_assert_uint_ge(st.completions, 3);
 	iothread_destroy(s.t);
 	close(s.sleep_fd);
+}
+END_TEST
+
+/*
+ * The poll window's adaptation.  The test thread paces the I/O thread: it
+ * waits for each about-to-sleep call (the thread is going to sleep), then
+ * waits SLOW_MS, far longer than any window, before it ends the sleep,
+ * either with a device operation's completion (a byte into the pipe the
+ * thread reads) or with a kick (an eventfd watch).
+ */
+#define WINDOW_MIN_NS 1000
+#define WINDOW_MAX_NS 20000
+#define SLOW_MS	      5
+
+struct window_state {
+	struct iothread *t;
+	struct iothread_op read_op;
+	int pipe_file;	     /* the pipe's read end in the ring's file table */
+	char byte;	     /* where the reads land */
+	bool read_in_flight; /* I/O thread only */
+	atomic_int reads_to_queue;
+	atomic_int reads_done;
+	int sleeping_fd; /* signalled at each about-to-sleep call */
+};
+
+static void window_read_done(struct iothread_op *op, int res, uint32_t flags)
+{
+	struct window_state *s =
+	    (struct window_state *)((char *)op - offsetof(struct window_state, read_op));
+
+	(void)flags;
+	ck_assert_int_eq(res, 1);
+	s->read_in_flight = false;
+	atomic_fetch_add(&s->reads_done, 1);
+}
+
+static bool window_poll(void *opaque, bool about_to_sleep)
+{
+	struct window_state *s = opaque;
+	struct io_uring_sqe *sqe;
+
+	if (about_to_sleep) {
+		kick(s->sleeping_fd);
+		return false;
+	}
+	if (s->read_in_flight || atomic_load(&s->reads_to_queue) == 0)
+		return false;
+	atomic_fetch_sub(&s->reads_to_queue, 1);
+	sqe = iothread_get_sqe(s->t, &s->read_op);
+	io_uring_prep_read(sqe, s->pipe_file, &s->byte, 1, 0);
+	iothread_sqe_fixed(sqe);
+	s->read_in_flight = true;
+	return true;
+}
+
+/* Block until the I/O thread is about to sleep. */
+static void wait_sleeping(struct window_state *s)
+{
+	uint64_t v;
+
+	ck_assert_int_eq(read(s->sleeping_fd, &v, sizeof(v)), sizeof(v));
+}
+
+static unsigned long window_ns(struct window_state *s)
+{
+	struct iothread_stats st;
+
+	iothread_get_stats(s->t, &st);
+	return st.poll_window_ns;
+}
+
+/*
+ * A device operation that takes milliseconds (a disk read) keeps the
+ * thread asleep far longer than the window, but says nothing about how
+ * soon the guest answers: the window stays where it is (here at its
+ * maximum, where it starts), where four halvings would take it to 1250 ns.
+ */
+START_TEST(slow_device_operations_leave_the_poll_window_alone)
+{
+	struct window_state s = {.read_op.done = window_read_done};
+	int pipefd[2];
+
+	ck_assert_int_eq(pipe2(pipefd, O_CLOEXEC), 0);
+	s.sleeping_fd = eventfd(0, EFD_CLOEXEC);
+	ck_assert_int_ge(s.sleeping_fd, 0);
+	s.t = iothread_create("test-io", 8);
+	ck_assert_ptr_nonnull(s.t);
+	s.pipe_file = iothread_register_file(s.t, pipefd[0]);
+	ck_assert_int_ge(s.pipe_file, 0);
+	ck_assert_int_eq(iothread_set_poll(s.t, window_poll, &s, WINDOW_MIN_NS, WINDOW_MAX_NS), 0);
+	atomic_store(&s.reads_to_queue, 4);
+	ck_assert_int_eq(iothread_start(s.t), 0);
+	for (int i = 0; i < 4; i++) {
+		wait_sleeping(&s); /* read i is in flight */
+		poll(NULL, 0, SLOW_MS);
+		ck_assert_int_eq(write(pipefd[1], "x", 1), 1);
+	}
+	wait_sleeping(&s);
+	ck_assert_int_eq(atomic_load(&s.reads_done), 4);
+	ck_assert_uint_eq(window_ns(&s), WINDOW_MAX_NS);
+	iothread_destroy(s.t);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	close(s.sleeping_fd);
+}
+END_TEST
+
+/* Kicks that come long after the window closed (an idle guest) shrink it to its minimum. */
+START_TEST(late_kicks_shrink_the_poll_window)
+{
+	struct window_state s = {.read_op.done = window_read_done};
+	int kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	ck_assert_int_ge(kick_fd, 0);
+	s.sleeping_fd = eventfd(0, EFD_CLOEXEC);
+	ck_assert_int_ge(s.sleeping_fd, 0);
+	s.t = iothread_create("test-io", 8);
+	ck_assert_ptr_nonnull(s.t);
+	ck_assert_int_eq(iothread_watch_eventfd(s.t, kick_fd, no_op, NULL), 0);
+	ck_assert_int_eq(iothread_set_poll(s.t, window_poll, &s, WINDOW_MIN_NS, WINDOW_MAX_NS), 0);
+	ck_assert_int_eq(iothread_start(s.t), 0);
+	/* 20000 -> 10000 -> 5000 -> 2500 -> 1250 -> 1000 (the minimum). */
+	for (int i = 0; i < 5; i++) {
+		wait_sleeping(&s);
+		poll(NULL, 0, SLOW_MS);
+		kick(kick_fd);
+	}
+	wait_sleeping(&s);
+	ck_assert_uint_eq(window_ns(&s), WINDOW_MIN_NS);
+	iothread_destroy(s.t);
+	close(kick_fd);
+	close(s.sleeping_fd);
+}
+END_TEST
+
+static atomic_long brief_polls; /* fn(opaque, false) calls before the first sleep */
+
+/* Ends every window at its first call. */
+static bool brief_poll(void *opaque, bool about_to_sleep)
+{
+	struct window_state *s = opaque;
+
+	if (about_to_sleep) {
+		kick(s->sleeping_fd);
+		return false;
+	}
+	atomic_fetch_add(&brief_polls, 1);
+	iothread_end_poll_window(s->t);
+	return false;
+}
+
+/*
+ * A poll function that ends the window is called once before the thread
+ * sleeps, not for the whole window (here 4 s: tens of millions of calls).
+ */
+START_TEST(end_poll_window_sleeps_after_one_call)
+{
+	struct window_state s = {0};
+	long polls;
+
+	atomic_store(&brief_polls, 0);
+	s.sleeping_fd = eventfd(0, EFD_CLOEXEC);
+	ck_assert_int_ge(s.sleeping_fd, 0);
+	s.t = iothread_create("test-io", 8);
+	ck_assert_ptr_nonnull(s.t);
+	ck_assert_int_eq(iothread_set_poll(s.t, brief_poll, &s, 1000, 4000000000u), 0);
+	ck_assert_int_eq(iothread_start(s.t), 0);
+	wait_sleeping(&s);
+	polls = atomic_load(&brief_polls);
+	ck_assert_int_eq(polls, 1);
+	/* The window itself did not change. */
+	ck_assert_uint_eq(window_ns(&s), 4000000000u);
+	iothread_destroy(s.t);
+	close(s.sleeping_fd);
 }
 END_TEST
 
@@ -165,13 +346,6 @@ static void on_readable(void *opaque)
 static void on_timer(void *opaque)
 {
 	signal_done(opaque);
-}
-
-static void kick(int fd)
-{
-	uint64_t one = 1;
-
-	ck_assert_int_eq(write(fd, &one, sizeof(one)), sizeof(one));
 }
 
 static uint64_t elapsed_ns(const struct timespec *since)
@@ -545,7 +719,10 @@ Suite *iothread_suite(void)
 
 	unit_tcase(s, "poll", NULL, NULL,
 		   UNIT_TESTS(set_poll_rejects_bad_arguments,
-			      work_found_while_polling_is_run_then_thread_sleeps));
+			      work_found_while_polling_is_run_then_thread_sleeps,
+			      slow_device_operations_leave_the_poll_window_alone,
+			      late_kicks_shrink_the_poll_window,
+			      end_poll_window_sleeps_after_one_call));
 	unit_tcase(s, "watches and timers", NULL, NULL,
 		   UNIT_TESTS(watch_and_timer_reject_bad_arguments, readable_watch_is_one_shot,
 			      hangup_watch_fires_on_close_not_on_data, timer_fires_once_when_due,

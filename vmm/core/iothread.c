@@ -105,8 +105,11 @@ struct iothread {
 	iothread_poll_fn poll_fn;
 	void *poll_opaque;
 	uint64_t poll_min_ns, poll_max_ns;
-	uint64_t poll_ns; /* current window, I/O thread only */
+	uint64_t poll_ns;    /* current window, I/O thread only */
+	bool woken_by_watch; /* I/O thread: a watch's fn ran since the last sleep */
+	bool poll_ended;     /* I/O thread: iothread_end_poll_window() in this window */
 	atomic_ulong loops, completions, submitted, eventfd_signals, sleeps, poll_hits, poll_misses;
+	atomic_ulong poll_window_ns; /* poll_ns, for the stats reader */
 	struct iothread_placement placement;
 };
 
@@ -198,11 +201,13 @@ static void iothread_watch_done(struct iothread_op *op, int res, uint32_t flags)
 	if (t->stopping || res == -ECANCELED)
 		return;
 	if (w->readable) {
-		if (res < 0)
+		if (res < 0) {
 			log_error("%s: polling fd %d: %s; no longer watched", t->name, w->fd,
 				  strerror(-res));
-		else
+		} else {
+			t->woken_by_watch = true;
 			w->fn(w->opaque);
+		}
 		return;
 	}
 	if (res == -EAGAIN) {
@@ -216,6 +221,7 @@ static void iothread_watch_done(struct iothread_op *op, int res, uint32_t flags)
 	}
 	if (was == WATCH_READING) {
 		atomic_fetch_add_explicit(&t->eventfd_signals, 1, memory_order_relaxed);
+		t->woken_by_watch = true;
 		iothread_arm_watch(w, WATCH_READING);
 		w->fn(w->opaque);
 	} else {
@@ -437,6 +443,24 @@ static bool iothread_completion_pending(struct iothread *t)
 	       (IO_URING_READ_ONCE(*t->ring.sq.kflags) & IORING_SQ_TASKRUN);
 }
 
+static void iothread_set_window(struct iothread *t, uint64_t ns)
+{
+	t->poll_ns = ns;
+	atomic_store_explicit(&t->poll_window_ns, ns, memory_order_relaxed);
+}
+
+static void iothread_grow_poll_window(struct iothread *t)
+{
+	uint64_t grown = t->poll_ns ? 2 * t->poll_ns : 1000;
+
+	iothread_set_window(t, grown > t->poll_max_ns ? t->poll_max_ns : grown);
+}
+
+static void iothread_shrink_poll_window(struct iothread *t)
+{
+	iothread_set_window(t, t->poll_ns / 2 < t->poll_min_ns ? t->poll_min_ns : t->poll_ns / 2);
+}
+
 /*
  * Busy-poll the device and the completion queue for up to the current
  * window.  Returns true if the thread must not sleep: work was found or a
@@ -448,47 +472,57 @@ static bool iothread_poll_before_sleep(struct iothread *t)
 {
 	uint64_t start = iothread_now_ns(), now = start;
 
+	t->poll_ended = false;
 	/* Queued SQEs go to the kernel before the window starts. */
 	if (io_uring_sq_ready(&t->ring))
 		io_uring_submit(&t->ring);
 	do {
-		if (iothread_completion_pending(t) || t->poll_fn(t->poll_opaque, false)) {
-			atomic_fetch_add_explicit(&t->poll_hits, 1, memory_order_relaxed);
-			return true;
-		}
+		if (iothread_completion_pending(t))
+			goto hit;
+		if (t->poll_fn(t->poll_opaque, false))
+			goto hit;
 		__builtin_ia32_pause();
 		now = iothread_now_ns();
-	} while (now - start < t->poll_ns);
-	if (t->poll_fn(t->poll_opaque, true) || iothread_completion_pending(t)) {
-		atomic_fetch_add_explicit(&t->poll_hits, 1, memory_order_relaxed);
-		return true;
-	}
+	} while (!t->poll_ended && now - start < t->poll_ns);
+	if (t->poll_fn(t->poll_opaque, true) || iothread_completion_pending(t))
+		goto hit;
 	atomic_fetch_add_explicit(&t->poll_misses, 1, memory_order_relaxed);
 	return false;
+hit:
+	atomic_fetch_add_explicit(&t->poll_hits, 1, memory_order_relaxed);
+	return true;
 }
 
-/* Adapt the poll window to how long the thread just slept. */
-static void iothread_adapt_poll_window(struct iothread *t, uint64_t slept_ns)
+/*
+ * Adapt the poll window to a sleep of slept_ns, once its completions have
+ * run.  A sleep that ended within poll_max_ns is one a longer window would
+ * have avoided: grow.  A longer one shrinks the window only if a watch
+ * ended it (a kick, a readable tap): the guest or the peer was idle that
+ * long.  A long sleep that only the device's own operations ended (a disk
+ * read in flight for hundreds of microseconds) says nothing about how soon
+ * the guest answers, and must not shrink the window that catches its next
+ * request: that is what left a virtio-blk guest kicking after every batch
+ * (docs/virtio.md).
+ */
+static void iothread_adapt_poll_window(struct iothread *t, uint64_t slept_ns, bool by_watch)
 {
-	if (slept_ns < t->poll_max_ns) {
-		uint64_t grown = t->poll_ns ? 2 * t->poll_ns : 1000;
-
-		t->poll_ns = grown > t->poll_max_ns ? t->poll_max_ns : grown;
-	} else {
-		t->poll_ns = t->poll_ns / 2 < t->poll_min_ns ? t->poll_min_ns : t->poll_ns / 2;
-	}
+	if (slept_ns < t->poll_max_ns)
+		iothread_grow_poll_window(t);
+	else if (by_watch)
+		iothread_shrink_poll_window(t);
 }
 
 /*
  * Hand the queued SQEs to the kernel and wait for at least one completion,
- * unless busy-polling found work (then only submit).  0, or the -errno of
- * io_uring_enter.
+ * unless busy-polling found work (then only submit).  *slept_ns: how long
+ * it waited (0 if it did not sleep).  0, or the -errno of io_uring_enter.
  */
-static int iothread_submit_and_wait(struct iothread *t)
+static int iothread_submit_and_wait(struct iothread *t, uint64_t *slept_ns)
 {
 	uint64_t start;
 	int ret;
 
+	*slept_ns = 0;
 	if (t->poll_fn && !t->stopping && iothread_poll_before_sleep(t)) {
 		/* Submit, and run pending completion work without waiting. */
 		ret = io_uring_submit_and_get_events(&t->ring);
@@ -497,8 +531,11 @@ static int iothread_submit_and_wait(struct iothread *t)
 	start = t->poll_fn ? iothread_now_ns() : 0;
 	ret = io_uring_submit_and_wait(&t->ring, 1);
 	atomic_fetch_add_explicit(&t->sleeps, 1, memory_order_relaxed);
-	if (t->poll_fn)
-		iothread_adapt_poll_window(t, iothread_now_ns() - start);
+	if (t->poll_fn) {
+		uint64_t slept = iothread_now_ns() - start;
+
+		*slept_ns = slept ? slept : 1;
+	}
 	return ret < 0 ? ret : 0;
 }
 
@@ -553,21 +590,25 @@ static void *iothread_main(void *arg)
 	/* Named after its device: visible in top -H, perf and --stats. */
 	threads_register_self(t->name, THREAD_IO);
 	t->stopping = false;
-	t->poll_ns = t->poll_max_ns;
+	iothread_set_window(t, t->poll_max_ns);
 	for (unsigned int i = 0; i < t->nr_watches; i++)
 		if (!t->watches[i].readable)
 			iothread_arm_watch(&t->watches[i], WATCH_READING);
 		else if (t->watches[i].arm_at_start)
 			iothread_arm_watch(&t->watches[i], WATCH_POLLING);
 	while (!t->stopping || t->inflight) {
-		int ret = iothread_submit_and_wait(t);
+		uint64_t slept_ns;
+		int ret = iothread_submit_and_wait(t, &slept_ns);
 
 		if (ret < 0 && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN) {
 			log_error("%s: io_uring_enter: %s", t->name, strerror(-ret));
 			break;
 		}
 		atomic_fetch_add_explicit(&t->loops, 1, memory_order_relaxed);
+		t->woken_by_watch = false;
 		iothread_run_completions(t);
+		if (slept_ns)
+			iothread_adapt_poll_window(t, slept_ns, t->woken_by_watch);
 	}
 	threads_exit_self();
 	return NULL;
@@ -660,6 +701,11 @@ int iothread_set_poll(struct iothread *t, iothread_poll_fn fn, void *opaque, uns
 	t->poll_min_ns = min_ns;
 	t->poll_max_ns = max_ns;
 	return 0;
+}
+
+void iothread_end_poll_window(struct iothread *t)
+{
+	t->poll_ended = true;
 }
 
 void iothread_set_default_affinity(const cpu_set_t *cpus, iothread_fn on_error, void *opaque)
@@ -772,6 +818,7 @@ void iothread_get_stats(const struct iothread *t, struct iothread_stats *out)
 	out->sleeps = atomic_load(&m->sleeps);
 	out->poll_hits = atomic_load(&m->poll_hits);
 	out->poll_misses = atomic_load(&m->poll_misses);
+	out->poll_window_ns = atomic_load(&m->poll_window_ns);
 }
 
 void iothread_report_stats(const struct iothread *t, struct json_object *device)
@@ -787,5 +834,6 @@ void iothread_report_stats(const struct iothread *t, struct json_object *device)
 	json_object_object_add(o, "sleeps", json_object_new_uint64(st.sleeps));
 	json_object_object_add(o, "poll_hits", json_object_new_uint64(st.poll_hits));
 	json_object_object_add(o, "poll_misses", json_object_new_uint64(st.poll_misses));
+	json_object_object_add(o, "poll_window_ns", json_object_new_uint64(st.poll_window_ns));
 	json_object_object_add(device, "io_thread", o);
 }

@@ -155,14 +155,29 @@ int iothread_add_batch_hook(struct iothread *t, iothread_fn fn, void *opaque);
  * arrives or fn returns true (it found work and queued it).  When the window
  * ends without either, fn(opaque, true) runs once: the device re-arms its
  * notifications and returns true if work arrived meanwhile (then the thread
- * does not sleep).  The window adapts between min_ns and max_ns: it grows
- * while sleeps turn out shorter than max_ns (a longer poll would have
- * avoided them) and shrinks while they are longer.  Never polls while
- * stopping.  One poll function per thread; 0 or -EINVAL.
+ * does not sleep).  The window adapts between min_ns and max_ns, starting
+ * at max_ns: it grows when a sleep turns out shorter than max_ns (a longer
+ * poll would have avoided it); it shrinks when a sleep longer than max_ns
+ * is ended by a watch (an eventfd kick, a readable fd: the guest or peer
+ * was idle).  Long sleeps that only the device's own operations end (a slow
+ * disk) leave it alone.  Never polls while stopping.  One poll function per
+ * thread; 0 or -EINVAL.
  */
 typedef bool (*iothread_poll_fn)(void *opaque, bool about_to_sleep);
 int iothread_set_poll(struct iothread *t, iothread_poll_fn fn, void *opaque, unsigned int min_ns,
 		      unsigned int max_ns);
+
+/*
+ * In the poll function (fn(opaque, false)): end the current window after
+ * this call (the about-to-sleep call follows).  For a device that is
+ * waiting for its own I/O and has told the guest nothing new since it last
+ * found work: the guest has nothing to answer, so polling would only burn
+ * CPU until the completion wakes the thread anyway, and a thread that spins
+ * there looks CPU-bound to the scheduler, which then makes it wait for its
+ * CPU after every wake-up.  The window's length and adaptation are
+ * unaffected.
+ */
+void iothread_end_poll_window(struct iothread *t);
 
 /*
  * The host CPUs of every I/O thread created from now on; NULL (the
@@ -203,6 +218,7 @@ struct iothread_stats {
 	unsigned long sleeps;	       /* loops that blocked in io_uring_enter */
 	unsigned long poll_hits;       /* poll windows that found work or a completion */
 	unsigned long poll_misses;     /* poll windows that ended in a sleep */
+	unsigned long poll_window_ns;  /* gauge: the current poll window (0: no poll fn) */
 };
 void iothread_get_stats(const struct iothread *t, struct iothread_stats *out);
 
