@@ -142,7 +142,9 @@ unsigned int virtio_net_tun_offloads(uint64_t features);
 	X(rx_oversized)                                                                            \
 	X(rx_no_buffers) /* times RX stopped reading the tap for want of buffers */                \
 	X(tx_kicks)	 /* kick eventfd reads (several kicks may coalesce) */                     \
-	X(rx_kicks)
+	X(rx_kicks)                                                                                \
+	X(rx_reads)	  /* readv() calls on the tap, those that found it empty included */       \
+	X(rx_read_iovecs) /* iovec entries those calls carried (guest buffers + spill buffer) */
 
 struct virtio_net_counters {
 	VIRTIO_NET_COUNTERS(COUNTER_FIELD)

@@ -130,11 +130,16 @@ int virtq_enable(struct virtq *vq, const struct guest_mem *mem, uint64_t feature
 	return 0;
 }
 
-bool virtq_has_avail(struct virtq *vq)
+uint16_t virtq_avail_count(struct virtq *vq)
 {
 	if (!vq->ready || vq->broken)
-		return false;
-	return virtq_load_acquire_u16(&vq->avail[AVAIL_IDX]) != vq->last_avail_idx;
+		return 0;
+	return (uint16_t)(virtq_load_acquire_u16(&vq->avail[AVAIL_IDX]) - vq->last_avail_idx);
+}
+
+bool virtq_has_avail(struct virtq *vq)
+{
+	return virtq_avail_count(vq) != 0;
 }
 
 /* Append one buffer to elem; the caller has checked the iov limit. */
@@ -349,15 +354,27 @@ void virtq_disable_notify(struct virtq *vq)
 
 bool virtq_enable_notify(struct virtq *vq)
 {
+	return virtq_enable_notify_batch(vq, 1);
+}
+
+bool virtq_enable_notify_batch(struct virtq *vq, uint16_t batch)
+{
 	if (!vq->ready || vq->broken)
 		return false;
+	if (batch < 1 || !vq->event_idx)
+		batch = 1;
+	else if (batch > vq->size)
+		batch = vq->size;
 	vq->notify_enabled = true;
+	/* The driver kicks when its new index passes avail_event
+	 * (vring_need_event()): here, once batch chains follow last_avail_idx. */
 	if (vq->event_idx)
-		virtq_store_u16(virtq_avail_event_slot(vq), vq->last_avail_idx);
+		virtq_store_u16(virtq_avail_event_slot(vq),
+				(uint16_t)(vq->last_avail_idx + batch - 1));
 	else
 		virtq_store_u16(&vq->used[USED_FLAGS], 0);
 	/* Publish the request for a kick before looking at the ring again,
 	 * or a chain added in between would get neither kick nor service. */
 	atomic_thread_fence(memory_order_seq_cst);
-	return virtq_has_avail(vq);
+	return virtq_avail_count(vq) >= batch;
 }

@@ -157,4 +157,28 @@ bool virtq_flush_used(struct virtq *vq);
 void virtq_disable_notify(struct virtq *vq);
 bool virtq_enable_notify(struct virtq *vq);
 
+/*
+ * Like virtq_enable_notify(), for a device that would rather hear from the
+ * driver once `batch` more chains are available than at the first one (an RX
+ * queue that ran dry: restarting on every single buffer costs a kick and a
+ * stall per frame).  With EVENT_IDX, avail_event is set batch - 1 entries
+ * past the next chain to pop, so the driver's kick comes when its index
+ * reaches that many; without EVENT_IDX there is only the NO_NOTIFY flag and
+ * the driver kicks at its next chain, as after virtq_enable_notify().
+ * batch is clamped to 1..size.  Returns true if the caller must keep
+ * processing because no kick will come for what is already there: with
+ * EVENT_IDX at least batch chains are available, without it any.
+ *
+ * The driver is never obliged to post `batch` chains (it may hold the rest,
+ * or add them one at a time and wait for frames in between): a device that
+ * uses this must, before it sleeps, call virtq_enable_notify() and serve
+ * what that finds, or it may wait for a kick that never comes.
+ */
+bool virtq_enable_notify_batch(struct virtq *vq, uint16_t batch);
+
+/* Chains the driver has made available and the device has not popped (0 if
+ * the queue is not ready or broken).  A hostile index can make this exceed
+ * the queue size; virtq_pop() then breaks the queue. */
+uint16_t virtq_avail_count(struct virtq *vq);
+
 #endif

@@ -1119,6 +1119,178 @@ START_TEST(test_rx_mergeable_backlog_in_one_burst)
 }
 END_TEST
 
+/* The device's avail_event (EVENT_IDX): the driver kicks when its index passes it. */
+static uint16_t avail_event(unsigned int qi)
+{
+	return __atomic_load_n((uint16_t *)gpa(q[qi].used + 4 + 8 * QSIZE, 2), __ATOMIC_ACQUIRE);
+}
+
+/* What test_rx_dry_device_sleeps_asking_for_the_next_buffer waits for. */
+static uint16_t expected_avail_event;
+
+static bool avail_event_is_expected(void)
+{
+	return avail_event(VIRTIO_NET_RXQ) == expected_avail_event;
+}
+
+/*
+ * MRG_RXBUF without GUEST_TSO4/TSO6/UFO: no frame from the tap is larger
+ * than 12 + 1514 + 4 bytes, so a read carries buffers for that much (here 6
+ * of 256 bytes) plus the spill buffer, not ~64 KiB worth (all 16 posted).
+ * Before issue 13 every read carried 17 iovecs here.
+ */
+START_TEST(test_rx_mergeable_reads_cover_one_plain_frame)
+{
+	struct virtio_net_hdr_v1 h = {0};
+	uint8_t frame[1514], back[1514];
+	uint64_t a[QSIZE];
+	unsigned long reads, iovecs;
+
+	up(BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_F_EVENT_IDX));
+	for (unsigned int i = 0; i < QSIZE; i++)
+		a[i] = post_rx(256);
+	kick(VIRTIO_NET_RXQ);
+	/* 1526 bytes: 5 x 256 + 246. */
+	send_new_frame(&h, frame, sizeof(frame), 40);
+	wait_used(VIRTIO_NET_RXQ, 6);
+	ck_assert_uint_eq(((struct virtio_net_hdr_v1 *)gpa(a[0], HDR))->num_buffers, 6);
+	ck_assert_uint_eq(rx_gather(a, 0, 6, back), sizeof(frame));
+	ck_assert_mem_eq(back, frame, sizeof(frame));
+	reads = STAT(rx_reads);
+	iovecs = STAT(rx_read_iovecs);
+	ck_assert_uint_ge(reads, 1);
+	ck_assert_msg(iovecs <= 7 * reads, "%lu iovecs in %lu reads", iovecs, reads);
+	ck_assert_uint_eq(STAT(rx_dropped), 0);
+}
+END_TEST
+
+/* With GUEST_TSO4 a 64 KiB frame may come: reads carry every buffer posted. */
+START_TEST(test_rx_mergeable_reads_cover_all_buffers_with_gso)
+{
+	struct virtio_net_hdr_v1 h = {0};
+	uint8_t frame[60];
+
+	/* All posted before DRIVER_OK, so that no read sees only some of them. */
+	ck_assert_uint_eq(bring_up(BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_NET_F_GUEST_CSUM) |
+				       BIT(VIRTIO_NET_F_GUEST_TSO4),
+				   false) &
+			      VIRTIO_STATUS_FEATURES_OK,
+			  VIRTIO_STATUS_FEATURES_OK);
+	for (unsigned int i = 0; i < QSIZE; i++)
+		post_rx(256);
+	reg_write(VIRTIO_MMIO_STATUS, 0x0f);
+	send_new_frame(&h, frame, sizeof(frame), 41);
+	wait_used(VIRTIO_NET_RXQ, 1);
+	/* 16 buffers + spill before the frame, 15 + spill after it. */
+	ck_assert_uint_ge(STAT(rx_read_iovecs), 16 * STAT(rx_reads));
+}
+END_TEST
+
+/*
+ * A frame larger than the plain bound (a tap with a 9000-byte MTU) with
+ * MRG_RXBUF and no GSO: the read holds buffers for 1530 bytes only, the
+ * rest lands in the spill buffer, and the device takes more of the buffers
+ * the guest has already posted and delivers the frame whole.
+ */
+START_TEST(test_rx_mergeable_jumbo_frame_without_gso_arrives_whole)
+{
+	static uint8_t frame[9000], back[9000];
+	struct virtio_net_hdr_v1 h = {0};
+	uint8_t small[60];
+	uint64_t a[QSIZE];
+
+	up(BIT(VIRTIO_NET_F_MRG_RXBUF));
+	for (unsigned int i = 0; i < 10; i++)
+		a[i] = post_rx(1024);
+	kick(VIRTIO_NET_RXQ);
+	/* 9012 bytes: 8 x 1024 + 820; then a small frame in the tenth buffer. */
+	send_new_frame(&h, frame, sizeof(frame), 42);
+	send_new_frame(&h, small, sizeof(small), 43);
+	wait_used(VIRTIO_NET_RXQ, 10);
+	ck_assert_uint_eq(((struct virtio_net_hdr_v1 *)gpa(a[0], HDR))->num_buffers, 9);
+	ck_assert_uint_eq(used_elem(VIRTIO_NET_RXQ, 8).len, 820);
+	ck_assert_uint_eq(rx_gather(a, 0, 9, back), sizeof(frame));
+	ck_assert_mem_eq(back, frame, sizeof(frame));
+	ck_assert_uint_eq(((struct virtio_net_hdr_v1 *)gpa(a[9], HDR))->num_buffers, 1);
+	ck_assert_uint_eq(used_elem(VIRTIO_NET_RXQ, 9).len, HDR + sizeof(small));
+	ck_assert_mem_eq(gpa(a[9] + HDR, sizeof(small)), small, sizeof(small));
+	ck_assert_uint_eq(STAT(rx_packets), 2);
+	ck_assert_uint_eq(STAT(rx_dropped), 0);
+}
+END_TEST
+
+/*
+ * EVENT_IDX, RX dry with frames waiting in the tap, and a driver that adds
+ * one buffer at a time and kicks only when the device's avail_event says so
+ * (vring_need_event), waiting for each frame before it adds the next
+ * buffer.  The device asks for kicks a batch at a time while it busy-polls;
+ * the driver never posts a batch, so only the device's re-arming before it
+ * sleeps (a kick at the next buffer) keeps RX going: every frame must
+ * arrive, in order.
+ */
+START_TEST(test_rx_driver_adding_buffers_one_by_one_never_stalls)
+{
+	struct virtio_net_hdr_v1 h = {0};
+	uint8_t frame[100];
+	uint64_t a;
+	unsigned int kicks = 0;
+
+	up(BIT(VIRTIO_F_EVENT_IDX));
+	ck_assert(wait_for(rx_stalled));
+	for (unsigned int i = 0; i < 6; i++)
+		send_new_frame(&h, frame, 60 + i, (uint8_t)(50 + i));
+	for (uint16_t i = 0; i < 6; i++) {
+		uint16_t old = q[VIRTIO_NET_RXQ].avail_idx, event;
+
+		a = post_rx(256);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		event = avail_event(VIRTIO_NET_RXQ);
+		if ((uint16_t)(q[VIRTIO_NET_RXQ].avail_idx - event - 1) <
+		    (uint16_t)(q[VIRTIO_NET_RXQ].avail_idx - old)) {
+			kick(VIRTIO_NET_RXQ);
+			kicks++;
+		}
+		wait_used(VIRTIO_NET_RXQ, (uint16_t)(i + 1));
+		fill(frame, 60 + i, (uint8_t)(50 + i));
+		ck_assert_uint_eq(used_elem(VIRTIO_NET_RXQ, i).len, HDR + 60 + i);
+		ck_assert_mem_eq(gpa(a + HDR, 60 + i), frame, 60 + i);
+	}
+	ck_assert_uint_eq(STAT(rx_packets), 6);
+	ck_assert_uint_le(kicks, 6);
+}
+END_TEST
+
+/*
+ * The same driver posting a few buffers (fewer than the device's batch)
+ * without ever kicking: a device that busy-polls must still serve them, and
+ * one that has gone to sleep must have asked for a kick at the very next
+ * buffer, never for one that may not come.
+ */
+START_TEST(test_rx_dry_device_sleeps_asking_for_the_next_buffer)
+{
+	struct virtio_net_hdr_v1 h = {0};
+	uint8_t frame[60];
+	uint64_t a;
+
+	up(BIT(VIRTIO_F_EVENT_IDX));
+	ck_assert(wait_for(rx_stalled));
+	/* Once the thread is past its poll window (2-20 us): kick at the next buffer. */
+	expected_avail_event = 0;
+	ck_assert_msg(wait_for(avail_event_is_expected), "avail_event stays %u",
+		      avail_event(VIRTIO_NET_RXQ));
+	/* One buffer and a frame, the kick the device asked for. */
+	send_new_frame(&h, frame, sizeof(frame), 60);
+	a = post_rx(256);
+	kick(VIRTIO_NET_RXQ);
+	wait_used(VIRTIO_NET_RXQ, 1);
+	ck_assert_mem_eq(gpa(a + HDR, sizeof(frame)), frame, sizeof(frame));
+	expected_avail_event = 1;
+	ck_assert_msg(wait_for(avail_event_is_expected), "avail_event stays %u",
+		      avail_event(VIRTIO_NET_RXQ));
+	ck_assert(rx_stalled());
+}
+END_TEST
+
 START_TEST(test_rx_blocking_tap_is_made_nonblocking)
 {
 	static struct net_config cfg = {.tap = "faketap0", .model = NET_MODEL_VIRTIO};
@@ -1266,6 +1438,11 @@ Suite *virtio_net_suite(void)
 		       test_rx_reset_while_frame_waits_for_buffers,
 		       test_rx_backlog_arrives_in_tap_order_across_stalls,
 		       test_rx_mergeable_backlog_in_one_burst,
+		       test_rx_mergeable_reads_cover_one_plain_frame,
+		       test_rx_mergeable_reads_cover_all_buffers_with_gso,
+		       test_rx_mergeable_jumbo_frame_without_gso_arrives_whole,
+		       test_rx_driver_adding_buffers_one_by_one_never_stalls,
+		       test_rx_dry_device_sleeps_asking_for_the_next_buffer,
 		       test_rx_blocking_tap_is_made_nonblocking, test_rx_broken_ring_needs_reset,
 		       test_reset_with_read_in_flight, test_rx_and_tx_together, test_stats_report));
 

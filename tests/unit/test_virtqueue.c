@@ -523,6 +523,68 @@ START_TEST(event_idx_avail_event)
 }
 END_TEST
 
+/* The driver's side of EVENT_IDX (the spec's vring_need_event()). */
+static bool vq_test_driver_must_kick(uint16_t event, uint16_t new_idx, uint16_t old_idx)
+{
+	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
+}
+
+/*
+ * A device that ran dry asks for a kick once `batch` chains are back, not at
+ * the first: avail_event batch - 1 past the next chain to pop, and the
+ * driver following vring_need_event() kicks exactly when the batch-th chain
+ * arrives.  Until then the device is told to wait (false), from then on to
+ * keep processing (true).
+ */
+START_TEST(event_idx_avail_event_batch)
+{
+	uint16_t old;
+
+	restart_with(16, FEAT_EVT);
+	for (uint16_t i = 0; i < 3; i++) {
+		tdrv_desc(&drv, i, BUF, 16, F_WRITE, 0);
+		tdrv_post(&drv, i);
+		ck_assert_int_eq(virtq_pop(&vq, &elem), 1);
+	}
+	ck_assert_uint_eq(virtq_avail_count(&vq), 0);
+	ck_assert(!virtq_enable_notify_batch(&vq, 4));
+	ck_assert_uint_eq(tdrv_avail_event(&drv), 3 + 4 - 1);
+	for (uint16_t i = 3; i < 7; i++) {
+		old = drv.avail_idx;
+		tdrv_desc(&drv, i, BUF, 16, F_WRITE, 0);
+		tdrv_post(&drv, i);
+		ck_assert_uint_eq(virtq_avail_count(&vq), i - 2);
+		/* No kick for the first three; the fourth kicks. */
+		ck_assert_int_eq(
+		    vq_test_driver_must_kick(tdrv_avail_event(&drv), drv.avail_idx, old), i == 6);
+		ck_assert_int_eq(virtq_enable_notify_batch(&vq, 4), i == 6);
+	}
+	/* The plain request asks for the very next chain, and sees the four. */
+	ck_assert(virtq_enable_notify(&vq));
+	ck_assert_uint_eq(tdrv_avail_event(&drv), 3);
+	/* A batch is at most the ring (a driver cannot post more), at least 1. */
+	ck_assert(!virtq_enable_notify_batch(&vq, 1000));
+	ck_assert_uint_eq(tdrv_avail_event(&drv), (uint16_t)(3 + 16 - 1));
+	ck_assert(virtq_enable_notify_batch(&vq, 0));
+	ck_assert_uint_eq(tdrv_avail_event(&drv), 3);
+}
+END_TEST
+
+/* Without EVENT_IDX there is only the flag: the batch is 1, any chain counts. */
+START_TEST(notify_batch_without_event_idx)
+{
+	virtq_disable_notify(&vq);
+	ck_assert(!virtq_enable_notify_batch(&vq, 4));
+	ck_assert_uint_eq(tdrv_used_flags(&drv), 0);
+	virtq_disable_notify(&vq);
+	tdrv_desc(&drv, 0, BUF, 16, 0, 0);
+	tdrv_post(&drv, 0);
+	ck_assert(virtq_enable_notify_batch(&vq, 4));
+	ck_assert_uint_eq(tdrv_used_flags(&drv), 0);
+	ck_assert_uint_eq(virtq_avail_count(&vq), 1);
+}
+END_TEST
+
 /*
  * Drive the 16-bit indices across the wrap at 65536 and check that the
  * used_event comparison follows the spec's vring_need_event() across it.
@@ -602,6 +664,7 @@ Suite *virtqueue_suite(void)
 	unit_tcase(s, "used-and-notify", setup, teardown,
 		   UNIT_TESTS(used_ring_and_no_interrupt_flag, first_flush_with_nothing_used,
 			      notify_flag_without_event_idx, event_idx_avail_event,
+			      event_idx_avail_event_batch, notify_batch_without_event_idx,
 			      event_idx_wraparound, event_idx_used_event_window));
 	return s;
 }
