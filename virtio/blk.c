@@ -106,10 +106,11 @@ static const struct counter_desc blk_counter_descs[] = {BLK_COUNTERS(BLK_COUNTER
 static const struct counter_desc blk_rejected_descs[] = {BLK_REJECTIONS(BLK_REJECTED_DESC)};
 
 struct virtio_blk;
+struct blk_queue;
 
 struct blk_req {
 	struct disk_request io; /* the data window, offset and length live here */
-	struct virtio_blk *blk;
+	struct blk_queue *q;
 	struct blk_req *next_free;
 	uint32_t type;
 	uint8_t *status;     /* the chain's last writable byte */
@@ -128,7 +129,24 @@ struct virtio_blk {
 	uint64_t capacity; /* sectors */
 	struct virtio_blk_config config;
 
-	/* I/O thread only. */
+	unsigned int nr_queues;	  /* request queues, one I/O thread each */
+	struct blk_queue *queues; /* nr_queues of them */
+	counter_t inflight_bytes; /* read/write data in flight, all queues */
+
+	struct blk_counters counters;
+};
+
+/*
+ * One request queue, served by its own I/O thread: queue i by thread i.
+ * Everything below blk is touched by that thread only.
+ */
+struct blk_queue {
+	struct virtio_blk *blk;
+	unsigned int index;    /* virtqueue index */
+	struct iothread *io;   /* the thread serving it */
+	int disk_queue;	       /* disk_use_iothread() for io */
+	uint64_t inflight_max; /* this queue's share of BLK_INFLIGHT_BYTES_MAX */
+
 	struct blk_req *free_reqs;
 	unsigned int inflight;
 	uint64_t inflight_bytes; /* read/write data in flight */
@@ -137,16 +155,17 @@ struct virtio_blk {
 	bool in_disk_submit;	 /* inside disk_submit(): its completions are inline */
 	bool news_for_driver;	 /* requests completed since the last pop */
 	/*
-	 * A FLUSH is a full barrier: it starts once every earlier request has
-	 * completed, and no later request is popped until it has completed.
-	 * So every write the guest saw complete before the flush's
-	 * completion is covered by its fdatasync.
+	 * A FLUSH is a barrier on its queue: it starts once every earlier
+	 * request of the queue has completed, and no later request is popped
+	 * from the queue until it has completed.  So every write the guest
+	 * saw complete on this queue before the flush's completion is covered
+	 * by its fdatasync (which covers every completed write of the file,
+	 * whatever its queue); requests of other queues are not ordered
+	 * against it, as on a multi-queue disk they cannot be.
 	 */
 	struct blk_req *parked_flush; /* waiting for earlier requests */
 	bool flush_in_progress;
 	struct blk_req reqs[VIRTQ_MAX_SIZE];
-
-	struct blk_counters counters;
 };
 
 static struct virtio_blk *to_blk(struct virtio_device *dev)
@@ -159,49 +178,52 @@ struct virtio_device *virtio_blk_device(struct virtio_blk *blk)
 	return &blk->vdev;
 }
 
-static struct virtq *blk_request_queue(struct virtio_blk *blk)
+static struct virtq *blk_request_queue(struct blk_queue *q)
 {
-	return &blk->vdev.queues[0].vq;
+	return &q->blk->vdev.queues[q->index].vq;
 }
 
-static void blk_submit(struct virtio_blk *blk, struct blk_req *req);
+static void blk_submit(struct blk_queue *q, struct blk_req *req);
 
-static void blk_flush_and_signal(struct virtio_blk *blk)
+/* Publish q's completions; all queues share the device's one interrupt. */
+static void blk_flush_and_signal(struct blk_queue *q)
 {
-	if (virtq_flush_used(blk_request_queue(blk)))
-		virtio_mmio_signal_used(&blk->vdev);
+	if (virtq_flush_used(blk_request_queue(q)))
+		virtio_mmio_signal_used(&q->blk->vdev);
 }
 
 static void blk_complete(struct blk_req *req, uint8_t status)
 {
-	struct virtio_blk *blk = req->blk;
+	struct blk_queue *q = req->q;
+	struct virtio_blk *blk = q->blk;
 
 	if (status == VIRTIO_BLK_S_IOERR)
 		counter_add(&blk->counters.ioerr, 1);
 	else if (status == VIRTIO_BLK_S_UNSUPP)
 		counter_add(&blk->counters.unsupp, 1);
 	__atomic_store_n(req->status, status, __ATOMIC_RELAXED);
-	virtq_push(blk_request_queue(blk), req->elem.head, req->written + 1);
-	blk->news_for_driver = true;
-	req->next_free = blk->free_reqs;
-	blk->free_reqs = req;
-	blk->inflight--;
-	blk->inflight_bytes -= req->data_bytes;
+	virtq_push(blk_request_queue(q), req->elem.head, req->written + 1);
+	q->news_for_driver = true;
+	req->next_free = q->free_reqs;
+	q->free_reqs = req;
+	q->inflight--;
+	q->inflight_bytes -= req->data_bytes;
+	atomic_fetch_sub_explicit(&blk->inflight_bytes, req->data_bytes, memory_order_relaxed);
 	if (req->type == VIRTIO_BLK_T_FLUSH)
-		blk->flush_in_progress = false;
-	if (blk->parked_flush && blk->inflight == 1) {
-		struct blk_req *flush = blk->parked_flush;
+		q->flush_in_progress = false;
+	if (q->parked_flush && q->inflight == 1) {
+		struct blk_req *flush = q->parked_flush;
 
-		blk->parked_flush = NULL;
-		blk_submit(blk, flush);
+		q->parked_flush = NULL;
+		blk_submit(q, flush);
 	}
 	/* A request the disk completed inside disk_submit() (the sync
 	 * engine, or an io_uring request refused before any I/O) is
 	 * published at once, so the driver can refill the ring while the device works
 	 * through the rest of the batch.  Completions from the ring are
 	 * published together after their batch (blk_after_batch). */
-	if (blk->in_disk_submit)
-		blk_flush_and_signal(blk);
+	if (q->in_disk_submit)
+		blk_flush_and_signal(q);
 }
 
 static void blk_log_io_error(struct virtio_blk *blk, const char *what, uint64_t offset, int err)
@@ -213,7 +235,7 @@ static void blk_log_io_error(struct virtio_blk *blk, const char *what, uint64_t 
 /* The disk's result -> status byte. */
 static uint8_t blk_io_status(struct blk_req *req, int result)
 {
-	struct virtio_blk *blk = req->blk;
+	struct virtio_blk *blk = req->q->blk;
 
 	switch (req->type) {
 	case VIRTIO_BLK_T_IN:
@@ -252,20 +274,35 @@ static void blk_io_done(struct disk_request *io, int result)
 	blk_complete(req, blk_io_status(req, result));
 }
 
-static void blk_submit(struct virtio_blk *blk, struct blk_req *req)
+/* The device-wide peak gauge, raised from any queue's thread (atomic maximum). */
+static void blk_raise_inflight_peak(struct virtio_blk *blk, unsigned long now)
 {
-	bool outer = blk->in_disk_submit; /* a parked flush starts inside a completion */
+	counter_t *peak = &blk->counters.inflight_peak_bytes;
+	unsigned long seen = counter_get(peak);
+
+	while (now > seen && !atomic_compare_exchange_weak_explicit(
+				 peak, &seen, now, memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
+static void blk_submit(struct blk_queue *q, struct blk_req *req)
+{
+	struct virtio_blk *blk = q->blk;
+	bool outer = q->in_disk_submit; /* a parked flush starts inside a completion */
 	int ret;
 
 	if (req->type == VIRTIO_BLK_T_IN || req->type == VIRTIO_BLK_T_OUT) {
 		req->data_bytes = req->io.len;
-		blk->inflight_bytes += req->data_bytes;
-		blk->turn_bytes += req->data_bytes;
-		counter_raise_to(&blk->counters.inflight_peak_bytes, blk->inflight_bytes);
+		q->inflight_bytes += req->data_bytes;
+		q->turn_bytes += req->data_bytes;
+		blk_raise_inflight_peak(blk, atomic_fetch_add_explicit(&blk->inflight_bytes,
+								       req->data_bytes,
+								       memory_order_relaxed) +
+						 req->data_bytes);
 	}
-	blk->in_disk_submit = true;
-	ret = disk_submit(blk->disk, &req->io);
-	blk->in_disk_submit = outer;
+	q->in_disk_submit = true;
+	ret = disk_submit_on(blk->disk, q->disk_queue, &req->io);
+	q->in_disk_submit = outer;
 	/* Refused before any I/O: no memory for a bounce buffer, or a ring
 	 * that takes no more SQEs. */
 	if (ret)
@@ -416,13 +453,14 @@ static enum blk_reason blk_parse(struct virtio_blk *blk, struct blk_req *req)
 	}
 }
 
-static void blk_start_request(struct virtio_blk *blk, struct blk_req *req)
+static void blk_start_request(struct blk_queue *q, struct blk_req *req)
 {
+	struct virtio_blk *blk = q->blk;
 	struct virtq_elem *e = &req->elem;
 	struct iovec *last;
 	enum blk_reason why;
 
-	blk->inflight++;
+	q->inflight++;
 	counter_add(&blk->counters.requests, 1);
 	req->written = 0;
 	req->data_bytes = 0;
@@ -442,26 +480,26 @@ static void blk_start_request(struct virtio_blk *blk, struct blk_req *req)
 		return;
 	}
 	if (req->type == VIRTIO_BLK_T_FLUSH) {
-		blk->flush_in_progress = true;
-		if (blk->inflight > 1) {
-			blk->parked_flush = req;
+		q->flush_in_progress = true;
+		if (q->inflight > 1) {
+			q->parked_flush = req;
 			return;
 		}
 	}
-	blk_submit(blk, req);
+	blk_submit(q, req);
 }
 
-static bool blk_queue_usable(struct virtio_blk *blk)
+static bool blk_queue_usable(struct blk_queue *q)
 {
-	return blk_request_queue(blk)->ready && !virtio_mmio_needs_reset(&blk->vdev) &&
-	       !iothread_stopping(blk->vdev.io);
+	return blk_request_queue(q)->ready && !virtio_mmio_needs_reset(&q->blk->vdev) &&
+	       !iothread_stopping(q->io);
 }
 
 /* Ready to take another chain off the ring. */
-static bool blk_can_pop(const struct virtio_blk *blk)
+static bool blk_can_pop(const struct blk_queue *q)
 {
-	return blk->free_reqs && !blk->flush_in_progress &&
-	       blk->inflight_bytes < BLK_INFLIGHT_BYTES_MAX && blk->turn_bytes < BLK_TURN_BYTES_MAX;
+	return q->free_reqs && !q->flush_in_progress && q->inflight_bytes < q->inflight_max &&
+	       q->turn_bytes < BLK_TURN_BYTES_MAX;
 }
 
 /*
@@ -470,47 +508,49 @@ static bool blk_can_pop(const struct virtio_blk *blk)
  * batch of completions and polls it before sleeping); blk_poll_queue()
  * re-enables them when the thread goes to sleep idle.
  */
-static bool blk_process_queue(struct virtio_blk *blk)
+static bool blk_process_queue(struct blk_queue *q)
 {
-	struct virtq *vq = blk_request_queue(blk);
+	struct virtio_blk *blk = q->blk;
+	struct virtq *vq = blk_request_queue(q);
 	bool popped = false;
 
-	if (!blk_queue_usable(blk))
+	if (!blk_queue_usable(q))
 		return false;
-	blk->turn_bytes = 0;
-	while (blk_can_pop(blk)) {
-		struct blk_req *req = blk->free_reqs;
-		int ret = virtio_queue_pop(&blk->vdev, 0, &req->elem);
+	q->turn_bytes = 0;
+	while (blk_can_pop(q)) {
+		struct blk_req *req = q->free_reqs;
+		int ret = virtio_queue_pop(&blk->vdev, q->index, &req->elem);
 
 		if (ret <= 0)
 			break;
 		if (req->elem.nr_in == 0 || req->elem.in_bytes == 0) {
 			/* Nowhere to put a status: nothing sane to answer. */
-			virtio_queue_break(&blk->vdev, 0, "request without a writable status byte");
+			virtio_queue_break(&blk->vdev, q->index,
+					   "request without a writable status byte");
 			break;
 		}
-		blk->free_reqs = req->next_free;
+		q->free_reqs = req->next_free;
 		virtq_disable_notify(vq);
-		blk->news_for_driver = false;
-		blk_start_request(blk, req);
+		q->news_for_driver = false;
+		blk_start_request(q, req);
 		popped = true;
 	}
 	/* Cut short with nothing in flight to wake the thread (the sync
 	 * engine): continue on the next turn, after the thread has looked at
 	 * everything else, a stop request included. */
-	if (blk->turn_bytes >= BLK_TURN_BYTES_MAX && !blk->inflight) {
+	if (q->turn_bytes >= BLK_TURN_BYTES_MAX && !q->inflight) {
 		counter_add(&blk->counters.turns_cut, 1);
-		iothread_arm_timer(blk->vdev.io, blk->resume_timer, 0);
+		iothread_arm_timer(q->io, q->resume_timer, 0);
 	}
 	return popped;
 }
 
 static void blk_resume_turn(void *opaque)
 {
-	struct virtio_blk *blk = opaque;
+	struct blk_queue *q = opaque;
 
-	if (blk_process_queue(blk))
-		blk_flush_and_signal(blk);
+	if (blk_process_queue(q))
+		blk_flush_and_signal(q);
 }
 
 static void blk_on_kick(void *opaque)
@@ -518,14 +558,15 @@ static void blk_on_kick(void *opaque)
 	blk_process_queue(opaque);
 }
 
+/* Per thread; thread i serves queue i only. */
 static void blk_after_batch(void *opaque)
 {
-	struct virtio_blk *blk = opaque;
+	struct blk_queue *q = opaque;
 
 	/* Completions first, so the driver can refill while we pop. */
-	blk_flush_and_signal(blk);
-	if (blk_process_queue(blk))
-		blk_flush_and_signal(blk); /* requests answered without host I/O */
+	blk_flush_and_signal(q);
+	if (blk_process_queue(q))
+		blk_flush_and_signal(q); /* requests answered without host I/O */
 }
 
 /*
@@ -543,47 +584,54 @@ static void blk_after_batch(void *opaque)
  */
 static bool blk_poll_queue(void *opaque, bool about_to_sleep)
 {
-	struct virtio_blk *blk = opaque;
-	struct virtq *vq = blk_request_queue(blk);
+	struct blk_queue *q = opaque;
+	struct virtq *vq = blk_request_queue(q);
 
-	if (!blk_queue_usable(blk))
+	if (!blk_queue_usable(q))
 		return false;
 	if (!about_to_sleep) {
-		if (virtq_has_avail(vq) && blk_can_pop(blk) && blk_process_queue(blk))
+		if (virtq_has_avail(vq) && blk_can_pop(q) && blk_process_queue(q))
 			return true;
-		if (blk->inflight && !blk->news_for_driver)
-			iothread_end_poll_window(blk->vdev.io);
+		if (q->inflight && !q->news_for_driver)
+			iothread_end_poll_window(q->io);
 		return false;
 	}
-	if (blk->inflight || !blk_can_pop(blk) || !virtq_enable_notify(vq))
+	if (q->inflight || !blk_can_pop(q) || !virtq_enable_notify(vq))
 		return false;
-	return blk_process_queue(blk);
+	return blk_process_queue(q);
 }
 
+/* With every I/O thread stopped (creation, activate after a reset). */
 static void blk_reset_requests(struct virtio_blk *blk)
 {
-	blk->free_reqs = NULL;
-	blk->inflight = 0;
-	blk->inflight_bytes = 0;
-	blk->turn_bytes = 0;
-	blk->parked_flush = NULL;
-	blk->flush_in_progress = false;
-	blk->news_for_driver = false;
-	for (unsigned int i = VIRTQ_MAX_SIZE; i-- > 0;) {
-		blk->reqs[i].io.done = blk_io_done;
-		blk->reqs[i].blk = blk;
-		blk->reqs[i].next_free = blk->free_reqs;
-		blk->free_reqs = &blk->reqs[i];
+	atomic_store_explicit(&blk->inflight_bytes, 0, memory_order_relaxed);
+	for (unsigned int n = 0; n < blk->nr_queues; n++) {
+		struct blk_queue *q = &blk->queues[n];
+
+		q->free_reqs = NULL;
+		q->inflight = 0;
+		q->inflight_bytes = 0;
+		q->turn_bytes = 0;
+		q->parked_flush = NULL;
+		q->flush_in_progress = false;
+		q->news_for_driver = false;
+		for (unsigned int i = VIRTQ_MAX_SIZE; i-- > 0;) {
+			q->reqs[i].io.done = blk_io_done;
+			q->reqs[i].q = q;
+			q->reqs[i].next_free = q->free_reqs;
+			q->free_reqs = &q->reqs[i];
+		}
 	}
 }
 
-/* DRIVER_OK; the transport then starts the I/O thread and kicks the queue
- * (and at reset stops the thread, waiting for every request in flight). */
+/* DRIVER_OK; the transport then starts the I/O threads and kicks the queues
+ * (and at reset stops the threads, waiting for every request in flight).
+ * Queue 0 must be ready; a driver may leave further queues unused. */
 static int blk_activate(struct virtio_device *dev)
 {
 	struct virtio_blk *blk = to_blk(dev);
 
-	if (!blk_request_queue(blk)->ready) {
+	if (!blk_request_queue(&blk->queues[0])->ready) {
 		log_error("%s: DRIVER_OK with the request queue not ready", blk->name);
 		return -EINVAL;
 	}
@@ -616,7 +664,7 @@ static void blk_report_stats(void *opaque, struct json_object *obj)
 		    rejected, blk_rejected_descs[i].name + strlen("rejected_"),
 		    json_object_new_uint64(counters_value(&blk->counters, &blk_rejected_descs[i])));
 	json_object_object_add(obj, "rejected", rejected);
-	iothread_report_stats(blk->vdev.io, obj);
+	virtio_mmio_report_iothreads(&blk->vdev, obj);
 }
 
 static void blk_build_config(struct virtio_blk *blk)
@@ -630,7 +678,7 @@ static void blk_build_config(struct virtio_blk *blk)
 	/* With O_DIRECT the direct-I/O offset alignment, so that Linux issues
 	 * requests the disk can take without failing. */
 	c->blk_size = disk_props(blk->disk)->block_size;
-	c->num_queues = 1;
+	c->num_queues = (uint16_t)blk->nr_queues;
 	c->max_discard_sectors = VIRTIO_BLK_MAX_DISCARD_SECTORS;
 	c->max_discard_seg = VIRTIO_BLK_MAX_DISCARD_SEG;
 	c->discard_sector_alignment = VIRTIO_BLK_DISCARD_ALIGNMENT;
@@ -664,6 +712,64 @@ static int blk_open_disk(struct virtio_blk *blk, const struct disk_config *cfg)
 	return 0;
 }
 
+/* Queue i's share of BLK_INFLIGHT_BYTES_MAX: the device never holds more. */
+static void blk_init_queue(struct virtio_blk *blk, unsigned int i)
+{
+	struct blk_queue *q = &blk->queues[i];
+
+	q->blk = blk;
+	q->index = i;
+	q->inflight_max = BLK_INFLIGHT_BYTES_MAX / blk->nr_queues;
+	q->io = virtio_queue_iothread(&blk->vdev, i);
+}
+
+/*
+ * The transport with one I/O thread per request queue (queue i on thread
+ * i), each with its resume timer and its own registration of the image on
+ * the thread's ring (the io_uring engine); then the rings are locked down
+ * to what the device uses (iothread_seal).  0 or -errno (logged), with
+ * nothing left to undo.
+ */
+static int blk_init_transport(struct virtio_blk *blk, struct vm *vm)
+{
+	struct virtio_io_desc desc = {
+	    /* Enough SQEs for a full queue of requests in one submission. */
+	    .ring_entries = 2 * VIRTQ_MAX_SIZE, .opaque = blk,
+	    .after_batch = blk_after_batch,	.poll = blk_poll_queue,
+	    .poll_min_ns = BLK_POLL_MIN_NS,	.poll_max_ns = BLK_POLL_MAX_NS,
+	    .nr_threads = blk->nr_queues,
+	};
+	int ret;
+
+	for (unsigned int i = 0; i < blk->nr_queues; i++) {
+		desc.kick[i] = blk_on_kick;
+		desc.queue_thread[i] = (uint8_t)i;
+		desc.kick_opaque[i] = &blk->queues[i];
+		desc.thread_opaque[i] = &blk->queues[i];
+	}
+	ret = virtio_mmio_init_with_iothread(&blk->vdev, vm, &desc);
+	if (ret)
+		return ret;
+	for (unsigned int i = 0; i < blk->nr_queues && !ret; i++) {
+		struct blk_queue *q = &blk->queues[i];
+
+		blk_init_queue(blk, i);
+		q->resume_timer = iothread_add_timer(q->io, blk_resume_turn, q);
+		if (q->resume_timer < 0) {
+			ret = q->resume_timer;
+			break;
+		}
+		q->disk_queue = disk_use_iothread(blk->disk, q->io);
+		if (q->disk_queue < 0)
+			ret = q->disk_queue;
+	}
+	if (!ret)
+		ret = virtio_mmio_seal_iothreads(&blk->vdev);
+	if (ret)
+		virtio_mmio_destroy(&blk->vdev);
+	return ret;
+}
+
 int virtio_blk_create(struct vm *vm, const struct disk_config *cfg, unsigned int index,
 		      struct virtio_blk **out)
 {
@@ -678,6 +784,20 @@ int virtio_blk_create(struct vm *vm, const struct disk_config *cfg, unsigned int
 	snprintf(blk->name, sizeof(blk->name), "virtio-blk.%u", index);
 	snprintf(blk->path, sizeof(blk->path), "%s", cfg->path);
 	blk->read_only = cfg->read_only;
+	/* 0 in a hand-built config means 1; the parser keeps it in range. */
+	blk->nr_queues = cfg->queues ? cfg->queues : 1;
+	if (blk->nr_queues > VIRTIO_BLK_MAX_QUEUES || blk->nr_queues > DISK_MAX_QUEUES) {
+		log_error("--disk %s: queues=%u is more than %d", cfg->path, cfg->queues,
+			  VIRTIO_BLK_MAX_QUEUES);
+		free(blk);
+		return -EINVAL;
+	}
+	blk->queues = calloc(blk->nr_queues, sizeof(*blk->queues));
+	if (!blk->queues) {
+		log_error("--disk %s: out of memory", cfg->path);
+		free(blk);
+		return -ENOMEM;
+	}
 	ret = blk_open_disk(blk, cfg);
 	if (ret)
 		goto fail;
@@ -692,40 +812,16 @@ int virtio_blk_create(struct vm *vm, const struct disk_config *cfg, unsigned int
 	else
 		blk->vdev.device_features |=
 		    BIT(VIRTIO_BLK_F_DISCARD) | BIT(VIRTIO_BLK_F_WRITE_ZEROES);
-	blk->vdev.nr_queues = 1;
+	if (blk->nr_queues > 1)
+		blk->vdev.device_features |= BIT(VIRTIO_BLK_F_MQ);
+	blk->vdev.nr_queues = blk->nr_queues;
 	blk->vdev.queue_num_max = VIRTQ_MAX_SIZE;
 	blk->vdev.config = &blk->config;
 	blk->vdev.config_size = sizeof(blk->config);
 	blk->vdev.ops = &blk_ops;
-	ret = virtio_mmio_init_with_iothread(
-	    &blk->vdev, vm,
-	    &(struct virtio_io_desc){
-		/* Enough SQEs for a full queue of requests in one submission. */
-		.ring_entries = 2 * VIRTQ_MAX_SIZE,
-		.opaque = blk,
-		.kick = {blk_on_kick},
-		.after_batch = blk_after_batch,
-		.poll = blk_poll_queue,
-		.poll_min_ns = BLK_POLL_MIN_NS,
-		.poll_max_ns = BLK_POLL_MAX_NS,
-	    });
+	ret = blk_init_transport(blk, vm);
 	if (ret)
 		goto fail;
-	blk->resume_timer = iothread_add_timer(blk->vdev.io, blk_resume_turn, blk);
-	if (blk->resume_timer < 0) {
-		ret = blk->resume_timer;
-		virtio_mmio_destroy(&blk->vdev);
-		goto fail;
-	}
-	/* The disk's io_uring engine submits on the I/O thread's ring, which
-	 * is then locked down to what the device uses (iothread_seal). */
-	ret = disk_use_iothread(blk->disk, blk->vdev.io);
-	if (!ret)
-		ret = iothread_seal(blk->vdev.io);
-	if (ret) {
-		virtio_mmio_destroy(&blk->vdev);
-		goto fail;
-	}
 	blk_reset_requests(blk);
 	vm_register_stats(vm, blk->name, blk_report_stats, blk);
 	props = disk_props(blk->disk);
@@ -737,6 +833,7 @@ int virtio_blk_create(struct vm *vm, const struct disk_config *cfg, unsigned int
 
 fail:
 	disk_close(blk->disk);
+	free(blk->queues);
 	free(blk);
 	return ret;
 }
@@ -745,7 +842,8 @@ void virtio_blk_destroy(struct virtio_blk *blk)
 {
 	if (!blk)
 		return;
-	virtio_mmio_destroy(&blk->vdev); /* stops and destroys the I/O thread */
+	virtio_mmio_destroy(&blk->vdev); /* stops and destroys the I/O threads */
 	disk_close(blk->disk);
+	free(blk->queues);
 	free(blk);
 }

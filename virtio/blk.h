@@ -1,6 +1,7 @@
 /*
  * virtio-blk (virtio 1.2, section 5.2) on the virtio-mmio transport, served
- * by one I/O thread per disk.
+ * by one I/O thread per request queue (--disk ...,queues=N; VIRTIO_BLK_F_MQ
+ * is offered when N > 1).
  *
  * The protocol definitions at the top depend only on <stdint.h>, so the
  * freestanding test guests share them.
@@ -113,6 +114,13 @@ _Static_assert(__builtin_offsetof(struct virtio_blk_config, max_discard_sectors)
  */
 #define BLK_INFLIGHT_BYTES_MAX (32u << 20)
 #define BLK_TURN_BYTES_MAX     (32u << 20)
+/*
+ * Request queues per device.  With N of them each queue may hold
+ * BLK_INFLIGHT_BYTES_MAX / N in flight (plus the request that crosses it),
+ * so the device's bound stays BLK_INFLIGHT_BYTES_MAX; BLK_TURN_BYTES_MAX
+ * is per I/O thread.
+ */
+#define VIRTIO_BLK_MAX_QUEUES 8
 
 #ifndef MINIVMM_FREESTANDING
 struct vm;

@@ -141,11 +141,12 @@ static bool disk_zeroing_continues(struct disk_request *r, int result)
 }
 
 static void disk_release_bounce(struct disk *d, struct disk_request *r);
-static void disk_start_waiting(struct disk *d);
+static void disk_start_waiting(struct disk *d, struct disk_queue *q);
 
 void disk_complete(struct disk_request *r, int result)
 {
 	struct disk *d = r->disk;
+	struct disk_queue *q = r->queue;
 
 	/* Refused before any I/O: complete with that error. */
 	if (disk_zeroing_continues(r, result) && !(result = d->engine->submit(d, r)))
@@ -156,8 +157,8 @@ void disk_complete(struct disk_request *r, int result)
 		disk_release_bounce(d, r);
 	}
 	r->done(r, result);
-	if (d->waiting)
-		disk_start_waiting(d);
+	if (q->waiting)
+		disk_start_waiting(d, q);
 }
 
 /*
@@ -183,10 +184,10 @@ static bool disk_needs_bounce(const struct disk *d, const struct disk_request *r
  * request, and the I/O thread's heap grew by about a chunk per bounced
  * request (tests/integration/virtio_blk_memory.sh).
  */
-static int disk_free_bounce_slot(const struct disk *d)
+static int disk_free_bounce_slot(const struct disk *d, const struct disk_queue *q)
 {
-	for (int i = 0; i < DISK_BOUNCE_SLOTS; i++)
-		if (!d->bounce_busy[i])
+	for (int i = 0; i < d->bounce_slots; i++)
+		if (!q->bounce_busy[i])
 			return i;
 	return -1;
 }
@@ -194,33 +195,40 @@ static int disk_free_bounce_slot(const struct disk *d)
 /* Give r a bounce buffer and fill its first chunk; false: no memory. */
 static bool disk_setup_bounce(struct disk *d, struct disk_request *r)
 {
-	int i = disk_free_bounce_slot(d);
-	unsigned long held;
+	struct disk_queue *q = r->queue;
+	int i = disk_free_bounce_slot(d, q);
+	unsigned long held, peak;
 
 	if (i < 0)
 		return false;
-	if (!d->bounce_slot[i] &&
-	    posix_memalign(&d->bounce_slot[i], d->props.mem_align, DISK_BOUNCE_CHUNK)) {
-		d->bounce_slot[i] = NULL;
+	if (!q->bounce_slot[i] &&
+	    posix_memalign(&q->bounce_slot[i], d->props.mem_align, DISK_BOUNCE_CHUNK)) {
+		q->bounce_slot[i] = NULL;
 		return false;
 	}
-	d->bounce_busy[i] = true;
-	r->bounce = d->bounce_slot[i];
+	q->bounce_busy[i] = true;
+	r->bounce = q->bounce_slot[i];
 	r->bounce_slot = i;
 	r->bounce_at = 0;
 	disk_bounce_fill(r);
 	counter_add(&d->counters.bounced, 1);
-	/* Gauges: only this thread changes them, the stats reader reads. */
-	counter_add(&d->counters.bounce_bytes, DISK_BOUNCE_CHUNK);
-	held = counter_get(&d->counters.bounce_bytes);
-	if (held > counter_get(&d->counters.bounce_peak_bytes))
-		atomic_store_explicit(&d->counters.bounce_peak_bytes, held, memory_order_relaxed);
+	/* Gauges, shared by the disk's threads: the peak is raised to the
+	 * value this thread's addition produced, with an atomic maximum. */
+	held = atomic_fetch_add_explicit(&d->counters.bounce_bytes, DISK_BOUNCE_CHUNK,
+					 memory_order_relaxed) +
+	       DISK_BOUNCE_CHUNK;
+	peak = counter_get(&d->counters.bounce_peak_bytes);
+	while (held > peak &&
+	       !atomic_compare_exchange_weak_explicit(&d->counters.bounce_peak_bytes, &peak, held,
+						      memory_order_relaxed, memory_order_relaxed))
+		;
 	return true;
 }
 
 static void disk_release_bounce(struct disk *d, struct disk_request *r)
 {
-	d->bounce_busy[r->bounce_slot] = false;
+	(void)d;
+	r->queue->bounce_busy[r->bounce_slot] = false;
 	r->bounce = NULL;
 	atomic_fetch_sub_explicit(&d->counters.bounce_bytes, DISK_BOUNCE_CHUNK,
 				  memory_order_relaxed);
@@ -229,9 +237,11 @@ static void disk_release_bounce(struct disk *d, struct disk_request *r)
 /* r waits for a bounce buffer, behind those already waiting. */
 static void disk_wait_for_bounce(struct disk *d, struct disk_request *r)
 {
+	struct disk_queue *q = r->queue;
+
 	r->next = NULL;
-	*d->waiting_tail = r;
-	d->waiting_tail = &r->next;
+	*q->waiting_tail = r;
+	q->waiting_tail = &r->next;
 	counter_add(&d->counters.bounce_waits, 1);
 }
 
@@ -241,35 +251,46 @@ static void disk_wait_for_bounce(struct disk *d, struct disk_request *r)
  * done runs: it was accepted).  Not re-entered from those completions:
  * the outer loop carries on.
  */
-static void disk_start_waiting(struct disk *d)
+static void disk_start_waiting(struct disk *d, struct disk_queue *q)
 {
 	struct disk_request *r;
 
-	if (d->starting_waiting)
+	if (q->starting_waiting)
 		return;
-	d->starting_waiting = true;
-	while ((r = d->waiting) && disk_free_bounce_slot(d) >= 0) {
+	q->starting_waiting = true;
+	while ((r = q->waiting) && disk_free_bounce_slot(d, q) >= 0) {
 		int ret = -ENOMEM;
 
-		d->waiting = r->next;
-		if (!d->waiting)
-			d->waiting_tail = &d->waiting;
+		q->waiting = r->next;
+		if (!q->waiting)
+			q->waiting_tail = &q->waiting;
 		if (disk_setup_bounce(d, r))
 			ret = d->engine->submit(d, r);
 		if (ret)
 			disk_complete(r, ret);
 	}
-	d->starting_waiting = false;
+	q->starting_waiting = false;
 }
 
 int disk_submit(struct disk *d, struct disk_request *r)
 {
+	return disk_submit_on(d, 0, r);
+}
+
+int disk_submit_on(struct disk *d, int queue, struct disk_request *r)
+{
+	struct disk_queue *q;
 	int ret;
 
+	/* Queue 0 exists unbound (the sync engine needs no thread). */
+	if (queue < 0 || queue >= (d->nr_bound ? (int)d->nr_bound : 1))
+		return -EINVAL;
+	q = &d->queues[queue];
 	if ((unsigned int)r->op > DISK_OP_WRITE_ZEROES || (disk_is_rw(r) && r->len > UINT32_MAX) ||
-	    (d->engine->needs_iothread && !d->io))
+	    (d->engine->needs_iothread && !q->io))
 		return -EINVAL;
 	r->disk = d;
+	r->queue = q;
 	r->transferred = 0;
 	r->bounce = NULL;
 	r->bounce_at = 0;
@@ -281,7 +302,8 @@ int disk_submit(struct disk *d, struct disk_request *r)
 		 * to: each request is over, its buffer back in the pool,
 		 * before the next can be submitted.
 		 */
-		if (!d->engine->inline_completion && (d->waiting || disk_free_bounce_slot(d) < 0)) {
+		if (!d->engine->inline_completion &&
+		    (q->waiting || disk_free_bounce_slot(d, q) < 0)) {
 			disk_wait_for_bounce(d, r);
 			return 0;
 		}
@@ -448,25 +470,43 @@ struct disk *disk_open(const struct disk_config *cfg)
 		errno = EINVAL;
 		return NULL;
 	}
-	d->waiting_tail = &d->waiting;
+	for (int i = 0; i < DISK_MAX_QUEUES; i++)
+		d->queues[i].waiting_tail = &d->queues[i].waiting;
+	d->bounce_slots = DISK_BOUNCE_SLOTS;
 	return d;
 }
 
 int disk_use_iothread(struct disk *d, struct iothread *io)
 {
-	int ret = d->engine->use_iothread ? d->engine->use_iothread(d, io) : 0;
+	struct disk_queue *q;
+	int ret;
 
-	if (!ret)
-		d->io = io;
-	return ret;
+	if (d->nr_bound >= DISK_MAX_QUEUES) {
+		log_error("disk: more than %d I/O threads", DISK_MAX_QUEUES);
+		return -EINVAL;
+	}
+	q = &d->queues[d->nr_bound];
+	q->io = io;
+	ret = d->engine->use_iothread ? d->engine->use_iothread(d, q) : 0;
+	if (ret) {
+		q->io = NULL;
+		return ret;
+	}
+	d->nr_bound++;
+	/* The pool split between the threads, at least a buffer each. */
+	d->bounce_slots = DISK_BOUNCE_SLOTS / (int)d->nr_bound;
+	if (d->bounce_slots < 1)
+		d->bounce_slots = 1;
+	return (int)d->nr_bound - 1;
 }
 
 void disk_close(struct disk *d)
 {
 	if (!d)
 		return;
-	for (int i = 0; i < DISK_BOUNCE_SLOTS; i++)
-		free(d->bounce_slot[i]);
+	for (int q = 0; q < DISK_MAX_QUEUES; q++)
+		for (int i = 0; i < DISK_BOUNCE_SLOTS; i++)
+			free(d->queues[q].bounce_slot[i]);
 	disk_unlock_image(d);
 	close(d->fd);
 	free(d);

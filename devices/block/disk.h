@@ -48,8 +48,11 @@
 #include "vm_config.h"
 
 #define DISK_SECTOR_SIZE 512
+/* I/O threads one disk can be bound to (disk_use_iothread). */
+#define DISK_MAX_QUEUES 8
 
 struct disk;
+struct disk_queue;
 
 enum disk_op {
 	DISK_OP_READ,
@@ -85,8 +88,9 @@ struct disk_request {
 	/* The backend's while the request is in flight. */
 	struct iothread_op uring_op;
 	struct disk *disk;
+	struct disk_queue *queue;  /* the submitting thread's: its ring and bounce buffers */
 	void *bounce;		   /* one chunk of the request (DISK_BOUNCE_CHUNK at most) */
-	int bounce_slot;	   /* which buffer of the disk's pool */
+	int bounce_slot;	   /* which buffer of the queue's pool */
 	uint64_t bounce_at;	   /* where in the request the chunk starts */
 	struct disk_request *next; /* waiting for a bounce buffer */
 	uint8_t zero_step;	   /* WRITE_ZEROES without ZERO_RANGE: disk_fallocate_mode() */
@@ -107,10 +111,14 @@ struct disk_props {
 /*
  * Bounce memory is bounded (cache=none, misaligned buffers), whatever the
  * request's size: a disk has a pool of DISK_BOUNCE_SLOTS buffers of
- * DISK_BOUNCE_CHUNK bytes (allocated on first use, kept until close).  A
- * bounced request holds one buffer from start to completion and moves its
- * data through it one chunk after the other; when all are in use it waits
- * (counted as bounce_waits) until an earlier one completes.
+ * DISK_BOUNCE_CHUNK bytes (allocated on first use, kept until close),
+ * split between the I/O threads it is bound to (each thread's queue gets
+ * DISK_BOUNCE_SLOTS / threads of them, at least one, so the pool is
+ * max(DISK_BOUNCE_POOL_BYTES, threads * DISK_BOUNCE_CHUNK)).  A
+ * thread only ever touches its own share, so no lock is needed.  A bounced
+ * request holds one buffer from start to completion and moves its data
+ * through it one chunk after the other; when all of its queue's are in use
+ * it waits (counted as bounce_waits) until an earlier one completes.
  */
 #define DISK_BOUNCE_CHUNK      (1u << 20)
 #define DISK_BOUNCE_POOL_BYTES (4u << 20)
@@ -134,13 +142,17 @@ struct disk_counters {
 struct disk *disk_open(const struct disk_config *cfg);
 
 /*
- * The I/O thread whose ring carries the io_uring engine's requests, and
- * where their completions run; set once, before the thread's ring is
- * sealed (iothread_seal(), at the latest its first start): the io_uring
- * engine registers the image and its opcodes with the ring (the sync
- * engine does not use the thread).  Separate from disk_open()
- * so that a caller can open, and fail on, the image before it claims
- * anything else.  0, or -errno (logged) and requests fail with -EINVAL.
+ * Bind an I/O thread: its ring carries the io_uring engine's requests of
+ * one queue, and their completions run there; called before the thread's
+ * ring is sealed (iothread_seal(), at the latest its first start): the
+ * io_uring engine registers the image and its opcodes with the ring (the
+ * sync engine does not use the thread).  Called once per thread, up to
+ * DISK_MAX_QUEUES times, before the first request: the n-th call binds
+ * queue n (0, 1, ...), which disk_submit_on() then takes; disk_submit() is
+ * queue 0.  Separate from disk_open() so that a caller can open, and fail
+ * on, the image before it claims anything else.  The queue index (0 for
+ * the first thread), or -errno (logged) and that queue's requests fail
+ * with -EINVAL.
  */
 int disk_use_iothread(struct disk *d, struct iothread *io);
 
@@ -156,6 +168,13 @@ void disk_close(struct disk *d);
  * buffer -ENOMEM, the ring refused an SQE -EBUSY); done will not run.
  */
 int disk_submit(struct disk *d, struct disk_request *r);
+
+/*
+ * disk_submit() on queue q (a disk_use_iothread() result), from the thread
+ * bound to it: the request goes to that thread's ring and uses its share
+ * of the bounce pool.  An unbound q is -EINVAL.
+ */
+int disk_submit_on(struct disk *d, int q, struct disk_request *r);
 
 const struct disk_props *disk_props(const struct disk *d);
 const struct disk_counters *disk_counters(const struct disk *d);

@@ -13,10 +13,10 @@
 struct disk_engine_ops {
 	const char *name;
 	bool inline_completion; /* submit runs the request to its end */
-	bool needs_iothread;	/* submits on disk->io's ring */
-	/* disk_use_iothread(): register what the engine uses on io's ring
-	 * (the file, the opcodes).  0 or -errno. */
-	int (*use_iothread)(struct disk *d, struct iothread *io);
+	bool needs_iothread;	/* submits on the request's queue's ring */
+	/* disk_use_iothread(): register what the engine uses on q->io's ring
+	 * (the file, the opcodes) and set q->io_file.  0 or -errno. */
+	int (*use_iothread)(struct disk *d, struct disk_queue *q);
 	/* Start r (disk_submit() has checked it and set up any bounce
 	 * buffer): 0, or -errno without having called disk_complete(). */
 	int (*submit)(struct disk *d, struct disk_request *r);
@@ -25,20 +25,33 @@ struct disk_engine_ops {
 extern const struct disk_engine_ops disk_sync_engine;
 extern const struct disk_engine_ops disk_uring_engine;
 
-struct disk {
-	int fd;
-	const struct disk_engine_ops *engine;
+/*
+ * What one I/O thread's requests use: its ring, and its share of the bounce
+ * pool.  Touched only by the thread that submits and completes the queue's
+ * requests, so queues need no lock between them.
+ */
+struct disk_queue {
 	struct iothread *io; /* disk_use_iothread(): the io_uring engine's ring */
 	int io_file;	     /* fd's index in io's file table (iothread_register_file) */
-	struct disk_props props;
-	struct disk_counters counters;
-	/* The thread that submits and completes requests only: the bounce
-	 * buffers (allocated on first use), which are in use, and the
-	 * bounced requests waiting for one, oldest first. */
+	/* The bounce buffers (allocated on first use), which are in use, and
+	 * the bounced requests waiting for one, oldest first. */
 	void *bounce_slot[DISK_BOUNCE_SLOTS];
 	bool bounce_busy[DISK_BOUNCE_SLOTS];
 	struct disk_request *waiting, **waiting_tail;
 	bool starting_waiting; /* disk_start_waiting() is running */
+};
+
+struct disk {
+	int fd;
+	const struct disk_engine_ops *engine;
+	struct disk_props props;
+	struct disk_counters counters;
+	/* queues[0] exists from disk_open() (a caller that never binds a
+	 * thread uses it); nr_bound threads have been bound, queue i to the
+	 * i-th.  bounce_slots: each queue's share of the pool. */
+	struct disk_queue queues[DISK_MAX_QUEUES];
+	unsigned int nr_bound;
+	int bounce_slots;
 };
 
 /*

@@ -3,9 +3,9 @@
  * (iothread_get_sqe), submitted with the thread's next io_uring_enter along
  * with the rest of its batch; the completion comes back through the same
  * ring.  Guest buffers go to the kernel as they are (readv/writev on the
- * caller's iovec), bounced ones as one plain read/write.  The ring knows
- * the image as a registered file (d->io_file) and allows only the opcodes
- * below (disk_uring_use_iothread).
+ * caller's iovec), bounced ones as one plain read/write.  Each bound
+ * thread's ring knows the image as a registered file (its queue's io_file)
+ * and allows only the opcodes below (disk_uring_use_iothread).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +15,7 @@
 #include "log.h"
 #include "util.h"
 
-static void disk_uring_prep_rw(struct io_uring_sqe *sqe, struct disk *d, struct disk_request *r)
+static void disk_uring_prep_rw(struct io_uring_sqe *sqe, int file, struct disk_request *r)
 {
 	uint64_t at = r->offset + r->transferred;
 	bool read = r->op == DISK_OP_READ;
@@ -26,37 +26,37 @@ static void disk_uring_prep_rw(struct io_uring_sqe *sqe, struct disk *d, struct 
 	if (iov == &one) {
 		/* Bounced: the rest of the chunk, one plain buffer. */
 		if (read)
-			io_uring_prep_read(sqe, d->io_file, one.iov_base, (unsigned int)one.iov_len,
-					   at);
+			io_uring_prep_read(sqe, file, one.iov_base, (unsigned int)one.iov_len, at);
 		else
-			io_uring_prep_write(sqe, d->io_file, one.iov_base,
-					    (unsigned int)one.iov_len, at);
+			io_uring_prep_write(sqe, file, one.iov_base, (unsigned int)one.iov_len, at);
 	} else if (read) {
-		io_uring_prep_readv(sqe, d->io_file, iov, cnt, at);
+		io_uring_prep_readv(sqe, file, iov, cnt, at);
 	} else {
-		io_uring_prep_writev(sqe, d->io_file, iov, cnt, at);
+		io_uring_prep_writev(sqe, file, iov, cnt, at);
 	}
 }
 
 static int disk_uring_submit(struct disk *d, struct disk_request *r)
 {
-	struct io_uring_sqe *sqe = iothread_get_sqe(d->io, &r->uring_op);
+	struct io_uring_sqe *sqe = iothread_get_sqe(r->queue->io, &r->uring_op);
+	int file = r->queue->io_file;
 
+	(void)d;
 	if (!sqe)
 		return -EBUSY;
 	switch (r->op) {
 	case DISK_OP_READ:
 	case DISK_OP_WRITE:
-		disk_uring_prep_rw(sqe, d, r);
+		disk_uring_prep_rw(sqe, file, r);
 		break;
 	case DISK_OP_FLUSH:
 		/* Not IOSQE_IO_DRAIN: that would also wait for the eventfd
 		 * reads that stay pending on this ring.  A caller that needs a
 		 * barrier waits for earlier requests before submitting. */
-		io_uring_prep_fsync(sqe, d->io_file, IORING_FSYNC_DATASYNC);
+		io_uring_prep_fsync(sqe, file, IORING_FSYNC_DATASYNC);
 		break;
 	default:
-		io_uring_prep_fallocate(sqe, d->io_file, disk_fallocate_mode(r), r->offset, r->len);
+		io_uring_prep_fallocate(sqe, file, disk_fallocate_mode(r), r->offset, r->len);
 		break;
 	}
 	iothread_sqe_fixed(sqe);
@@ -84,14 +84,15 @@ static void disk_uring_done(struct iothread_op *op, int res, uint32_t cqe_flags)
  * read-only image gets the write opcodes too: its file is open O_RDONLY, so
  * the kernel refuses them with -EBADF, as the sync engine's pwritev.
  */
-static int disk_uring_use_iothread(struct disk *d, struct iothread *io)
+static int disk_uring_use_iothread(struct disk *d, struct disk_queue *q)
 {
+	struct iothread *io = q->io;
 	static const unsigned int ops[] = {IORING_OP_READ,   IORING_OP_READV, IORING_OP_WRITE,
 					   IORING_OP_WRITEV, IORING_OP_FSYNC, IORING_OP_FALLOCATE};
 	int ret = iothread_register_file(io, d->fd);
 
 	if (ret >= 0) {
-		d->io_file = ret;
+		q->io_file = ret;
 		ret = 0;
 	}
 	for (unsigned int i = 0; i < ARRAY_SIZE(ops) && !ret; i++)

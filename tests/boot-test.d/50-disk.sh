@@ -2,8 +2,10 @@
 # virtio-blk in the Linux boot test (sourced by tests/boot-test).
 # Two disks: a copy of the ext2 test disk, which the guest mounts, reads and
 # writes (checks 50-disk-read, 51-disk-write), and a zeroed raw scratch disk
-# that the guest writes a pattern to with dd conv=fsync (52-disk-raw).  The
-# guest finds them by their virtio-blk serial (the image's base name).  After
+# that the guest writes a pattern to with dd conv=fsync (52-disk-raw) and
+# that has two request queues (queues=2), which the guest counts as blk-mq
+# hardware queues (54-disk-mq).  The guest finds them by their virtio-blk
+# serial (the image's base name).  After
 # minivmm exits, this plugin checks on the host that the images hold exactly
 # what the guest wrote, and that e2fsck finds the file system clean.
 
@@ -11,10 +13,11 @@ disk_ext2=$work/disk.ext2
 disk_raw=$work/scratch.raw
 disk_stamp=stamp$$x$RANDOM
 disk_raw_sector=2049 # as DISK_RAW_SECTOR in guest-images/rootfs/etc/minivmm/lib/disk.sh
+disk_raw_queues=2
 
-MINIVMM_ARGS+=(--disk "$disk_ext2" --disk "$disk_raw")
+MINIVMM_ARGS+=(--disk "$disk_ext2" --disk "$disk_raw,queues=$disk_raw_queues")
 GUEST_OPTS+=("minivmm.disk_ext2=${disk_ext2##*/}" "minivmm.disk_raw=${disk_raw##*/}"
-	"minivmm.disk_stamp=$disk_stamp")
+	"minivmm.disk_raw_queues=$disk_raw_queues" "minivmm.disk_stamp=$disk_stamp")
 
 disk_setup() {
 	cp "$images/test-disk.ext2" "$disk_ext2" && truncate -s 4M "$disk_raw"

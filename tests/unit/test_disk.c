@@ -818,13 +818,82 @@ START_TEST(image_lock)
 }
 END_TEST
 
+/* Multi-queue: a second I/O thread, bound as queue 1, submits on its own ring. */
+static pthread_t td_io2_thread;
+
+static void td_on_done_q1(struct disk_request *r, int result)
+{
+	struct treq *t = container_of(r, struct treq, r);
+	uint64_t one = 1;
+
+	t->result = result;
+	t->on_test_thread = pthread_equal(pthread_self(), td_io2_thread); /* here: on thread 2 */
+	atomic_fetch_add(&t->calls, 1);
+	ck_assert_int_eq(write(done_fd, &one, sizeof(one)), sizeof(one));
+}
+
+static void td_on_go_q1(void *opaque)
+{
+	uint64_t one = 1;
+
+	(void)opaque;
+	td_io2_thread = pthread_self();
+	pending_submit = disk_submit_on(disk, 1, &pending->r);
+	if (pending_submit)
+		ck_assert_int_eq(write(done_fd, &one, sizeof(one)), sizeof(one));
+}
+
+START_TEST(uring_second_thread_queue)
+{
+	struct pollfd p = {.events = POLLIN};
+	uint8_t buf[4096];
+	struct iovec iov = {buf, sizeof(buf)};
+	struct treq t = {.r = {.op = DISK_OP_READ,
+			       .iov = &iov,
+			       .iovcnt = 1,
+			       .offset = 8192,
+			       .len = sizeof(buf),
+			       .done = td_on_done_q1}};
+	struct iothread *io2;
+	uint64_t one = 1, v;
+	int go2;
+
+	td_make_image(IMG_BYTES);
+	td_open_disk(DISK_ENGINE_IO_URING, DISK_CACHE_WRITEBACK, false); /* io: queue 0 */
+	io2 = iothread_create("test-disk2", 64);
+	ck_assert_ptr_nonnull(io2);
+	go2 = eventfd(0, EFD_CLOEXEC);
+	ck_assert_int_ge(go2, 0);
+	ck_assert_int_eq(iothread_watch_eventfd(io2, go2, td_on_go_q1, NULL), 0);
+	ck_assert_int_eq(disk_use_iothread(disk, io2), 1);
+	ck_assert_int_eq(iothread_start(io2), 0);
+	pending = &t;
+	ck_assert_int_eq(write(go2, &one, sizeof(one)), sizeof(one));
+	p.fd = done_fd;
+	ck_assert_msg(poll(&p, 1, 10000) == 1, "no completion within 10 s");
+	ck_assert_int_eq(read(done_fd, &v, sizeof(v)), sizeof(v));
+	ck_assert_int_eq(pending_submit, 0);
+	ck_assert_int_eq(t.result, 0);
+	ck_assert_int_eq(atomic_load(&t.calls), 1);
+	ck_assert(t.on_test_thread); /* completed on thread 2, from its ring */
+	for (unsigned int i = 0; i < sizeof(buf); i++)
+		ck_assert_uint_eq(buf[i], disk_image_byte(8192 + i));
+	/* Queues that were never bound. */
+	ck_assert_int_eq(disk_submit_on(disk, 2, &t.r), -EINVAL);
+	ck_assert_int_eq(disk_submit_on(disk, -1, &t.r), -EINVAL);
+	iothread_destroy(io2);
+	close(go2);
+	td_close_disk();
+}
+END_TEST
+
 Suite *disk_suite(void)
 {
 	Suite *s = suite_create("disk");
 	/* The tests of one engine or of none. */
 	TCase *tc = unit_tcase(s, "backend", NULL, NULL,
 			       UNIT_TESTS(uring_batch, short_transfer_policy, open_errors,
-					  uring_bounce_pool_is_bounded));
+					  uring_bounce_pool_is_bounded, uring_second_thread_queue));
 
 	tcase_set_timeout(tc, 30);
 	/* _i: 0 = cache=writeback, 1 = cache=none. */

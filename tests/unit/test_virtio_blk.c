@@ -737,8 +737,9 @@ static void start_big(int i, enum disk_cache cache)
  * more byte of the last data buffer, else a descriptor of its own.
  * Returns the status byte.
  */
-static uint64_t queue_big(unsigned int s, uint32_t type, uint64_t sector, uint64_t data,
-			  unsigned int nseg, uint32_t seg_len, uint32_t stride, bool status_in_last)
+static uint64_t queue_big_on(struct tdrv *d, uint16_t head, unsigned int s, uint32_t type,
+			     uint64_t sector, uint64_t data, unsigned int nseg, uint32_t seg_len,
+			     uint32_t stride, bool status_in_last)
 {
 	struct virtio_blk_req_hdr hdr = {.type = type, .sector = sector};
 	uint16_t w = type == VIRTIO_BLK_T_IN ? VIRTQ_DESC_F_WRITE : 0;
@@ -750,22 +751,29 @@ static uint64_t queue_big(unsigned int s, uint32_t type, uint64_t sector, uint64
 	ck_assert_uint_le(nseg + (status_in_last ? 1 : 2), 256);
 	memcpy(ram(HDRS + 16 * s, 16), &hdr, 16);
 	*ram(status_gpa, 1) = 0xee;
-	tdrv_desc_at(&drv, table, n, HDRS + 16 * s, 16, VIRTQ_DESC_F_NEXT, n + 1);
+	tdrv_desc_at(d, table, n, HDRS + 16 * s, 16, VIRTQ_DESC_F_NEXT, n + 1);
 	n++;
 	for (unsigned int k = 0; k < nseg; k++, n++) {
 		bool end = k == nseg - 1 && status_in_last;
 
-		tdrv_desc_at(&drv, table, n, data + (uint64_t)k * stride, seg_len + (end ? 1 : 0),
+		tdrv_desc_at(d, table, n, data + (uint64_t)k * stride, seg_len + (end ? 1 : 0),
 			     end ? w : (uint16_t)(w | VIRTQ_DESC_F_NEXT), n + 1);
 	}
 	if (!status_in_last) {
-		tdrv_desc_at(&drv, table, n, STATUS + s, 1, VIRTQ_DESC_F_WRITE, 0);
+		tdrv_desc_at(d, table, n, STATUS + s, 1, VIRTQ_DESC_F_WRITE, 0);
 		n++;
 	}
-	tdrv_desc(&drv, (uint16_t)s, table, n * 16u, VIRTQ_DESC_F_INDIRECT, 0);
-	tdrv_post(&drv, (uint16_t)s);
-	posted++;
+	tdrv_desc(d, head, table, n * 16u, VIRTQ_DESC_F_INDIRECT, 0);
+	tdrv_post(d, head);
 	return status_gpa;
+}
+
+static uint64_t queue_big(unsigned int s, uint32_t type, uint64_t sector, uint64_t data,
+			  unsigned int nseg, uint32_t seg_len, uint32_t stride, bool status_in_last)
+{
+	posted++;
+	return queue_big_on(&drv, (uint16_t)s, s, type, sector, data, nseg, seg_len, stride,
+			    status_in_last);
 }
 
 static uint8_t big_req(uint32_t type, uint64_t sector, uint64_t data, unsigned int nseg,
@@ -907,6 +915,233 @@ START_TEST(io_in_flight_and_per_turn_bounded)
 }
 END_TEST
 
+/*
+ * Multi-queue (queues=2): queue 0 on drv's rings, queue 1 on drv1's.  The
+ * request areas (headers, status bytes, indirect tables) are shared by
+ * slot: queue 1 uses slots MQ_SLOT1 and up.
+ */
+#define RINGS1	 0x18000
+#define MQ_SLOT1 16
+static struct tdrv drv1;
+
+static void start_mq(int i, unsigned int queues, uint64_t size)
+{
+	make_disk();
+	if (size)
+		ck_assert_int_eq(ftruncate(hostfd, (off_t)size), 0);
+	vm = fake_vm_create(RAM);
+	dcfg = (struct disk_config){
+	    .path = path, .cache = DISK_CACHE_WRITEBACK, .engine = engine_of(i), .queues = queues};
+	ck_assert_int_eq(virtio_blk_create(vm, &dcfg, 0, &blk), 0);
+	dev = virtio_blk_device(blk);
+	ck_assert(tmmio_negotiate(dev, BASE_FEATURES | BIT(VIRTIO_F_INDIRECT_DESC) |
+					   (queues > 1 ? BIT(VIRTIO_BLK_F_MQ) : 0)) &
+		  VIRTIO_STATUS_FEATURES_OK);
+	tdrv_init(&drv, &vm->mem, QSIZE, RINGS);
+	tdrv_init(&drv1, &vm->mem, QSIZE, RINGS1);
+	posted = 0;
+	tmmio_setup_queue(dev, 0, QSIZE, drv.desc, drv.avail, drv.used);
+	tmmio_setup_queue(dev, 1, QSIZE, drv1.desc, drv1.avail, drv1.used);
+	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+				   VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DRIVER_OK,
+			  VIRTIO_STATUS_DRIVER_OK);
+}
+
+/* Like queue_req, on d's ring: descriptors 3 * (s % MQ_SLOT1) and on, slot s's areas. */
+static void mq_queue_req(struct tdrv *d, unsigned int s, uint32_t type, uint64_t sector,
+			 uint64_t data_gpa, uint32_t len, bool device_writes)
+{
+	struct virtio_blk_req_hdr hdr = {.type = type, .sector = sector};
+	uint16_t n = (uint16_t)(3 * (s % MQ_SLOT1));
+
+	memcpy(ram(HDRS + 16 * s, 16), &hdr, 16);
+	*ram(STATUS + s, 1) = 0xee;
+	tdrv_desc(d, n, HDRS + 16 * s, 16, VIRTQ_DESC_F_NEXT, n + 1);
+	tdrv_desc(d, n + 1, data_gpa, len,
+		  VIRTQ_DESC_F_NEXT | (device_writes ? VIRTQ_DESC_F_WRITE : 0), n + 2);
+	tdrv_desc(d, n + 2, STATUS + s, 1, VIRTQ_DESC_F_WRITE, 0);
+	tdrv_post(d, n);
+}
+
+static void kick_queue(unsigned int q)
+{
+	uint64_t one = 1;
+
+	ck_assert_int_eq(write(dev->queues[q].kick_fd, &one, 8), 8);
+}
+
+/* Until drv's used ring holds n0 entries and drv1's n1 (one interrupt line for both). */
+static void mq_wait(uint16_t n0, uint16_t n1)
+{
+	double deadline = now() + 10;
+
+	while (tdrv_used_idx(&drv) != n0 || tdrv_used_idx(&drv1) != n1) {
+		struct pollfd p = {.fd = dev->call_fd, .events = POLLIN};
+		uint64_t v;
+
+		ck_assert_msg(now() < deadline, "used %u/%u, expected %u/%u", tdrv_used_idx(&drv),
+			      tdrv_used_idx(&drv1), n0, n1);
+		if (poll(&p, 1, 100) == 1)
+			ck_assert_int_eq(read(dev->call_fd, &v, 8), 8);
+	}
+}
+
+/* A counter of the device's stats (path as for unit_json_u64). */
+static uint64_t mq_stat(const char *name)
+{
+	struct json_object *st = unit_device_stats(vm, "virtio-blk.0");
+	uint64_t n = unit_json_u64(st, name);
+
+	json_object_put(st);
+	return n;
+}
+
+/* Thread t's counter name from the transport's "io_threads" array. */
+static uint64_t mq_thread_stat(unsigned int t, const char *name)
+{
+	struct json_object *st = unit_device_stats(vm, "virtio-blk.0"), *threads, *one, *v;
+	uint64_t n;
+
+	ck_assert(json_object_object_get_ex(st, "io_threads", &threads));
+	ck_assert_uint_eq(json_object_array_length(threads), 2);
+	one = json_object_array_get_idx(threads, t);
+	ck_assert(json_object_object_get_ex(one, name, &v));
+	n = json_object_get_uint64(v);
+	json_object_put(st);
+	return n;
+}
+
+static uint16_t config_num_queues(void)
+{
+	return (uint16_t)(rd(VIRTIO_MMIO_CONFIG + 32) >> 16);
+}
+
+/* queues=N is num_queues in config space; MQ is offered only when N > 1. */
+START_TEST(mq_config_and_feature)
+{
+	start_mq(0, 2, 0);
+	ck_assert_uint_eq(config_num_queues(), 2);
+	ck_assert(tmmio_device_features(dev) & BIT(VIRTIO_BLK_F_MQ));
+	stop();
+	/* queues=1, and 0 (a hand-built config): one queue, no MQ, one thread. */
+	for (unsigned int n = 0; n < 2; n++) {
+		start_mq(0, n, 0);
+		ck_assert_uint_eq(config_num_queues(), 1);
+		ck_assert(!(tmmio_device_features(dev) & BIT(VIRTIO_BLK_F_MQ)));
+		ck_assert_uint_eq(dev->nr_io_threads, 1);
+		stop();
+	}
+}
+END_TEST
+
+/* A request on queue 1 completes on queue 1's used ring, served by thread 1. */
+START_TEST(mq_request_completes_on_its_queue)
+{
+	uint8_t *d0, *d1;
+	uint64_t kicks0, kicks1;
+
+	start_mq(_i, 2, 0);
+	ck_assert_uint_eq(dev->nr_io_threads, 2);
+	d0 = ram(SLOT_DATA(0), 512);
+	d1 = ram(SLOT_DATA(1), 512);
+	/* One request on each, so both threads have handled their first kick. */
+	mq_queue_req(&drv, 0, VIRTIO_BLK_T_IN, 2, SLOT_DATA(0), 512, true);
+	mq_queue_req(&drv1, MQ_SLOT1, VIRTIO_BLK_T_IN, 5, SLOT_DATA(1), 512, true);
+	kick_queue(0);
+	kick_queue(1);
+	mq_wait(1, 1);
+	ck_assert_uint_eq(status_of(0), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(status_of(MQ_SLOT1), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(d0[0], disk_image_byte(2 * 512));
+	ck_assert_uint_eq(d1[0], disk_image_byte(5 * 512));
+	kicks0 = mq_thread_stat(0, "eventfd_signals");
+	kicks1 = mq_thread_stat(1, "eventfd_signals");
+	/* Queue 1 only: its ring, its thread; queue 0's stay as they were. */
+	mq_queue_req(&drv1, MQ_SLOT1 + 1, VIRTIO_BLK_T_IN, 7, SLOT_DATA(1), 512, true);
+	kick_queue(1);
+	mq_wait(1, 2);
+	ck_assert_uint_eq(status_of(MQ_SLOT1 + 1), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(d1[0], disk_image_byte(7 * 512));
+	ck_assert_uint_eq(tdrv_used_elem(&drv1, 1).id, 3);
+	ck_assert_uint_eq(tdrv_used_elem(&drv1, 1).len, 513);
+	ck_assert_uint_gt(mq_thread_stat(1, "eventfd_signals"), kicks1);
+	ck_assert_uint_eq(mq_thread_stat(0, "eventfd_signals"), kicks0);
+	ck_assert_uint_eq(mq_stat("counters.reads"), 3);
+	stop();
+}
+END_TEST
+
+/* Each queue's FLUSH waits for the writes before it on its own queue. */
+START_TEST(mq_flush_barrier_per_queue)
+{
+	uint8_t host[8192];
+	uint8_t *a, *b;
+
+	start_mq(_i, 2, 0);
+	a = ram(SLOT_DATA(0), 8192);
+	b = ram(SLOT_DATA(1), 8192);
+	memset(a, 0x5a, 8192);
+	memset(b, 0xc3, 8192);
+	mq_queue_req(&drv, 0, VIRTIO_BLK_T_OUT, 100, SLOT_DATA(0), 8192, false);
+	queue_req(1, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false);
+	mq_queue_req(&drv1, MQ_SLOT1, VIRTIO_BLK_T_OUT, 200, SLOT_DATA(1), 8192, false);
+	tdrv_desc(&drv1, 3, HDRS + 16 * (MQ_SLOT1 + 1), 16, VIRTQ_DESC_F_NEXT, 5);
+	tdrv_desc(&drv1, 5, STATUS + MQ_SLOT1 + 1, 1, VIRTQ_DESC_F_WRITE, 0);
+	memcpy(ram(HDRS + 16 * (MQ_SLOT1 + 1), 16),
+	       &(struct virtio_blk_req_hdr){.type = VIRTIO_BLK_T_FLUSH}, 16);
+	tdrv_post(&drv1, 3);
+	kick_queue(1);
+	kick_queue(0);
+	mq_wait(2, 2);
+	ck_assert_uint_eq(status_of(1), VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(status_of(MQ_SLOT1 + 1), VIRTIO_BLK_S_OK);
+	/* On each queue the flush's used entry comes after its write's. */
+	ck_assert_uint_eq(tdrv_used_elem(&drv, 1).id, 3);
+	ck_assert_uint_eq(tdrv_used_elem(&drv1, 1).id, 3);
+	host_read(100 * 512, host, 8192);
+	ck_assert_mem_eq(host, a, 8192);
+	host_read(200 * 512, host, 8192);
+	ck_assert_mem_eq(host, b, 8192);
+	ck_assert_uint_eq(mq_stat("counters.flushes"), 2);
+	stop();
+}
+END_TEST
+
+/*
+ * The in-flight bound is per device: with 2 queues each holds at most half
+ * of BLK_INFLIGHT_BYTES_MAX plus the request that crosses it.  Eight 12 MiB
+ * reads on each queue: with the whole budget per queue, each could hold
+ * 36 MiB (72 in all); split, 24 each.
+ */
+START_TEST(mq_io_in_flight_bounded_per_device)
+{
+	const uint32_t mib = 1u << 20, nseg = 12, reqs = 8;
+	struct json_object *st;
+
+	start_mq(_i, 2, 1ull << 30);
+	for (unsigned int s = 0; s < reqs; s++) {
+		queue_big_on(&drv, (uint16_t)s, s, VIRTIO_BLK_T_IN, 0, BIG_DATA, nseg, mib, 0,
+			     false);
+		queue_big_on(&drv1, (uint16_t)s, MQ_SLOT1 + s, VIRTIO_BLK_T_IN, 0, BIG_DATA, nseg,
+			     mib, 0, false);
+	}
+	kick_queue(0);
+	kick_queue(1);
+	mq_wait(reqs, reqs);
+	for (unsigned int s = 0; s < reqs; s++) {
+		ck_assert_uint_eq(status_of(s), VIRTIO_BLK_S_OK);
+		ck_assert_uint_eq(status_of(MQ_SLOT1 + s), VIRTIO_BLK_S_OK);
+	}
+	st = unit_device_stats(vm, "virtio-blk.0");
+	ck_assert_uint_eq(unit_json_u64(st, "counters.bytes_read"), 2ull * reqs * nseg * mib);
+	ck_assert_uint_le(unit_json_u64(st, "counters.inflight_peak_bytes"),
+			  BLK_INFLIGHT_BYTES_MAX + 2 * nseg * mib);
+	json_object_put(st);
+	stop();
+}
+END_TEST
+
 START_TEST(create_errors)
 {
 	struct disk_config c = {.path = "/nonexistent/disk.img"};
@@ -929,9 +1164,10 @@ Suite *virtio_blk_suite(void)
 {
 	Suite *s = suite_create("virtio_blk");
 	/* Config space and creation errors do not depend on the engine: run once (_i = 0). */
-	TCase *tc = unit_tcase(
-	    s, "requests", NULL, NULL,
-	    UNIT_TESTS(config_space_limits, create_errors, inline_writes_are_published_one_by_one));
+	TCase *tc =
+	    unit_tcase(s, "requests", NULL, NULL,
+		       UNIT_TESTS(config_space_limits, create_errors,
+				  inline_writes_are_published_one_by_one, mq_config_and_feature));
 
 	tcase_set_timeout(tc, 30);
 	/* _i: 0 = io_uring engine, 1 = sync engine. */
@@ -944,6 +1180,8 @@ Suite *virtio_blk_suite(void)
 		       batch_of_requests, indirect_request, direct_io_with_bounce,
 		       event_idx_suppresses_interrupts, host_io_error_keeps_running,
 		       reset_with_requests_in_flight, stats_report, size_and_segment_limits,
-		       misaligned_big_request_bounded_bounce, io_in_flight_and_per_turn_bounded));
+		       misaligned_big_request_bounded_bounce, io_in_flight_and_per_turn_bounded,
+		       mq_request_completes_on_its_queue, mq_flush_barrier_per_queue,
+		       mq_io_in_flight_bounded_per_device));
 	return s;
 }
