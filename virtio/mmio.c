@@ -35,14 +35,26 @@ static void mmio_count_bad_access(struct virtio_device *dev)
  * Eventfd writes (eventfd_write) here ignore their result: only EAGAIN, the
  * counter at its maximum, can fail, and then a signal is pending anyway.
  */
+/*
+ * Without irqfd the line is pulsed with two KVM_IRQ_LINE calls.  Two I/O
+ * threads of one device (multi-queue) pulsing at once could interleave
+ * into a single edge, one of them raised while the guest's handler had
+ * already read InterruptStatus: that completion would wait for the next
+ * interrupt.  Whole pulses, one at a time.  (Rare path: irqfd is the norm.)
+ */
+static pthread_mutex_t mmio_pulse_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void mmio_raise_interrupt(struct virtio_device *dev, unsigned int why)
 {
 	atomic_fetch_or(&dev->interrupt_status, why);
 	counter_add(&dev->stat_interrupts, 1);
-	if (dev->call_fd >= 0)
+	if (dev->call_fd >= 0) {
 		eventfd_write(dev->call_fd, 1);
-	else
-		vm_pulse_irq(dev->vm, dev->irq);
+		return;
+	}
+	pthread_mutex_lock(&mmio_pulse_lock);
+	vm_pulse_irq(dev->vm, dev->irq);
+	pthread_mutex_unlock(&mmio_pulse_lock);
 }
 
 void virtio_mmio_signal_used(struct virtio_device *dev)
