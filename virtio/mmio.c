@@ -628,7 +628,6 @@ static void mmio_report_each_iothread(const struct virtio_device *dev, struct js
 void virtio_mmio_report_iothreads(const struct virtio_device *dev, struct json_object *obj)
 {
 	struct iothread_stats sum = {0}, one;
-	struct json_object *o;
 
 	if (dev->nr_io_threads <= 1) {
 		if (dev->io)
@@ -646,15 +645,7 @@ void virtio_mmio_report_iothreads(const struct virtio_device *dev, struct json_o
 		sum.poll_hits += one.poll_hits;
 		sum.poll_misses += one.poll_misses;
 	}
-	o = json_object_new_object();
-	json_object_object_add(o, "loops", json_object_new_uint64(sum.loops));
-	json_object_object_add(o, "completions", json_object_new_uint64(sum.completions));
-	json_object_object_add(o, "submitted", json_object_new_uint64(sum.submitted));
-	json_object_object_add(o, "eventfd_signals", json_object_new_uint64(sum.eventfd_signals));
-	json_object_object_add(o, "sleeps", json_object_new_uint64(sum.sleeps));
-	json_object_object_add(o, "poll_hits", json_object_new_uint64(sum.poll_hits));
-	json_object_object_add(o, "poll_misses", json_object_new_uint64(sum.poll_misses));
-	json_object_object_add(obj, "io_thread", o);
+	iothread_stats_to_json(&sum, false, obj);
 }
 
 static void mmio_report_stats(void *opaque, struct json_object *obj)

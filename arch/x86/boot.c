@@ -2,6 +2,7 @@
 #include "boot.h"
 
 #include <elf.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,6 +41,7 @@ static int load_elf(struct guest_mem *gm, const struct guest_file *f, struct x86
 	Elf64_Ehdr eh;
 	bool entry_loaded = false;
 	unsigned int loads = 0;
+	int ret;
 
 	if (len < sizeof(eh))
 		return fail(err, errlen, "ELF file truncated (%zu bytes)", len);
@@ -73,11 +75,12 @@ static int load_elf(struct guest_mem *gm, const struct guest_file *f, struct x86
 			    err, errlen,
 			    "ELF segment %u at 0x%llx is below 1 MiB, where boot data lives", i,
 			    (unsigned long long)ph.p_paddr);
-		if (guest_mem_load(gm, ph.p_paddr, f, ph.p_offset, ph.p_filesz, ph.p_memsz) < 0)
-			return fail(err, errlen,
-				    "ELF segment %u (0x%llx, %llu bytes) does not fit in guest RAM",
-				    i, (unsigned long long)ph.p_paddr,
-				    (unsigned long long)ph.p_memsz);
+		ret = guest_mem_load(gm, ph.p_paddr, f, ph.p_offset, ph.p_filesz, ph.p_memsz);
+		if (ret < 0)
+			return fail(err, errlen, "ELF segment %u (0x%llx, %llu bytes) %s", i,
+				    (unsigned long long)ph.p_paddr, (unsigned long long)ph.p_memsz,
+				    ret == -ENOMEM ? "could not be mapped into guest RAM"
+						   : "does not fit in guest RAM");
 		if (ph.p_paddr < k->load_addr)
 			k->load_addr = ph.p_paddr;
 		if (ph.p_paddr + ph.p_memsz > k->end)
@@ -183,6 +186,7 @@ int x86_load_initrd(struct guest_mem *gm, const struct x86_kernel *k, const stru
 	uint64_t limit = low_ram_end(gm);
 	size_t len = f->len;
 	uint64_t start;
+	int ret;
 
 	if (len == 0)
 		return fail(err, errlen, "initrd is empty");
@@ -197,8 +201,11 @@ int x86_load_initrd(struct guest_mem *gm, const struct x86_kernel *k, const stru
 			    "initrd (%zu MiB) does not fit between the kernel and %llu MiB: "
 			    "give the guest more --mem",
 			    len >> 20, (unsigned long long)(limit >> 20));
-	if (guest_mem_load(gm, start, f, 0, len, len) < 0)
-		return fail(err, errlen, "initrd does not fit in guest RAM");
+	ret = guest_mem_load(gm, start, f, 0, len, len);
+	if (ret < 0)
+		return fail(err, errlen, "initrd %s",
+			    ret == -ENOMEM ? "could not be mapped into guest RAM"
+					   : "does not fit in guest RAM");
 	*addr = start;
 	return 0;
 }

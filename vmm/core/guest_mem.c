@@ -240,7 +240,8 @@ static int guest_mem_lease(int fd)
  * Map pages [offset, offset + len) of f over guest RAM at host (all
  * page-aligned) and keep the lease.  Only in minivmm's own anonymous RAM: a
  * memfd is shared with a vhost-user back-end, which would not see the
- * file's pages.  Returns 0, or -1 to copy instead.
+ * file's pages.  Returns 0, -1 to copy instead, or -2 if the range could
+ * not be mapped at all any more.
  */
 static int guest_mem_map_file(struct guest_mem *gm, uint8_t *host, const struct guest_file *f,
 			      uint64_t offset, uint64_t len)
@@ -256,8 +257,14 @@ static int guest_mem_map_file(struct guest_mem *gm, uint8_t *host, const struct 
 		return -1;
 	if (mmap(host, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, lease_fd,
 		 (off_t)offset) == MAP_FAILED) {
-		/* MAP_FIXED failed before replacing anything: RAM is as it was. */
 		close(lease_fd);
+		/* A failed MAP_FIXED may already have unmapped the range: put
+		 * fresh anonymous RAM back (the caller then copies); -2 if
+		 * even that fails and guest RAM has a hole. */
+		if (mmap(host, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
+			 0) == MAP_FAILED)
+			return -2;
 		return -1;
 	}
 	m = &gm->file_maps[gm->nr_file_maps++];
@@ -283,10 +290,15 @@ int guest_mem_load(struct guest_mem *gm, uint64_t gpa, const struct guest_file *
 		uint64_t seg_end = memsz < len ? memsz : len;
 
 		if (guest_mem_valid(gm, gpa, len) &&
-		    guest_mem_all_zero(dst + seg_end, len - seg_end) &&
-		    guest_mem_map_file(gm, dst, f, offset, len) == 0) {
-			memset(dst + filesz, 0, len - filesz);
-			mapped = len;
+		    guest_mem_all_zero(dst + seg_end, len - seg_end)) {
+			int r = guest_mem_map_file(gm, dst, f, offset, len);
+
+			if (r == -2)
+				return -ENOMEM;
+			if (r == 0) {
+				memset(dst + filesz, 0, len - filesz);
+				mapped = len;
+			}
 		}
 	}
 	if (!mapped) {

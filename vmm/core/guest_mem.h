@@ -107,7 +107,8 @@ struct guest_file {
  *
  * The caller has checked offset + filesz <= f->len and filesz <= memsz.
  * Returns 1 if some of the file is mapped, 0 if all of it was copied,
- * -EFAULT if [gpa, gpa + memsz) is not inside one RAM region.
+ * -EFAULT if [gpa, gpa + memsz) is not inside one RAM region, -ENOMEM if
+ * a failed mapping left a hole in guest RAM (the VM cannot start).
  */
 int guest_mem_load(struct guest_mem *gm, uint64_t gpa, const struct guest_file *f, uint64_t offset,
 		   uint64_t filesz, uint64_t memsz);

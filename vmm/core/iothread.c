@@ -821,19 +821,28 @@ void iothread_get_stats(const struct iothread *t, struct iothread_stats *out)
 	out->poll_window_ns = atomic_load(&m->poll_window_ns);
 }
 
+void iothread_stats_to_json(const struct iothread_stats *st, bool with_gauges,
+			    struct json_object *device)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "loops", json_object_new_uint64(st->loops));
+	json_object_object_add(o, "completions", json_object_new_uint64(st->completions));
+	json_object_object_add(o, "submitted", json_object_new_uint64(st->submitted));
+	json_object_object_add(o, "eventfd_signals", json_object_new_uint64(st->eventfd_signals));
+	json_object_object_add(o, "sleeps", json_object_new_uint64(st->sleeps));
+	json_object_object_add(o, "poll_hits", json_object_new_uint64(st->poll_hits));
+	json_object_object_add(o, "poll_misses", json_object_new_uint64(st->poll_misses));
+	if (with_gauges)
+		json_object_object_add(o, "poll_window_ns",
+				       json_object_new_uint64(st->poll_window_ns));
+	json_object_object_add(device, "io_thread", o);
+}
+
 void iothread_report_stats(const struct iothread *t, struct json_object *device)
 {
 	struct iothread_stats st;
-	struct json_object *o = json_object_new_object();
 
 	iothread_get_stats(t, &st);
-	json_object_object_add(o, "loops", json_object_new_uint64(st.loops));
-	json_object_object_add(o, "completions", json_object_new_uint64(st.completions));
-	json_object_object_add(o, "submitted", json_object_new_uint64(st.submitted));
-	json_object_object_add(o, "eventfd_signals", json_object_new_uint64(st.eventfd_signals));
-	json_object_object_add(o, "sleeps", json_object_new_uint64(st.sleeps));
-	json_object_object_add(o, "poll_hits", json_object_new_uint64(st.poll_hits));
-	json_object_object_add(o, "poll_misses", json_object_new_uint64(st.poll_misses));
-	json_object_object_add(o, "poll_window_ns", json_object_new_uint64(st.poll_window_ns));
-	json_object_object_add(device, "io_thread", o);
+	iothread_stats_to_json(&st, true, device);
 }

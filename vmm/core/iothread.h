@@ -227,4 +227,11 @@ struct json_object;
 /* The counters above as an "io_thread" object in a device's --stats report. */
 void iothread_report_stats(const struct iothread *t, struct json_object *device);
 
+/*
+ * st as that "io_thread" object in device; without the poll_window_ns gauge
+ * when with_gauges is false (a sum over several threads has none).
+ */
+void iothread_stats_to_json(const struct iothread_stats *st, bool with_gauges,
+			    struct json_object *device);
+
 #endif
