@@ -111,7 +111,6 @@ struct blk_queue;
 struct blk_req {
 	struct disk_request io; /* the data window, offset and length live here */
 	struct blk_queue *q;
-	struct blk_req *next_free;
 	uint32_t type;
 	uint8_t *status;     /* the chain's last writable byte */
 	uint32_t written;    /* data bytes written into guest buffers */
@@ -147,7 +146,14 @@ struct blk_queue {
 	int disk_queue;	       /* disk_use_iothread() for io */
 	uint64_t inflight_max; /* this queue's share of BLK_INFLIGHT_BYTES_MAX */
 
-	struct blk_req *free_reqs;
+	/*
+	 * Free requests: a stack of indices into reqs.  A request's own
+	 * fields are written when it is taken, never at reset, so that only
+	 * the requests a driver has used become resident (each carries an
+	 * iovec array for the longest chain: 256 of them are 1 MiB).
+	 */
+	uint16_t free_stack[VIRTQ_MAX_SIZE];
+	unsigned int nr_free;
 	unsigned int inflight;
 	uint64_t inflight_bytes; /* read/write data in flight */
 	uint64_t turn_bytes;	 /* read/write data started in this turn */
@@ -204,8 +210,7 @@ static void blk_complete(struct blk_req *req, uint8_t status)
 	__atomic_store_n(req->status, status, __ATOMIC_RELAXED);
 	virtq_push(blk_request_queue(q), req->elem.head, req->written + 1);
 	q->news_for_driver = true;
-	req->next_free = q->free_reqs;
-	q->free_reqs = req;
+	q->free_stack[q->nr_free++] = (uint16_t)(req - q->reqs);
 	q->inflight--;
 	q->inflight_bytes -= req->data_bytes;
 	atomic_fetch_sub_explicit(&blk->inflight_bytes, req->data_bytes, memory_order_relaxed);
@@ -498,7 +503,7 @@ static bool blk_queue_usable(struct blk_queue *q)
 /* Ready to take another chain off the ring. */
 static bool blk_can_pop(const struct blk_queue *q)
 {
-	return q->free_reqs && !q->flush_in_progress && q->inflight_bytes < q->inflight_max &&
+	return q->nr_free && !q->flush_in_progress && q->inflight_bytes < q->inflight_max &&
 	       q->turn_bytes < BLK_TURN_BYTES_MAX;
 }
 
@@ -518,7 +523,7 @@ static bool blk_process_queue(struct blk_queue *q)
 		return false;
 	q->turn_bytes = 0;
 	while (blk_can_pop(q)) {
-		struct blk_req *req = q->free_reqs;
+		struct blk_req *req = &q->reqs[q->free_stack[q->nr_free - 1]];
 		int ret = virtio_queue_pop(&blk->vdev, q->index, &req->elem);
 
 		if (ret <= 0)
@@ -529,7 +534,9 @@ static bool blk_process_queue(struct blk_queue *q)
 					   "request without a writable status byte");
 			break;
 		}
-		q->free_reqs = req->next_free;
+		q->nr_free--;
+		req->io.done = blk_io_done;
+		req->q = q;
 		virtq_disable_notify(vq);
 		q->news_for_driver = false;
 		blk_start_request(q, req);
@@ -608,19 +615,16 @@ static void blk_reset_requests(struct virtio_blk *blk)
 	for (unsigned int n = 0; n < blk->nr_queues; n++) {
 		struct blk_queue *q = &blk->queues[n];
 
-		q->free_reqs = NULL;
 		q->inflight = 0;
 		q->inflight_bytes = 0;
 		q->turn_bytes = 0;
 		q->parked_flush = NULL;
 		q->flush_in_progress = false;
 		q->news_for_driver = false;
-		for (unsigned int i = VIRTQ_MAX_SIZE; i-- > 0;) {
-			q->reqs[i].io.done = blk_io_done;
-			q->reqs[i].q = q;
-			q->reqs[i].next_free = q->free_reqs;
-			q->free_reqs = &q->reqs[i];
-		}
+		/* Taken from the top: request 0 first, then 1, ... */
+		q->nr_free = VIRTQ_MAX_SIZE;
+		for (unsigned int i = 0; i < VIRTQ_MAX_SIZE; i++)
+			q->free_stack[i] = (uint16_t)(VIRTQ_MAX_SIZE - 1 - i);
 	}
 }
 
