@@ -108,6 +108,9 @@ if vu_qsd_start "$sock" "$img" "$TMP/qsd-io.log"; then
 	if [ $rc -ne 3 ] || [ "${n:-0}" -lt 100 ]; then
 		fail "sustained I/O: guest exit $rc, ${n:-no} requests (want exit 3, at least 100)"
 		tail -5 "$TMP/out" | sed 's/^/#   /'
+		# Was the vCPU still running guest code (exits growing, CPU spent)?
+		echo "# exits: $(jq -c '.exits' "$TMP/io.json" 2>/dev/null | head -c 600)"
+		echo "# vCPU: $(jq -c '[.threads[]? | select(.role == "vcpu")]' "$TMP/io.json" 2>/dev/null)"
 	elif [ -n "$iot" ] && [ -n "$io" ] &&
 		jq -e 'all(.[]; .cpu_us < 50000 and .voluntary_switches < 16)' <<<"$iot" >/dev/null &&
 		jq -e '[.[] | numbers] | all(. < 16)' <<<"$io" >/dev/null; then
