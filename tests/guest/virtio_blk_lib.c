@@ -33,6 +33,33 @@ bool vblk_start(struct vblk *b, uint16_t qsize)
 	return vmmio_driver_ok(b->base);
 }
 
+bool vblk_setup_queue(struct vblk *b, const struct vblk *dev, uint16_t q, uint16_t qsize, void *mem)
+{
+	uint8_t *m = mem;
+	uint16_t max;
+
+	*b = (struct vblk){.base = dev->base, .features = dev->features, .index = q};
+	max = vmmio_queue_select(b->base, q);
+	if (!max)
+		return false;
+	if (!qsize)
+		qsize = max < VBLK_QSIZE ? max : VBLK_QSIZE;
+	memset(m, 0, VBLK_QUEUE_BYTES);
+	/* Page 0: descriptors; 1: avail ring; 2: used ring; 3: headers, then status bytes. */
+	b->vq = (struct vring){qsize, (struct vdesc *)m, (uint16_t *)(m + 4096),
+			       (uint32_t *)(m + 2 * 4096), 0};
+	b->hdr = (struct virtio_blk_req_hdr *)(m + 3 * 4096);
+	b->status = m + 3 * 4096 + 2048;
+	return vmmio_queue_enable(b->base, &b->vq);
+}
+
+bool vblk_driver_ok(struct vblk *b)
+{
+	b->capacity = (uint64_t)vmmio_read32(b->base, VMMIO_CONFIG) |
+		      (uint64_t)vmmio_read32(b->base, VMMIO_CONFIG + 4) << 32;
+	return vmmio_driver_ok(b->base);
+}
+
 void vblk_queue(struct vblk *b, unsigned int slot, uint32_t type, uint64_t sector, void *buf,
 		uint32_t len, bool device_writes)
 {
@@ -54,7 +81,7 @@ void vblk_queue(struct vblk *b, unsigned int slot, uint32_t type, uint64_t secto
 void vblk_kick(struct vblk *b)
 {
 	vring_publish(&b->vq);
-	vmmio_write32(b->base, VMMIO_QUEUE_NOTIFY, 0);
+	vmmio_write32(b->base, VMMIO_QUEUE_NOTIFY, b->index);
 }
 
 struct used_wait {

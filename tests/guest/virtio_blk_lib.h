@@ -19,6 +19,7 @@
 
 struct vblk {
 	uint64_t base;
+	uint16_t index;	   /* the queue's number: QueueNotify value (0 unless multi-queue) */
 	uint64_t features; /* negotiated */
 	uint64_t capacity;
 	struct vring vq;
@@ -31,6 +32,19 @@ bool vblk_negotiate(struct vblk *b, uint64_t base, uint64_t want);
 /* Queue 0 at the static rings (qsize 0: the device maximum, capped at
  * VBLK_QSIZE); DRIVER_OK.  false if QueueReady stays 0. */
 bool vblk_start(struct vblk *b, uint16_t qsize);
+
+/*
+ * Multi-queue set-up, between vblk_negotiate() and vblk_driver_ok(): request
+ * queue q (its own struct vblk; base and features copied from dev) with its
+ * rings and its slots' headers and status bytes in mem, VBLK_QUEUE_BYTES at
+ * a 4 KiB boundary, which it clears.  qsize 0: as vblk_start().  false if
+ * the device has no queue q or QueueReady stays 0.
+ */
+#define VBLK_QUEUE_BYTES (4 * 4096)
+bool vblk_setup_queue(struct vblk *b, const struct vblk *dev, uint16_t q, uint16_t qsize,
+		      void *mem);
+/* DRIVER_OK after vblk_setup_queue(); reads the capacity into b. */
+bool vblk_driver_ok(struct vblk *b);
 
 void vblk_queue(struct vblk *b, unsigned int slot, uint32_t type, uint64_t sector, void *buf,
 		uint32_t len, bool device_writes);

@@ -13,7 +13,7 @@ BLK_GUEST=tests/guest/virtio_blk_mq.elf
 SECTORS=4096
 
 # net_setup for its temporary directory and cleanup; no network is used.
-net_require "$MINIVMM" "$BLK_GUEST"
+net_require "$MINIVMM" "$BLK_GUEST" tests/guest/virtio_blk_bench.elf
 net_setup
 
 make_image "$tmp/disk.img"
@@ -32,6 +32,26 @@ threads=$(jq '[.threads[] | select(.role == "io")] | length' "$tmp/blk.json" 2>/
 [ "${threads:-0}" -ge 2 ] &&
 	pass "blk queues=4: $threads I/O threads serve the queues (--stats)" ||
 	fail "blk queues=4: ${threads:-no} I/O threads in --stats"
+# The scaling benchmark's guest (bench/scaling): vCPU i drives queue i.
+out=$(timeout 120 "$MINIVMM" --kernel tests/guest/virtio_blk_bench.elf --cpus 2 \
+	--disk "$tmp/disk.img,queues=2" --cmdline "bench.n=2000 bench.qd=4 bench.queues=2" \
+	--stats="$tmp/bench.json" 2>&1)
+rc=$?
+per_queue=$(jq -c '[.devices["virtio-blk.0"].io_threads[]? | {queues, submitted}]' \
+	"$tmp/bench.json" 2>/dev/null)
+if [ $rc = 0 ] && echo "$out" | grep -q "^blkbench: .* n=2000 .*queues=2" &&
+	jq -e 'length == 2 and all(.[]; .submitted >= 1000)' <<<"${per_queue:-null}" >/dev/null; then
+	pass "bench guest, 2 vCPUs on 2 queues: 2000 reads, at least half on each queue: $per_queue"
+else
+	fail "bench guest, 2 vCPUs on 2 queues: exit $rc, per queue ${per_queue:-?}"
+	echo "$out" | grep -v "^minivmm: host:" | tail -3 | sed 's/^/#   /'
+fi
+out=$(timeout 60 "$MINIVMM" --kernel tests/guest/virtio_blk_bench.elf \
+	--disk "$tmp/disk.img,queues=2" --cmdline "bench.n=10 bench.queues=2" 2>&1)
+rc=$?
+[ $rc = 1 ] && echo "$out" | grep -q "bench.queues=2 needs as many vCPUs" &&
+	pass "bench guest: 2 queues on 1 vCPU refused: $(echo "$out" | grep '^bench:')" ||
+	fail "bench guest: 2 queues on 1 vCPU: exit $rc"
 out=$(timeout 60 "$MINIVMM" --kernel "$BLK_GUEST" --disk "$tmp/disk.img,queues=9" 2>&1)
 rc=$?
 [ $rc = 2 ] && pass "blk queues=9: refused (exit 2): $(echo "$out" | head -1)" ||
