@@ -3,18 +3,22 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <linux/if_tun.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <json-c/json.h>
 
 #include "vm_config.h"
+#include "byteorder.h"
 #include "log.h"
 #include "util.h"
 #include "devices/net/tap.h"
@@ -27,6 +31,8 @@
 /* readv() takes at most UIO_MAXIOV (1024) buffers. */
 #define RX_MAX_IOV	  1024
 #define MAX_LOGGED_ERRORS 10
+/* The longest control command taken: class, command and a few bytes of data. */
+#define VNET_CTRL_MAX_BYTES 64
 
 /*
  * Frames read from the tap in one go before the I/O thread gets back to its
@@ -64,12 +70,15 @@ enum rx_state {
 	RX_NO_BUFFERS, /* the guest posted no buffers: tap left alone until an RX kick */
 };
 
-struct virtio_net;
+/* Pair i's queues 2i and 2i + 1 and the control queue at 2N, one thread per pair. */
+_Static_assert(2 * VIRTIO_NET_MAX_PAIRS + 1 <= VIRTIO_MMIO_MAX_QUEUES, "virtio-net queues");
+_Static_assert(VIRTIO_NET_MAX_PAIRS <= VIRTIO_MMIO_MAX_IOTHREADS, "virtio-net I/O threads");
+
+struct vnet_pair;
 
 struct tx_req {
 	struct iothread_op op;
-	struct virtio_net *net;
-	struct tx_req *next_free;
+	struct vnet_pair *pair;
 	uint32_t frame_len; /* bytes after the header */
 	uint32_t total;	    /* header + frame, what the tap must accept */
 	/* A private copy of the header: what was validated is what the tap sees. */
@@ -78,25 +87,43 @@ struct tx_req {
 	struct virtq_elem elem;
 };
 
-struct virtio_net {
-	struct virtio_device vdev;
-	char name[32];
-	struct tap tap;
-	struct virtio_net_tap_ops tap_ops;
-	struct virtio_net_config config;
+/*
+ * One queue pair: receiveq rxq = 2i and transmitq txq = 2i + 1, tap queue
+ * i, served by I/O thread i (the only thread with one pair: pair 0).
+ * Everything below is touched by that thread only (and by activate/reset
+ * while every thread is stopped), except in_rx and rx_state.
+ */
+struct vnet_pair {
+	struct virtio_net *net;
+	unsigned int index;
+	unsigned int rxq, txq; /* virtqueue indices */
+	struct tap *tap;       /* net->taps[index] */
+	struct iothread *io;   /* the thread serving the pair */
+	bool tap_attached;     /* in the tap's rotation (pair 0: always) */
+	/*
+	 * Set around every RX burst of a pair other than 0, which then checks
+	 * that the pair is active: a VQ_PAIRS_SET that shrinks active_pairs
+	 * waits until the pairs it turns off are out of their bursts, so no
+	 * frame reaches their receive queues once the command is acknowledged
+	 * (virtio 1.2, 5.1.6.5.5).  Sequentially consistent on both sides.
+	 */
+	atomic_bool in_rx;
 
-	/* I/O thread only (and activate/reset while the thread is stopped). */
-	struct tx_req *free_tx;
+	/*
+	 * Free TX requests: a stack of indices into tx_reqs.  A request's own
+	 * fields are written when it is taken, never at reset, so only the
+	 * requests a driver keeps in flight become resident (each carries
+	 * iovec arrays for the longest chain: 256 of them are 2 MiB).
+	 */
+	uint16_t free_tx[VIRTQ_MAX_SIZE];
+	unsigned int nr_free_tx;
 	unsigned int tx_inflight;
 	struct tx_req *tx_reqs; /* VIRTQ_MAX_SIZE of them */
 
 	atomic_int rx_state; /* enum rx_state; read by tests */
 	int rx_tap_watch;    /* the I/O thread's readable watch on the tap */
 	int tap_file;	     /* the tap's index in the ring's file table (TX writev) */
-	bool mrg_rxbuf;
-	uint16_t rx_kick_batch; /* buffers to ask for when RX runs dry (RX_KICK_BATCH) */
-	uint64_t rx_want_bytes; /* with MRG_RXBUF: guest bytes to hold before a read */
-	bool rx_signal_due;	/* a flush inside a burst found the driver wants an interrupt */
+	bool rx_signal_due;  /* a flush inside a burst found the driver wants an interrupt */
 	/* RX chains popped from the guest and not yet used, oldest first. */
 	struct virtq_elem *rx_held; /* VIRTQ_MAX_SIZE of them, a ring */
 	unsigned int rx_held_first, rx_held_count;
@@ -114,6 +141,31 @@ struct virtio_net {
 	uint8_t *rx_spill;
 	uint64_t rx_spill_room;	 /* spill bytes a frame may use; the byte after means oversized */
 	uint64_t rx_pending_len; /* 0: no frame waiting */
+};
+
+struct virtio_net {
+	struct virtio_device vdev;
+	char name[32];
+	unsigned int nr_pairs;	 /* queues=N; MQ and the control queue offered if above 1 */
+	struct vnet_pair *pairs; /* nr_pairs of them */
+	struct tap taps[VIRTIO_NET_MAX_PAIRS];
+	struct virtio_net_tap_ops tap_ops;
+	struct virtio_net_config config;
+	/*
+	 * Pairs in use (virtio 1.2, 5.1.6.5.5): 1 after reset, set by
+	 * VQ_PAIRS_SET in the thread serving the control queue, read by every
+	 * pair's thread.  Pairs at and above it neither read their tap queue
+	 * (detached) nor fill their receive queue.
+	 */
+	atomic_uint active_pairs;
+
+	/* Set by activate (threads stopped), read-only while they run. */
+	bool mrg_rxbuf;
+	uint16_t rx_kick_batch; /* buffers to ask for when RX runs dry (RX_KICK_BATCH) */
+	uint64_t rx_want_bytes; /* with MRG_RXBUF: guest bytes to hold before a read */
+
+	/* The control queue: only its thread touches ctrl_elem. */
+	struct virtq_elem ctrl_elem;
 
 	struct virtio_net_counters counters;
 	atomic_uint logged_errors; /* errors logged so far, to cap the log */
@@ -129,20 +181,25 @@ struct virtio_device *virtio_net_device(struct virtio_net *net)
 	return &net->vdev;
 }
 
-static struct virtq *vnet_rxq(struct virtio_net *net)
+static struct virtq *vnet_rxq(struct vnet_pair *p)
 {
-	return &net->vdev.queues[VIRTIO_NET_RXQ].vq;
+	return &p->net->vdev.queues[p->rxq].vq;
 }
 
-static struct virtq *vnet_txq(struct virtio_net *net)
+static struct virtq *vnet_txq(struct vnet_pair *p)
 {
-	return &net->vdev.queues[VIRTIO_NET_TXQ].vq;
+	return &p->net->vdev.queues[p->txq].vq;
 }
 
-static bool vnet_queue_usable(struct virtio_net *net, struct virtq *vq)
+static bool vnet_queue_usable(struct vnet_pair *p, struct virtq *vq)
 {
-	return vq->ready && !virtio_mmio_needs_reset(&net->vdev) &&
-	       !iothread_stopping(net->vdev.io);
+	return vq->ready && !virtio_mmio_needs_reset(&p->net->vdev) && !iothread_stopping(p->io);
+}
+
+/* Whether pair p may be used now (pair 0 always). */
+static bool vnet_pair_active(const struct vnet_pair *p)
+{
+	return p->index < atomic_load_explicit(&p->net->active_pairs, memory_order_relaxed);
 }
 
 static void vnet_log_limited(struct virtio_net *net, const char *what, int err)
@@ -174,37 +231,38 @@ unsigned int virtio_net_tun_offloads(uint64_t f)
 
 /* ---- TX: guest chains become writev SQEs on the tap ---- */
 
-static void vnet_tx_release(struct virtio_net *net, struct tx_req *req)
+static void vnet_tx_release(struct vnet_pair *p, struct tx_req *req)
 {
-	virtq_push(vnet_txq(net), req->elem.head, 0);
-	req->next_free = net->free_tx;
-	net->free_tx = req;
-	net->tx_inflight--;
+	virtq_push(vnet_txq(p), req->elem.head, 0);
+	p->free_tx[p->nr_free_tx++] = (uint16_t)(req - p->tx_reqs);
+	p->tx_inflight--;
 }
 
 static void vnet_tx_done(struct iothread_op *op, int res, uint32_t flags)
 {
 	struct tx_req *req = (struct tx_req *)op;
-	struct virtio_net *net = req->net;
+	struct vnet_pair *p = req->pair;
 
 	(void)flags;
 	if (res == (int)req->total) {
-		counter_add(&net->counters.tx_packets, 1);
-		counter_add(&net->counters.tx_bytes, req->frame_len);
+		counter_add(&p->net->counters.tx_packets, 1);
+		counter_add(&p->net->counters.tx_bytes, req->frame_len);
 	} else {
 		/* The tap refused it (bad GSO metadata, too short, interface
 		 * gone) or took part of it: the frame is lost either way. */
-		counter_add(&net->counters.tx_dropped, 1);
-		if (res < 0 && res != -ECANCELED)
-			vnet_log_limited(net, "tap write", -res);
+		counter_add(&p->net->counters.tx_dropped, 1);
+		/* EBADFD: the pair was turned off (its tap queue detached)
+		 * while the frame was on its way; counted, not logged. */
+		if (res < 0 && res != -ECANCELED && res != -EBADFD)
+			vnet_log_limited(p->net, "tap write", -res);
 	}
-	vnet_tx_release(net, req);
+	vnet_tx_release(p, req);
 }
 
 /* Offloads in the header must be ones the driver negotiated. */
-static bool vnet_tx_header_ok(const struct virtio_net *net, const struct virtio_net_hdr_v1 *h)
+static bool vnet_tx_header_ok(const struct vnet_pair *p, const struct virtio_net_hdr_v1 *h)
 {
-	uint64_t f = net->vdev.driver_features;
+	uint64_t f = p->net->vdev.driver_features;
 
 	if (h->flags & ~VIRTIO_NET_HDR_F_NEEDS_CSUM)
 		return false;
@@ -233,51 +291,55 @@ static unsigned int vnet_tx_build_iov(struct tx_req *req)
  * Whether the chain may go to the tap: NULL if so (req->hdr then holds the
  * header copy that was checked), else the counter that says why not.
  */
-static counter_t *vnet_tx_reject(struct virtio_net *net, struct tx_req *req)
+static counter_t *vnet_tx_reject(struct vnet_pair *p, struct tx_req *req)
 {
 	const struct virtq_elem *e = &req->elem;
 
 	/* TX buffers are device-readable only and start with a header. */
 	if (e->nr_in || e->out_bytes < HDR_BYTES)
-		return &net->counters.tx_malformed;
+		return &p->net->counters.tx_malformed;
 	if (e->out_bytes - HDR_BYTES > VIRTIO_NET_MAX_FRAME)
-		return &net->counters.tx_oversized;
+		return &p->net->counters.tx_oversized;
 	iov_to_buf(e->iov, e->nr_out, 0, &req->hdr, HDR_BYTES);
-	if (!vnet_tx_header_ok(net, &req->hdr))
-		return &net->counters.tx_malformed;
+	if (!vnet_tx_header_ok(p, &req->hdr))
+		return &p->net->counters.tx_malformed;
 	return NULL;
 }
 
 /* A chain that does not reach the tap: counted as dropped (and why), handed back. */
-static void vnet_tx_drop(struct virtio_net *net, struct tx_req *req, counter_t *why)
+static void vnet_tx_drop(struct vnet_pair *p, struct tx_req *req, counter_t *why)
 {
 	if (why)
 		counter_add(why, 1);
-	counter_add(&net->counters.tx_dropped, 1);
-	vnet_tx_release(net, req);
+	counter_add(&p->net->counters.tx_dropped, 1);
+	vnet_tx_release(p, req);
 }
 
-static void vnet_tx_start(struct virtio_net *net, struct tx_req *req)
+static void vnet_tx_start(struct vnet_pair *p, struct tx_req *req)
 {
-	counter_t *why = vnet_tx_reject(net, req);
+	counter_t *why = vnet_tx_reject(p, req);
 	struct io_uring_sqe *sqe;
 	unsigned int iovcnt;
 
-	net->tx_inflight++;
+	p->tx_inflight++;
+	/* An inactive pair's tap queue is detached and takes no frames: a
+	 * driver must not use the pair (virtio 1.2, 5.1.6.5.5), so drop. */
+	if (!why && !vnet_pair_active(p))
+		why = &p->net->counters.tx_inactive_pair;
 	if (why) {
-		vnet_tx_drop(net, req, why);
+		vnet_tx_drop(p, req, why);
 		return;
 	}
 	req->hdr.num_buffers = 0;
 	req->frame_len = (uint32_t)(req->elem.out_bytes - HDR_BYTES);
 	req->total = req->frame_len + HDR_BYTES;
 	iovcnt = vnet_tx_build_iov(req);
-	sqe = iothread_get_sqe(net->vdev.io, &req->op);
+	sqe = iothread_get_sqe(p->io, &req->op);
 	if (!sqe) {
-		vnet_tx_drop(net, req, NULL);
+		vnet_tx_drop(p, req, NULL);
 		return;
 	}
-	io_uring_prep_writev(sqe, net->tap_file, req->iov, iovcnt, 0);
+	io_uring_prep_writev(sqe, p->tap_file, req->iov, iovcnt, 0);
 	iothread_sqe_fixed(sqe);
 }
 
@@ -286,26 +348,28 @@ static void vnet_tx_start(struct virtio_net *net, struct tx_req *req)
  * stay off: each completion brings the thread back here.  Only when it goes
  * idle does the device ask for a kick again.
  */
-static void vnet_tx_process(struct virtio_net *net)
+static void vnet_tx_process(struct vnet_pair *p)
 {
-	struct virtq *vq = vnet_txq(net);
+	struct virtq *vq = vnet_txq(p);
 
-	if (!vnet_queue_usable(net, vq))
+	if (!vnet_queue_usable(p, vq))
 		return;
 	for (;;) {
-		while (net->free_tx) {
-			struct tx_req *req = net->free_tx;
-			int ret = virtio_queue_pop(&net->vdev, VIRTIO_NET_TXQ, &req->elem);
+		while (p->nr_free_tx) {
+			struct tx_req *req = &p->tx_reqs[p->free_tx[p->nr_free_tx - 1]];
+			int ret = virtio_queue_pop(&p->net->vdev, p->txq, &req->elem);
 
 			if (ret < 0)
 				return;
 			if (ret == 0)
 				break;
-			net->free_tx = req->next_free;
+			p->nr_free_tx--;
+			req->op.done = vnet_tx_done;
+			req->pair = p;
 			virtq_disable_notify(vq);
-			vnet_tx_start(net, req);
+			vnet_tx_start(p, req);
 		}
-		if (!net->free_tx || net->tx_inflight)
+		if (!p->nr_free_tx || p->tx_inflight)
 			return;
 		if (!virtq_enable_notify(vq))
 			return;
@@ -314,10 +378,10 @@ static void vnet_tx_process(struct virtio_net *net)
 
 static void vnet_on_tx_kick(void *opaque)
 {
-	struct virtio_net *net = opaque;
+	struct vnet_pair *p = opaque;
 
-	counter_add(&net->counters.tx_kicks, 1);
-	vnet_tx_process(net);
+	counter_add(&p->net->counters.tx_kicks, 1);
+	vnet_tx_process(p);
 }
 
 /* ---- RX: tap reads land in guest buffers ---- */
@@ -327,28 +391,28 @@ static void vnet_on_tx_kick(void *opaque)
  * is stopped) and read by tests: release/acquire suffice, and cost a plain
  * store on x86 where the default seq_cst store, done per frame, is an xchg.
  */
-static void vnet_rx_set_state(struct virtio_net *net, enum rx_state state)
+static void vnet_rx_set_state(struct vnet_pair *p, enum rx_state state)
 {
-	atomic_store_explicit(&net->rx_state, state, memory_order_release);
+	atomic_store_explicit(&p->rx_state, state, memory_order_release);
 }
 
-static enum rx_state vnet_rx_state(struct virtio_net *net)
+static enum rx_state vnet_rx_state(struct vnet_pair *p)
 {
-	return atomic_load_explicit(&net->rx_state, memory_order_acquire);
+	return atomic_load_explicit(&p->rx_state, memory_order_acquire);
 }
 
-static struct virtq_elem *vnet_rx_held_at(struct virtio_net *net, unsigned int i)
+static struct virtq_elem *vnet_rx_held_at(struct vnet_pair *p, unsigned int i)
 {
-	return &net->rx_held[(net->rx_held_first + i) % VIRTQ_MAX_SIZE];
+	return &p->rx_held[(p->rx_held_first + i) % VIRTQ_MAX_SIZE];
 }
 
 /* Also drops a frame waiting for buffers: after a reset it is nobody's. */
-static void vnet_rx_forget_held(struct virtio_net *net)
+static void vnet_rx_forget_held(struct vnet_pair *p)
 {
-	net->rx_held_first = net->rx_held_count = 0;
-	net->rx_held_bytes = 0;
-	net->rx_held_descs = 0;
-	net->rx_pending_len = 0;
+	p->rx_held_first = p->rx_held_count = 0;
+	p->rx_held_bytes = 0;
+	p->rx_held_descs = 0;
+	p->rx_pending_len = 0;
 }
 
 /* With MRG_RXBUF and a guest that takes GSO frames: header + the largest frame. */
@@ -380,16 +444,16 @@ static uint64_t vnet_rx_want_bytes(uint64_t features)
  * negotiated features allow (rx_want_bytes) or a frame waiting for buffers,
  * or as the guest has posted.  Returns false if the queue broke.
  */
-static bool vnet_rx_collect(struct virtio_net *net)
+static bool vnet_rx_collect(struct vnet_pair *p)
 {
-	struct virtq *vq = vnet_rxq(net);
+	struct virtq *vq = vnet_rxq(p);
 	uint64_t want =
-	    net->rx_pending_len > net->rx_want_bytes ? net->rx_pending_len : net->rx_want_bytes;
+	    p->rx_pending_len > p->net->rx_want_bytes ? p->rx_pending_len : p->net->rx_want_bytes;
 
-	while (net->rx_held_count < VIRTQ_MAX_SIZE &&
-	       (net->mrg_rxbuf ? net->rx_held_bytes < want : net->rx_held_count == 0)) {
-		struct virtq_elem *e = vnet_rx_held_at(net, net->rx_held_count);
-		int ret = virtio_queue_pop(&net->vdev, VIRTIO_NET_RXQ, e);
+	while (p->rx_held_count < VIRTQ_MAX_SIZE &&
+	       (p->net->mrg_rxbuf ? p->rx_held_bytes < want : p->rx_held_count == 0)) {
+		struct virtq_elem *e = vnet_rx_held_at(p, p->rx_held_count);
+		int ret = virtio_queue_pop(&p->net->vdev, p->rxq, e);
 
 		if (ret < 0)
 			return false;
@@ -397,13 +461,13 @@ static bool vnet_rx_collect(struct virtio_net *net)
 			break;
 		/* RX buffers are device-writable only and hold at least a header. */
 		if (e->nr_out || e->in_bytes < HDR_BYTES) {
-			counter_add(&net->counters.rx_malformed, 1);
+			counter_add(&p->net->counters.rx_malformed, 1);
 			virtq_push(vq, e->head, 0);
 			continue;
 		}
-		net->rx_held_count++;
-		net->rx_held_bytes += e->in_bytes;
-		net->rx_held_descs += e->ndesc;
+		p->rx_held_count++;
+		p->rx_held_bytes += e->in_bytes;
+		p->rx_held_descs += e->ndesc;
 	}
 	return true;
 }
@@ -415,78 +479,78 @@ static bool vnet_rx_collect(struct virtio_net *net)
  * of being lost), and one byte more in any case: a read that reaches that
  * byte had a frame too large to keep (the tap silently truncates).
  */
-static void vnet_rx_build_iov(struct virtio_net *net)
+static void vnet_rx_build_iov(struct vnet_pair *p)
 {
-	net->rx_iovcnt = 0;
-	net->rx_iov_chains = 0;
-	net->rx_iov_bytes = 0;
-	for (unsigned int i = 0; i < net->rx_held_count; i++) {
-		const struct virtq_elem *e = vnet_rx_held_at(net, i);
+	p->rx_iovcnt = 0;
+	p->rx_iov_chains = 0;
+	p->rx_iov_bytes = 0;
+	for (unsigned int i = 0; i < p->rx_held_count; i++) {
+		const struct virtq_elem *e = vnet_rx_held_at(p, i);
 
-		if (net->rx_iovcnt + e->nr_in > RX_MAX_IOV - 1)
+		if (p->rx_iovcnt + e->nr_in > RX_MAX_IOV - 1)
 			break;
-		memcpy(&net->rx_iov[net->rx_iovcnt], e->iov, e->nr_in * sizeof(struct iovec));
-		net->rx_iovcnt += e->nr_in;
-		net->rx_iov_chains++;
-		net->rx_iov_bytes += e->in_bytes;
-		if (!net->mrg_rxbuf)
+		memcpy(&p->rx_iov[p->rx_iovcnt], e->iov, e->nr_in * sizeof(struct iovec));
+		p->rx_iovcnt += e->nr_in;
+		p->rx_iov_chains++;
+		p->rx_iov_bytes += e->in_bytes;
+		if (!p->net->mrg_rxbuf)
 			break;
 	}
-	net->rx_spill_room = 0;
-	if (net->mrg_rxbuf && net->rx_iov_bytes < RX_WANTED_BYTES)
-		net->rx_spill_room = RX_WANTED_BYTES - net->rx_iov_bytes;
-	net->rx_iov[net->rx_iovcnt++] =
-	    (struct iovec){.iov_base = net->rx_spill, .iov_len = net->rx_spill_room + 1};
+	p->rx_spill_room = 0;
+	if (p->net->mrg_rxbuf && p->rx_iov_bytes < RX_WANTED_BYTES)
+		p->rx_spill_room = RX_WANTED_BYTES - p->rx_iov_bytes;
+	p->rx_iov[p->rx_iovcnt++] =
+	    (struct iovec){.iov_base = p->rx_spill, .iov_len = p->rx_spill_room + 1};
 }
 
 /* A frame of len bytes (header included) is in the held buffers: hand them back. */
-static void vnet_rx_complete_frame(struct virtio_net *net, uint64_t len)
+static void vnet_rx_complete_frame(struct vnet_pair *p, uint64_t len)
 {
-	struct virtq *vq = vnet_rxq(net);
+	struct virtq *vq = vnet_rxq(p);
 	uint64_t left = len;
 	uint16_t used = 0;
 
 	/* Chains the frame occupies; the header went into the first one. */
-	while (used < net->rx_held_count && (used == 0 || left)) {
-		uint64_t cap = vnet_rx_held_at(net, used)->in_bytes;
+	while (used < p->rx_held_count && (used == 0 || left)) {
+		uint64_t cap = vnet_rx_held_at(p, used)->in_bytes;
 
 		left -= cap < left ? cap : left;
 		used++;
 	}
-	iov_from_buf(vnet_rx_held_at(net, 0)->iov, vnet_rx_held_at(net, 0)->nr_in,
-		     NUM_BUFFERS_OFFSET, &used, sizeof(used));
+	iov_from_buf(vnet_rx_held_at(p, 0)->iov, vnet_rx_held_at(p, 0)->nr_in, NUM_BUFFERS_OFFSET,
+		     &used, sizeof(used));
 	left = len;
 	for (unsigned int i = 0; i < used; i++) {
-		struct virtq_elem *e = vnet_rx_held_at(net, 0);
+		struct virtq_elem *e = vnet_rx_held_at(p, 0);
 		uint64_t n = e->in_bytes < left ? e->in_bytes : left;
 
 		virtq_push(vq, e->head, (uint32_t)n);
 		left -= n;
-		net->rx_held_bytes -= e->in_bytes;
-		net->rx_held_descs -= e->ndesc;
-		net->rx_held_first = (net->rx_held_first + 1) % VIRTQ_MAX_SIZE;
-		net->rx_held_count--;
+		p->rx_held_bytes -= e->in_bytes;
+		p->rx_held_descs -= e->ndesc;
+		p->rx_held_first = (p->rx_held_first + 1) % VIRTQ_MAX_SIZE;
+		p->rx_held_count--;
 	}
-	counter_add(&net->counters.rx_packets, 1);
-	counter_add(&net->counters.rx_bytes, len - HDR_BYTES);
+	counter_add(&p->net->counters.rx_packets, 1);
+	counter_add(&p->net->counters.rx_bytes, len - HDR_BYTES);
 }
 
 /* Wait for the tap to become readable (the I/O thread's watch), then read again. */
-static void vnet_rx_wait_for_tap(struct virtio_net *net)
+static void vnet_rx_wait_for_tap(struct vnet_pair *p)
 {
-	if (!iothread_arm_readable(net->vdev.io, net->rx_tap_watch)) {
+	if (!iothread_arm_readable(p->io, p->rx_tap_watch)) {
 		/* Nothing will bring RX back but a kick; better than spinning. */
-		vnet_rx_set_state(net, RX_NO_BUFFERS);
+		vnet_rx_set_state(p, RX_NO_BUFFERS);
 		return;
 	}
-	vnet_rx_set_state(net, RX_POLLING);
+	vnet_rx_set_state(p, RX_POLLING);
 }
 
 /* A frame that can never reach the guest: counted, its buffers kept for the next. */
-static void vnet_rx_drop_oversized(struct virtio_net *net)
+static void vnet_rx_drop_oversized(struct vnet_pair *p)
 {
-	counter_add(&net->counters.rx_oversized, 1);
-	counter_add(&net->counters.rx_dropped, 1);
+	counter_add(&p->net->counters.rx_oversized, 1);
+	counter_add(&p->net->counters.rx_dropped, 1);
 }
 
 /*
@@ -497,26 +561,26 @@ static void vnet_rx_drop_oversized(struct virtio_net *net)
  * can never fit, so drop it rather than stall RX for good.  Otherwise it
  * keeps waiting.
  */
-static void vnet_rx_settle_pending(struct virtio_net *net)
+static void vnet_rx_settle_pending(struct vnet_pair *p)
 {
-	uint64_t off = 0, left = net->rx_pending_len - net->rx_iov_bytes;
+	uint64_t off = 0, left = p->rx_pending_len - p->rx_iov_bytes;
 
-	if (net->rx_held_bytes >= net->rx_pending_len) {
-		for (unsigned int i = net->rx_iov_chains; left && i < net->rx_held_count; i++) {
-			const struct virtq_elem *e = vnet_rx_held_at(net, i);
+	if (p->rx_held_bytes >= p->rx_pending_len) {
+		for (unsigned int i = p->rx_iov_chains; left && i < p->rx_held_count; i++) {
+			const struct virtq_elem *e = vnet_rx_held_at(p, i);
 			uint64_t n = e->in_bytes < left ? e->in_bytes : left;
 
-			iov_from_buf(e->iov, e->nr_in, 0, net->rx_spill + off, n);
+			iov_from_buf(e->iov, e->nr_in, 0, p->rx_spill + off, n);
 			off += n;
 			left -= n;
 		}
-		vnet_rx_complete_frame(net, net->rx_pending_len);
-	} else if (net->rx_held_descs >= vnet_rxq(net)->size) {
-		vnet_rx_drop_oversized(net);
+		vnet_rx_complete_frame(p, p->rx_pending_len);
+	} else if (p->rx_held_descs >= vnet_rxq(p)->size) {
+		vnet_rx_drop_oversized(p);
 	} else {
 		return;
 	}
-	net->rx_pending_len = 0;
+	p->rx_pending_len = 0;
 }
 
 /*
@@ -524,49 +588,49 @@ static void vnet_rx_settle_pending(struct virtio_net *net)
  * for buffers being settled first.  false if there are none (or the waiting
  * frame still needs more; RX then waits for a kick) or the queue broke.
  */
-static bool vnet_rx_have_buffers(struct virtio_net *net)
+static bool vnet_rx_have_buffers(struct vnet_pair *p)
 {
-	struct virtq *vq = vnet_rxq(net);
+	struct virtq *vq = vnet_rxq(p);
 
 	for (;;) {
-		if (!vnet_rx_collect(net))
+		if (!vnet_rx_collect(p))
 			return false;
-		if (net->rx_pending_len)
-			vnet_rx_settle_pending(net);
-		if (!net->rx_pending_len && net->rx_held_count) {
+		if (p->rx_pending_len)
+			vnet_rx_settle_pending(p);
+		if (!p->rx_pending_len && p->rx_held_count) {
 			virtq_disable_notify(vq);
-			vnet_rx_build_iov(net);
-			vnet_rx_set_state(net, RX_IDLE);
+			vnet_rx_build_iov(p);
+			vnet_rx_set_state(p, RX_IDLE);
 			return true;
 		}
 		/* Nothing to read into: leave the tap alone (frames wait in
 		 * its queue, or the kernel drops them) until the driver has
 		 * posted a batch of buffers, or, once the thread is about to
 		 * sleep, any (vnet_poll_rx()). */
-		if (!virtq_enable_notify_batch(vq, net->rx_kick_batch)) {
-			if (vnet_rx_state(net) != RX_NO_BUFFERS)
-				counter_add(&net->counters.rx_no_buffers, 1);
-			vnet_rx_set_state(net, RX_NO_BUFFERS);
+		if (!virtq_enable_notify_batch(vq, p->net->rx_kick_batch)) {
+			if (vnet_rx_state(p) != RX_NO_BUFFERS)
+				counter_add(&p->net->counters.rx_no_buffers, 1);
+			vnet_rx_set_state(p, RX_NO_BUFFERS);
 			return false;
 		}
 	}
 }
 
 /* One readv into the held buffers returned res: account for the frame. */
-static void vnet_rx_frame_read(struct virtio_net *net, ssize_t res)
+static void vnet_rx_frame_read(struct vnet_pair *p, ssize_t res)
 {
-	if ((uint64_t)res > net->rx_iov_bytes + net->rx_spill_room) {
+	if ((uint64_t)res > p->rx_iov_bytes + p->rx_spill_room) {
 		/* More than the buffers and the spill room could keep (the
 		 * tap kept only the start): drop it, reuse the buffers. */
-		vnet_rx_drop_oversized(net);
+		vnet_rx_drop_oversized(p);
 	} else if ((uint64_t)res < HDR_BYTES) {
-		counter_add(&net->counters.rx_dropped, 1);
-	} else if ((uint64_t)res > net->rx_iov_bytes) {
+		counter_add(&p->net->counters.rx_dropped, 1);
+	} else if ((uint64_t)res > p->rx_iov_bytes) {
 		/* Its end is in the spill buffer: wait for the guest to post
 		 * buffers for it (vnet_rx_settle_pending()). */
-		net->rx_pending_len = (uint64_t)res;
+		p->rx_pending_len = (uint64_t)res;
 	} else {
-		vnet_rx_complete_frame(net, (uint64_t)res);
+		vnet_rx_complete_frame(p, (uint64_t)res);
 	}
 }
 
@@ -576,9 +640,9 @@ static void vnet_rx_frame_read(struct virtio_net *net, ssize_t res)
  * ~4 % of the I/O thread's time at one frame per call (perf, 64-byte RX).
  * Nothing cancels the I/O thread.  -1 with errno set, like readv().
  */
-static ssize_t vnet_tap_readv(struct virtio_net *net)
+static ssize_t vnet_tap_readv(struct vnet_pair *p)
 {
-	return syscall(SYS_readv, net->tap.fd, net->rx_iov, (int)net->rx_iovcnt);
+	return syscall(SYS_readv, p->tap->fd, p->rx_iov, (int)p->rx_iovcnt);
 }
 
 /*
@@ -588,77 +652,114 @@ static ssize_t vnet_tap_readv(struct virtio_net *net)
  * non-blocking readv() calls in this thread: one system call per frame and
  * no io_uring round trip, and frames reach the used ring in tap order.
  */
-static void vnet_rx_start(struct virtio_net *net)
+static void vnet_rx_burst(struct vnet_pair *p)
 {
-	enum rx_state state = vnet_rx_state(net);
+	enum rx_state state = vnet_rx_state(p);
 	unsigned int frames = 0, reads = 0, iovecs = 0;
 
-	if (state == RX_POLLING || !vnet_queue_usable(net, vnet_rxq(net)))
+	if (state == RX_POLLING || !vnet_queue_usable(p, vnet_rxq(p)))
 		return;
-	while (vnet_rx_have_buffers(net)) {
+	while (vnet_rx_have_buffers(p)) {
 		ssize_t res;
 
 		if (frames == RX_BURST) {
 			/* Readable right away if frames remain: the poll
 			 * completes in the next io_uring_enter. */
-			vnet_rx_wait_for_tap(net);
+			vnet_rx_wait_for_tap(p);
 			break;
 		}
-		res = vnet_tap_readv(net);
+		res = vnet_tap_readv(p);
 		reads++;
-		iovecs += net->rx_iovcnt;
+		iovecs += p->rx_iovcnt;
 		if (res < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK) {
 				/* Waiting for readability rather than retrying
 				 * at once keeps a persistent error from spinning. */
-				vnet_log_limited(net, "tap read", errno);
-				counter_add(&net->counters.rx_dropped, 1);
+				vnet_log_limited(p->net, "tap read", errno);
+				counter_add(&p->net->counters.rx_dropped, 1);
 			}
-			vnet_rx_wait_for_tap(net);
+			vnet_rx_wait_for_tap(p);
 			break;
 		}
-		vnet_rx_frame_read(net, res);
+		vnet_rx_frame_read(p, res);
 		if (++frames % RX_PUBLISH_EVERY == 0)
-			net->rx_signal_due |= virtq_flush_used(vnet_rxq(net));
+			p->rx_signal_due |= virtq_flush_used(vnet_rxq(p));
 	}
 	/* Once per burst: the counters are atomics. */
 	if (reads) {
-		counter_add(&net->counters.rx_reads, reads);
-		counter_add(&net->counters.rx_read_iovecs, iovecs);
+		counter_add(&p->net->counters.rx_reads, reads);
+		counter_add(&p->net->counters.rx_read_iovecs, iovecs);
 	}
+}
+
+/*
+ * RX on pair p, if the pair is active.  Pair 0 always is; for the others
+ * in_rx brackets the check and the burst (see struct vnet_pair).  An
+ * inactive pair leaves its state as it is: a VQ_PAIRS_SET that turns it on
+ * kicks its receive queue.
+ */
+static void vnet_rx_start(struct vnet_pair *p)
+{
+	if (p->index == 0) {
+		vnet_rx_burst(p);
+		return;
+	}
+	atomic_store(&p->in_rx, true);
+	if (p->index < atomic_load(&p->net->active_pairs))
+		vnet_rx_burst(p);
+	atomic_store_explicit(&p->in_rx, false, memory_order_release);
 }
 
 /* The tap became readable (the watch does not call this once stopping). */
 static void vnet_on_tap_readable(void *opaque)
 {
-	struct virtio_net *net = opaque;
+	struct vnet_pair *p = opaque;
 
-	vnet_rx_set_state(net, RX_IDLE);
-	vnet_rx_start(net);
+	vnet_rx_set_state(p, RX_IDLE);
+	vnet_rx_start(p);
+}
+
+static void vnet_ctrl_process(struct virtio_net *net, unsigned int q);
+
+/*
+ * The control queue's index for the negotiated features (virtio 1.2,
+ * 5.1.2): 2N with MQ, else 2; none (UINT_MAX) without CTRL_VQ.
+ */
+static unsigned int vnet_ctrl_queue(const struct virtio_net *net)
+{
+	if (!virtio_has_feature(&net->vdev, VIRTIO_NET_F_CTRL_VQ))
+		return UINT_MAX;
+	return virtio_has_feature(&net->vdev, VIRTIO_NET_F_MQ) ? 2 * net->nr_pairs : 2;
 }
 
 static void vnet_on_rx_kick(void *opaque)
 {
-	struct virtio_net *net = opaque;
+	struct vnet_pair *p = opaque;
 
-	counter_add(&net->counters.rx_kicks, 1);
-	vnet_rx_start(net);
+	/* Without MQ, queue 2 (pair 1's receiveq, on its thread) is the
+	 * control queue. */
+	if (p->rxq == vnet_ctrl_queue(p->net)) {
+		vnet_ctrl_process(p->net, p->rxq);
+		return;
+	}
+	counter_add(&p->net->counters.rx_kicks, 1);
+	vnet_rx_start(p);
 }
 
 static void vnet_after_batch(void *opaque)
 {
-	struct virtio_net *net = opaque;
+	struct vnet_pair *p = opaque;
 	bool signal;
 
-	vnet_tx_process(net);
+	vnet_tx_process(p);
 	/* Both queues share the interrupt line: at most one per batch. */
-	signal = virtq_flush_used(vnet_txq(net));
-	signal |= virtq_flush_used(vnet_rxq(net)) || net->rx_signal_due;
-	net->rx_signal_due = false;
+	signal = virtq_flush_used(vnet_txq(p));
+	signal |= virtq_flush_used(vnet_rxq(p)) || p->rx_signal_due;
+	p->rx_signal_due = false;
 	if (signal)
-		virtio_mmio_signal_used(&net->vdev);
+		virtio_mmio_signal_used(&p->net->vdev);
 }
 
 /*
@@ -669,15 +770,18 @@ static void vnet_after_batch(void *opaque)
  * batch, and a sleeping device with buffers it has not seen and no kick to
  * come would stall RX for good.  Whatever is there by then is served.
  */
-static bool vnet_poll_rx(struct virtio_net *net, bool about_to_sleep)
+static bool vnet_poll_rx(struct vnet_pair *p, bool about_to_sleep)
 {
-	struct virtq *vq = vnet_rxq(net);
+	struct virtq *vq = vnet_rxq(p);
 
-	if (vnet_rx_state(net) != RX_NO_BUFFERS)
+	/* An inactive pair reads nothing: no work to report, or the thread
+	 * would poll for ever. */
+	if (vnet_rx_state(p) != RX_NO_BUFFERS || !vnet_pair_active(p))
 		return false;
-	if (about_to_sleep ? !virtq_enable_notify(vq) : virtq_avail_count(vq) < net->rx_kick_batch)
+	if (about_to_sleep ? !virtq_enable_notify(vq)
+			   : virtq_avail_count(vq) < p->net->rx_kick_batch)
 		return false;
-	vnet_rx_start(net);
+	vnet_rx_start(p);
 	return true;
 }
 
@@ -691,16 +795,166 @@ static bool vnet_poll_rx(struct virtio_net *net, bool about_to_sleep)
  */
 static bool vnet_poll_queues(void *opaque, bool about_to_sleep)
 {
-	struct virtio_net *net = opaque;
+	struct vnet_pair *p = opaque;
 	bool rx, tx;
 
-	if (!vnet_queue_usable(net, vnet_rxq(net)) || !vnet_queue_usable(net, vnet_txq(net)))
+	if (!vnet_queue_usable(p, vnet_rxq(p)) || !vnet_queue_usable(p, vnet_txq(p)))
 		return false;
-	rx = vnet_poll_rx(net, about_to_sleep);
-	tx = net->free_tx && !net->tx_inflight && virtq_has_avail(vnet_txq(net));
+	rx = vnet_poll_rx(p, about_to_sleep);
+	tx = p->nr_free_tx && !p->tx_inflight && virtq_has_avail(vnet_txq(p));
 	if (tx)
-		vnet_tx_process(net);
+		vnet_tx_process(p);
 	return rx || tx;
+}
+
+/* ---- the control queue (virtio 1.2, 5.1.6.5) ---- */
+
+/*
+ * Turn a tap queue in or out of the interface's rotation, remembering which
+ * way it is (TUNSETQUEUE refuses to repeat a state).  0 or -errno.
+ */
+static int vnet_attach_tap_queue(struct virtio_net *net, struct vnet_pair *p, bool on)
+{
+	int ret;
+
+	if (p->tap_attached == on)
+		return 0;
+	ret = net->tap_ops.set_queue_enabled(p->tap, on);
+	if (ret) {
+		vnet_log_limited(net, on ? "attaching a tap queue" : "detaching a tap queue", -ret);
+		return ret;
+	}
+	p->tap_attached = on;
+	return 0;
+}
+
+/*
+ * VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET n, in the thread serving the control
+ * queue.  More pairs: attach their tap queues, publish, kick their receive
+ * queues (an inactive pair stopped RX where it was).  Fewer: publish, wait
+ * until the pairs turned off are out of any RX burst (vnet_rx_start()),
+ * then detach their tap queues so the kernel steers no frames to queues
+ * nobody reads.  Refused (nothing changes) without MQ, for n outside
+ * 1..max_virtqueue_pairs, or if a queue of the pairs asked for is not ready.
+ */
+static uint8_t vnet_set_pairs(struct virtio_net *net, unsigned int n)
+{
+	unsigned int old = atomic_load(&net->active_pairs);
+
+	if (!virtio_has_feature(&net->vdev, VIRTIO_NET_F_MQ) || n < 1 || n > net->nr_pairs) {
+		log_guest_error(&net->vdev.guest_errors, "%s: VQ_PAIRS_SET %u refused (1 to %u%s)",
+				net->name, n, net->nr_pairs,
+				virtio_has_feature(&net->vdev, VIRTIO_NET_F_MQ)
+				    ? ""
+				    : ", and only with VIRTIO_NET_F_MQ");
+		return VIRTIO_NET_ERR;
+	}
+	for (unsigned int i = 0; i < n; i++)
+		if (!vnet_rxq(&net->pairs[i])->ready || !vnet_txq(&net->pairs[i])->ready) {
+			log_guest_error(&net->vdev.guest_errors,
+					"%s: VQ_PAIRS_SET %u refused: queue pair %u is not ready",
+					net->name, n, i);
+			return VIRTIO_NET_ERR;
+		}
+	for (unsigned int i = old; i < n; i++)
+		if (vnet_attach_tap_queue(net, &net->pairs[i], true)) {
+			while (i-- > old)
+				vnet_attach_tap_queue(net, &net->pairs[i], false);
+			return VIRTIO_NET_ERR;
+		}
+	atomic_store(&net->active_pairs, n);
+	for (unsigned int i = old; i < n; i++)
+		eventfd_write(net->vdev.queues[net->pairs[i].rxq].kick_fd, 1);
+	for (unsigned int i = n; i < old; i++) {
+		while (atomic_load(&net->pairs[i].in_rx))
+			sched_yield(); /* one RX burst at most: microseconds */
+		vnet_attach_tap_queue(net, &net->pairs[i], false);
+	}
+	log_debug("%s: %u queue pairs in use (was %u)", net->name, n, old);
+	return VIRTIO_NET_OK;
+}
+
+/*
+ * One command: class and command, then the command's data, all
+ * device-readable; the ack byte device-writable.  The answer
+ * (VIRTIO_NET_OK or VIRTIO_NET_ERR).  Anything but a well-formed
+ * VQ_PAIRS_SET is refused: a command longer than any known one, shorter
+ * than its class and command, with data of the wrong size, or of a class
+ * or command not implemented (RX mode, MAC filter, VLAN, announce,
+ * offloads).
+ */
+static uint8_t vnet_ctrl_command(struct virtio_net *net, const struct virtq_elem *e)
+{
+	uint8_t cmd[VNET_CTRL_MAX_BYTES];
+	uint64_t len = e->out_bytes;
+
+	if (len < 2 || len > sizeof(cmd)) {
+		counter_add(&net->counters.ctrl_malformed, 1);
+		return VIRTIO_NET_ERR;
+	}
+	iov_to_buf(e->iov, e->nr_out, 0, cmd, len);
+	if (cmd[0] == VIRTIO_NET_CTRL_MQ && cmd[1] == VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET) {
+		if (len != 2 + sizeof(uint16_t)) {
+			counter_add(&net->counters.ctrl_malformed, 1);
+			return VIRTIO_NET_ERR;
+		}
+		return vnet_set_pairs(net, get_le16(&cmd[2]));
+	}
+	log_guest_error(&net->vdev.guest_errors, "%s: control command class %u command %u refused",
+			net->name, cmd[0], cmd[1]);
+	return VIRTIO_NET_ERR;
+}
+
+/*
+ * Answer every command on control queue q, then ask for a kick at the next
+ * one.  A chain without a writable byte cannot be answered: handed back
+ * with nothing written and not run (counted as malformed and refused).
+ */
+static void vnet_ctrl_process(struct virtio_net *net, unsigned int q)
+{
+	struct virtq *vq = &net->vdev.queues[q].vq;
+	struct virtq_elem *e = &net->ctrl_elem;
+	bool pushed = false;
+
+	if (!vq->ready || virtio_mmio_needs_reset(&net->vdev) ||
+	    iothread_stopping(virtio_queue_iothread(&net->vdev, q)))
+		return;
+	for (;;) {
+		int ret;
+
+		while ((ret = virtio_queue_pop(&net->vdev, q, e)) > 0) {
+			uint8_t ack = VIRTIO_NET_ERR;
+			uint32_t written = 0;
+
+			/* A command that cannot be acknowledged is not run. */
+			if (e->in_bytes) {
+				ack = vnet_ctrl_command(net, e);
+				written = (uint32_t)iov_from_buf(e->iov + e->nr_out, e->nr_in, 0,
+								 &ack, 1);
+			} else {
+				counter_add(&net->counters.ctrl_malformed, 1);
+			}
+			counter_add(&net->counters.ctrl_commands, 1);
+			if (ack != VIRTIO_NET_OK)
+				counter_add(&net->counters.ctrl_refused, 1);
+			virtq_push(vq, e->head, written);
+			pushed = true;
+		}
+		if (ret < 0 || !virtq_enable_notify(vq))
+			break;
+	}
+	if (pushed && virtq_flush_used(vq))
+		virtio_mmio_signal_used(&net->vdev);
+}
+
+/* The MQ control queue (2N), on pair 0's thread; without MQ no such queue. */
+static void vnet_on_ctrl_kick(void *opaque)
+{
+	struct vnet_pair *p = opaque;
+	unsigned int q = 2 * p->net->nr_pairs;
+
+	if (q == vnet_ctrl_queue(p->net))
+		vnet_ctrl_process(p->net, q);
 }
 
 /* ---- transport callbacks ---- */
@@ -720,34 +974,64 @@ static bool vnet_features_ok(struct virtio_device *dev, uint64_t f)
 		log_error("%s: driver accepted HOST_TSO without CSUM", net->name);
 		return false;
 	}
+	if ((f & BIT(VIRTIO_NET_F_MQ)) && !(f & BIT(VIRTIO_NET_F_CTRL_VQ))) {
+		log_error("%s: driver accepted MQ without CTRL_VQ", net->name);
+		return false;
+	}
 	return true;
 }
 
-static void vnet_reset_tx_requests(struct virtio_net *net)
+static void vnet_reset_tx_requests(struct vnet_pair *p)
 {
-	net->free_tx = NULL;
-	net->tx_inflight = 0;
-	for (unsigned int i = VIRTQ_MAX_SIZE; i-- > 0;) {
-		net->tx_reqs[i].op.done = vnet_tx_done;
-		net->tx_reqs[i].net = net;
-		net->tx_reqs[i].next_free = net->free_tx;
-		net->free_tx = &net->tx_reqs[i];
+	p->tx_inflight = 0;
+	/* Taken from the top: request 0 first, then 1, ... */
+	p->nr_free_tx = VIRTQ_MAX_SIZE;
+	for (unsigned int i = 0; i < VIRTQ_MAX_SIZE; i++)
+		p->free_tx[i] = (uint16_t)(VIRTQ_MAX_SIZE - 1 - i);
+}
+
+/* Every pair back to its state after creation (the threads are stopped). */
+static void vnet_reset_pairs(struct virtio_net *net)
+{
+	for (unsigned int i = 0; i < net->nr_pairs; i++) {
+		struct vnet_pair *p = &net->pairs[i];
+
+		vnet_reset_tx_requests(p);
+		vnet_rx_forget_held(p);
+		vnet_rx_set_state(p, RX_IDLE);
+		p->rx_signal_due = false;
+		atomic_store(&p->in_rx, false);
 	}
 }
 
-/* DRIVER_OK; the transport then starts the I/O thread and kicks both queues,
- * so RX buffers and TX frames posted before DRIVER_OK are served. */
+/*
+ * Back to one pair in use (after reset, virtio 1.2, 5.1.6.5.5): the other
+ * pairs' tap queues detached.  The threads are stopped.
+ */
+static void vnet_back_to_one_pair(struct virtio_net *net)
+{
+	atomic_store(&net->active_pairs, 1);
+	for (unsigned int i = 1; i < net->nr_pairs; i++)
+		vnet_attach_tap_queue(net, &net->pairs[i], false);
+}
+
+/* DRIVER_OK; the transport then starts the I/O threads and kicks every
+ * ready queue, so RX buffers and TX frames posted before DRIVER_OK are
+ * served.  Pair 0 must be ready; the driver may leave the others unused. */
 static int vnet_activate(struct virtio_device *dev)
 {
 	struct virtio_net *net = vnet_from_vdev(dev);
 	unsigned int offloads = virtio_net_tun_offloads(dev->driver_features);
+	struct vnet_pair *p0 = &net->pairs[0];
 	int ret;
 
-	if (!vnet_rxq(net)->ready || !vnet_txq(net)->ready) {
+	if (!vnet_rxq(p0)->ready || !vnet_txq(p0)->ready) {
 		log_error("%s: DRIVER_OK with the RX or TX queue not ready", net->name);
 		return -EINVAL;
 	}
-	ret = net->tap_ops.set_offload(&net->tap, offloads);
+	/* The offloads belong to the interface: set through queue 0, which
+	 * is always attached (a detached queue takes no ioctl). */
+	ret = net->tap_ops.set_offload(p0->tap, offloads);
 	if (ret)
 		/* Harmless: the tap then hands over plain, checksummed frames,
 		 * which every driver accepts. */
@@ -756,26 +1040,24 @@ static int vnet_activate(struct virtio_device *dev)
 	net->mrg_rxbuf = virtio_has_feature(dev, VIRTIO_NET_F_MRG_RXBUF);
 	net->rx_want_bytes = vnet_rx_want_bytes(dev->driver_features);
 	net->rx_kick_batch =
-	    vnet_rxq(net)->size / 4 < RX_KICK_BATCH ? vnet_rxq(net)->size / 4 : RX_KICK_BATCH;
+	    vnet_rxq(p0)->size / 4 < RX_KICK_BATCH ? vnet_rxq(p0)->size / 4 : RX_KICK_BATCH;
 	if (!net->rx_kick_batch || !virtio_has_feature(dev, VIRTIO_F_EVENT_IDX))
 		net->rx_kick_batch = 1;
 	log_debug("%s: driver ready, features 0x%" PRIx64 ", tap offloads 0x%x", net->name,
 		  dev->driver_features, offloads);
-	vnet_reset_tx_requests(net);
-	vnet_rx_forget_held(net);
-	vnet_rx_set_state(net, RX_IDLE);
-	net->rx_signal_due = false;
+	vnet_reset_pairs(net);
+	vnet_back_to_one_pair(net);
 	return 0;
 }
 
-/* The transport has stopped the I/O thread: no tap operation is in flight. */
+/* The transport has stopped the I/O threads: no tap operation is in flight. */
 static void vnet_reset(struct virtio_device *dev)
 {
 	struct virtio_net *net = vnet_from_vdev(dev);
 
-	vnet_rx_forget_held(net);
-	vnet_rx_set_state(net, RX_IDLE);
-	if (net->tap_ops.set_offload(&net->tap, 0))
+	vnet_reset_pairs(net);
+	vnet_back_to_one_pair(net);
+	if (net->tap_ops.set_offload(net->pairs[0].tap, 0))
 		log_debug("%s: cannot clear tap offloads", net->name);
 }
 
@@ -792,23 +1074,32 @@ const struct virtio_net_counters *virtio_net_counters(const struct virtio_net *n
 
 bool virtio_net_rx_stalled(struct virtio_net *net)
 {
-	return vnet_rx_state(net) == RX_NO_BUFFERS;
+	return vnet_rx_state(&net->pairs[0]) == RX_NO_BUFFERS;
+}
+
+unsigned int virtio_net_active_pairs(struct virtio_net *net)
+{
+	return atomic_load(&net->active_pairs);
 }
 
 #define VNET_COUNTER_DESC(name) COUNTER_DESC(struct virtio_net_counters, name)
 static const struct counter_desc vnet_counter_descs[] = {VIRTIO_NET_COUNTERS(VNET_COUNTER_DESC)};
 
+/* One line; keys only ever appended (scripts parse it). */
 static void vnet_report_stats(void *opaque, struct json_object *obj)
 {
 	struct virtio_net *net = opaque;
 	struct json_object *counters = json_object_new_object();
 
 	json_object_object_add(obj, "model", json_object_new_string("virtio-net"));
-	json_object_object_add(obj, "tap", json_object_new_string(net->tap.ifname));
+	json_object_object_add(obj, "tap", json_object_new_string(net->pairs[0].tap->ifname));
 	counters_to_json(counters, &net->counters, vnet_counter_descs,
 			 ARRAY_SIZE(vnet_counter_descs));
 	json_object_object_add(obj, "counters", counters);
-	iothread_report_stats(net->vdev.io, obj);
+	virtio_mmio_report_iothreads(&net->vdev, obj);
+	json_object_object_add(obj, "queue_pairs", json_object_new_int((int)net->nr_pairs));
+	json_object_object_add(obj, "active_queue_pairs",
+			       json_object_new_int((int)atomic_load(&net->active_pairs)));
 }
 
 static void vnet_build_config(struct virtio_net *net, const struct net_config *cfg)
@@ -824,43 +1115,80 @@ static void vnet_build_config(struct virtio_net *net, const struct net_config *c
 		memcpy(net->config.mac, mac, sizeof(mac));
 	}
 	net->config.status = VIRTIO_NET_S_LINK_UP;
-	net->config.max_virtqueue_pairs = 1;
+	net->config.max_virtqueue_pairs = (uint16_t)net->nr_pairs;
 }
 
 static void vnet_free(struct virtio_net *net)
 {
-	tap_close(&net->tap);
-	free(net->tx_reqs);
-	free(net->rx_held);
-	free(net->rx_spill);
+	tap_close_queues(net->taps, net->nr_pairs);
+	for (unsigned int i = 0; net->pairs && i < net->nr_pairs; i++) {
+		free(net->pairs[i].tx_reqs);
+		free(net->pairs[i].rx_held);
+		free(net->pairs[i].rx_spill);
+	}
+	free(net->pairs);
 	free(net);
 }
 
+/* Pair i's buffers; false if out of memory. */
+static bool vnet_alloc_pair(struct virtio_net *net, unsigned int i)
+{
+	struct vnet_pair *p = &net->pairs[i];
+
+	p->net = net;
+	p->index = i;
+	p->rxq = 2 * i;
+	p->txq = 2 * i + 1;
+	p->tap = &net->taps[i];
+	p->tap_attached = true; /* tap_open_queues() leaves every queue attached */
+	atomic_init(&p->in_rx, false);
+	p->tx_reqs = calloc(VIRTQ_MAX_SIZE, sizeof(*p->tx_reqs));
+	p->rx_held = calloc(VIRTQ_MAX_SIZE, sizeof(*p->rx_held));
+	p->rx_spill = malloc(RX_SPILL_BYTES);
+	return p->tx_reqs && p->rx_held && p->rx_spill;
+}
+
 /*
- * The tap as the device needs it: non-blocking (RX reads it with plain
- * readv() in the I/O thread, which must never block), frames passed through
- * with the 12-byte VERSION_1 header, no offloads until the driver
- * negotiates them.
+ * The tap as the device needs it: every queue non-blocking (RX reads it
+ * with plain readv() in the I/O thread, which must never block), frames
+ * passed through with the 12-byte VERSION_1 header, no offloads until the
+ * driver negotiates them (those two belong to the interface: set through
+ * queue 0), and the queues of pairs 1.. detached until the driver asks for
+ * them.
  */
 static int vnet_prepare_tap(struct virtio_net *net, const char *tapname)
 {
-	int flags = fcntl(net->tap.fd, F_GETFL), ret;
+	int ret;
 
-	if (flags < 0 || fcntl(net->tap.fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-		ret = -errno;
-		log_error("--net %s: cannot make the tap non-blocking: %s", tapname,
-			  strerror(errno));
-		return ret;
+	for (unsigned int i = 0; i < net->nr_pairs; i++) {
+		int fd = net->taps[i].fd, flags = fcntl(fd, F_GETFL);
+
+		if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+			ret = -errno;
+			log_error("--net %s: cannot make the tap non-blocking: %s", tapname,
+				  strerror(errno));
+			return ret;
+		}
 	}
-	ret = net->tap_ops.set_vnet_hdr_size(&net->tap, HDR_BYTES);
+	ret = net->tap_ops.set_vnet_hdr_size(&net->taps[0], HDR_BYTES);
 	if (ret) {
 		log_error("--net %s: cannot set the vnet header size: %s", tapname, strerror(-ret));
 		return ret;
 	}
-	ret = net->tap_ops.set_offload(&net->tap, 0);
-	if (ret)
+	ret = net->tap_ops.set_offload(&net->taps[0], 0);
+	if (ret) {
 		log_error("--net %s: TUNSETOFFLOAD: %s", tapname, strerror(-ret));
-	return ret;
+		return ret;
+	}
+	for (unsigned int i = 1; i < net->nr_pairs; i++) {
+		ret = vnet_attach_tap_queue(net, &net->pairs[i], false);
+		if (ret) {
+			log_error("--net %s: cannot detach tap queue %u: %s", tapname, i,
+				  strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
 }
 
 /* What the transport needs to know before virtio_mmio_init_with_iothread(). */
@@ -874,7 +1202,13 @@ static void vnet_describe(struct virtio_net *net)
 				    BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_HOST_TSO4) |
 				    BIT(VIRTIO_NET_F_HOST_TSO6) | BIT(VIRTIO_NET_F_GUEST_TSO4) |
 				    BIT(VIRTIO_NET_F_GUEST_TSO6);
+	/* One pair: exactly the device of before multi-queue, no control
+	 * queue.  Several: N pairs and the control queue at 2N. */
 	net->vdev.nr_queues = 2;
+	if (net->nr_pairs > 1) {
+		net->vdev.device_features |= BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_MQ);
+		net->vdev.nr_queues = 2 * net->nr_pairs + 1;
+	}
 	net->vdev.queue_num_max = VIRTQ_MAX_SIZE;
 	net->vdev.config = &net->config;
 	net->vdev.config_size = sizeof(net->config);
@@ -882,83 +1216,125 @@ static void vnet_describe(struct virtio_net *net)
 }
 
 /*
- * The I/O thread's use of the tap: a readable watch (RX reads it with
- * readv, outside the ring) and TX writev on the ring, the one opcode the
- * device adds; then the ring is locked down (iothread_seal).  0 or -errno
- * after logging.
+ * The transport with one I/O thread per pair (pair i's receive and
+ * transmit queues on thread i, the control queue on thread 0), then each
+ * thread's use of its tap queue: a readable watch (RX reads it with readv,
+ * outside the ring) and TX writev on the ring, the one opcode the device
+ * adds; then the rings are locked down (iothread_seal).  0 or -errno after
+ * logging, with nothing left to undo but the bus window.
  */
-static int vnet_wire_tap(struct virtio_net *net)
+static int vnet_init_transport(struct virtio_net *net, struct vm *vm)
 {
+	struct virtio_io_desc desc = {
+	    /* A full TX ring of writes plus the tap poll and its cancel. */
+	    .ring_entries = 2 * VIRTQ_MAX_SIZE, .opaque = net,
+	    .after_batch = vnet_after_batch,	.poll = vnet_poll_queues,
+	    .poll_min_ns = NET_POLL_MIN_NS,	.poll_max_ns = NET_POLL_MAX_NS,
+	    .nr_threads = net->nr_pairs,
+	};
 	int ret;
 
-	net->rx_tap_watch =
-	    iothread_watch_readable(net->vdev.io, net->tap.fd, vnet_on_tap_readable, net);
-	ret = net->rx_tap_watch < 0 ? net->rx_tap_watch : 0;
-	if (!ret) {
-		net->tap_file = iothread_register_file(net->vdev.io, net->tap.fd);
-		ret = net->tap_file < 0 ? net->tap_file : 0;
+	for (unsigned int i = 0; i < net->nr_pairs; i++) {
+		struct vnet_pair *p = &net->pairs[i];
+
+		desc.kick[p->rxq] = vnet_on_rx_kick;
+		desc.kick[p->txq] = vnet_on_tx_kick;
+		desc.queue_thread[p->rxq] = desc.queue_thread[p->txq] = (uint8_t)i;
+		desc.kick_opaque[p->rxq] = desc.kick_opaque[p->txq] = p;
+		desc.thread_opaque[i] = p;
+	}
+	if (net->nr_pairs > 1) {
+		unsigned int ctrl = 2 * net->nr_pairs;
+
+		desc.kick[ctrl] = vnet_on_ctrl_kick;
+		desc.queue_thread[ctrl] = 0;
+		desc.kick_opaque[ctrl] = &net->pairs[0];
+	}
+	ret = virtio_mmio_init_with_iothread(&net->vdev, vm, &desc);
+	if (ret)
+		return ret;
+	for (unsigned int i = 0; i < net->nr_pairs && !ret; i++) {
+		struct vnet_pair *p = &net->pairs[i];
+
+		p->io = virtio_queue_iothread(&net->vdev, p->rxq);
+		p->rx_tap_watch =
+		    iothread_watch_readable(p->io, p->tap->fd, vnet_on_tap_readable, p);
+		ret = p->rx_tap_watch < 0 ? p->rx_tap_watch : 0;
+		if (!ret) {
+			p->tap_file = iothread_register_file(p->io, p->tap->fd);
+			ret = p->tap_file < 0 ? p->tap_file : 0;
+		}
+		if (!ret)
+			ret = iothread_allow_op(p->io, IORING_OP_WRITEV);
+		if (ret)
+			log_error("%s: cannot watch tap %s: %s", net->name, p->tap->ifname,
+				  strerror(-ret));
 	}
 	if (!ret)
-		ret = iothread_allow_op(net->vdev.io, IORING_OP_WRITEV);
+		ret = virtio_mmio_seal_iothreads(&net->vdev); /* logs */
 	if (ret)
-		log_error("%s: cannot watch tap %s: %s", net->name, net->tap.ifname,
-			  strerror(-ret));
-	else
-		ret = iothread_seal(net->vdev.io); /* logs */
+		virtio_mmio_destroy(&net->vdev);
 	return ret;
 }
 
-int virtio_net_create_on_tap(struct vm *vm, const struct net_config *cfg, unsigned int index,
-			     const struct tap *tap, const struct virtio_net_tap_ops *ops,
-			     struct virtio_net **out)
+/* Close taps handed to a device that could not be created (they were taken over). */
+static void vnet_close_taps(const struct tap *taps, unsigned int n)
 {
-	struct virtio_net *net = calloc(1, sizeof(*net));
+	for (unsigned int i = 0; i < n; i++) {
+		struct tap t = taps[i];
+
+		tap_close(&t);
+	}
+}
+
+int virtio_net_create_on_taps(struct vm *vm, const struct net_config *cfg, unsigned int index,
+			      const struct tap *taps, const struct virtio_net_tap_ops *ops,
+			      struct virtio_net **out)
+{
+	unsigned int nr_pairs = cfg->queues ? cfg->queues : 1;
+	struct virtio_net *net;
 	int ret;
 
+	if (nr_pairs > VIRTIO_NET_MAX_PAIRS || (nr_pairs > 1 && !ops->set_queue_enabled)) {
+		log_error("--net %s: %u queue pairs (1 to %d, several need a multi-queue tap)",
+			  cfg->tap, nr_pairs, VIRTIO_NET_MAX_PAIRS);
+		vnet_close_taps(taps, nr_pairs > VIRTIO_NET_MAX_PAIRS ? 0 : nr_pairs);
+		return -EINVAL;
+	}
+	net = calloc(1, sizeof(*net));
 	if (!net) {
 		log_error("--net %s: out of memory", cfg->tap);
+		vnet_close_taps(taps, nr_pairs);
 		return -ENOMEM;
 	}
-	net->tap = *tap;
+	memcpy(net->taps, taps, nr_pairs * sizeof(*taps));
+	net->nr_pairs = nr_pairs;
 	net->tap_ops = *ops;
+	atomic_init(&net->active_pairs, 1);
 	snprintf(net->name, sizeof(net->name), "virtio-net.%u", index);
-	net->tx_reqs = calloc(VIRTQ_MAX_SIZE, sizeof(*net->tx_reqs));
-	net->rx_held = calloc(VIRTQ_MAX_SIZE, sizeof(*net->rx_held));
-	net->rx_spill = malloc(RX_SPILL_BYTES);
-	if (!net->tx_reqs || !net->rx_held || !net->rx_spill) {
+	net->pairs = calloc(nr_pairs, sizeof(*net->pairs));
+	ret = net->pairs ? 0 : -ENOMEM;
+	for (unsigned int i = 0; i < nr_pairs && !ret; i++)
+		if (!vnet_alloc_pair(net, i))
+			ret = -ENOMEM;
+	if (ret) {
 		log_error("--net %s: out of memory", cfg->tap);
-		ret = -ENOMEM;
 		goto fail;
 	}
 	ret = vnet_prepare_tap(net, cfg->tap);
 	if (ret)
 		goto fail;
 	vnet_describe(net);
-	ret = virtio_mmio_init_with_iothread(
-	    &net->vdev, vm,
-	    &(struct virtio_io_desc){
-		/* A full TX ring of writes plus the tap poll and its cancel. */
-		.ring_entries = 2 * VIRTQ_MAX_SIZE,
-		.opaque = net,
-		.kick = {[VIRTIO_NET_RXQ] = vnet_on_rx_kick, [VIRTIO_NET_TXQ] = vnet_on_tx_kick},
-		.after_batch = vnet_after_batch,
-		.poll = vnet_poll_queues,
-		.poll_min_ns = NET_POLL_MIN_NS,
-		.poll_max_ns = NET_POLL_MAX_NS,
-	    });
+	ret = vnet_init_transport(net, vm);
 	if (ret)
 		goto fail;
-	ret = vnet_wire_tap(net);
-	if (ret) {
-		virtio_mmio_destroy(&net->vdev);
-		goto fail;
-	}
 	vnet_build_config(net, cfg); /* the default MAC needs the slot */
-	vnet_reset_tx_requests(net);
+	vnet_reset_pairs(net);
 	vm_register_stats(vm, net->name, vnet_report_stats, net);
-	log_debug("%s: tap %s, mac %02x:%02x:%02x:%02x:%02x:%02x", net->name, net->tap.ifname,
-		  net->config.mac[0], net->config.mac[1], net->config.mac[2], net->config.mac[3],
-		  net->config.mac[4], net->config.mac[5]);
+	log_debug("%s: tap %s, %u queue pair%s, mac %02x:%02x:%02x:%02x:%02x:%02x", net->name,
+		  net->taps[0].ifname, nr_pairs, nr_pairs == 1 ? "" : "s", net->config.mac[0],
+		  net->config.mac[1], net->config.mac[2], net->config.mac[3], net->config.mac[4],
+		  net->config.mac[5]);
 	if (out)
 		*out = net;
 	return 0;
@@ -968,23 +1344,41 @@ fail:
 	return ret;
 }
 
+int virtio_net_create_on_tap(struct vm *vm, const struct net_config *cfg, unsigned int index,
+			     const struct tap *tap, const struct virtio_net_tap_ops *ops,
+			     struct virtio_net **out)
+{
+	struct net_config one = *cfg;
+
+	one.queues = 1;
+	return virtio_net_create_on_taps(vm, &one, index, tap, ops, out);
+}
+
 static const struct virtio_net_tap_ops vnet_real_tap_ops = {
     .set_vnet_hdr_size = tap_set_vnet_hdr_size,
     .set_offload = tap_set_offload,
+    .set_queue_enabled = tap_set_queue_enabled,
 };
 
 int virtio_net_create(struct vm *vm, const struct net_config *cfg, unsigned int index,
 		      struct virtio_net **out)
 {
+	unsigned int nr_pairs = cfg->queues ? cfg->queues : 1;
+	struct tap taps[VIRTIO_NET_MAX_PAIRS];
 	char err[256];
-	struct tap tap;
-	int ret = tap_open(&tap, cfg->tap, TAP_VNET_HDR, err, sizeof(err));
+	int ret;
 
+	if (nr_pairs > VIRTIO_NET_MAX_PAIRS) {
+		log_error("--net %s: queues=%u is more than %d", cfg->tap, nr_pairs,
+			  VIRTIO_NET_MAX_PAIRS);
+		return -EINVAL;
+	}
+	ret = tap_open_queues(taps, nr_pairs, cfg->tap, TAP_VNET_HDR, err, sizeof(err));
 	if (ret) {
 		log_error("--net %s: %s", cfg->tap, err);
 		return ret;
 	}
-	return virtio_net_create_on_tap(vm, cfg, index, &tap, &vnet_real_tap_ops, out);
+	return virtio_net_create_on_taps(vm, cfg, index, taps, &vnet_real_tap_ops, out);
 }
 
 void virtio_net_destroy(struct virtio_net *net)

@@ -1,6 +1,7 @@
 /*
  * virtio-net (virtio 1.2, section 5.1) on the virtio-mmio transport, backed
- * by a tap and served by one io_uring I/O thread per NIC.
+ * by a tap and served by one io_uring I/O thread per queue pair (one pair
+ * unless --net ...,queues=N; multi-queue in docs/virtio-net.md).
  *
  * The protocol definitions at the top depend only on <stdint.h>, so the
  * freestanding test guests share them.
@@ -25,6 +26,7 @@
 #define VIRTIO_NET_F_MRG_RXBUF	15
 #define VIRTIO_NET_F_STATUS	16
 #define VIRTIO_NET_F_CTRL_VQ	17
+#define VIRTIO_NET_F_MQ		22
 
 #define VIRTIO_NET_S_LINK_UP 1
 
@@ -38,9 +40,26 @@
 #define VIRTIO_NET_HDR_GSO_UDP_L4 5
 #define VIRTIO_NET_HDR_GSO_ECN	  0x80
 
-/* Queue indices: one RX/TX pair, no control queue. */
+/*
+ * Queue indices of the first pair.  With VIRTIO_NET_F_MQ pair i has
+ * receiveq 2i and transmitq 2i + 1 and the control queue follows the last
+ * pair (2 * max_virtqueue_pairs); without MQ (but with CTRL_VQ) it is 2.
+ */
 #define VIRTIO_NET_RXQ 0
 #define VIRTIO_NET_TXQ 1
+
+/* Most queue pairs of one device (--net ...,queues=N). */
+#define VIRTIO_NET_MAX_PAIRS 8
+
+/*
+ * The control queue (virtio 1.2, 5.1.6.5): every command is class, command
+ * and its data (device-readable), then the ack byte (device-writable).
+ * Only the multi-queue class is implemented.
+ */
+#define VIRTIO_NET_OK			0
+#define VIRTIO_NET_ERR			1
+#define VIRTIO_NET_CTRL_MQ		4
+#define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET 0 /* data: le16 virtqueue_pairs, 1..max */
 
 /*
  * The header in front of every frame in both directions.  With
@@ -96,20 +115,30 @@ struct virtio_device;
 struct virtio_net_tap_ops {
 	int (*set_vnet_hdr_size)(struct tap *tap, int size);
 	int (*set_offload)(struct tap *tap, unsigned int tun_f_flags);
+	/* Multi-queue only (tap_set_queue_enabled); may be NULL with one pair. */
+	int (*set_queue_enabled)(struct tap *tap, bool enabled);
 };
 
 /*
- * Open the tap cfg->tap (with a vnet header) and create NIC number index
- * ("virtio-net<index>") on the next virtio-mmio slot.  0 (and *out if out is
- * non-NULL) or -errno after logging one line naming the problem.
+ * Open the tap cfg->tap (with a vnet header; cfg->queues above 1: that many
+ * queues of a multi-queue tap) and create NIC number index
+ * ("virtio-net.<index>") on the next virtio-mmio slot.  0 (and *out if out
+ * is non-NULL) or -errno after logging one line naming the problem.
  */
 int virtio_net_create(struct vm *vm, const struct net_config *cfg, unsigned int index,
 		      struct virtio_net **out);
 
 /*
- * Like virtio_net_create() on an already open tap (taken over: closed by
- * virtio_net_destroy()), with the tap ioctls going through ops.
+ * Like virtio_net_create() on already open tap queues, taps[i] for pair i,
+ * cfg->queues of them (0 meaning 1; at most VIRTIO_NET_MAX_PAIRS), taken
+ * over: closed by virtio_net_destroy() or on failure.  The tap ioctls go
+ * through ops (set_queue_enabled required with several pairs).
  */
+int virtio_net_create_on_taps(struct vm *vm, const struct net_config *cfg, unsigned int index,
+			      const struct tap *taps, const struct virtio_net_tap_ops *ops,
+			      struct virtio_net **out);
+
+/* virtio_net_create_on_taps() with one tap: one queue pair, whatever cfg->queues says. */
 int virtio_net_create_on_tap(struct vm *vm, const struct net_config *cfg, unsigned int index,
 			     const struct tap *tap, const struct virtio_net_tap_ops *ops,
 			     struct virtio_net **out);
@@ -143,8 +172,12 @@ unsigned int virtio_net_tun_offloads(uint64_t features);
 	X(rx_no_buffers) /* times RX stopped reading the tap for want of buffers */                \
 	X(tx_kicks)	 /* kick eventfd reads (several kicks may coalesce) */                     \
 	X(rx_kicks)                                                                                \
-	X(rx_reads)	  /* readv() calls on the tap, those that found it empty included */       \
-	X(rx_read_iovecs) /* iovec entries those calls carried (guest buffers + spill buffer) */
+	X(rx_reads)	    /* readv() calls on the tap, those that found it empty included */     \
+	X(rx_read_iovecs)   /* iovec entries those calls carried (guest buffers + spill buffer) */ \
+	X(tx_inactive_pair) /* TX frames dropped (also in tx_dropped): pair not in use */          \
+	X(ctrl_commands)    /* control queue commands answered */                                  \
+	X(ctrl_refused)	    /* of those, answered VIRTIO_NET_ERR */                                \
+	X(ctrl_malformed)   /* too short or long, wrong data size, or no ack byte */
 
 struct virtio_net_counters {
 	VIRTIO_NET_COUNTERS(COUNTER_FIELD)
@@ -153,8 +186,11 @@ struct virtio_net_counters {
 /* The live counters (read them with counter_get()), for tests. */
 const struct virtio_net_counters *virtio_net_counters(const struct virtio_net *net);
 
-/* True while RX waits for the guest to post buffers (not reading the tap). */
+/* True while RX (of the first pair) waits for the guest to post buffers (not reading the tap). */
 bool virtio_net_rx_stalled(struct virtio_net *net);
+
+/* Queue pairs in use: 1 after reset, then what VQ_PAIRS_SET asked for. */
+unsigned int virtio_net_active_pairs(struct virtio_net *net);
 #endif
 
 #endif

@@ -570,13 +570,6 @@ static int parse_net_options(struct parser *p, const char *arg, struct net_confi
 			    "--net %s: the e1000 has one queue (queues= above 1 needs "
 			    "model=virtio)",
 			    arg);
-	/* The transport and the tap backend take several queues; the
-	 * virtio-net device does not yet (docs/usage.md). */
-	if (net->queues > 1)
-		return fail(p,
-			    "--net %s: multi-queue virtio-net is not implemented yet (queues= "
-			    "above 1 works for --disk only)",
-			    arg);
 	p->cfg->nr_nets++;
 	return 0;
 }
@@ -850,8 +843,9 @@ static const struct {
     {"", "  model=virtio|e1000     device model (default: virtio)"},
     {"", "  mac=XX:XX:XX:XX:XX:XX  MAC address (default: locally administered,"},
     {"", "                         derived by minivmm)"},
-    {"", "  queues=N               queue pairs: only 1 so far (multi-queue"},
-    {"", "                         virtio-net is not implemented yet)"},
+    {"",
+     "  queues=N               virtio queue pairs, 1 to " STR(CONFIG_MAX_QUEUES) " (default: 1);"},
+    {"", "                         above 1 the tap must be multi-queue"},
     {"--net vhost-user=SOCKET[,mac=MAC]", "virtio-net card served by a vhost-user back-end"},
     {"", "listening on SOCKET"},
     {"--console stdio|none|file:PATH", "where the serial console goes (default: stdio)"},

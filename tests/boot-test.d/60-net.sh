@@ -11,27 +11,31 @@
 net_http_port=8080
 net_file=$work/www/netcheck.bin
 net_pids=()
-# tap    model   MAC                host end     guest        upload port
+# tap    model   MAC                host end     guest        upload port queues
+# (virtio-net with 2 queue pairs on a multi-queue tap: 64-virtio-net-mq.sh)
 net_nics=(
-	"mvtap0 virtio 02:6d:76:4e:00:01 10.0.2.1/24 10.0.2.2/24 9001"
-	"mvtap1 e1000  02:6d:76:4e:00:02 10.0.3.1/24 10.0.3.2/24 9002"
+	"mvtap0 virtio 02:6d:76:4e:00:01 10.0.2.1/24 10.0.2.2/24 9001 2"
+	"mvtap1 e1000  02:6d:76:4e:00:02 10.0.3.1/24 10.0.3.2/24 9002 1"
 )
 
 net_setup() {
-	local nic tap model mac host guest port
+	local nic tap model mac host guest port queues mq
 	mkdir -p "${net_file%/*}" &&
 		head -c 262144 /dev/urandom >"$net_file" || return 1
 	net_md5=$(md5sum <"$net_file") && net_md5=${net_md5%% *} || return 1
 	GUEST_OPTS+=("minivmm.net_http_port=$net_http_port" "minivmm.net_file=/${net_file##*/}"
 		"minivmm.net_md5=$net_md5")
 	for nic in "${net_nics[@]}"; do
-		read -r tap model mac host guest port <<<"$nic"
-		ip -n "$netns" tuntap add dev "$tap" mode tap &&
+		read -r tap model mac host guest port queues <<<"$nic"
+		mq=()
+		[ "$queues" -gt 1 ] && mq=(multi_queue)
+		ip -n "$netns" tuntap add dev "$tap" mode tap "${mq[@]}" &&
 			ip -n "$netns" addr add "$host" dev "$tap" &&
 			ip -n "$netns" link set "$tap" up || return 1
-		MINIVMM_ARGS+=(--net "$tap,model=$model,mac=$mac")
+		MINIVMM_ARGS+=(--net "$tap,model=$model,mac=$mac,queues=$queues")
 		# The guest's parameters are named after its driver: virtio_net, e1000.
 		[ "$model" = virtio ] && model=virtio_net
+		[ "$queues" -gt 1 ] && GUEST_OPTS+=("minivmm.${model}_queues=$queues")
 		GUEST_OPTS+=("minivmm.${model}_mac=$mac" "minivmm.${model}_ip=$guest"
 			"minivmm.${model}_host=${host%/*}" "minivmm.${model}_upload_port=$port")
 		# One connection, stored, then the receiver exits; cat reads until

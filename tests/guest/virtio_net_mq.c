@@ -1,7 +1,7 @@
 /*
  * virtio-net multi-queue (VIRTIO_NET_F_MQ with the control queue, virtio 1.2
  * 5.1.6.5.5), driven against a multi-queue tap (tests/integration/
- * virtio_mq.sh).  With `test.pairs=N`:
+ * virtio_net_mq.sh).  With `test.pairs=N`:
  *  - the device offers CTRL_VQ and MQ, max_virtqueue_pairs is N, queues
  *    0..2N exist (receiveq_i = 2i, transmitq_i = 2i+1, controlq = 2N) and
  *    queue 2N+1 does not;
@@ -23,20 +23,15 @@
 #include "../../virtio/net.h"
 #include "virtio_mmio.h"
 
-#define MAX_PAIRS	  8
-#define QSIZE		  32
-#define RX_BUF		  2048
-#define HDR		  12 /* virtio_net_hdr_v1 */
-#define TXN		  8  /* frames per transmit queue */
-#define RX_PHASE1	  16 /* frames before VQ_PAIRS_SET */
-#define RX_PHASE2	  64 /* frames (flows) after it */
-#define VIRTIO_NET_F_MQ_  22
-#define CTRL_MQ		  4
-#define CTRL_MQ_PAIRS_SET 0
-#define VIRTIO_NET_OK	  0
-#define VIRTIO_NET_ERR	  1
-#define NOCLEAR		  __attribute__((section(".bss.noclear"), aligned(4096)))
-#define NQ		  (2 * MAX_PAIRS + 1)
+#define MAX_PAIRS 8
+#define QSIZE	  32
+#define RX_BUF	  2048
+#define HDR	  12 /* virtio_net_hdr_v1 */
+#define TXN	  8  /* frames per transmit queue */
+#define RX_PHASE1 16 /* frames before VQ_PAIRS_SET */
+#define RX_PHASE2 64 /* frames (flows) after it */
+#define NOCLEAR	  __attribute__((section(".bss.noclear"), aligned(4096)))
+#define NQ	  (2 * MAX_PAIRS + 1)
 
 static struct vdesc ring_desc[NQ][QSIZE] NOCLEAR;
 static uint16_t ring_avail[NQ][3 + QSIZE] NOCLEAR;
@@ -212,7 +207,7 @@ static void receive(unsigned int active, unsigned int want)
 static uint64_t run(void *arg)
 {
 	const uint64_t want = BIT(VF_VERSION_1) | BIT(VIRTIO_NET_F_MAC) |
-			      BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_MQ_);
+			      BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_MQ);
 	uint64_t expect = 1, features;
 	unsigned int spread = 0;
 
@@ -223,7 +218,7 @@ static uint64_t run(void *arg)
 	TEST_ASSERT_EQ(vmmio_read32(base, VMMIO_DEVICE_ID), VMMIO_ID_NET);
 	TEST_ASSERT(vmmio_negotiate(base, want, &features));
 	TEST_ASSERT(features & BIT(VIRTIO_NET_F_CTRL_VQ));
-	TEST_ASSERT(features & BIT(VIRTIO_NET_F_MQ_));
+	TEST_ASSERT(features & BIT(VIRTIO_NET_F_MQ));
 	for (unsigned int b = 0; b < 6; b++)
 		mac[b] = (uint8_t)(vmmio_read32(base, VMMIO_CONFIG + (b & ~3u)) >> (8 * (b & 3)));
 	pairs = (uint16_t)vmmio_read32(base, VMMIO_CONFIG + 8);
@@ -240,9 +235,13 @@ static uint64_t run(void *arg)
 	printf("vnet-mq: phase 1\n");
 	receive(1, RX_PHASE1);
 
-	TEST_ASSERT_EQ(ctrl(CTRL_MQ, CTRL_MQ_PAIRS_SET, 0), VIRTIO_NET_ERR);
-	TEST_ASSERT_EQ(ctrl(CTRL_MQ, CTRL_MQ_PAIRS_SET, (uint16_t)(pairs + 1)), VIRTIO_NET_ERR);
-	TEST_ASSERT_EQ(ctrl(CTRL_MQ, CTRL_MQ_PAIRS_SET, (uint16_t)pairs), VIRTIO_NET_OK);
+	TEST_ASSERT_EQ(ctrl(VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, 0),
+		       VIRTIO_NET_ERR);
+	TEST_ASSERT_EQ(
+	    ctrl(VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, (uint16_t)(pairs + 1)),
+	    VIRTIO_NET_ERR);
+	TEST_ASSERT_EQ(ctrl(VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, (uint16_t)pairs),
+		       VIRTIO_NET_OK);
 	printf("vnet-mq: VQ_PAIRS_SET: 0 and %u refused, %u accepted\n", pairs + 1, pairs);
 
 	for (unsigned int i = 0; i < pairs; i++)

@@ -203,6 +203,15 @@ START_TEST(test_queues)
 	ck_assert_uint_eq(cfg.disks[1].queues, 1);
 	ck_assert_uint_eq(cfg.nets[1].queues, 1);
 	ck_assert_uint_eq(cfg.nets[2].queues, 1);
+	/* Multi-queue virtio-net: 2 to 8 queue pairs on a (multi-queue) tap. */
+	EXPECT_OK("--kernel", "k", "--net", "tap0,queues=2", "--net",
+		  "tap1,model=virtio,queues=8,mac=52:54:00:12:34:56", "--net",
+		  "tap2,queues=3,queues=4");
+	ck_assert_uint_eq(cfg.nr_nets, 3);
+	ck_assert_uint_eq(cfg.nets[0].queues, 2);
+	ck_assert_int_eq(cfg.nets[0].model, NET_MODEL_VIRTIO);
+	ck_assert_uint_eq(cfg.nets[1].queues, 8);
+	ck_assert_uint_eq(cfg.nets[2].queues, 4);
 }
 END_TEST
 
@@ -557,7 +566,8 @@ START_TEST(test_help)
 	    "ro",
 	    "queues=N",
 	    "request queues, 1 to 8",
-	    "queue pairs: only 1 so far",
+	    "virtio queue pairs, 1 to 8",
+	    "the tap must be multi-queue",
 	};
 	static const char *const forms[][3] = {{"--help"}, {"-h"}, {"--he"}, {"--mem", "1G", "-h"}};
 	unsigned int f, i;
@@ -794,9 +804,6 @@ static const struct bad_case {
      "--net vhost-user=s,queues=2: a vhost-user card has one queue pair (multi-queue is not "
      "supported with vhost-user yet"},
     {{"--kernel", "k", "--net", "tap0,ro"}, "(expected model=, mac= or queues=)"},
-    {{"--kernel", "k", "--net", "tap0,queues=2"},
-     "--net tap0,queues=2: multi-queue virtio-net is not implemented yet (queues= above 1 works "
-     "for --disk only)"},
     /* --memory-backend */
     {{"--kernel", "k", "--memory-backend", "shm"},
      "--memory-backend shm: expected anon, memfd or hugetlb"},

@@ -72,7 +72,7 @@ struct drvq {
 	uint64_t desc, avail, used;
 	uint16_t next_desc, avail_idx, used_seen;
 };
-static struct drvq q[2];
+static struct drvq q[2 * VIRTIO_NET_MAX_PAIRS + 1];
 static uint64_t next_buf;
 
 static void *gpa(uint64_t addr, uint64_t len)
@@ -305,8 +305,8 @@ static void fill(uint8_t *p, size_t n, uint8_t seed)
 }
 
 /* A TX chain: the header then the frame, split into pieces of `piece` bytes. */
-static void post_tx_frame(const struct virtio_net_hdr_v1 *h, const uint8_t *frame, size_t len,
-			  size_t piece)
+static void post_tx_frame_on(unsigned int qi, const struct virtio_net_hdr_v1 *h,
+			     const uint8_t *frame, size_t len, size_t piece)
 {
 	uint8_t all[2048];
 	struct buf b[64];
@@ -323,7 +323,13 @@ static void post_tx_frame(const struct virtio_net_hdr_v1 *h, const uint8_t *fram
 
 		b[n++] = (struct buf){a + off, (uint32_t)l, 0};
 	}
-	post(VIRTIO_NET_TXQ, b, n);
+	post(qi, b, n);
+}
+
+static void post_tx_frame(const struct virtio_net_hdr_v1 *h, const uint8_t *frame, size_t len,
+			  size_t piece)
+{
+	post_tx_frame_on(VIRTIO_NET_TXQ, h, frame, len, piece);
 }
 
 /* A test frame (fill) in frame, posted for TX after header h in pieces of piece bytes. */
@@ -341,6 +347,442 @@ static ssize_t peer_recv(void *buf, size_t len)
 	ck_assert_int_eq(poll(&p, 1, WAIT_MS), 1);
 	return recv(peer, buf, len, MSG_DONTWAIT);
 }
+
+/* ---- multi-queue: a device with several pairs, each tap queue its own socketpair ---- */
+
+/* Rings of queues 2.. lie above the first buffers; tests here use little buffer space. */
+#define MQ_RING_BASE 0x40000ULL
+static int mq_peer[VIRTIO_NET_MAX_PAIRS] = {-1, -1, -1, -1, -1, -1, -1, -1};
+static int mq_tapfd[VIRTIO_NET_MAX_PAIRS];
+static unsigned int mq_pairs;
+
+/* What the fake TUNSETQUEUE saw, per tap queue. */
+static struct {
+	bool detached;	       /* the fake's view: out of the rotation */
+	unsigned int calls;    /* set_queue_enabled calls */
+	unsigned int repeated; /* calls asking for the state it was in (the kernel's EINVAL) */
+} mq_tapq[VIRTIO_NET_MAX_PAIRS];
+
+static int mq_tap_index(const struct tap *tap)
+{
+	for (unsigned int i = 0; i < mq_pairs; i++)
+		if (tap->fd == mq_tapfd[i])
+			return (int)i;
+	ck_abort_msg("set_queue_enabled on an unknown tap fd %d", tap->fd);
+	return -1;
+}
+
+static int fake_set_queue_enabled(struct tap *tap, bool enabled)
+{
+	int i = mq_tap_index(tap);
+
+	mq_tapq[i].calls++;
+	if (mq_tapq[i].detached == !enabled) {
+		mq_tapq[i].repeated++;
+		return -EINVAL;
+	}
+	mq_tapq[i].detached = !enabled;
+	return 0;
+}
+
+static const struct virtio_net_tap_ops fake_mq_ops = {
+    .set_vnet_hdr_size = fake_set_vnet_hdr_size,
+    .set_offload = fake_set_offload,
+    .set_queue_enabled = fake_set_queue_enabled,
+};
+
+static void mq_create(unsigned int pairs)
+{
+	struct net_config cfg = {.tap = "faketap0", .model = NET_MODEL_VIRTIO, .queues = pairs};
+	struct tap taps[VIRTIO_NET_MAX_PAIRS];
+
+	vm = fake_vm_create(RAM_SIZE);
+	memset(&tapio, 0, sizeof(tapio));
+	memset(mq_tapq, 0, sizeof(mq_tapq));
+	tapio.hdr_size = -1;
+	mq_pairs = pairs;
+	for (unsigned int i = 0; i < pairs; i++) {
+		int sv[2];
+
+		ck_assert_int_eq(
+		    socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
+		mq_peer[i] = sv[1];
+		mq_tapfd[i] = sv[0];
+		tap_init_fd(&taps[i], sv[0], "faketap0", true);
+	}
+	ck_assert_int_eq(virtio_net_create_on_taps(vm, &cfg, 0, taps, &fake_mq_ops, &net), 0);
+	dev = virtio_net_device(net);
+	peer = mq_peer[0];
+	next_buf = BUF_BASE;
+}
+
+static void mq_setup(void)
+{
+	mq_create(2);
+}
+
+static void mq_teardown(void)
+{
+	virtio_net_destroy(net);
+	for (unsigned int i = 0; i < mq_pairs; i++) {
+		close(mq_peer[i]);
+		mq_peer[i] = -1;
+	}
+	fake_vm_destroy(vm);
+	net = NULL;
+}
+
+/* Negotiate features, set up queues 0..nq-1, DRIVER_OK; the Status read back. */
+static uint32_t mq_bring_up(uint64_t features, unsigned int nq)
+{
+	uint32_t st;
+
+	reg_write(VIRTIO_MMIO_STATUS, 0);
+	st = tmmio_negotiate(dev, features | BIT(VIRTIO_F_VERSION_1));
+	if (!(st & VIRTIO_STATUS_FEATURES_OK))
+		return st;
+	for (unsigned int i = 0; i < nq; i++) {
+		uint64_t base = MQ_RING_BASE + i * 0x3000ULL;
+
+		q[i] = (struct drvq){.desc = base, .avail = base + 0x1000, .used = base + 0x2000};
+		memset(gpa(base, 0x3000), 0, 0x3000);
+		tmmio_setup_queue(dev, i, QSIZE, q[i].desc, q[i].avail, q[i].used);
+	}
+	reg_write(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+					  VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	return reg_read(VIRTIO_MMIO_STATUS);
+}
+
+#define MQ_FEATURES (BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_MQ))
+
+static void mq_up(void)
+{
+	ck_assert_uint_eq(mq_bring_up(MQ_FEATURES, 2 * mq_pairs + 1), 0x0f);
+}
+
+/*
+ * One control command on queue cq: the readable bytes cmd[0..len) in
+ * descriptors of at most `piece` bytes, then (if with_ack) a 1-byte ack
+ * buffer.  Returns the ack, or 0xee if nothing was written (used len 0).
+ */
+static uint8_t ctrl_cmd(unsigned int cq, const uint8_t *cmd, size_t len, size_t piece,
+			bool with_ack)
+{
+	struct buf b[80];
+	unsigned int n = 0;
+	uint64_t a = alloc_buf(len ? len : 1), ack = alloc_buf(1);
+	uint16_t used_before = used_idx(cq);
+	struct virtq_used_elem u;
+
+	ck_assert_uint_le(next_buf, MQ_RING_BASE);
+	memcpy(gpa(a, len ? len : 1), cmd, len);
+	*(uint8_t *)gpa(ack, 1) = 0xee;
+	for (size_t off = 0; off < len; off += piece)
+		b[n++] =
+		    (struct buf){a + off, (uint32_t)(len - off < piece ? len - off : piece), 0};
+	if (with_ack)
+		b[n++] = (struct buf){ack, 1, VIRTQ_DESC_F_WRITE};
+	ck_assert_uint_le(n, QSIZE);
+	q[cq].next_desc = 0; /* one command at a time: reuse the table from the start */
+	post(cq, b, n);
+	kick(cq);
+	wait_used(cq, (uint16_t)(used_before + 1));
+	u = used_elem(cq, used_before);
+	ck_assert_uint_eq(u.len, with_ack ? 1 : 0);
+	return *(uint8_t *)gpa(ack, 1);
+}
+
+static uint8_t pairs_set(unsigned int cq, uint16_t n)
+{
+	const uint8_t cmd[4] = {VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, (uint8_t)n,
+				(uint8_t)(n >> 8)};
+
+	/* Header and data in separate descriptors, as Linux posts them. */
+	return ctrl_cmd(cq, cmd, sizeof(cmd), 2, true);
+}
+
+START_TEST(test_mq_features_and_config_only_with_several_pairs)
+{
+	uint16_t pairs;
+	uint64_t f = tmmio_device_features(dev);
+
+	ck_assert_uint_eq((f >> VIRTIO_NET_F_MQ) & 1, 1);
+	ck_assert_uint_eq((f >> VIRTIO_NET_F_CTRL_VQ) & 1, 1);
+	virtio_mmio_access(dev, VIRTIO_MMIO_CONFIG + 8, (uint8_t *)&pairs, 2, false);
+	ck_assert_uint_eq(pairs, 2);
+	/* One pair: neither (test_identity_and_config checks the whole set). */
+	mq_teardown();
+	mq_create(1);
+	f = tmmio_device_features(dev);
+	ck_assert_uint_eq((f >> VIRTIO_NET_F_MQ) & 1, 0);
+	ck_assert_uint_eq((f >> VIRTIO_NET_F_CTRL_VQ) & 1, 0);
+	ck_assert_uint_eq(dev->nr_queues, 2);
+	ck_assert_uint_eq(dev->nr_io_threads, 1);
+	ck_assert_uint_eq(mq_tapq[0].calls, 0);
+}
+END_TEST
+
+START_TEST(test_mq_queue_layout_threads_and_tap_queues)
+{
+	mq_teardown();
+	mq_create(3);
+	/* rx 2i, tx 2i+1 for i < 3, the control queue at 6, nothing at 7. */
+	ck_assert_uint_eq(dev->nr_queues, 7);
+	for (unsigned int i = 0; i < 7; i++) {
+		reg_write(VIRTIO_MMIO_QUEUE_SEL, i);
+		ck_assert_uint_eq(reg_read(VIRTIO_MMIO_QUEUE_NUM_MAX), 256);
+	}
+	reg_write(VIRTIO_MMIO_QUEUE_SEL, 7);
+	ck_assert_uint_eq(reg_read(VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
+	/* One I/O thread per pair; the control queue on the first. */
+	ck_assert_uint_eq(dev->nr_io_threads, 3);
+	for (unsigned int i = 0; i < 3; i++) {
+		ck_assert_uint_eq(dev->queue_thread[2 * i], i);
+		ck_assert_uint_eq(dev->queue_thread[2 * i + 1], i);
+	}
+	ck_assert_uint_eq(dev->queue_thread[6], 0);
+	/* Until VQ_PAIRS_SET only the first pair: the other tap queues detached. */
+	ck_assert(!mq_tapq[0].detached);
+	ck_assert_uint_eq(mq_tapq[0].calls, 0);
+	ck_assert(mq_tapq[1].detached && mq_tapq[2].detached);
+	ck_assert_uint_eq(virtio_net_active_pairs(net), 1);
+}
+END_TEST
+
+START_TEST(test_mq_needs_ctrl_vq)
+{
+	/* MQ depends on CTRL_VQ (virtio 1.2, 5.1.3.1). */
+	ck_assert_uint_eq(mq_bring_up(BIT(VIRTIO_NET_F_MQ), 5) & VIRTIO_STATUS_FEATURES_OK, 0);
+}
+END_TEST
+
+START_TEST(test_mq_pairs_set_accepts_1_to_n_only)
+{
+	mq_up();
+	ck_assert_uint_eq(pairs_set(4, 0), VIRTIO_NET_ERR);
+	ck_assert_uint_eq(pairs_set(4, 3), VIRTIO_NET_ERR);
+	ck_assert_uint_eq(pairs_set(4, 0xffff), VIRTIO_NET_ERR);
+	/* Refusals change nothing. */
+	ck_assert_uint_eq(virtio_net_active_pairs(net), 1);
+	ck_assert(mq_tapq[1].detached);
+	ck_assert_uint_eq(pairs_set(4, 2), VIRTIO_NET_OK);
+	ck_assert_uint_eq(virtio_net_active_pairs(net), 2);
+	ck_assert(!mq_tapq[1].detached);
+	ck_assert_uint_eq(pairs_set(4, 2), VIRTIO_NET_OK); /* again: no TUNSETQUEUE repeated */
+	ck_assert_uint_eq(pairs_set(4, 1), VIRTIO_NET_OK);
+	ck_assert_uint_eq(virtio_net_active_pairs(net), 1);
+	ck_assert(mq_tapq[1].detached);
+	ck_assert_uint_eq(pairs_set(4, 2), VIRTIO_NET_OK);
+	ck_assert(!mq_tapq[1].detached);
+	ck_assert_uint_eq(mq_tapq[1].repeated, 0);
+	ck_assert_uint_eq(mq_tapq[0].calls, 0); /* the first pair's queue is never touched */
+	ck_assert_uint_eq(STAT(ctrl_commands), 7);
+	ck_assert_uint_eq(STAT(ctrl_refused), 3);
+	ck_assert_uint_eq(STAT(ctrl_malformed), 0);
+}
+END_TEST
+
+START_TEST(test_mq_pairs_set_refused_with_a_pair_not_ready)
+{
+	/* Pair 0 and the control queue (4) ready, pair 1 (queues 2, 3) not. */
+	ck_assert_uint_eq(tmmio_negotiate(dev, MQ_FEATURES | BIT(VIRTIO_F_VERSION_1)) &
+			      VIRTIO_STATUS_FEATURES_OK,
+			  VIRTIO_STATUS_FEATURES_OK);
+	for (unsigned int i = 0; i < 5; i++) {
+		uint64_t base = MQ_RING_BASE + i * 0x3000ULL;
+
+		if (i == 2 || i == 3)
+			continue;
+		q[i] = (struct drvq){.desc = base, .avail = base + 0x1000, .used = base + 0x2000};
+		memset(gpa(base, 0x3000), 0, 0x3000);
+		tmmio_setup_queue(dev, i, QSIZE, q[i].desc, q[i].avail, q[i].used);
+	}
+	reg_write(VIRTIO_MMIO_STATUS, 0x0f);
+	ck_assert_uint_eq(reg_read(VIRTIO_MMIO_STATUS), 0x0f);
+	ck_assert_uint_eq(pairs_set(4, 2), VIRTIO_NET_ERR);
+	ck_assert_uint_eq(virtio_net_active_pairs(net), 1);
+	ck_assert(mq_tapq[1].detached);
+	ck_assert_uint_eq(mq_tapq[1].calls, 1); /* the detach at creation only */
+	ck_assert_uint_eq(pairs_set(4, 1), VIRTIO_NET_OK);
+}
+END_TEST
+
+START_TEST(test_mq_malformed_commands_get_err)
+{
+	uint8_t big[70];
+	const uint8_t truncated[3] = {VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, 2};
+	const uint8_t longer[5] = {VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, 2, 0, 0};
+	const uint8_t short_hdr[1] = {VIRTIO_NET_CTRL_MQ};
+	const uint8_t rx_mode[3] = {0 /* VIRTIO_NET_CTRL_RX */, 0 /* PROMISC */, 1};
+	const uint8_t other_mq[4] = {VIRTIO_NET_CTRL_MQ, 1 /* RSS_CONFIG */, 2, 0};
+
+	memset(big, 0, sizeof(big));
+	big[0] = VIRTIO_NET_CTRL_MQ;
+	big[2] = 2;
+	mq_up();
+	ck_assert_uint_eq(ctrl_cmd(4, truncated, sizeof(truncated), 2, true), VIRTIO_NET_ERR);
+	ck_assert_uint_eq(ctrl_cmd(4, longer, sizeof(longer), 2, true), VIRTIO_NET_ERR);
+	ck_assert_uint_eq(ctrl_cmd(4, short_hdr, sizeof(short_hdr), 2, true), VIRTIO_NET_ERR);
+	ck_assert_uint_eq(ctrl_cmd(4, big, sizeof(big), 8, true), VIRTIO_NET_ERR);
+	ck_assert_uint_eq(ctrl_cmd(4, rx_mode, sizeof(rx_mode), 2, true), VIRTIO_NET_ERR);
+	ck_assert_uint_eq(ctrl_cmd(4, other_mq, sizeof(other_mq), 2, true), VIRTIO_NET_ERR);
+	/* No ack byte: not run, handed back with nothing written; the queue goes on. */
+	ck_assert_uint_eq(ctrl_cmd(4, longer, 4, 2, false), 0xee);
+	ck_assert_uint_eq(virtio_net_active_pairs(net), 1);
+	ck_assert_uint_eq(STAT(ctrl_malformed), 5);
+	ck_assert_uint_eq(STAT(ctrl_refused), 7);
+	ck_assert_uint_eq(pairs_set(4, 2), VIRTIO_NET_OK);
+	ck_assert_uint_eq(reg_read(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET, 0);
+}
+END_TEST
+
+START_TEST(test_mq_without_mq_the_control_queue_is_2)
+{
+	/* CTRL_VQ alone: one pair, the control queue at 2 (virtio 1.2, 5.1.2),
+	 * served although queue 2 belongs to pair 1's thread. */
+	ck_assert_uint_eq(mq_bring_up(BIT(VIRTIO_NET_F_CTRL_VQ), 3), 0x0f);
+	ck_assert_uint_eq(pairs_set(2, 1), VIRTIO_NET_ERR); /* no MQ: nothing to set */
+	ck_assert_uint_eq(pairs_set(2, 2), VIRTIO_NET_ERR);
+	ck_assert_uint_eq(virtio_net_active_pairs(net), 1);
+	ck_assert(mq_tapq[1].detached);
+}
+END_TEST
+
+/* A frame for pair i's tap queue: into its peer socket. */
+static void mq_send_frame(unsigned int i, uint8_t *frame, size_t len, uint8_t seed)
+{
+	uint8_t all[2048];
+	struct virtio_net_hdr_v1 h = {0};
+
+	fill(frame, len, seed);
+	memcpy(all, &h, HDR);
+	memcpy(all + HDR, frame, len);
+	ck_assert_int_eq(send(mq_peer[i], all, HDR + len, 0), (ssize_t)(HDR + len));
+}
+
+static uint64_t mq_post_rx(unsigned int qi)
+{
+	uint64_t a = alloc_buf(2048);
+
+	post(qi, &(struct buf){a, 2048, VIRTQ_DESC_F_WRITE}, 1);
+	kick(qi);
+	return a;
+}
+
+START_TEST(test_mq_rx_only_on_active_pairs)
+{
+	uint8_t frame[100], frame0[80];
+	uint64_t a0, a1;
+
+	mq_up();
+	a0 = mq_post_rx(0);
+	a1 = mq_post_rx(2);
+	/* Pair 1 is not in use: a frame on its tap queue stays there (the
+	 * kernel would not even steer it there: the queue is detached). */
+	mq_send_frame(1, frame, sizeof(frame), 7);
+	mq_send_frame(0, frame0, sizeof(frame0), 3);
+	wait_used(0, 1);
+	ck_assert_mem_eq(gpa(a0 + HDR, sizeof(frame0)), frame0, sizeof(frame0));
+	usleep(50 * 1000);
+	ck_assert_uint_eq(used_idx(2), 0);
+	ck_assert_uint_eq(STAT(rx_packets), 1);
+	/* Turned on, pair 1 reads its queue at once. */
+	ck_assert_uint_eq(pairs_set(4, 2), VIRTIO_NET_OK);
+	wait_used(2, 1);
+	ck_assert_uint_eq(used_elem(2, 0).len, HDR + sizeof(frame));
+	ck_assert_mem_eq(gpa(a1 + HDR, sizeof(frame)), frame, sizeof(frame));
+	/* Turned off again, it stops. */
+	ck_assert_uint_eq(pairs_set(4, 1), VIRTIO_NET_OK);
+	mq_post_rx(2);
+	mq_send_frame(1, frame, sizeof(frame), 9);
+	usleep(50 * 1000);
+	ck_assert_uint_eq(used_idx(2), 1);
+	ck_assert_uint_eq(STAT(rx_packets), 2);
+}
+END_TEST
+
+START_TEST(test_mq_tx_per_pair_and_dropped_on_inactive_pair)
+{
+	struct virtio_net_hdr_v1 h = {0};
+	uint8_t frame[90], frame1[120], got[256];
+	struct pollfd pfd;
+
+	mq_up();
+	/* Pair 1 not in use: its frame is dropped (its tap queue takes none). */
+	fill(frame1, sizeof(frame1), 5);
+	post_tx_frame_on(3, &h, frame1, sizeof(frame1), 2048);
+	kick(3);
+	wait_used(3, 1);
+	ck_assert_uint_eq(STAT(tx_inactive_pair), 1);
+	ck_assert_uint_eq(STAT(tx_dropped), 1);
+	pfd = (struct pollfd){.fd = mq_peer[1], .events = POLLIN};
+	ck_assert_int_eq(poll(&pfd, 1, 0), 0);
+	/* In use: each pair's frames leave through its own tap queue. */
+	ck_assert_uint_eq(pairs_set(4, 2), VIRTIO_NET_OK);
+	fill(frame, sizeof(frame), 9);
+	post_tx_frame_on(1, &h, frame, sizeof(frame), 30);
+	kick(1);
+	post_tx_frame_on(3, &h, frame1, sizeof(frame1), 50);
+	kick(3);
+	wait_used(1, 1);
+	wait_used(3, 2);
+	ck_assert_int_eq(peer_recv(got, sizeof(got)), HDR + sizeof(frame));
+	ck_assert_mem_eq(got + HDR, frame, sizeof(frame));
+	peer = mq_peer[1];
+	ck_assert_int_eq(peer_recv(got, sizeof(got)), HDR + sizeof(frame1));
+	ck_assert_mem_eq(got + HDR, frame1, sizeof(frame1));
+	peer = mq_peer[0];
+	ck_assert_uint_eq(STAT(tx_packets), 2);
+	ck_assert_uint_eq(STAT(tx_dropped), 1);
+}
+END_TEST
+
+START_TEST(test_mq_reset_returns_to_one_pair)
+{
+	uint8_t frame[64];
+
+	mq_up();
+	ck_assert_uint_eq(pairs_set(4, 2), VIRTIO_NET_OK);
+	ck_assert(!mq_tapq[1].detached);
+	reg_write(VIRTIO_MMIO_STATUS, 0);
+	ck_assert_uint_eq(virtio_net_active_pairs(net), 1);
+	ck_assert(mq_tapq[1].detached);
+	/* After the reset pair 1 is off until the driver asks again. */
+	next_buf = BUF_BASE;
+	mq_up();
+	mq_post_rx(2);
+	mq_send_frame(1, frame, sizeof(frame), 1);
+	usleep(50 * 1000);
+	ck_assert_uint_eq(used_idx(2), 0);
+	ck_assert_uint_eq(pairs_set(4, 2), VIRTIO_NET_OK);
+	wait_used(2, 1);
+	ck_assert_uint_eq(mq_tapq[1].repeated, 0);
+}
+END_TEST
+
+START_TEST(test_mq_stats_report)
+{
+	struct json_object *d, *threads;
+
+	mq_up();
+	ck_assert_uint_eq(pairs_set(4, 2), VIRTIO_NET_OK);
+	d = unit_device_stats(vm, "virtio-net.0");
+	ck_assert_uint_eq(unit_json_u64(d, "queue_pairs"), 2);
+	ck_assert_uint_eq(unit_json_u64(d, "active_queue_pairs"), 2);
+	ck_assert_uint_eq(unit_json_u64(d, "counters.ctrl_commands"), 1);
+	ck_assert_uint_ge(unit_json_u64(d, "io_thread.loops"), 1);
+	/* One object per I/O thread, with the queues it serves. */
+	ck_assert(json_object_object_get_ex(d, "io_threads", &threads));
+	ck_assert_uint_eq(json_object_array_length(threads), 2);
+	ck_assert_uint_eq(
+	    json_object_array_length(unit_json_at(json_object_array_get_idx(threads, 0), "queues")),
+	    3);
+	ck_assert_uint_eq(
+	    json_object_array_length(unit_json_at(json_object_array_get_idx(threads, 1), "queues")),
+	    2);
+	json_object_put(d);
+}
+END_TEST
 
 /* ---- identity, config, features ---- */
 
@@ -1446,6 +1888,17 @@ Suite *virtio_net_suite(void)
 		       test_rx_blocking_tap_is_made_nonblocking, test_rx_broken_ring_needs_reset,
 		       test_reset_with_read_in_flight, test_rx_and_tx_together, test_stats_report));
 
+	tcase_set_timeout(tc, 20);
+	tc = unit_tcase(s, "multi-queue", mq_setup, mq_teardown,
+			UNIT_TESTS(test_mq_features_and_config_only_with_several_pairs,
+				   test_mq_queue_layout_threads_and_tap_queues,
+				   test_mq_needs_ctrl_vq, test_mq_pairs_set_accepts_1_to_n_only,
+				   test_mq_pairs_set_refused_with_a_pair_not_ready,
+				   test_mq_malformed_commands_get_err,
+				   test_mq_without_mq_the_control_queue_is_2,
+				   test_mq_rx_only_on_active_pairs,
+				   test_mq_tx_per_pair_and_dropped_on_inactive_pair,
+				   test_mq_reset_returns_to_one_pair, test_mq_stats_report));
 	tcase_set_timeout(tc, 20);
 	return s;
 }
