@@ -56,12 +56,7 @@ run_vm() {
 	grep -q "$ready" "$tmp/out" &&
 		ip netns exec "$ns" python3 "$NET_LIB/frames.py" "$inject" "$tap" "$mac" "$count" &&
 		injected=1
-	wait "$vm_pid"
-	rc=$?
-	vm_pid=
-	wait "$cap_pid"
-	cap_rc=$?
-	cap_pid=
+	net_wait_vm_and_capture
 }
 
 # run_guest NAME MRG: testpmd afresh, the guest once, both directions.

@@ -47,12 +47,7 @@ for phase in 1 2; do
 	grep -q "vnet-mq: phase $phase" "$tmp/out" || break
 	nsx python3 "$NET_LIB/frames.py" inject-udp mvmq0 "$MAC" $count && phase_ok=$phase
 done
-wait "$vm_pid"
-rc=$?
-vm_pid=
-wait "$cap_pid"
-cap_rc=$?
-cap_pid=
+net_wait_vm_and_capture
 sed 's/^/#   /' "$tmp/out"
 grep -v "^minivmm: host:" "$tmp/err" | sed 's/^/#   /'
 

@@ -59,6 +59,18 @@ net_setup() {
 	nsx ip link set lo up
 }
 
+# net_wait_vm_and_capture: waits for the VM ($vm_pid; its status in rc),
+# then for the capture ($cap_pid; its status in cap_rc), and forgets both
+# (the cleanup trap then kills neither).
+net_wait_vm_and_capture() {
+	wait "$vm_pid"
+	rc=$?
+	vm_pid=
+	wait "$cap_pid"
+	cap_rc=$?
+	cap_pid=
+}
+
 # net_capture_start TAP MAC COUNT IDLE_SECONDS: captures and checks the
 # guest's COUNT frames in the background (lib/frames.py capture; its report
 # in $tmp/capture); returns once the capture listens.
@@ -91,10 +103,5 @@ net_run_guest() {
 		kill -0 "$vm_pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	wait "$vm_pid"
-	rc=$?
-	vm_pid=
-	wait "$cap_pid"
-	cap_rc=$?
-	cap_pid=
+	net_wait_vm_and_capture
 }
