@@ -47,6 +47,15 @@
  */
 #define RX_PUBLISH_EVERY 8
 /*
+ * Transmit requests in flight per pair at most.  The tap takes a writev at
+ * once (io_uring completes it inline), so more in flight buys nothing but
+ * memory: each request is 8 KiB (iovec arrays for the longest chain), and a
+ * driver that kept its whole ring of 256 in flight made 2 MiB resident.
+ * The rest of the ring waits for the completions, which call
+ * vnet_tx_process() again.
+ */
+#define TX_MAX_INFLIGHT 32
+/*
  * Busy-poll window of the I/O thread before it sleeps (iothread_set_poll):
  * long enough for a polling driver to post its next chains, short because
  * on a small host the window takes CPU time from the vCPUs.
@@ -355,7 +364,7 @@ static void vnet_tx_process(struct vnet_pair *p)
 	if (!vnet_queue_usable(p, vq))
 		return;
 	for (;;) {
-		while (p->nr_free_tx) {
+		while (p->nr_free_tx && p->tx_inflight < TX_MAX_INFLIGHT) {
 			struct tx_req *req = &p->tx_reqs[p->free_tx[p->nr_free_tx - 1]];
 			int ret = virtio_queue_pop(&p->net->vdev, p->txq, &req->elem);
 
