@@ -21,7 +21,7 @@ GUEST=tests/guest/virtio_net_mq.elf
 MAC=52:54:00:12:34:58
 VNET='.devices["virtio-net.0"]'
 
-net_require "$MINIVMM" "$GUEST"
+net_require "$MINIVMM" "$GUEST" tests/guest/virtio_netbench_mq.elf
 net_setup
 nsx ip tuntap add dev mvmq0 mode tap multi_queue
 nsx ip link set mvmq0 up
@@ -81,6 +81,21 @@ threads=$(jq "$VNET.io_threads | length" "$tmp/stats" 2>/dev/null)
 	[ "$(stat_of "$tmp/stats" "$VNET.counters.rx_packets")" = 80 ] &&
 	pass "--stats: 2 I/O threads, 2 of 2 pairs in use, 3 control commands (2 refused), 16 tx and 80 rx packets" ||
 	fail "--stats: $(jq -c "{io_threads: ($VNET.io_threads | length), queue_pairs: $VNET.queue_pairs, active: $VNET.active_queue_pairs, counters: $VNET.counters}" "$tmp/stats" 2>&1)"
+
+# The scaling benchmark's guest (bench/scaling --net): vCPU i sends on pair i.
+out=$(nsx timeout 120 "$MINIVMM" --kernel tests/guest/virtio_netbench_mq.elf --cpus 2 \
+	--net "mvmq0,queues=2" --cmdline "bench.pairs=2 bench.count=20000" \
+	--stats="$tmp/bench.json" 2>&1)
+rc=$?
+per_pair=$(jq -c "[$VNET.io_threads[]? | .completions]" "$tmp/bench.json" 2>/dev/null)
+sent=$(stat_of "$tmp/bench.json" "$VNET.counters.tx_packets")
+if [ $rc = 0 ] && echo "$out" | grep -q "^netmq: pairs=2 n=20000 " && [ "${sent:-0}" = 20000 ] &&
+	jq -e 'length == 2 and all(.[]; . >= 10000)' <<<"${per_pair:-null}" >/dev/null; then
+	pass "bench guest, 2 vCPUs on 2 pairs: 20000 frames sent, each I/O thread completed at least half: $per_pair"
+else
+	fail "bench guest, 2 vCPUs on 2 pairs: exit $rc, tx_packets ${sent:-?}, per thread ${per_pair:-?}"
+	echo "$out" | grep -v "^minivmm: host:" | tail -3 | sed 's/^/#   /'
+fi
 
 # A tap created without multi_queue cannot take several queues: said so, exit 2... or 1.
 nsx ip tuntap add dev mvsq0 mode tap
