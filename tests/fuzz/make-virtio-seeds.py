@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the virtio fuzz targets (tests/fuzz/corpus/
-{virtqueue,virtio_mmio,virtio_blk,virtio_net}/): a few valid inputs in each
+{virtqueue,virtio_mmio,virtio_blk,virtio_net,virtio_net_ctrl}/): a few valid inputs in each
 target's decision encoding, so that the fuzzer starts from chains, init
 sequences and requests that work.  Run from anywhere; rewrites the files."""
 import os
@@ -148,3 +148,72 @@ write("virtio_net", "offloads",
 write("virtio_net", "oversized",
       u8(1) + u8(0) + net_tx(net_tx_chain(2, how=0xf0)) + net_rx(net_rx_chain([1024]))
       + net_frame(2000) + net_frame(100))
+
+
+
+# ---- fuzz_virtio_net_ctrl: N, features, bring-up, then ops (0 batch of control chains,
+# 5 a frame on one pair, 6 reset and bring-up, 7 reset with a batch in flight) ----
+CTRL_NO_CTRL_VQ, CTRL_NO_MQ, CTRL_INDIRECT, CTRL_EVENT_IDX = 1, 2, 4, 8
+
+
+def ctrl_up(not_ready=0, fail=0, prepost=None):
+    """Bring-up: queues of pairs 1.. not ready (2 bits a pair), tap queues that refuse to
+    attach (0xe0 and up), a batch posted before DRIVER_OK."""
+    return u16(not_ready) + u8(fail) + (u8(0xc0) + prepost if prepost else u8(0))
+
+
+def ctrl_set(n, layout=0x01):  # VQ_PAIRS_SET n; layout 1: class/command, then data
+    return u8(0) + u8(layout) + u8(n)
+
+
+def ctrl_cmd(kind, layout, *extra):
+    return u8(kind) + u8(layout) + b"".join(extra)
+
+
+def ctrl_batch(*cmds):
+    return u8(len(cmds) - 1) + b"".join(cmds)
+
+
+ctrl_op = lambda *cmds: u8(0) + ctrl_batch(*cmds)
+ctrl_tx = lambda pair: u8(5) + u8(pair) + u8(0x40 + pair)
+CTRL_RESET = u8(6)
+
+write("virtio_net_ctrl", "pairs-set-ok-err",
+      u8(2) + u8(0) + ctrl_up() + ctrl_op(ctrl_set(4)) + ctrl_op(ctrl_set(2), ctrl_set(1))
+      + ctrl_op(ctrl_set(5), ctrl_set(0), ctrl_set(3, layout=0x00)))
+write("virtio_net_ctrl", "pair-not-ready",
+      u8(1) + u8(0) + ctrl_up(not_ready=0x4) + ctrl_op(ctrl_set(3)) + ctrl_op(ctrl_set(2))
+      + CTRL_RESET + ctrl_up() + ctrl_op(ctrl_set(3)))
+write("virtio_net_ctrl", "no-ack-byte",
+      u8(0) + u8(0) + ctrl_up()
+      + ctrl_op(ctrl_set(2, layout=0x08), ctrl_set(2, layout=0x0c) + u8(0),
+                ctrl_set(2, layout=0x0c) + u8(1) + u8(0), ctrl_set(2, layout=0x04) + u8(7)))
+write("virtio_net_ctrl", "malformed",
+      u8(6) + u8(0) + ctrl_up()
+      + ctrl_op(ctrl_cmd(0xa0, 0x01, u8(3), b"\x02\x00\x00"),
+                ctrl_cmd(0xb0, 0x00, b"\x00\x00", u8(1), b"\x01"),
+                ctrl_cmd(0xc0, 0x01, u8(0), u8(2), b"\x02\x00"),
+                ctrl_cmd(0xd0, 0x02, u8(6), bytes(64), u8(3)))
+      + ctrl_op(ctrl_cmd(0xe8, 0x00, u8(1)), ctrl_cmd(0xf0, 0x00, u16(0x200)),
+                ctrl_set(7, layout=0x03)))
+write("virtio_net_ctrl", "ctrl-vq-without-mq",
+      u8(0) + u8(CTRL_NO_MQ) + ctrl_up() + ctrl_op(ctrl_set(1), ctrl_set(2)))
+write("virtio_net_ctrl", "no-ctrl-vq",
+      u8(3) + u8(CTRL_NO_CTRL_VQ | CTRL_NO_MQ) + ctrl_up() + ctrl_op(ctrl_set(2)))
+write("virtio_net_ctrl", "attach-fails",
+      u8(6) + u8(0) + ctrl_up(fail=0xe2) + ctrl_op(ctrl_set(2)) + ctrl_op(ctrl_set(6))
+      + ctrl_op(ctrl_set(1)) + CTRL_RESET + ctrl_up() + ctrl_op(ctrl_set(8)))
+write("virtio_net_ctrl", "indirect-before-driver-ok",
+      u8(5) + u8(CTRL_INDIRECT | CTRL_EVENT_IDX)
+      + ctrl_up(prepost=ctrl_batch(ctrl_set(7, layout=0x31), ctrl_set(3, layout=0x32) + u8(1)))
+      + ctrl_op(ctrl_set(1, layout=0x30)))
+write("virtio_net_ctrl", "reset-in-flight",
+      u8(0) + u8(0) + ctrl_up() + ctrl_op(ctrl_set(2)) + u8(7)
+      + ctrl_batch(ctrl_set(1), ctrl_set(2)) + ctrl_up() + ctrl_op(ctrl_set(2)))
+write("virtio_net_ctrl", "broken-ring",
+      u8(1) + u8(0) + ctrl_up()
+      + ctrl_op(ctrl_set(3), ctrl_set(2, layout=0xc1) + u8(0) + u8(1))
+      + ctrl_up() + ctrl_op(ctrl_set(3)))
+write("virtio_net_ctrl", "tx-follows-pairs",
+      u8(1) + u8(0) + ctrl_up() + ctrl_op(ctrl_set(2)) + ctrl_tx(1) + ctrl_tx(2)
+      + ctrl_op(ctrl_set(1)) + ctrl_tx(1) + ctrl_tx(0) + ctrl_op(ctrl_set(3)) + ctrl_tx(2))
