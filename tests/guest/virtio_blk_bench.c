@@ -98,29 +98,13 @@ static uint64_t blkbench_next_sector(struct bench_queue *q)
 	return (q->rng % q->b->blocks) * (q->b->bs / VIRTIO_BLK_SECTOR_SIZE);
 }
 
-/* key=N within [min, max] into *v; absent keeps *v.  False, with a message, if invalid. */
-static bool blkbench_number(const char *key, uint64_t min, uint64_t max, uint64_t *v)
-{
-	uint64_t n;
-
-	if (cmdline_get(key, NULL, 0) < 0)
-		return true;
-	if (!cmdline_get_u64(key, &n) || n < min || n > max) {
-		printf("bench: %s must be a number from %lu to %lu\n", key, (unsigned long)min,
-		       (unsigned long)max);
-		return false;
-	}
-	*v = n;
-	return true;
-}
-
 static bool blkbench_parse(struct bench *b)
 {
-	if (!blkbench_number("bench.n", 0, UINT64_MAX, &b->n) ||
-	    !blkbench_number("bench.qd", 1, MAX_QD, &b->qd) ||
-	    !blkbench_number("bench.write", 0, 1, &b->write) ||
-	    !blkbench_number("bench.seed", 0, UINT64_MAX, &b->seed) ||
-	    !blkbench_number("bench.queues", 1, MAX_QUEUES, &b->queues))
+	if (!cmdline_get_u64_in("bench.n", 0, UINT64_MAX, &b->n) ||
+	    !cmdline_get_u64_in("bench.qd", 1, MAX_QD, &b->qd) ||
+	    !cmdline_get_u64_in("bench.write", 0, 1, &b->write) ||
+	    !cmdline_get_u64_in("bench.seed", 0, UINT64_MAX, &b->seed) ||
+	    !cmdline_get_u64_in("bench.queues", 1, MAX_QUEUES, &b->queues))
 		return false;
 	if (cmdline_get("bench.bs", NULL, 0) >= 0 &&
 	    (!cmdline_get_u64("bench.bs", &b->bs) || b->bs < MIN_BS || b->bs > MAX_BS ||

@@ -66,22 +66,6 @@ static struct {
 	struct sender s[MAX_PAIRS];
 } mq = {.pairs = 1, .count = 100000, .size = 64, .batch = 32};
 
-/* key=N within [min, max] into *v; absent keeps *v.  False, with a message, if invalid. */
-static bool netmq_number(const char *key, uint64_t min, uint64_t max, uint64_t *v)
-{
-	uint64_t n;
-
-	if (cmdline_get(key, NULL, 0) < 0)
-		return true;
-	if (!cmdline_get_u64(key, &n) || n < min || n > max) {
-		printf("bench: %s must be a number from %lu to %lu\n", key, (unsigned long)min,
-		       (unsigned long)max);
-		return false;
-	}
-	*v = n;
-	return true;
-}
-
 static bool netmq_setup_queue(unsigned int q)
 {
 	if (vmmio_queue_select(mq.base, q) < QSIZE)
@@ -315,10 +299,10 @@ int main(void)
 {
 	uint64_t cycles = 0, kicks = 0, done = 0, us;
 
-	if (!netmq_number("bench.pairs", 1, MAX_PAIRS, &mq.pairs) ||
-	    !netmq_number("bench.count", 1, UINT64_MAX / 2, &mq.count) ||
-	    !netmq_number("bench.size", 60, NET_FRAME_MAX, &mq.size) ||
-	    !netmq_number("bench.batch", 1, QSIZE, &mq.batch))
+	if (!cmdline_get_u64_in("bench.pairs", 1, MAX_PAIRS, &mq.pairs) ||
+	    !cmdline_get_u64_in("bench.count", 1, UINT64_MAX / 2, &mq.count) ||
+	    !cmdline_get_u64_in("bench.size", 60, NET_FRAME_MAX, &mq.size) ||
+	    !cmdline_get_u64_in("bench.batch", 1, QSIZE, &mq.batch))
 		return RT_EXIT_FAIL;
 	for (unsigned int i = 0; i < mq.pairs; i++) {
 		mq.s[i].queue = 2 * i + 1;

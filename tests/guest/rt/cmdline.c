@@ -193,6 +193,21 @@ bool cmdline_get_u64(const char *key, uint64_t *val)
 	return parse_number(buf, val, &end) && *end == '\0';
 }
 
+bool cmdline_get_u64_in(const char *key, uint64_t min, uint64_t max, uint64_t *val)
+{
+	uint64_t n;
+
+	if (cmdline_get(key, NULL, 0) < 0)
+		return true;
+	if (!cmdline_get_u64(key, &n) || n < min || n > max) {
+		printf("bench: %s must be a number from %lu to %lu\n", key, (unsigned long)min,
+		       (unsigned long)max);
+		return false;
+	}
+	*val = n;
+	return true;
+}
+
 struct virtio_ctx {
 	struct virtio_mmio_dev *devs;
 	int max;

@@ -278,6 +278,12 @@ const char *cmdline(void);
 int cmdline_get(const char *key, char *buf, size_t size);
 /* Parses the value as a number (decimal, or hex with 0x); false if absent or malformed. */
 bool cmdline_get_u64(const char *key, uint64_t *val);
+/*
+ * For the benchmark guests' options: key=N within [min, max] into *val; an
+ * absent key leaves *val as it is.  False, after printing "bench: KEY must
+ * be a number from MIN to MAX", if the key is there but is not such a number.
+ */
+bool cmdline_get_u64_in(const char *key, uint64_t min, uint64_t max, uint64_t *val);
 
 struct virtio_mmio_dev {
 	uint64_t size;
