@@ -19,6 +19,7 @@
 #include "iothread.h"
 #include "log.h"
 #include "util.h"
+#include "virtio/free_slots.h"
 #include "virtio/mmio.h"
 #include "vm.h"
 #include "vm_config.h"
@@ -146,14 +147,7 @@ struct blk_queue {
 	int disk_queue;	       /* disk_use_iothread() for io */
 	uint64_t inflight_max; /* this queue's share of BLK_INFLIGHT_BYTES_MAX */
 
-	/*
-	 * Free requests: a stack of indices into reqs.  A request's own
-	 * fields are written when it is taken, never at reset, so that only
-	 * the requests a driver has used become resident (each carries an
-	 * iovec array for the longest chain: 256 of them are 1 MiB).
-	 */
-	uint16_t free_stack[VIRTQ_MAX_SIZE];
-	unsigned int nr_free;
+	struct free_slots free; /* of reqs */
 	unsigned int inflight;
 	uint64_t inflight_bytes; /* read/write data in flight */
 	uint64_t turn_bytes;	 /* read/write data started in this turn */
@@ -210,7 +204,7 @@ static void blk_complete(struct blk_req *req, uint8_t status)
 	__atomic_store_n(req->status, status, __ATOMIC_RELAXED);
 	virtq_push(blk_request_queue(q), req->elem.head, req->written + 1);
 	q->news_for_driver = true;
-	q->free_stack[q->nr_free++] = (uint16_t)(req - q->reqs);
+	free_slots_push(&q->free, (unsigned int)(req - q->reqs));
 	q->inflight--;
 	q->inflight_bytes -= req->data_bytes;
 	atomic_fetch_sub_explicit(&blk->inflight_bytes, req->data_bytes, memory_order_relaxed);
@@ -503,7 +497,7 @@ static bool blk_queue_usable(struct blk_queue *q)
 /* Ready to take another chain off the ring. */
 static bool blk_can_pop(const struct blk_queue *q)
 {
-	return q->nr_free && !q->flush_in_progress && q->inflight_bytes < q->inflight_max &&
+	return q->free.count && !q->flush_in_progress && q->inflight_bytes < q->inflight_max &&
 	       q->turn_bytes < BLK_TURN_BYTES_MAX;
 }
 
@@ -523,7 +517,7 @@ static bool blk_process_queue(struct blk_queue *q)
 		return false;
 	q->turn_bytes = 0;
 	while (blk_can_pop(q)) {
-		struct blk_req *req = &q->reqs[q->free_stack[q->nr_free - 1]];
+		struct blk_req *req = &q->reqs[free_slots_top(&q->free)];
 		int ret = virtio_queue_pop(&blk->vdev, q->index, &req->elem);
 
 		if (ret <= 0)
@@ -534,7 +528,7 @@ static bool blk_process_queue(struct blk_queue *q)
 					   "request without a writable status byte");
 			break;
 		}
-		q->nr_free--;
+		free_slots_pop(&q->free);
 		req->io.done = blk_io_done;
 		req->q = q;
 		virtq_disable_notify(vq);
@@ -621,10 +615,7 @@ static void blk_reset_requests(struct virtio_blk *blk)
 		q->parked_flush = NULL;
 		q->flush_in_progress = false;
 		q->news_for_driver = false;
-		/* Taken from the top: request 0 first, then 1, ... */
-		q->nr_free = VIRTQ_MAX_SIZE;
-		for (unsigned int i = 0; i < VIRTQ_MAX_SIZE; i++)
-			q->free_stack[i] = (uint16_t)(VIRTQ_MAX_SIZE - 1 - i);
+		free_slots_reset(&q->free);
 	}
 }
 

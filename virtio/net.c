@@ -23,6 +23,7 @@
 #include "util.h"
 #include "devices/net/tap.h"
 #include "iothread.h"
+#include "virtio/free_slots.h"
 #include "virtio/mmio.h"
 #include "vm.h"
 
@@ -118,14 +119,7 @@ struct vnet_pair {
 	 */
 	atomic_bool in_rx;
 
-	/*
-	 * Free TX requests: a stack of indices into tx_reqs.  A request's own
-	 * fields are written when it is taken, never at reset, so only the
-	 * requests a driver keeps in flight become resident (each carries
-	 * iovec arrays for the longest chain: 256 of them are 2 MiB).
-	 */
-	uint16_t free_tx[VIRTQ_MAX_SIZE];
-	unsigned int nr_free_tx;
+	struct free_slots free_tx; /* of tx_reqs */
 	unsigned int tx_inflight;
 	struct tx_req *tx_reqs; /* VIRTQ_MAX_SIZE of them */
 
@@ -243,7 +237,7 @@ unsigned int virtio_net_tun_offloads(uint64_t f)
 static void vnet_tx_release(struct vnet_pair *p, struct tx_req *req)
 {
 	virtq_push(vnet_txq(p), req->elem.head, 0);
-	p->free_tx[p->nr_free_tx++] = (uint16_t)(req - p->tx_reqs);
+	free_slots_push(&p->free_tx, (unsigned int)(req - p->tx_reqs));
 	p->tx_inflight--;
 }
 
@@ -364,21 +358,21 @@ static void vnet_tx_process(struct vnet_pair *p)
 	if (!vnet_queue_usable(p, vq))
 		return;
 	for (;;) {
-		while (p->nr_free_tx && p->tx_inflight < TX_MAX_INFLIGHT) {
-			struct tx_req *req = &p->tx_reqs[p->free_tx[p->nr_free_tx - 1]];
+		while (p->free_tx.count && p->tx_inflight < TX_MAX_INFLIGHT) {
+			struct tx_req *req = &p->tx_reqs[free_slots_top(&p->free_tx)];
 			int ret = virtio_queue_pop(&p->net->vdev, p->txq, &req->elem);
 
 			if (ret < 0)
 				return;
 			if (ret == 0)
 				break;
-			p->nr_free_tx--;
+			free_slots_pop(&p->free_tx);
 			req->op.done = vnet_tx_done;
 			req->pair = p;
 			virtq_disable_notify(vq);
 			vnet_tx_start(p, req);
 		}
-		if (!p->nr_free_tx || p->tx_inflight)
+		if (!p->free_tx.count || p->tx_inflight)
 			return;
 		if (!virtq_enable_notify(vq))
 			return;
@@ -810,7 +804,7 @@ static bool vnet_poll_queues(void *opaque, bool about_to_sleep)
 	if (!vnet_queue_usable(p, vnet_rxq(p)) || !vnet_queue_usable(p, vnet_txq(p)))
 		return false;
 	rx = vnet_poll_rx(p, about_to_sleep);
-	tx = p->nr_free_tx && !p->tx_inflight && virtq_has_avail(vnet_txq(p));
+	tx = p->free_tx.count && !p->tx_inflight && virtq_has_avail(vnet_txq(p));
 	if (tx)
 		vnet_tx_process(p);
 	return rx || tx;
@@ -993,10 +987,7 @@ static bool vnet_features_ok(struct virtio_device *dev, uint64_t f)
 static void vnet_reset_tx_requests(struct vnet_pair *p)
 {
 	p->tx_inflight = 0;
-	/* Taken from the top: request 0 first, then 1, ... */
-	p->nr_free_tx = VIRTQ_MAX_SIZE;
-	for (unsigned int i = 0; i < VIRTQ_MAX_SIZE; i++)
-		p->free_tx[i] = (uint16_t)(VIRTQ_MAX_SIZE - 1 - i);
+	free_slots_reset(&p->free_tx);
 }
 
 /* Every pair back to its state after creation (the threads are stopped). */
