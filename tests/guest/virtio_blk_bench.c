@@ -251,35 +251,6 @@ static void blkbench_ap(unsigned int cpu)
 		run_at_cpl3(blkbench_ap_user, &bench.q[cpu]);
 }
 
-/* Queues 1..Q-1 run on CPUs 1..Q-1; false, with a message, if they are missing. */
-static bool blkbench_start_cpus(struct bench *b)
-{
-	struct mp_info mp;
-	unsigned int started, n = 0;
-
-	if (b->queues == 1)
-		return true;
-	if (!mp_parse(&mp))
-		mp.ncpus = 0;
-	/* CPU i (APIC ID i) drives queue i: keep APIC IDs 0..queues-1. */
-	for (unsigned int i = 0; i < mp.ncpus; i++)
-		if (mp.apic_id[i] < b->queues)
-			mp.apic_id[n++] = mp.apic_id[i];
-	if (n < b->queues) {
-		printf("bench: bench.queues=%lu needs as many vCPUs (--cpus %lu)\n",
-		       (unsigned long)b->queues, (unsigned long)b->queues);
-		return false;
-	}
-	mp.ncpus = n;
-	started = smp_start_aps(&mp, blkbench_ap, 10000);
-	if (started != b->queues - 1) {
-		printf("bench: %u of %lu application processors started\n", started,
-		       (unsigned long)b->queues - 1);
-		return false;
-	}
-	return true;
-}
-
 static bool blkbench_all_ready(void *arg)
 {
 	const struct bench *b = arg;
@@ -370,7 +341,8 @@ int main(void)
 	if (!blkbench_parse(b))
 		return RT_EXIT_FAIL;
 	TEST_ASSERT_EQ(cmdline_virtio_mmio(&dev, 1, NULL), 1);
-	if (!blkbench_place_buffers(b) || !blkbench_setup_device(b) || !blkbench_start_cpus(b))
+	if (!blkbench_place_buffers(b) || !blkbench_setup_device(b) ||
+	    !smp_start_bench_cpus((unsigned int)b->queues, blkbench_ap, "bench.queues"))
 		return RT_EXIT_FAIL;
 	TEST_ASSERT_EQ(run_at_cpl3(blkbench_lead, b), 0);
 	/* cycles: TSC ticks; bench/compare converts them with the host's TSC

@@ -226,34 +226,6 @@ static void netmq_ap(unsigned int cpu)
 		run_at_cpl3(netmq_ap_user, &mq.s[cpu]);
 }
 
-static bool netmq_start_cpus(void)
-{
-	struct mp_info mp;
-	unsigned int n = 0, started;
-
-	if (mq.pairs == 1)
-		return true;
-	if (!mp_parse(&mp))
-		mp.ncpus = 0;
-	/* vCPU i (APIC ID i) drives pair i: keep APIC IDs 0..pairs-1. */
-	for (unsigned int i = 0; i < mp.ncpus; i++)
-		if (mp.apic_id[i] < mq.pairs)
-			mp.apic_id[n++] = mp.apic_id[i];
-	if (n < mq.pairs) {
-		printf("bench: bench.pairs=%lu needs as many vCPUs (--cpus %lu)\n",
-		       (unsigned long)mq.pairs, (unsigned long)mq.pairs);
-		return false;
-	}
-	mp.ncpus = n;
-	started = smp_start_aps(&mp, netmq_ap, 10000);
-	if (started != mq.pairs - 1) {
-		printf("bench: %u of %lu application processors started\n", started,
-		       (unsigned long)mq.pairs - 1);
-		return false;
-	}
-	return true;
-}
-
 static bool netmq_all_ready(void *arg)
 {
 	(void)arg;
@@ -309,7 +281,8 @@ int main(void)
 		mq.s[i].vq = &mq.vq[2 * i + 1];
 		mq.s[i].n = mq.count / mq.pairs + (i < mq.count % mq.pairs);
 	}
-	if (!netmq_device_up() || !netmq_start_cpus())
+	if (!netmq_device_up() ||
+	    !smp_start_bench_cpus((unsigned int)mq.pairs, netmq_ap, "bench.pairs"))
 		return RT_EXIT_FAIL;
 	if (run_at_cpl3(netmq_lead, &cycles)) {
 		printf("bench: a sender did not get ready, failed or did not finish\n");

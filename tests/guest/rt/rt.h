@@ -393,6 +393,13 @@ bool mp_parse(struct mp_info *mp);
  */
 unsigned int smp_start_aps(const struct mp_info *mp, void (*fn)(unsigned int cpu),
 			   uint64_t timeout_ms);
+/*
+ * For the benchmark guests: CPUs with APIC IDs 1..ncpus-1 start and run fn
+ * (CPU 0 is the caller), as smp_start_aps with 10 s each.  False, after
+ * printing "bench: OPTION=NCPUS needs as many vCPUs (--cpus NCPUS)" or how
+ * many started, if the VM has fewer CPUs or one did not start.
+ */
+bool smp_start_bench_cpus(unsigned int ncpus, void (*fn)(unsigned int cpu), const char *option);
 
 /* A spinlock safe between CPUs (not against interrupt handlers on the same CPU). */
 struct spinlock {

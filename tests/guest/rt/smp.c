@@ -40,6 +40,32 @@ static bool ap_checked_in(void *want)
 	return ap_alive == (int)(uint64_t)want;
 }
 
+bool smp_start_bench_cpus(unsigned int ncpus, void (*fn)(unsigned int cpu), const char *option)
+{
+	struct mp_info mp;
+	unsigned int started, n = 0;
+
+	if (ncpus == 1)
+		return true;
+	if (!mp_parse(&mp))
+		mp.ncpus = 0;
+	/* CPU i (APIC ID i) does share i: keep APIC IDs 0..ncpus-1. */
+	for (unsigned int i = 0; i < mp.ncpus; i++)
+		if (mp.apic_id[i] < ncpus)
+			mp.apic_id[n++] = mp.apic_id[i];
+	if (n < ncpus) {
+		printf("bench: %s=%u needs as many vCPUs (--cpus %u)\n", option, ncpus, ncpus);
+		return false;
+	}
+	mp.ncpus = n;
+	started = smp_start_aps(&mp, fn, 10000);
+	if (started != ncpus - 1) {
+		printf("bench: %u of %u application processors started\n", started, ncpus - 1);
+		return false;
+	}
+	return true;
+}
+
 unsigned int smp_start_aps(const struct mp_info *mp, void (*fn)(unsigned int cpu),
 			   uint64_t timeout_ms)
 {
