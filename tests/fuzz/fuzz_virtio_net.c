@@ -77,23 +77,9 @@ static FILE *trace;
 static uint8_t frame_buf[RX_WANTED + 16];
 static uint8_t recv_buf[RX_WANTED + 16];
 
-static int fnet_fake_set_vnet_hdr_size(struct tap *tap, int size)
-{
-	(void)tap;
-	(void)size;
-	return 0;
-}
-
-static int fnet_fake_set_offload(struct tap *tap, unsigned int flags)
-{
-	(void)tap;
-	(void)flags;
-	return 0;
-}
-
 static const struct virtio_net_tap_ops fake_ops = {
-    .set_vnet_hdr_size = fnet_fake_set_vnet_hdr_size,
-    .set_offload = fnet_fake_set_offload,
+    .set_vnet_hdr_size = vfuzz_tap_set_vnet_hdr_size,
+    .set_offload = vfuzz_tap_set_offload,
 };
 
 struct seg {

@@ -125,20 +125,6 @@ static unsigned int active; /* the model's active pairs */
 static unsigned long want_commands, want_refused, want_malformed;
 static unsigned int decoy_posted; /* commands posted without CTRL_VQ */
 
-static int fctl_fake_set_vnet_hdr_size(struct tap *tap, int size)
-{
-	(void)tap;
-	(void)size;
-	return 0;
-}
-
-static int fctl_fake_set_offload(struct tap *tap, unsigned int flags)
-{
-	(void)tap;
-	(void)flags;
-	return 0;
-}
-
 /* Called from the thread serving the control queue, or by reset with the threads stopped. */
 static int fctl_fake_set_queue_enabled(struct tap *tap, bool enabled)
 {
@@ -159,8 +145,8 @@ static int fctl_fake_set_queue_enabled(struct tap *tap, bool enabled)
 }
 
 static const struct virtio_net_tap_ops fake_ops = {
-    .set_vnet_hdr_size = fctl_fake_set_vnet_hdr_size,
-    .set_offload = fctl_fake_set_offload,
+    .set_vnet_hdr_size = vfuzz_tap_set_vnet_hdr_size,
+    .set_offload = vfuzz_tap_set_offload,
     .set_queue_enabled = fctl_fake_set_queue_enabled,
 };
 

@@ -91,3 +91,17 @@ FILE *vfuzz_trace_stream(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	return stdout;
 }
+
+int vfuzz_tap_set_vnet_hdr_size(struct tap *tap, int size)
+{
+	(void)tap;
+	(void)size;
+	return 0;
+}
+
+int vfuzz_tap_set_offload(struct tap *tap, unsigned int flags)
+{
+	(void)tap;
+	(void)flags;
+	return 0;
+}

@@ -1,7 +1,8 @@
 /*
  * What the virtio fuzz targets (fuzz_virtqueue, fuzz_virtio_mmio,
- * fuzz_virtio_blk, fuzz_virtio_net) share: quiet device logs, waiting for a
- * device's I/O thread with a deadline, and a memfd disk image.  The driver
+ * fuzz_virtio_blk, fuzz_virtio_net, fuzz_virtio_net_ctrl) share: quiet device
+ * logs, waiting for a device's I/O thread with a deadline, a memfd disk
+ * image, and the tap ioctls a socketpair "tap" ignores.  The driver
  * side of the rings and registers is tests/unit/virtq_driver.h and
  * mmio_driver.h, as in the unit tests.
  */
@@ -14,6 +15,8 @@
 #include <stdio.h>
 
 #include "fuzz_input.h"
+
+struct tap;
 
 /*
  * Device models log every guest error they see; at thousands of inputs a
@@ -67,5 +70,13 @@ static inline uint8_t vfuzz_image_byte(uint64_t offset)
 {
 	return (uint8_t)((offset / 512) * 13 + offset % 241 + 1);
 }
+
+/*
+ * The tap ioctls of a virtio-net device whose "tap" is a socketpair: the
+ * vnet header size and the offloads, taken and ignored (0).  For a
+ * struct virtio_net_tap_ops.
+ */
+int vfuzz_tap_set_vnet_hdr_size(struct tap *tap, int size);
+int vfuzz_tap_set_offload(struct tap *tap, unsigned int flags);
 
 #endif
