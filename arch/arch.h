@@ -29,6 +29,14 @@ struct serial;
  */
 struct serial *arch_board_init(struct vm *vm, int console_fd);
 
+/*
+ * Ask the guest to power off, as pressing a power button would (the
+ * control socket's "stop").  Safe from any thread once the vCPUs run.
+ * Returns false when this guest has no way to hear it (--no-acpi), so the
+ * caller knows only a forced stop is left.
+ */
+bool arch_request_poweroff(struct vm *vm);
+
 /* Load kernel and initrd, build boot_params, MP table, e820.  After all
  * devices are created (they append to the command line). */
 int arch_load_kernel(struct vm *vm);

@@ -40,6 +40,9 @@ enum {
 	OPT_CPU_AFFINITY,
 	OPT_SECCOMP,
 	OPT_MEMORY_BACKEND,
+	OPT_NO_ACPI,
+	OPT_API_SOCKET,
+	OPT_PIDFILE,
 };
 
 static const struct option long_options[] = {
@@ -57,6 +60,9 @@ static const struct option long_options[] = {
     {"cpu-affinity", required_argument, NULL, OPT_CPU_AFFINITY},
     {"seccomp", required_argument, NULL, OPT_SECCOMP},
     {"memory-backend", required_argument, NULL, OPT_MEMORY_BACKEND},
+    {"no-acpi", no_argument, NULL, OPT_NO_ACPI},
+    {"api-socket", required_argument, NULL, OPT_API_SOCKET},
+    {"pidfile", required_argument, NULL, OPT_PIDFILE},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -738,6 +744,8 @@ static const char *value_kind(int opt)
 	case OPT_INITRD:
 	case OPT_DISK:
 	case OPT_STATS:
+	case OPT_API_SOCKET:
+	case OPT_PIDFILE:
 		return "path";
 	case OPT_NET:
 		return "tap name";
@@ -757,6 +765,16 @@ static int parse_cmdline(struct parser *p, const char *arg)
 			    "command line too)",
 			    len, CONFIG_USER_CMDLINE_MAX);
 	p->cfg->cmdline = arg;
+	return 0;
+}
+
+/* The control socket's path must fit a UNIX socket address. */
+static int parse_api_socket(struct parser *p, const char *arg)
+{
+	if (strlen(arg) > CONFIG_SOCKET_PATH_MAX)
+		return fail(p, "--api-socket %s: path longer than %d characters", arg,
+			    CONFIG_SOCKET_PATH_MAX);
+	p->cfg->api_socket = arg;
 	return 0;
 }
 
@@ -863,6 +881,11 @@ static const struct {
     {"", "  io                     every device I/O thread"},
     {"", "LIST as for taskset -c, e.g. vcpus=0,2-3,io=1"},
     {"", "(default: threads run wherever minivmm may)"},
+    {"--no-acpi", "no ACPI tables: the guest finds CPUs in the MP table and"},
+    {"", "virtio-mmio devices on the command line only (default: both)"},
+    {"--api-socket PATH", "control socket (0600) taking one JSON request per line;"},
+    {"", "see docs/usage.md and `minivmm ctl` (default: none)"},
+    {"--pidfile PATH", "write minivmm's process ID to PATH (default: none)"},
     {"--seccomp on|off", "system call filters per thread; off is for debugging"},
     {"", "(default: on)"},
     {"-v, --verbose", "also print debug messages (default: off)"},
@@ -896,6 +919,7 @@ static void config_defaults(struct vm_config *cfg)
 	cfg->console = CONSOLE_STDIO;
 	cfg->cpu_profile = CPU_PROFILE_AUTO;
 	cfg->seccomp = true;
+	cfg->acpi = true;
 }
 
 static int handle_option(struct parser *p, int opt, char *arg)
@@ -940,6 +964,14 @@ static int handle_option(struct parser *p, int opt, char *arg)
 		return parse_seccomp(p, arg);
 	case OPT_MEMORY_BACKEND:
 		return parse_memory_backend(p, arg);
+	case OPT_NO_ACPI:
+		cfg->acpi = false;
+		return 0;
+	case OPT_API_SOCKET:
+		return parse_api_socket(p, arg);
+	case OPT_PIDFILE:
+		cfg->pidfile = arg;
+		return 0;
 	case 'v':
 		cfg->verbose = true;
 		return 0;

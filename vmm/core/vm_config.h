@@ -103,7 +103,10 @@ struct vm_config {
 	enum cpu_profile cpu_profile;
 	struct cpu_affinity_config cpu_affinity;
 	bool verbose;
-	bool seccomp; /* --seccomp=on (default): every thread under its seccomp filter */
+	bool seccomp;		/* --seccomp=on (default): every thread under its seccomp filter */
+	bool acpi;		/* ACPI tables for the guest (default); false with --no-acpi */
+	const char *api_socket; /* --api-socket PATH: the control socket, or NULL */
+	const char *pidfile;	/* --pidfile PATH, or NULL */
 
 	/*
 	 * Backing store for disks[].path, nets[].tap and nets[].vhost_user, which are cut out of
