@@ -530,6 +530,8 @@ static bool blk_process_queue(struct blk_queue *q)
 		}
 		free_slots_pop(&q->free);
 		req->io.done = blk_io_done;
+		/* A guest at queue depth 1 (disk_request.alone). */
+		req->io.alone = !q->inflight && !virtq_has_avail(vq);
 		req->q = q;
 		virtq_disable_notify(vq);
 		q->news_for_driver = false;

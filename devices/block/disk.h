@@ -77,6 +77,16 @@ struct disk_request {
 	uint64_t offset; /* bytes */
 	uint64_t len;	 /* bytes; the range for DISCARD and WRITE_ZEROES, unused by FLUSH */
 	/*
+	 * Nothing else is in flight or queued behind this request (a guest at
+	 * queue depth 1).  The io_uring engine then does a buffered write at
+	 * once on the calling thread: io_uring hands buffered writes on file
+	 * systems without async buffered writes (ext4) to a kernel worker, a
+	 * context switch per request that a lone request cannot overlap with
+	 * anything.  Deeper queues keep the worker, which runs beside the I/O
+	 * thread.  Counted as writes_inline.
+	 */
+	bool alone;
+	/*
 	 * Called exactly once per accepted request: result 0 (the whole
 	 * request done) or -errno.  May run inside disk_submit().
 	 */
@@ -129,7 +139,8 @@ struct disk_props {
  * buffers in use now; bounce_peak_bytes: the most ever in use at once
  * (gauges; also what the pool has allocated).
  */
-#define DISK_COUNTERS(X) X(bounced) X(bounce_waits) X(bounce_bytes) X(bounce_peak_bytes)
+#define DISK_COUNTERS(X)                                                                           \
+	X(bounced) X(bounce_waits) X(bounce_bytes) X(bounce_peak_bytes) X(writes_inline)
 struct disk_counters {
 	DISK_COUNTERS(COUNTER_FIELD)
 };

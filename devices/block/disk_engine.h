@@ -68,6 +68,13 @@ bool disk_rw_progress(struct disk_request *r, ssize_t res, int *result);
 void disk_rw_window(struct disk_request *r, struct iovec *one, struct iovec **iov,
 		    unsigned int *cnt);
 
+/*
+ * A READ or WRITE done with preadv/pwritev on the calling thread, short
+ * transfers continued: the result done gets.  The sync engine's, and the
+ * io_uring engine's for a lone buffered write (disk_request.alone).
+ */
+int disk_sync_rw(struct disk *d, struct disk_request *r);
+
 /* fallocate mode of a DISCARD or WRITE_ZEROES. */
 int disk_fallocate_mode(const struct disk_request *r);
 

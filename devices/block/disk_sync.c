@@ -8,8 +8,8 @@
 
 #include "devices/block/disk_engine.h"
 
-/* The whole read or write, attempt after attempt (disk_rw_progress). */
-static int disk_sync_rw(struct disk *d, struct disk_request *r)
+/* disk_engine.h: the whole read or write, attempt after attempt (disk_rw_progress). */
+int disk_sync_rw(struct disk *d, struct disk_request *r)
 {
 	int result;
 	ssize_t res;

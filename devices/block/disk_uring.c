@@ -105,6 +105,12 @@ static int disk_uring_use_iothread(struct disk *d, struct disk_queue *q)
 
 static int disk_uring_start(struct disk *d, struct disk_request *r)
 {
+	/* Bounced requests are O_DIRECT ones, which io_uring runs asynchronously. */
+	if (r->alone && r->op == DISK_OP_WRITE && !d->props.direct && !r->bounce) {
+		counter_add(&d->counters.writes_inline, 1);
+		disk_complete(r, disk_sync_rw(d, r));
+		return 0;
+	}
 	r->uring_op.done = disk_uring_done;
 	return disk_uring_submit(d, r);
 }

@@ -663,6 +663,48 @@ START_TEST(writeback_never_bounces)
 }
 END_TEST
 
+/* A write marked alone, run once: was it done inside disk_submit()? */
+static bool td_alone_write_inline(enum disk_op op, void *buf, size_t len, bool alone)
+{
+	struct iovec iov = {buf, len};
+	struct treq t = {.r = {.op = op, .iov = &iov, .iovcnt = 1, .offset = 4096, .len = len}};
+
+	t.r.alone = alone;
+	ck_assert_int_eq(td_run(&t), 0);
+	ck_assert_int_eq(t.result, 0);
+	return done_in_submit;
+}
+
+/*
+ * io_uring: a lone buffered write runs at once on the I/O thread
+ * (disk_request.alone); a write with company, a read, or an O_DIRECT write
+ * still goes through the ring.
+ */
+START_TEST(uring_lone_buffered_write_is_inline)
+{
+	uint8_t *buf;
+
+	ck_assert_int_eq(posix_memalign((void **)&buf, 4096, 4096), 0);
+	memset(buf, 0x5a, 4096);
+	td_make_image(IMG_BYTES);
+	td_open_disk(DISK_ENGINE_IO_URING, DISK_CACHE_WRITEBACK, false);
+	ck_assert(td_alone_write_inline(DISK_OP_WRITE, buf, 4096, true));
+	ck_assert_uint_eq(disk_counters(disk)->writes_inline, 1);
+	td_assert_file(4096, buf, 4096);
+	ck_assert(!td_alone_write_inline(DISK_OP_WRITE, buf, 4096, false));
+	ck_assert(!td_alone_write_inline(DISK_OP_READ, buf, 4096, true));
+	ck_assert_uint_eq(disk_counters(disk)->writes_inline, 1);
+	td_close_disk();
+
+	td_make_image(IMG_BYTES);
+	td_open_disk(DISK_ENGINE_IO_URING, DISK_CACHE_NONE, false);
+	ck_assert(!td_alone_write_inline(DISK_OP_WRITE, buf, 4096, true));
+	ck_assert_uint_eq(disk_counters(disk)->writes_inline, 0);
+	td_close_disk();
+	free(buf);
+}
+END_TEST
+
 /* A read-only disk: reads work, writes and hole punching fail on the host. */
 START_TEST(read_only_disk_errors)
 {
@@ -893,7 +935,8 @@ Suite *disk_suite(void)
 	/* The tests of one engine or of none. */
 	TCase *tc = unit_tcase(s, "backend", NULL, NULL,
 			       UNIT_TESTS(uring_batch, short_transfer_policy, open_errors,
-					  uring_bounce_pool_is_bounded, uring_second_thread_queue));
+					  uring_bounce_pool_is_bounded, uring_second_thread_queue,
+					  uring_lone_buffered_write_is_inline));
 
 	tcase_set_timeout(tc, 30);
 	/* _i: 0 = cache=writeback, 1 = cache=none. */
