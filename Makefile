@@ -8,6 +8,11 @@ CFLAGS   := $(OPT) $(SANITIZE) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. 
 CFLAGS   += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS  += $(SANITIZE)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring -ljson-c -lseccomp) -lpthread
+# libslirp, for the user-mode networking helper minivmm-net-user (and the unit
+# tests) only: Debian ships it and its glib as shared libraries alone, which
+# would cost minivmm its static link (docs/networking.md).  Not through
+# pkg-config: slirp.pc requires glib-2.0.pc, which only libglib2.0-dev ships.
+SLIRP_LIBS := -lslirp
 BUILD    ?= build
 # The VMM itself is linked statically (not the sanitizer builds, which need
 # the dynamic runtime): what it keeps resident beyond guest RAM drops from
@@ -20,9 +25,16 @@ DEPS := build-essential pkg-config liburing-dev check \
 	linux-source-6.1 bison flex bc libelf-dev libssl-dev cpio xz-utils \
 	busybox-static e2fsprogs iproute2 fio python3 \
 	qemu-system-x86 kmod libjson-c-dev jq gnuplot-nox linux-perf \
-	libseccomp-dev clang qemu-system-common dpdk-dev
+	libseccomp-dev clang qemu-system-common dpdk-dev libslirp-dev groff-base acpica-tools
 
-SRCS := $(wildcard vmm/*.c vmm/core/*.c devices/*.c devices/*/*.c virtio/*.c arch/x86/*.c)
+# libslirp's side of --net user runs in a process of its own, minivmm-net-user
+# (vmm/net_user/), linked dynamically; minivmm starts it (devices/net/slirp_process.c).
+NET_USER_LIB_SRCS := devices/net/slirp.c vmm/net_user/sandbox.c
+NET_USER_SRCS := vmm/net_user/main.c vmm/core/log.c $(NET_USER_LIB_SRCS)
+NET_USER_LIB_OBJS := $(NET_USER_LIB_SRCS:%.c=$(BUILD)/%.o)
+
+SRCS := $(filter-out $(NET_USER_LIB_SRCS), \
+	$(wildcard vmm/*.c vmm/core/*.c devices/*.c devices/*/*.c virtio/*.c arch/x86/*.c))
 OBJS := $(SRCS:%.c=$(BUILD)/%.o)
 
 # Files that issue KVM ioctls (or call those that do); everything else is unit-tested
@@ -36,17 +48,24 @@ UNIT_TESTS := $(wildcard tests/unit/test_*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 
 .PHONY: all deps test unit integration asan clean format guests guest-images run boot-test bench \
-	test-kvm repro-process-start fuzz fuzz-build
+	test-kvm repro-process-start fuzz fuzz-build install uninstall
 
 all: minivmm guests
 
-minivmm: $(OBJS)
+minivmm: $(OBJS) | minivmm-net-user
 	$(CC) $(CFLAGS) $(LDFLAGS) $(STATIC) -o $@ $^ $(LDLIBS)
+
+minivmm-net-user: $(NET_USER_SRCS:%.c=$(BUILD)/%.o)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(SLIRP_LIBS) -lseccomp
 
 # The same binary inside the build directory, so that several builds can be
 # tested side by side (MINIVMM=build-x/minivmm bash tests/integration/...).
-$(BUILD)/minivmm: $(OBJS)
+$(BUILD)/minivmm: $(OBJS) | $(BUILD)/minivmm-net-user
 	$(CC) $(CFLAGS) $(LDFLAGS) $(STATIC) -o $@ $^ $(LDLIBS)
+
+# Beside the binary: minivmm looks for its helper there.
+$(BUILD)/minivmm-net-user: $(NET_USER_SRCS:%.c=$(BUILD)/%.o)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(SLIRP_LIBS) -lseccomp
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -62,8 +81,9 @@ $(BUILD)/tests/unit/suites.h: $(UNIT_TESTS) Makefile
 $(BUILD)/tests/unit/main.o: $(BUILD)/tests/unit/suites.h
 $(BUILD)/tests/unit/%.o: CFLAGS += -I$(BUILD)/tests/unit -Wno-unused-parameter $(shell pkg-config --cflags check)
 
-$(BUILD)/unit-tests: $(UNIT_OBJS) $(UNIT_LIB_OBJS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check) $(LDLIBS)
+# The helper beside it too: the tests start it as minivmm would.
+$(BUILD)/unit-tests: $(UNIT_OBJS) $(UNIT_LIB_OBJS) $(NET_USER_LIB_OBJS) | $(BUILD)/minivmm-net-user
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check) $(LDLIBS) $(SLIRP_LIBS)
 
 unit: $(BUILD)/unit-tests
 	$(BUILD)/unit-tests
@@ -115,10 +135,37 @@ $(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_SUPPORT:%.c=$(BUILD)/%.o) $
 $(BUILD)/tests/fuzz/%.o: CFLAGS += -Itests/unit -Itests/fuzz $(shell pkg-config --cflags check)
 
 # Boots the default guest with its shell on this terminal.  `poweroff` in the
-# guest (status 0) and Ctrl-A x (status 5) are both normal ways to end it.
+# guest (status 0) and Ctrl-A x (EXIT_STATUS_CONSOLE) are the normal ways to
+# end it; any other status fails the target, e.g. when the guest's shell kept
+# crashing (its /init then powers off with 128+N, which minivmm reports as 99).
+EXIT_STATUS_CONSOLE := $(shell sed -n 's/^\#define EXIT_STATUS_CONSOLE[[:space:]]*\([0-9]*\).*/\1/p' \
+	vmm/core/vm.h)
 run: minivmm guest-images
 	@cmd=$$($(MAKE) -s --no-print-directory -C guest-images run-cmd) && echo "$$cmd" && \
-	eval "$$cmd"; status=$$?; [ $$status = 0 ] || [ $$status = 5 ] || exit $$status
+	eval "$$cmd"; status=$$?; [ $$status = 0 ] || [ $$status = $(EXIT_STATUS_CONSOLE) ] || \
+	{ echo "make run: minivmm exited with status $$status (docs/usage.md, \"Exit status\")" >&2; \
+	  exit $$status; }
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the binary, the man page and the
+# bash completion (vmm/minivmm-completion.bash).  INSTALL_BIN: which binary
+# (default ./minivmm, built if needed).  `make uninstall` removes what it installs.
+PREFIX ?= /usr/local
+DESTDIR ?=
+INSTALL_BIN ?= minivmm
+INSTALLED := $(DESTDIR)$(PREFIX)/bin/minivmm $(DESTDIR)$(PREFIX)/share/man/man1/minivmm.1 \
+	$(DESTDIR)$(PREFIX)/share/bash-completion/completions/minivmm \
+	$(DESTDIR)$(PREFIX)/libexec/minivmm/minivmm-net-user
+install: $(INSTALL_BIN)
+	install -D -m 0755 $(INSTALL_BIN) $(DESTDIR)$(PREFIX)/bin/minivmm
+	# --net user's helper, where minivmm looks for it (devices/net/slirp_process.h)
+	install -D -m 0755 $(dir $(INSTALL_BIN))minivmm-net-user \
+		$(DESTDIR)$(PREFIX)/libexec/minivmm/minivmm-net-user
+	install -D -m 0644 docs/minivmm.1 $(DESTDIR)$(PREFIX)/share/man/man1/minivmm.1
+	install -D -m 0644 vmm/minivmm-completion.bash \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/minivmm
+
+uninstall:
+	rm -f $(INSTALLED)
 
 boot-test: minivmm guest-images
 	tests/boot-test
@@ -144,8 +191,8 @@ format:
 	clang-format -i $(SRCS) $(wildcard */*.h */*/*.h) $(UNIT_SRCS)
 
 clean:
-	rm -rf build build-asan build-fuzz minivmm minivmm-asan
+	rm -rf build build-asan build-fuzz minivmm minivmm-asan minivmm-net-user
 	$(MAKE) -C tests/guest clean
 
--include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d) \
+-include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(NET_USER_SRCS:%.c=$(BUILD)/%.d) \
 	$(patsubst %.c,$(BUILD)/%.d,$(wildcard tests/fuzz/*.c))

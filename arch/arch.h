@@ -37,8 +37,9 @@ struct serial *arch_board_init(struct vm *vm, int console_fd);
  */
 bool arch_request_poweroff(struct vm *vm);
 
-/* Load kernel and initrd, build boot_params, MP table, e820.  After all
- * devices are created (they append to the command line). */
+/* Load kernel and initrd, build boot_params, MP table, ACPI tables (unless
+ * --no-acpi), e820.  After all devices are created (they append to the
+ * command line, and the tables describe them). */
 int arch_load_kernel(struct vm *vm);
 
 /* CPUID, MSRs, registers (BSP in long mode at the kernel entry). */

@@ -686,6 +686,15 @@ static void vnet_rx_burst(struct vnet_pair *p)
 			vnet_rx_wait_for_tap(p);
 			break;
 		}
+		if (res == 0) {
+			/* End of file: a tap never gives one, but user-mode
+			 * networking's socket pair does when its helper ended.
+			 * Nothing will arrive any more: stop reading (waiting
+			 * for readability would return at once, forever). */
+			vnet_log_limited(p->net, "backend gone (end of file), receive stopped",
+					 EPIPE);
+			break;
+		}
 		vnet_rx_frame_read(p, res);
 		if (++frames % RX_PUBLISH_EVERY == 0)
 			p->rx_signal_due |= virtq_flush_used(vnet_rxq(p));
@@ -1202,6 +1211,11 @@ static void vnet_describe(struct virtio_net *net)
 				    BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_HOST_TSO4) |
 				    BIT(VIRTIO_NET_F_HOST_TSO6) | BIT(VIRTIO_NET_F_GUEST_TSO4) |
 				    BIT(VIRTIO_NET_F_GUEST_TSO6);
+	if (net->tap_ops.no_offloads)
+		net->vdev.device_features &=
+		    ~(BIT(VIRTIO_NET_F_CSUM) | BIT(VIRTIO_NET_F_GUEST_CSUM) |
+		      BIT(VIRTIO_NET_F_HOST_TSO4) | BIT(VIRTIO_NET_F_HOST_TSO6) |
+		      BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6));
 	/* One pair: exactly the device of before multi-queue, no control
 	 * queue.  Several: N pairs and the control queue at 2N. */
 	net->vdev.nr_queues = 2;

@@ -117,6 +117,12 @@ struct virtio_net_tap_ops {
 	int (*set_offload)(struct tap *tap, unsigned int tun_f_flags);
 	/* Multi-queue only (tap_set_queue_enabled); may be NULL with one pair. */
 	int (*set_queue_enabled)(struct tap *tap, bool enabled);
+	/*
+	 * The backend takes and gives plain, fully checksummed frames behind
+	 * an all-zero header (user-mode networking): the device offers the
+	 * guest no checksum or segmentation offload.
+	 */
+	bool no_offloads;
 };
 
 /*

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -486,6 +487,160 @@ static bool valid_ifname(const char *name)
 	return true;
 }
 
+/* The part of t before the first c (all of t if none); t keeps what follows c. */
+static struct token net_cut(struct token *t, char c, bool *found)
+{
+	const char *at = memchr(t->s, c, (size_t)t->len);
+	struct token head = {t->s, at ? (int)(at - t->s) : t->len};
+
+	*found = at != NULL;
+	t->s += head.len + (at ? 1 : 0);
+	t->len -= head.len + (at ? 1 : 0);
+	return head;
+}
+
+/* A dotted-quad IPv4 address, four decimal numbers 0..255 (host byte order). */
+static bool net_parse_ipv4(struct token t, uint32_t *out)
+{
+	uint32_t addr = 0;
+
+	for (int part = 0; part < 4; part++) {
+		unsigned int value = 0;
+		int digits = 0;
+
+		while (t.len > 0 && is_digit(*t.s) && digits < 4) {
+			value = value * 10 + (unsigned int)(*t.s - '0');
+			digits++;
+			t.s++;
+			t.len--;
+		}
+		if (digits == 0 || digits > 3 || value > 255)
+			return false;
+		addr = addr << 8 | value;
+		if (part < 3) {
+			if (t.len == 0 || *t.s != '.')
+				return false;
+			t.s++;
+			t.len--;
+		}
+	}
+	if (t.len != 0)
+		return false;
+	*out = addr;
+	return true;
+}
+
+/* A port number 1..65535, plain decimal. */
+static bool net_parse_port(struct token t, uint16_t *out)
+{
+	unsigned int value = 0;
+
+	if (t.len == 0 || t.len > 5)
+		return false;
+	for (int i = 0; i < t.len; i++) {
+		if (!is_digit(t.s[i]))
+			return false;
+		value = value * 10 + (unsigned int)(t.s[i] - '0');
+	}
+	if (value == 0 || value > 65535)
+		return false;
+	*out = (uint16_t)value;
+	return true;
+}
+
+#define NET_IPV4_FMT	 "%u.%u.%u.%u"
+#define NET_IPV4_ARGS(a) (a) >> 24, (a) >> 16 & 0xff, (a) >> 8 & 0xff, (a) % 256
+#define NET_HOSTFWD_FORM "[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT"
+
+/*
+ * hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT (QEMU's form)
+ * into *hf.  HOSTADDR defaults to 127.0.0.1 (QEMU's is every interface:
+ * reachable from the host only is the safer default), GUESTADDR to the
+ * address DHCP hands the guest; it must be a host address of the guest
+ * network other than the gateway and DNS server.
+ */
+static int parse_hostfwd(struct parser *p, const char *arg, struct token v, struct net_hostfwd *hf)
+{
+	struct token rest = v, proto, haddr, hport, gaddr, gport;
+	bool f1, f2, f3, f4;
+
+	proto = net_cut(&rest, ':', &f1);
+	haddr = net_cut(&rest, ':', &f2);
+	hport = net_cut(&rest, '-', &f3);
+	gaddr = net_cut(&rest, ':', &f4);
+	gport = rest;
+	if (!f1 || !f2 || !f3 || !f4)
+		return fail(p, "--net %s: hostfwd '%.*s' is not " NET_HOSTFWD_FORM, arg, v.len,
+			    v.s);
+	if (proto.len == 0 || token_is(proto, "tcp"))
+		hf->udp = false;
+	else if (token_is(proto, "udp"))
+		hf->udp = true;
+	else
+		return fail(p, "--net %s: hostfwd protocol '%.*s' (expected tcp or udp)", arg,
+			    proto.len, proto.s);
+	hf->host_addr = 0x7f000001u;
+	if (haddr.len && !net_parse_ipv4(haddr, &hf->host_addr))
+		return fail(p, "--net %s: hostfwd host address '%.*s' is not an IPv4 address", arg,
+			    haddr.len, haddr.s);
+	if (!net_parse_port(hport, &hf->host_port))
+		return fail(p, "--net %s: hostfwd host port '%.*s' (expected 1 to 65535)", arg,
+			    hport.len, hport.s);
+	hf->guest_addr = NET_USER_GUEST_ADDR;
+	if (gaddr.len && !net_parse_ipv4(gaddr, &hf->guest_addr))
+		return fail(p, "--net %s: hostfwd guest address '%.*s' is not an IPv4 address", arg,
+			    gaddr.len, gaddr.s);
+	if (!net_parse_port(gport, &hf->guest_port))
+		return fail(p, "--net %s: hostfwd guest port '%.*s' (expected 1 to 65535)", arg,
+			    gport.len, gport.s);
+	if ((hf->guest_addr >> 8) != (NET_USER_NETWORK >> 8) || (hf->guest_addr & 0xff) == 0 ||
+	    (hf->guest_addr & 0xff) == 0xff || hf->guest_addr == NET_USER_GATEWAY ||
+	    hf->guest_addr == NET_USER_DNS)
+		return fail(p,
+			    "--net %s: hostfwd guest address " NET_IPV4_FMT
+			    " is not a guest's address in 10.0.2.0/24 (10.0.2.2 is the host, "
+			    "10.0.2.3 the DNS server)",
+			    arg, NET_IPV4_ARGS(hf->guest_addr));
+	return 0;
+}
+
+/* ip=ADDR/LEN: an IPv4 host address and its prefix length (1 to 32). */
+static int parse_net_ip(struct parser *p, const char *arg, struct token v, struct net_config *net)
+{
+	struct token rest = v, addr;
+	unsigned int len = 0;
+	uint32_t a, host_mask;
+	bool slash;
+
+	addr = net_cut(&rest, '/', &slash);
+	if (memchr(v.s, ':', (size_t)v.len))
+		return fail(p, "--net %s: ip=%.*s: only IPv4 is supported (ip=ADDR/LEN)", arg,
+			    v.len, v.s);
+	if (!slash || !net_parse_ipv4(addr, &a))
+		return fail(p, "--net %s: ip=%.*s is not ADDR/LEN (e.g. ip=10.0.2.1/24)", arg,
+			    v.len, v.s);
+	for (int i = 0; i < rest.len && len <= 32; i++)
+		len = is_digit(rest.s[i]) ? len * 10 + (unsigned int)(rest.s[i] - '0') : 99;
+	if (rest.len == 0 || rest.len > 2 || len < 1 || len > 32)
+		return fail(p, "--net %s: ip=%.*s: prefix length '%.*s' (expected 1 to 32)", arg,
+			    v.len, v.s, rest.len, rest.s);
+	host_mask = len == 32 ? 0 : 0xffffffffu >> len;
+	if (a == 0 || a >> 28 >= 0xe || a >> 24 == 127)
+		return fail(p,
+			    "--net %s: ip=%.*s: not a unicast address for an interface "
+			    "(0.0.0.0, loopback, multicast and class E are not)",
+			    arg, v.len, v.s);
+	if (len <= 30 && ((a & host_mask) == 0 || (a & host_mask) == host_mask))
+		return fail(p,
+			    "--net %s: ip=%.*s is the network's %s address, not a host's "
+			    "(e.g. ip=10.0.2.1/24)",
+			    arg, v.len, v.s, (a & host_mask) == 0 ? "network" : "broadcast");
+	net->ip_set = true;
+	net->ip_addr = a;
+	net->ip_prefix_len = len;
+	return 0;
+}
+
 static int parse_net_options(struct parser *p, const char *arg, struct net_config *net,
 			     const char *opts);
 
@@ -505,6 +660,9 @@ static int parse_net(struct parser *p, const char *arg)
 	net->model = NET_MODEL_VIRTIO;
 	net->mac_set = false;
 	net->queues = 1;
+	net->user = false;
+	net->nr_hostfwd = 0;
+	net->ip_set = false;
 	if (vhost_user_socket(arg)) {
 		char *socket = cfg->net_socket_buf[cfg->nr_nets];
 
@@ -518,6 +676,13 @@ static int parse_net(struct parser *p, const char *arg)
 		return parse_net_options(p, arg, net, opts);
 	}
 	tap = cfg->net_tap_buf[cfg->nr_nets];
+	/* "user" is user-mode networking, never a tap of that name. */
+	if (strncmp(arg, "user", 4) == 0 && (arg[4] == '\0' || (arg[4] == ',' && arg[5] != ','))) {
+		snprintf(tap, sizeof(cfg->net_tap_buf[0]), "user");
+		net->tap = tap;
+		net->user = true;
+		return parse_net_options(p, arg, net, arg[4] ? arg + 5 : NULL);
+	}
 	if (copy_first_field(arg, tap, sizeof(cfg->net_tap_buf[0]), &opts))
 		return fail(p, "--net %s: tap name longer than %d characters", arg,
 			    CONFIG_TAP_NAME_MAX);
@@ -557,11 +722,42 @@ static int parse_net_options(struct parser *p, const char *arg, struct net_confi
 		} else if (token_key(t, "queues", &v)) {
 			if (parse_queues(p, "--net", arg, v, "queue pairs", &net->queues))
 				return -1;
+		} else if (token_key(t, "hostfwd", &v) && net->user) {
+			if (net->nr_hostfwd == CONFIG_MAX_HOSTFWDS)
+				return fail(p, "--net %s: more than %d hostfwd=", arg,
+					    CONFIG_MAX_HOSTFWDS);
+			if (parse_hostfwd(p, arg, v, &net->hostfwd[net->nr_hostfwd]))
+				return -1;
+			net->nr_hostfwd++;
+		} else if (token_key(t, "hostfwd", &v)) {
+			return fail(
+			    p, "--net %s: hostfwd= needs user-mode networking (--net user,...)",
+			    arg);
+		} else if (token_key(t, "ip", &v) && net->tap && !net->user) {
+			if (parse_net_ip(p, arg, v, net))
+				return -1;
+		} else if (token_key(t, "ip", &v)) {
+			return fail(
+			    p, "--net %s: ip= configures a tap minivmm creates (--net TAP,ip=...)",
+			    arg);
 		} else {
 			return unknown_choice(p, "--net", arg, "net option", t,
-					      "model=, mac= or queues=");
+					      net->user ? "model=, mac= or hostfwd="
+							: "model=, mac=, ip= or queues=");
 		}
 	}
+	if (net->user && net->queues > 1)
+		return fail(p,
+			    "--net %s: user-mode networking has one queue pair (leave out queues=)",
+			    arg);
+	for (unsigned int i = 0; i < net->nr_hostfwd; i++)
+		for (unsigned int j = 0; j < i; j++)
+			if (net->hostfwd[i].udp == net->hostfwd[j].udp &&
+			    net->hostfwd[i].host_port == net->hostfwd[j].host_port &&
+			    net->hostfwd[i].host_addr == net->hostfwd[j].host_addr)
+				return fail(p, "--net %s: two hostfwd= for %s port %u", arg,
+					    net->hostfwd[i].udp ? "udp" : "tcp",
+					    net->hostfwd[i].host_port);
 	if (net->vhost_user && net->model != NET_MODEL_VIRTIO)
 		return fail(p,
 			    "--net %s: a vhost-user back-end serves virtio-net only (model=virtio)",
@@ -859,11 +1055,20 @@ static const struct {
     {"--net TAP[,OPT]...",
      "network card on tap device TAP, up to " STR(CONFIG_MAX_NETS) "; OPT may be"},
     {"", "  model=virtio|e1000     device model (default: virtio)"},
-    {"", "  mac=XX:XX:XX:XX:XX:XX  MAC address (default: locally administered,"},
-    {"", "                         derived by minivmm)"},
+    {"", "  mac=XX:XX:XX:XX:XX:XX  MAC address (default: 02:..., random per VM,"},
+    {"", "                         printed at start)"},
     {"",
      "  queues=N               virtio queue pairs, 1 to " STR(CONFIG_MAX_QUEUES) " (default: 1);"},
     {"", "                         above 1 the tap must be multi-queue"},
+    {"", "  ip=ADDR/LEN            bring the tap minivmm creates up with this IPv4"},
+    {"", "                         host address (e.g. 10.0.2.1/24)"},
+    {"", "creating or configuring a tap needs CAP_NET_ADMIN (root)"},
+    {"--net user[,OPT]...", "user-mode networking (libslirp), no root needed: the guest"},
+    {"", "is 10.0.2.15 (DHCP), the host 10.0.2.2, DNS 10.0.2.3; OPT may be"},
+    {"", "  model=, mac=           as above"},
+    {"", "  hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT"},
+    {"", "                         forward a host port to the guest (HOSTADDR"},
+    {"", "                         default 127.0.0.1), up to " STR(CONFIG_MAX_HOSTFWDS)},
     {"--net vhost-user=SOCKET[,mac=MAC]", "virtio-net card served by a vhost-user back-end"},
     {"", "listening on SOCKET"},
     {"--console stdio|none|file:PATH", "where the serial console goes (default: stdio)"},
@@ -893,6 +1098,28 @@ static const struct {
     {"-V, --version", "print the version and exit"},
 };
 
+/* After the options: the console keys (vmm/console.c) and the exit statuses (vm.h). */
+static void print_help_epilogue(FILE *out)
+{
+	fputs("\nConsole keys (--console stdio): Ctrl-A x quit, Ctrl-A h help,\n"
+	      "  Ctrl-A Ctrl-A send Ctrl-A to the guest.\n\nExit status:\n",
+	      out);
+	fprintf(out, "  0-%-4d the guest powered off with that status (a larger one gives %d)\n",
+		EXIT_STATUS_GUEST_MAX, EXIT_STATUS_GUEST_MAX);
+	fprintf(out, "  %-6d error in minivmm, at start-up or while running\n", EXIT_STATUS_ERROR);
+	fprintf(out, "  %-6d bad command line\n", EXIT_STATUS_USAGE);
+	fprintf(out, "  %-6d the guest reset the machine\n", EXIT_STATUS_RESET);
+	fprintf(out, "  %-6d triple fault in the guest\n", EXIT_STATUS_TRIPLE_FAULT);
+	fprintf(out, "  %-6d Ctrl-A x on the console\n", EXIT_STATUS_CONSOLE);
+	fprintf(out, "  %-6d stop forced through the control socket (--api-socket)\n",
+		EXIT_STATUS_API_STOP);
+	fprintf(out, "  %d+N  signal N (%d SIGHUP, %d SIGINT, %d SIGTERM)\n",
+		EXIT_STATUS_SIGNAL_BASE, EXIT_STATUS_SIGNAL_BASE + SIGHUP,
+		EXIT_STATUS_SIGNAL_BASE + SIGINT, EXIT_STATUS_SIGNAL_BASE + SIGTERM);
+	fputs("The last line on stderr, \"minivmm: stopped: ...\", says why minivmm stopped.\n",
+	      out);
+}
+
 static void print_help(FILE *out)
 {
 	const int width = 22;
@@ -909,6 +1136,7 @@ static void print_help(FILE *out)
 			fprintf(out, "  %-*s %s\n", width, help_lines[i].syntax,
 				help_lines[i].text);
 	}
+	print_help_epilogue(out);
 }
 
 static void config_defaults(struct vm_config *cfg)

@@ -10,12 +10,15 @@
 #include <unistd.h>
 
 #include "arch/arch.h"
+#include "api_commands.h"
 #include "config.h"
 #include "console.h"
+#include "ctl_client.h"
 #include "devices.h"
 #include "kvm.h"
 #include "kvm_trace.h"
 #include "log.h"
+#include "pidfile.h"
 #include "seccomp.h"
 #include "stats.h"
 #include "threads.h"
@@ -23,6 +26,7 @@
 #include "vm.h"
 
 static struct vm the_vm;
+static struct api_vm the_api; /* the control socket (--api-socket) */
 
 /* With -v, where the start-up CPU time goes (the --stats startup_cpu_us total). */
 static void log_startup_step(const char *step)
@@ -60,14 +64,18 @@ static int setup_signals(void)
 /* Sleep until a stop is requested or a signal arrives. */
 static void wait_for_stop(struct vm *vm, int sig_fd)
 {
-	struct pollfd fds[2] = {
+	struct pollfd fds[2 + API_SERVER_POLLFDS] = {
 	    {.fd = vm->stop_pipe[0], .events = POLLIN},
-	    {.fd = sig_fd, .events = POLLIN},
+	    {.fd = sig_fd, .events = POLLIN}, /* poll skips it when < 0 */
 	};
 
 	while (atomic_load(&vm->stop_reason) == VM_RUNNING) {
-		if (poll(fds, sig_fd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
+		/* Then the control socket and its clients, if any. */
+		unsigned int nfds = 2 + api_pollfds(&the_api, fds + 2);
+
+		if (poll(fds, nfds, api_timeout_ms(&the_api)) < 0 && errno != EINTR)
 			break;
+		api_process(&the_api, fds + 2, nfds - 2);
 		if (sig_fd >= 0 && (fds[1].revents & POLLIN)) {
 			struct signalfd_siginfo si;
 
@@ -105,6 +113,12 @@ static int run(const struct vm_config *cfg)
 	/* exec, the dynamic linker and glibc's CPU feature probe (CPUID). */
 	log_startup_step("process start");
 	threads_register_self("minivmm", THREAD_MAIN);
+	/* First, while no other thread runs (the socket gets 0600 through umask). */
+	api_init(&the_api, vm);
+	if (cfg->api_socket && api_start(&the_api, vm, cfg->api_socket) < 0)
+		return EXIT_STATUS_ERROR;
+	if (cfg->pidfile && pidfile_write(cfg->pidfile) < 0)
+		return EXIT_STATUS_ERROR;
 	/* Every thread started from now on filters itself as it registers. */
 	if (cfg->seccomp) {
 		if (vmm_seccomp_prepare_start() < 0)
@@ -112,7 +126,7 @@ static int run(const struct vm_config *cfg)
 		threads_set_start_hook(vmm_seccomp_install_self);
 	}
 	log_startup_step("seccomp");
-	if (cfg->stats)
+	if (cfg->stats || cfg->api_socket) /* the control socket's "stats" too */
 		stats_begin();
 	sig_fd = setup_signals();
 	if (vm_create(vm, cfg) < 0 || arch_check_host(vm) < 0 || arch_vm_init(vm) < 0)
@@ -163,7 +177,6 @@ static int run(const struct vm_config *cfg)
 		status = EXIT_STATUS_ERROR;
 	kvm_trace_destroy(vm);
 	devices_destroy();
-	log_debug("stopped: exit status %d", status);
 	return status;
 fail:
 	console_output_abandon(cfg);
@@ -173,8 +186,11 @@ fail:
 int main(int argc, char **argv)
 {
 	static struct vm_config cfg;
-	char err[512];
+	char err[512], why[1024];
+	int status;
 
+	if (argc > 1 && !strcmp(argv[1], "ctl"))
+		return ctl_main(argc - 1, argv + 1);
 	switch (config_parse(&cfg, argc, argv, err, sizeof(err), stdout)) {
 	case CONFIG_EXIT_SUCCESS:
 		return 0;
@@ -190,6 +206,10 @@ int main(int argc, char **argv)
 		return EXIT_STATUS_USAGE;
 	}
 	log_verbose = cfg.verbose;
+	status = run(&cfg);
+	/* Always the last line, whatever -v and --console say (docs/usage.md). */
+	vm_describe_stop(&the_vm, status, why, sizeof(why));
+	log_info("stopped: %s", why);
 	/* exit() rather than return: other threads may still block in read(). */
-	exit(run(&cfg));
+	exit(status);
 }

@@ -186,6 +186,8 @@ static const struct seccomp_rule seccomp_rules[] = {
     ALLOW(rt_sigaction, KIND_MAIN),
     ALLOW(fcntl, KIND_MAIN),
     ALLOW(dup, KIND_MAIN),
+    /* The control socket (--api-socket): its listening socket is made before any filter. */
+    ALLOW(accept4, KIND_MAIN),
 };
 
 /*

@@ -102,7 +102,7 @@ static const char *stop_reason_name(int reason)
 	    [VM_RUNNING] = "running",	   [VM_STOP_POWEROFF] = "poweroff",
 	    [VM_STOP_RESET] = "reset",	   [VM_STOP_TRIPLE_FAULT] = "triple_fault",
 	    [VM_STOP_CONSOLE] = "console", [VM_STOP_SIGNAL] = "signal",
-	    [VM_STOP_ERROR] = "error",
+	    [VM_STOP_ERROR] = "error",	   [VM_STOP_API] = "api",
 	};
 
 	return reason >= 0 && reason < (int)ARRAY_SIZE(names) ? names[reason] : "unknown";

@@ -14,9 +14,7 @@
 #include "kvm_trace.h"
 #include "log.h"
 #include "threads.h"
-
-/* Sent to a vCPU thread to interrupt KVM_RUN; the handler does nothing. */
-#define VCPU_KICK_SIGNAL SIGUSR2 /* SIGUSR1 asks for a --stats snapshot */
+#include "vcpu_pause.h"
 
 /* vCPU 0 has reached its first KVM_RUN (or ended before it): vcpus_wait_started(). */
 static pthread_mutex_t vcpu_started_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -179,9 +177,16 @@ static void vcpu_run_loop(struct vcpu *vcpu)
 		vcpus_mark_started();
 	}
 	while (atomic_load(&vm->stop_reason) == VM_RUNNING) {
+		vcpu_pause_point(vcpu); /* the control socket's "pause" holds it here */
+		if (atomic_load(&vm->stop_reason) != VM_RUNNING)
+			break;
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				vcpu->run->immediate_exit = 0;
+				/* The clear before the next look at stop/pause: a kick sent
+				 * after it finds immediate_exit set again, one sent before
+				 * it has its request seen. */
+				atomic_thread_fence(memory_order_seq_cst);
 				continue;
 			}
 			log_errno("vCPU %u: KVM_RUN", vcpu->id);
@@ -221,6 +226,7 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
 	vcpu_thread_setup(vcpu);
 	vcpu_run_loop(vcpu);
+	vcpu_pause_thread_ended();
 	if (vcpu->id == 0)
 		vcpus_mark_started(); /* also when it ended before its first KVM_RUN */
 	threads_exit_self();
@@ -267,6 +273,7 @@ void vcpus_stop(struct vm *vm)
 		vm->vcpus[i].run->immediate_exit = 1;
 		pthread_kill(vm->vcpus[i].thread, VCPU_KICK_SIGNAL);
 	}
+	vcpus_pause_wake_for_stop(); /* a paused vCPU is parked, not in KVM_RUN */
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		pthread_join(vm->vcpus[i].thread, NULL);
 }

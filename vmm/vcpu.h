@@ -2,7 +2,12 @@
 #ifndef MINIVMM_VCPU_H
 #define MINIVMM_VCPU_H
 
+#include <signal.h>
+
 #include "vm.h"
+
+/* Sent to a vCPU thread to interrupt KVM_RUN; the handler does nothing. */
+#define VCPU_KICK_SIGNAL SIGUSR2 /* SIGUSR1 asks for a --stats snapshot */
 
 /* Create every vCPU (KVM_CREATE_VCPU, kvm_run mapping, arch setup). */
 int vcpus_create(struct vm *vm);

@@ -109,6 +109,19 @@ int compat_append_cmdline(struct vm *vm)
 	return 0;
 }
 
+void compat_note_kernel_format(const struct vm *vm, bool is_bzimage)
+{
+	/*
+	 * The decompressor is guest kernel code, every instruction of it
+	 * emulated: the default guest's bzImage spends 8+ minutes there
+	 * before the kernel prints anything (docs/compat.md).
+	 */
+	if (is_bzimage && vm->host_emulates_kernel)
+		log_info("host: the kernel is a bzImage: on this host its decompression takes "
+			 "minutes before the guest prints anything; boot the uncompressed "
+			 "vmlinux to start much faster");
+}
+
 static int fetch_failed_instruction(struct vcpu *vcpu, uint64_t rip, uint8_t *insn, size_t len)
 {
 	struct kvm_run *run = vcpu->run;

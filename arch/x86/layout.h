@@ -9,6 +9,7 @@
  *   0x00009000  page tables (PML4, PDPT, 4 PDs: identity map of 4 GiB, 2 MiB pages)
  *   0x00020000  kernel command line
  *   0x0009fc00  MP floating pointer and configuration table (reserved in e820)
+ *   0x000e0000  ACPI tables, RSDP first (reserved in e820 with the BIOS area)
  *   0x00100000  kernel (ELF p_paddr or bzImage preferred address)
  *   ...         initrd, at the top of low RAM below initrd_addr_max
  *   0xC0000000  32-bit MMIO hole: virtio-mmio windows, PCI BARs, IOAPIC, LAPIC
@@ -25,6 +26,14 @@
 #define ARCH_EBDA_START	       0x9fc00ULL
 #define ARCH_HIGH_MEMORY_START 0x100000ULL
 
+/*
+ * ACPI tables (arch/x86/acpi.c; not with --no-acpi): in the BIOS area,
+ * where Linux also scans for the RSDP on 16-byte boundaries, besides
+ * finding it in boot_params.acpi_rsdp_addr.  Up to 1 MiB.
+ */
+#define ARCH_ACPI_TABLES_ADDR 0xE0000ULL
+#define ARCH_ACPI_TABLES_SIZE (ARCH_HIGH_MEMORY_START - ARCH_ACPI_TABLES_ADDR)
+
 #define ARCH_MMIO_HOLE_START 0xC0000000ULL
 
 /* virtio-mmio: 4 KiB windows, one IOAPIC pin each (edge, via irqfd). */
@@ -40,8 +49,9 @@
  * arch_pci_slot_irq(n): 10, 11, 5, 9, the lines PC firmware gives PCI
  * because no legacy device uses them.  The others are taken or claimed by
  * kernels that probe ISA devices: 0 timer, 1 keyboard, 2 cascade, 3/4 COM,
- * 6 floppy, 7 LPT, 8 RTC, 12 PS/2 mouse, 13 FPU, 14/15 IDE; 16..23 are
- * virtio-mmio's.
+ * 6 floppy, 7 LPT, 8 RTC, 12 PS/2 mouse (the ACPI power button's line,
+ * ARCH_ACPI_GED_GSI: minivmm's i8042 has no mouse), 13 FPU, 14/15 IDE;
+ * 16..23 are virtio-mmio's.
  */
 #define ARCH_PCI_MMIO_BASE 0xE0000000ULL
 #define ARCH_PCI_MMIO_SIZE 0x10000000ULL
@@ -86,5 +96,16 @@ static inline int arch_pci_irq_pin(unsigned int pin)
  * guest's /init (through /dev/port) to power off.
  */
 #define ARCH_EXIT_PORT 0x501
+
+/*
+ * ACPI power registers (devices/acpi_power.h; only with ACPI): sleep
+ * control at the port, sleep status at +1, reset at +2; the FADT points at
+ * them.  The Generic Event Device that carries the power button raises
+ * ARCH_ACPI_GED_GSI (edge, active high): pin 12, the PS/2 mouse's ISA line,
+ * which no minivmm device uses and a kernel that found minivmm's i8042
+ * through ACPI (keyboard only) does not claim.
+ */
+#define ARCH_ACPI_POWER_PORT 0x600
+#define ARCH_ACPI_GED_GSI    12
 
 #endif

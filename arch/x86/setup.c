@@ -1,14 +1,17 @@
 /*
  * Putting a kernel into the guest: files, command line, boot_params, MP
- * table, page tables and GDT for a 64-bit entry.
+ * table, ACPI tables, page tables and GDT for a 64-bit entry.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/kvm.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "acpi.h"
 #include "arch/arch.h"
 #include "boot.h"
 #include "cpu.h"
@@ -110,6 +113,55 @@ static int write_cmdline(struct vm *vm, size_t *len)
 	return 0;
 }
 
+/*
+ * The 8259s as firmware leaves them: vectors 0x20-0x2f, every line masked.
+ * KVM creates them unprogrammed (vector base 0, nothing masked), and a
+ * kernel told by the FADT that the platform is hardware-reduced never
+ * touches them, so each ISA interrupt (COM1's, through KVM's default
+ * routing to both the PIC and the IOAPIC) would also arrive through
+ * LINT0's ExtINT as exception vector 4.  Kernels that use the PIC program
+ * it themselves.
+ */
+static int setup_mask_pic(struct vm *vm)
+{
+	for (unsigned int chip = KVM_IRQCHIP_PIC_MASTER; chip <= KVM_IRQCHIP_PIC_SLAVE; chip++) {
+		struct kvm_irqchip ic = {.chip_id = chip};
+
+		if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &ic) < 0) {
+			log_errno("KVM_GET_IRQCHIP (PIC)");
+			return -1;
+		}
+		ic.chip.pic.imr = 0xff;
+		ic.chip.pic.irq_base = chip == KVM_IRQCHIP_PIC_MASTER ? 0x20 : 0x28;
+		if (ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &ic) < 0) {
+			log_errno("KVM_SET_IRQCHIP (PIC)");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ACPI tables in the BIOS area, found through boot_params or Linux's scan of it (docs/acpi.md). */
+static int setup_acpi(struct vm *vm, struct boot_params *bp)
+{
+	struct x86_acpi_machine m = {.ncpus = vm->cfg->cpus,
+				     .virtio_windows = vm->resources.virtio_windows,
+				     .pci = vm->pci != NULL};
+	uint8_t *buf = guest_mem_ptr(&vm->mem, ARCH_ACPI_TABLES_ADDR, ARCH_ACPI_TABLES_SIZE);
+	size_t len =
+	    buf ? x86_build_acpi(buf, ARCH_ACPI_TABLES_SIZE, ARCH_ACPI_TABLES_ADDR, &m) : 0;
+
+	if (!len) {
+		log_error("cannot build the ACPI tables (guest RAM below 1 MiB?)");
+		return -1;
+	}
+	bp->acpi_rsdp_addr = ARCH_ACPI_TABLES_ADDR;
+	log_debug("ACPI tables at 0x%llx, %zu bytes: %u CPUs, virtio-mmio windows 0x%x, %s",
+		  (unsigned long long)ARCH_ACPI_TABLES_ADDR, len, m.ncpus, m.virtio_windows,
+		  m.pci ? "PCI host bridge" : "no PCI");
+	return setup_mask_pic(vm);
+}
+
 int arch_load_kernel(struct vm *vm)
 {
 	struct guest_file kernel, initrd = {.fd = -1};
@@ -142,8 +194,8 @@ int arch_load_kernel(struct vm *vm)
 		log_error("guest RAM too small for the boot structures");
 		goto out;
 	}
-	mp = guest_mem_ptr(&vm->mem, ARCH_MPTABLE_ADDR, ARCH_HIGH_MEMORY_START - ARCH_MPTABLE_ADDR);
-	mp_len = mp ? x86_build_mptable(mp, ARCH_HIGH_MEMORY_START - ARCH_MPTABLE_ADDR,
+	mp = guest_mem_ptr(&vm->mem, ARCH_MPTABLE_ADDR, ARCH_ACPI_TABLES_ADDR - ARCH_MPTABLE_ADDR);
+	mp_len = mp ? x86_build_mptable(mp, ARCH_ACPI_TABLES_ADDR - ARCH_MPTABLE_ADDR,
 					ARCH_MPTABLE_ADDR, vm->cfg->cpus)
 		    : 0;
 	bp = guest_mem_ptr(&vm->mem, ARCH_BOOT_PARAMS_ADDR, sizeof(*bp));
@@ -153,14 +205,21 @@ int arch_load_kernel(struct vm *vm)
 	}
 	x86_build_boot_params(bp, &k, &vm->mem, ARCH_CMDLINE_ADDR, cmdline_len, initrd_addr,
 			      vm->cfg->initrd ? initrd.len : 0);
+	if (vm->cfg->acpi && setup_acpi(vm, bp) < 0)
+		goto out;
 	vm->kernel_entry = k.entry;
 	if (vm->mem.nr_file_maps)
 		log_debug("kernel files: %u ranges mapped copy-on-write, under read leases",
 			  vm->mem.nr_file_maps);
-	log_debug("kernel: %s at 0x%llx-0x%llx, entry 0x%llx; initrd at 0x%llx; cmdline \"%s\"",
+	char initrd_at[40] = "no initrd";
+
+	if (vm->cfg->initrd)
+		snprintf(initrd_at, sizeof(initrd_at), "initrd at 0x%llx",
+			 (unsigned long long)initrd_addr);
+	log_debug("kernel: %s at 0x%llx-0x%llx, entry 0x%llx; %s; cmdline \"%s\"",
 		  k.is_bzimage ? "bzImage" : "ELF", (unsigned long long)k.load_addr,
-		  (unsigned long long)k.end, (unsigned long long)k.entry,
-		  (unsigned long long)initrd_addr, vm->cmdline);
+		  (unsigned long long)k.end, (unsigned long long)k.entry, initrd_at, vm->cmdline);
+	compat_note_kernel_format(vm, k.is_bzimage);
 	ret = 0;
 out:
 	unmap_file(&initrd);

@@ -363,17 +363,39 @@ void e1000_destroy(struct e1000 *e)
 	e1000_free(e);
 }
 
-int e1000_create(struct vm *vm, const struct net_config *cfg, unsigned int index,
-		 struct e1000 **out)
+int e1000_create_with_tap(struct vm *vm, const struct net_config *cfg, unsigned int index,
+			  const struct tap *tap, struct e1000 **out)
 {
 	uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + index)};
 	struct e1000 *e;
-	struct tap tap;
-	char err[256];
 	int ret;
 
 	if (cfg->mac_set)
 		memcpy(mac, cfg->mac, 6);
+	ret = e1000_create_on_tap(vm, index, mac, tap, true, &e);
+	if (ret) {
+		struct tap t = *tap;
+
+		log_error("--net %s: cannot create the e1000 device: %s", cfg->tap, strerror(-ret));
+		tap_close(&t);
+		return ret;
+	}
+	vm_register_stats(vm, e->name, e1000_report_stats, e);
+	log_debug("%s: tap %s, MAC %02x:%02x:%02x:%02x:%02x:%02x, PCI 00:%02x.0, IRQ %u", e->name,
+		  e->tap.ifname, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
+		  pci_device_slot(e->pci), pci_device_gsi(e->pci));
+	if (out)
+		*out = e;
+	return 0;
+}
+
+int e1000_create(struct vm *vm, const struct net_config *cfg, unsigned int index,
+		 struct e1000 **out)
+{
+	struct tap tap;
+	char err[256];
+	int ret;
+
 	/*
 	 * No vnet header: the model segments TSO packets and computes checksums
 	 * itself, as the real chip does, so the tap carries plain frames.
@@ -383,17 +405,5 @@ int e1000_create(struct vm *vm, const struct net_config *cfg, unsigned int index
 		log_error("--net %s: %s", cfg->tap, err);
 		return ret;
 	}
-	ret = e1000_create_on_tap(vm, index, mac, &tap, true, &e);
-	if (ret) {
-		log_error("--net %s: cannot create the e1000 device: %s", cfg->tap, strerror(-ret));
-		tap_close(&tap);
-		return ret;
-	}
-	vm_register_stats(vm, e->name, e1000_report_stats, e);
-	log_info("%s: tap %s, MAC %02x:%02x:%02x:%02x:%02x:%02x, PCI 00:%02x.0, IRQ %u", e->name,
-		 e->tap.ifname, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
-		 pci_device_slot(e->pci), pci_device_gsi(e->pci));
-	if (out)
-		*out = e;
-	return 0;
+	return e1000_create_with_tap(vm, cfg, index, &tap, out);
 }

@@ -201,6 +201,14 @@ int e1000_create(struct vm *vm, const struct net_config *cfg, unsigned int index
 		 struct e1000 **out);
 
 /*
+ * The same on an already open backend that looks like a tap without vnet
+ * header (user-mode networking's socket pair), taken over: closed by the
+ * device, or here on failure (logged).
+ */
+int e1000_create_with_tap(struct vm *vm, const struct net_config *cfg, unsigned int index,
+			  const struct tap *tap, struct e1000 **out);
+
+/*
  * The device on an already opened tap (unit tests pass a socketpair), named
  * e1000.INDEX.  The device takes ownership of tap.  Without io_thread nothing receives until
  * e1000_rx_poll() is called.

@@ -119,8 +119,7 @@ int tap_open(struct tap *tap, const char *name, unsigned int flags, char *err, s
 	tap->created = !existed;
 	log_info("tap %s: %s%s", tap->ifname,
 		 existed ? "attached to existing interface"
-			 : "created (it is down and unconfigured; "
-			   "it disappears when minivmm exits)",
+			 : "created (it disappears when minivmm exits)",
 		 tap->vnet_hdr ? ", vnet header on" : "");
 	return 0;
 }
@@ -159,9 +158,8 @@ int tap_open_queues(struct tap *taps, unsigned int nr_queues, const char *name, 
 		taps[i].created = !existed;
 	}
 	log_info("tap %s: %u queues, %s%s", ifname, nr_queues,
-		 existed
-		     ? "attached to existing multi-queue interface"
-		     : "created (it is down and unconfigured; it disappears when minivmm exits)",
+		 existed ? "attached to existing multi-queue interface"
+			 : "created (it disappears when minivmm exits)",
 		 flags & TAP_VNET_HDR ? ", vnet header on" : "");
 	return 0;
 }

@@ -41,20 +41,20 @@ disk_expected_raw() {
 disk_verify() {
 	local out
 	if out=$(e2fsck -fn "$disk_ext2" 2>&1); then
-		pass "linux-disk-host-fsck (e2fsck -fn clean after the guest's writes)"
+		pass "$label-disk-host-fsck (e2fsck -fn clean after the guest's writes)"
 	else
-		fail "linux-disk-host-fsck (e2fsck -fn: $(tail -n 3 <<<"$out" | tr '\n' ' '))"
+		fail "$label-disk-host-fsck (e2fsck -fn: $(tail -n 3 <<<"$out" | tr '\n' ' '))"
 	fi
 
 	if cmp -s <(debugfs -R 'cat /written.txt' "$disk_ext2" 2>/dev/null) <(disk_expected_written); then
-		pass "linux-disk-host-written (the image's /written.txt is what the guest wrote)"
+		pass "$label-disk-host-written (the image's /written.txt is what the guest wrote)"
 	else
-		fail "linux-disk-host-written (/written.txt in the image is missing or differs)"
+		fail "$label-disk-host-written (/written.txt in the image is missing or differs)"
 	fi
 	if [ "$(debugfs -R 'cat /hello.txt' "$disk_ext2" 2>/dev/null)" = "hello from the minivmm test disk" ]; then
-		pass "linux-disk-host-hello (/hello.txt unchanged)"
+		pass "$label-disk-host-hello (/hello.txt unchanged)"
 	else
-		fail "linux-disk-host-hello (/hello.txt in the image changed)"
+		fail "$label-disk-host-hello (/hello.txt in the image changed)"
 	fi
 
 	# The whole scratch image: the pattern where the guest wrote it, zeros
@@ -63,9 +63,9 @@ disk_verify() {
 	truncate -s 4M "$expected" &&
 		dd of="$expected" bs=512 seek="$disk_raw_sector" conv=notrunc iflag=fullblock status=none < <(disk_expected_raw)
 	if cmp -s "$expected" "$disk_raw"; then
-		pass "linux-disk-host-raw (scratch image: 8 KiB pattern at sector $disk_raw_sector, zeros elsewhere)"
+		pass "$label-disk-host-raw (scratch image: 8 KiB pattern at sector $disk_raw_sector, zeros elsewhere)"
 	else
-		fail "linux-disk-host-raw (scratch image differs: $(cmp "$expected" "$disk_raw" 2>&1 | head -n 1))"
+		fail "$label-disk-host-raw (scratch image differs: $(cmp "$expected" "$disk_raw" 2>&1 | head -n 1))"
 	fi
 }
 

@@ -46,9 +46,9 @@ vu_disk_verify() {
 			printf '%-63.63s\n' "minivmm vhost-user $disk_stamp line $i"
 		done | dd of="$expected" bs=512 seek="$disk_raw_sector" conv=notrunc iflag=fullblock status=none
 	if cmp -s "$expected" "$vu_disk_img"; then
-		pass "linux-disk-vhost-user-host (back-end's image: 8 KiB pattern at sector $disk_raw_sector, zeros elsewhere)"
+		pass "$label-disk-vhost-user-host (back-end's image: 8 KiB pattern at sector $disk_raw_sector, zeros elsewhere)"
 	else
-		fail "linux-disk-vhost-user-host (back-end's image differs: $(cmp "$expected" "$vu_disk_img" 2>&1 | head -n 1))"
+		fail "$label-disk-vhost-user-host (back-end's image differs: $(cmp "$expected" "$vu_disk_img" 2>&1 | head -n 1))"
 	fi
 }
 

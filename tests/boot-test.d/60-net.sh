@@ -56,9 +56,9 @@ net_verify() {
 		[ "$model" = virtio ] && model=virtio-net
 		got=$(md5sum <"$work/upload-$tap.bin" 2>/dev/null) && got=${got%% *}
 		if [ "${got:-}" = "$net_md5" ]; then
-			pass "linux-$model-host-upload ($tap received $(stat -c %s "$work/upload-$tap.bin") bytes, md5 matches)"
+			pass "$label-$model-host-upload ($tap received $(stat -c %s "$work/upload-$tap.bin") bytes, md5 matches)"
 		else
-			fail "linux-$model-host-upload ($tap: upload ${got:+has md5 $got, expected $net_md5}${got:-missing})"
+			fail "$label-$model-host-upload ($tap: upload ${got:+has md5 $got, expected $net_md5}${got:-missing})"
 		fi
 	done
 }

@@ -6,7 +6,7 @@
  * Invariants:
  * - argv (the pointers and the strings) is never modified;
  * - CONFIG_ERROR comes with a message: one line, NUL-terminated, not
- *   empty (minivmm prints it and exits with status 2);
+ *   empty (minivmm prints it and exits with EXIT_STATUS_USAGE);
  * - CONFIG_EXIT_SUCCESS (--help, --version) leaves no message;
  * - CONFIG_OK yields a config within the documented ranges: a kernel path;
  *   --mem 16 MiB to 1 TiB; --cpus 1 to 64; at most 8 disks with a path of

@@ -10,6 +10,8 @@
 # for: it keeps running (and keeps its I/O thread busy) until SIGTERM.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+# shellcheck source=tests/integration/lib/exit_status.sh
+. tests/integration/lib/exit_status.sh
 vmm=${MINIVMM:-./minivmm}
 guest=tests/guest/virtio_blk_bench.elf
 limit=${GUEST_TIMEOUT:-120} # seconds for the threads to appear
@@ -53,7 +55,7 @@ expand() {
 allowed_list=$(awk '/^Cpus_allowed_list:/ {print $2}' /proc/self/status)
 read -ra allowed <<<"$(expand "$allowed_list")"
 
-# ---- rejected lists: exit 2, one line, no guest ----
+# ---- rejected lists: EXIT_STATUS_USAGE, one line, no guest ----
 
 # expect_usage NAME REGEX AFFINITY [MORE ARGS...]
 expect_usage() {
@@ -63,14 +65,14 @@ expect_usage() {
 		--cmdline 'bench.n=1 bench.qd=1 bench.write=0' --cpu-affinity "$spec" "$@" \
 		>"$tmp/out" 2>"$tmp/err" </dev/null
 	rc=$?
-	if [ "$rc" != 2 ]; then
-		fail "$name: exit status $rc, expected 2"
+	if [ "$rc" != "$EXIT_STATUS_USAGE" ]; then
+		fail "$name: exit status $rc, expected $EXIT_STATUS_USAGE"
 		show "$tmp/err"
 	elif [ "$(grep -c '^minivmm: ' "$tmp/err")" != 1 ] || ! grep -Eq -- "$regex" "$tmp/err"; then
 		fail "$name: expected one line matching /$regex/, got:"
 		show "$tmp/err"
 	else
-		pass "$name exits 2: $(head -1 "$tmp/err")"
+		pass "$name exits $rc: $(head -1 "$tmp/err")"
 	fi
 }
 

@@ -9,6 +9,8 @@
 # 120: guest kernel code is emulated on kvm_pvm hosts, so be generous).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+# shellcheck source=tests/integration/lib/exit_status.sh
+. tests/integration/lib/exit_status.sh
 
 vmm=${MINIVMM:-./minivmm}
 guests=tests/guest
@@ -143,10 +145,10 @@ check exit-status-low-byte 3 '^exitcode: exiting with 259$' \
 check exit-from-cpl3 42 'from CPL3$' -- --kernel "$guests/exitcode.elf" --cmdline "code=42 cpl3"
 check unhandled-exception 2 '^unhandled #PF: vector 14 .*cr2 0x200000000' \
 	-- --kernel "$guests/exitcode.elf" --cmdline fault=pf
-# minivmm's own stop reasons (docs/usage.md): reset 3, triple fault 4.
-check i8042-reset 3 '^exitcode: i8042 reset$' \
+# minivmm's own stop reasons (docs/usage.md, lib/exit_status.sh): reset, triple fault.
+check i8042-reset "$EXIT_STATUS_RESET" '^exitcode: i8042 reset$' \
 	-- --kernel "$guests/exitcode.elf" --cmdline reset=i8042
-check triple-fault 4 '^exitcode: raising triple$' 'stderr:triple fault' \
+check triple-fault "$EXIT_STATUS_TRIPLE_FAULT" '^exitcode: raising triple$' 'stderr:triple fault' \
 	-- --kernel "$guests/exitcode.elf" --cmdline fault=triple
 
 [ $failed = 0 ]

@@ -8,6 +8,8 @@
 # Usage: tests/integration/memory_backend.sh   (MINIVMM=path, default ./minivmm)
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+# shellcheck source=tests/integration/lib/exit_status.sh
+. tests/integration/lib/exit_status.sh
 MINIVMM=${MINIVMM:-./minivmm}
 GUESTS=tests/guest
 LABEL=memory-backend
@@ -66,16 +68,16 @@ done
 # A size that is not whole huge pages is a command-line error.
 out=$("$MINIVMM" --kernel $GUESTS/hello.elf --mem 63M --memory-backend hugetlb 2>&1)
 rc=$?
-[ $rc = 2 ] && echo "$out" | grep -q "multiple of 2 MiB" &&
-	pass "--memory-backend hugetlb --mem 63M: exit 2, '$(echo "$out" | head -1)'" ||
+[ $rc = "$EXIT_STATUS_USAGE" ] && echo "$out" | grep -q "multiple of 2 MiB" &&
+	pass "--memory-backend hugetlb --mem 63M: exit $rc, '$(echo "$out" | head -1)'" ||
 	fail "--memory-backend hugetlb --mem 63M: exit $rc: $out"
 
 # No free huge pages: refused at start with the reason, not a crash later.
 if [ "$(free_hugepages)" = 0 ]; then
 	out=$(timeout 60 "$MINIVMM" --kernel $GUESTS/hello.elf --mem 64M --memory-backend hugetlb 2>&1)
 	rc=$?
-	[ $rc = 1 ] && echo "$out" | grep -q "too few free huge pages" &&
-		pass "hugetlb without free huge pages: exit 1, '$(echo "$out" | grep "huge pages")'" ||
+	[ $rc = "$EXIT_STATUS_ERROR" ] && echo "$out" | grep -q "too few free huge pages" &&
+		pass "hugetlb without free huge pages: exit $rc, '$(echo "$out" | grep -m1 "huge pages")'" ||
 		fail "hugetlb without free huge pages: exit $rc: $out"
 else
 	echo "# $(free_hugepages) huge pages free already: the no-pages case is not run"

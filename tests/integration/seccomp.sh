@@ -7,6 +7,8 @@
 # forbidden call is caught, with its log line, is tests/unit/test_seccomp.c.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+# shellcheck source=tests/integration/lib/exit_status.sh
+. tests/integration/lib/exit_status.sh
 vmm=${MINIVMM:-./minivmm}
 hello=tests/guest/hello.elf
 bench=tests/guest/virtio_blk_bench.elf
@@ -28,13 +30,13 @@ for f in "$hello" "$bench"; do
 	}
 done
 
-# bad_value NAME ARGS...: exit 2, one line naming the option, then the --help pointer.
+# bad_value NAME ARGS...: EXIT_STATUS_USAGE, one line naming the option, then the --help pointer.
 bad_value() {
 	local name=$1 rc
 	shift
 	"$vmm" --kernel "$hello" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
 	rc=$?
-	if [ $rc = 2 ] && [ "$(grep -c '^minivmm: ' "$tmp/err")" = 1 ] &&
+	if [ $rc = "$EXIT_STATUS_USAGE" ] && [ "$(grep -c '^minivmm: ' "$tmp/err")" = 1 ] &&
 		grep -q -- "^minivmm: --seccomp" "$tmp/err" &&
 		grep -q "^Try 'minivmm --help'" "$tmp/err"; then
 		pass "$name refused: $(head -1 "$tmp/err")"

@@ -4,6 +4,8 @@
 # SIGUSR1 while the guest runs, and printed as a table without a path.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+# shellcheck source=tests/integration/lib/exit_status.sh
+. tests/integration/lib/exit_status.sh
 LABEL=stats
 MINIVMM=${MINIVMM:-./minivmm}
 HELLO=tests/guest/hello.elf
@@ -29,15 +31,15 @@ trap cleanup EXIT
 # ---- an unwritable path fails at once, before the guest runs ----
 "$MINIVMM" --kernel "$HELLO" --stats="$tmp/missing/report.json" >"$tmp/out" 2>"$tmp/err"
 rc=$?
-if [ $rc = 2 ] && grep -q "^minivmm: --stats $tmp/missing/report.json: cannot create a file in $tmp/missing: No such file or directory" "$tmp/err" &&
+if [ $rc = "$EXIT_STATUS_USAGE" ] && grep -q "^minivmm: --stats $tmp/missing/report.json: cannot create a file in $tmp/missing: No such file or directory" "$tmp/err" &&
 	! grep -q "Hello" "$tmp/out"; then
-	pass "unwritable --stats path: exit 2 before the VM starts, with the reason"
+	pass "unwritable --stats path: exit $rc before the VM starts, with the reason"
 else
 	fail "unwritable --stats path: exit $rc, $(cat "$tmp/err")"
 fi
 "$MINIVMM" --kernel "$HELLO" --stats="$tmp" >"$tmp/out" 2>"$tmp/err"
 rc=$?
-[ $rc = 2 ] && grep -q "is a directory" "$tmp/err" && pass "--stats naming a directory: exit 2" ||
+[ $rc = "$EXIT_STATUS_USAGE" ] && grep -q "is a directory" "$tmp/err" && pass "--stats naming a directory: exit $rc" ||
 	fail "--stats naming a directory: exit $rc, $(cat "$tmp/err")"
 
 # ---- the JSON report of a short run ----

@@ -8,6 +8,8 @@
 # Usage: tests/integration/vhost_user_blk.sh   (MINIVMM=path, default ./minivmm)
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+# shellcheck source=tests/integration/lib/exit_status.sh
+. tests/integration/lib/exit_status.sh
 MINIVMM=${MINIVMM:-./minivmm}
 GUESTS=tests/guest
 LABEL=vhost-user-blk
@@ -122,7 +124,7 @@ else
 	fail "qemu-storage-daemon did not start (sustained I/O)"
 fi
 
-# ---- no back-end at start: one clear error naming the socket, exit 1 ----
+# ---- no back-end at start: one clear error naming the socket, EXIT_STATUS_ERROR ----
 missing=$TMP/no-such-backend.sock
 vu_missing_backend_test "$missing" timeout 30 "$MINIVMM" --kernel $GUESTS/virtio_blk.elf \
 	--disk "vhost-user=$missing"
@@ -130,10 +132,10 @@ vu_missing_backend_test "$missing" timeout 30 "$MINIVMM" --kernel $GUESTS/virtio
 python3 -c "import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])" "$TMP/stale.sock"
 out=$(timeout 30 "$MINIVMM" --kernel $GUESTS/virtio_blk.elf --disk "vhost-user=$TMP/stale.sock" 2>&1)
 rc=$?
-if [ $rc -eq 1 ] && echo "$out" | grep -q "stale.sock"; then
-	pass "stale socket (no listener): exit 1, error names the socket"
+if [ $rc -eq "$EXIT_STATUS_ERROR" ] && echo "$out" | grep -q "stale.sock"; then
+	pass "stale socket (no listener): exit $rc, error names the socket"
 else
-	fail "stale socket: exit $rc (want 1), output: $out"
+	fail "stale socket: exit $rc (want $EXIT_STATUS_ERROR), output: $out"
 fi
 
 # ---- the back-end dies (SIGKILL) while the guest reads ----

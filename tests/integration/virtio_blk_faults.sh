@@ -20,6 +20,8 @@
 # Usage: MINIVMM=BUILD/minivmm tests/integration/virtio_blk_faults.sh
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+# shellcheck source=tests/integration/lib/exit_status.sh
+. tests/integration/lib/exit_status.sh
 MINIVMM=${MINIVMM:-./minivmm}
 GUEST=tests/guest/virtio_blk_faults.elf
 TMP=$(mktemp -d /var/tmp/minivmm-blkfaults.XXXXXX)
@@ -101,19 +103,19 @@ run_vm() {
 	rc=$?
 }
 
-# expect_refused NAME IMAGE REGEX ARGS...: minivmm ARGS... exits 1 with
+# expect_refused NAME IMAGE REGEX ARGS...: minivmm ARGS... exits EXIT_STATUS_ERROR with
 # exactly one error line, naming IMAGE and matching REGEX, and runs no guest.
 expect_refused() {
 	local name=$1 image=$2 regex=$3 errors
 	shift 3
 	run_vm "$@"
 	errors=$(grep -c '^minivmm: error: ' "$TMP/out")
-	if [ "$rc" = 1 ] && [ "$errors" = 1 ] &&
+	if [ "$rc" = "$EXIT_STATUS_ERROR" ] && [ "$errors" = 1 ] &&
 		grep -q "^minivmm: error: --disk $image: image is in use" "$TMP/out" &&
 		grep -Eq "$regex" "$TMP/out" && ! grep -q "mode " "$TMP/out"; then
 		pass "$name: refused: $(grep '^minivmm: error: ' "$TMP/out" | sed 's/^minivmm: error: //')"
 	else
-		fail "$name: expected exit 1 and one 'image is in use' error (exit $rc)"
+		fail "$name: expected exit $EXIT_STATUS_ERROR and one 'image is in use' error (exit $rc)"
 		sed 's/^/    /' "$TMP/out" | tail -10
 	fi
 }

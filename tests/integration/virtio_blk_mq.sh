@@ -6,6 +6,8 @@
 #   queue read on another; --stats shows the I/O threads serving them.
 set -u
 cd "$(dirname "$0")/../.."
+# shellcheck source=tests/integration/lib/exit_status.sh
+. tests/integration/lib/exit_status.sh
 LABEL=virtio-mq
 . tests/integration/lib/netns.sh
 . tests/integration/lib/blk_image.sh
@@ -54,7 +56,7 @@ rc=$?
 	fail "bench guest: 2 queues on 1 vCPU: exit $rc"
 out=$(timeout 60 "$MINIVMM" --kernel "$BLK_GUEST" --disk "$tmp/disk.img,queues=9" 2>&1)
 rc=$?
-[ $rc = 2 ] && pass "blk queues=9: refused (exit 2): $(echo "$out" | head -1)" ||
+[ $rc = "$EXIT_STATUS_USAGE" ] && pass "blk queues=9: refused (exit $rc): $(echo "$out" | head -1)" ||
 	fail "blk queues=9: exit $rc"
 
 exit $failed

@@ -15,6 +15,8 @@
 #   are refused with a message.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+# shellcheck source=tests/integration/lib/exit_status.sh
+. tests/integration/lib/exit_status.sh
 LABEL=virtio-net-mq
 . tests/integration/lib/netns.sh
 GUEST=tests/guest/virtio_net_mq.elf
@@ -97,7 +99,7 @@ else
 	echo "$out" | grep -v "^minivmm: host:" | tail -3 | sed 's/^/#   /'
 fi
 
-# A tap created without multi_queue cannot take several queues: said so, exit 2... or 1.
+# A tap created without multi_queue cannot take several queues: said so, a non-zero exit.
 nsx ip tuntap add dev mvsq0 mode tap
 out=$(nsx timeout 60 "$MINIVMM" --kernel "$GUEST" --net "mvsq0,queues=2" 2>&1)
 rc=$?
@@ -106,6 +108,6 @@ rc=$?
 	fail "queues=2 on a single-queue tap: exit $rc: $out"
 out=$(nsx timeout 60 "$MINIVMM" --kernel "$GUEST" --net "mvmq0,queues=9" 2>&1)
 rc=$?
-[ $rc = 2 ] && pass "queues=9 refused (exit 2): $(echo "$out" | head -1)" ||
+[ $rc = "$EXIT_STATUS_USAGE" ] && pass "queues=9 refused (exit $rc): $(echo "$out" | head -1)" ||
 	fail "queues=9: exit $rc"
 exit $failed

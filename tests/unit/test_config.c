@@ -803,7 +803,7 @@ static const struct bad_case {
     {{"--kernel", "k", "--net", "vhost-user=s,queues=2"},
      "--net vhost-user=s,queues=2: a vhost-user card has one queue pair (multi-queue is not "
      "supported with vhost-user yet"},
-    {{"--kernel", "k", "--net", "tap0,ro"}, "(expected model=, mac= or queues=)"},
+    {{"--kernel", "k", "--net", "tap0,ro"}, "(expected model=, mac=, ip= or queues=)"},
     /* --memory-backend */
     {{"--kernel", "k", "--memory-backend", "shm"},
      "--memory-backend shm: expected anon, memfd or hugetlb"},

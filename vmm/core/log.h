@@ -4,6 +4,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 extern bool log_verbose;
 
@@ -25,5 +26,13 @@ struct log_budget {
 };
 void log_guest_error(struct log_budget *budget, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/*
+ * The text of the last log_error/log_errno line (without "minivmm: error: "),
+ * or "" if none: the reason minivmm's final line gives for an error
+ * (vm_describe_stop).  Guest-caused errors (log_guest_error) do not count:
+ * they never stop minivmm.  Always NUL-terminates buf.
+ */
+void log_last_error(char *buf, size_t size);
 
 #endif

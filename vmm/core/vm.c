@@ -5,6 +5,8 @@
 #include "vm.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,9 +61,12 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status)
 
 int vm_exit_status(const struct vm *vm)
 {
+	int status = atomic_load(&((struct vm *)vm)->stop_status);
+
 	switch (atomic_load(&((struct vm *)vm)->stop_reason)) {
 	case VM_STOP_POWEROFF:
-		return atomic_load(&((struct vm *)vm)->stop_status) & 0xff;
+		status &= 0xff;
+		return status > EXIT_STATUS_GUEST_MAX ? EXIT_STATUS_GUEST_MAX : status;
 	case VM_STOP_RESET:
 		return EXIT_STATUS_RESET;
 	case VM_STOP_TRIPLE_FAULT:
@@ -69,9 +74,81 @@ int vm_exit_status(const struct vm *vm)
 	case VM_STOP_CONSOLE:
 		return EXIT_STATUS_CONSOLE;
 	case VM_STOP_SIGNAL:
-		return 128 + atomic_load(&((struct vm *)vm)->stop_status);
+		return EXIT_STATUS_SIGNAL_BASE + status;
+	case VM_STOP_API: /* the control socket's "stop" (--api-socket), forced */
+		return EXIT_STATUS_API_STOP;
 	case VM_STOP_ERROR:
 	default:
 		return EXIT_STATUS_ERROR;
 	}
+}
+
+/* "signal 15 (SIGTERM)"; sigabbrev_np makes no system call (seccomp). */
+static void vm_describe_signal(int sig, char *buf, size_t size)
+{
+	const char *abbrev = sigabbrev_np(sig);
+
+	if (abbrev)
+		snprintf(buf, size, "signal %d (SIG%s)", sig, abbrev);
+	else
+		snprintf(buf, size, "signal %d", sig);
+}
+
+void vm_describe_stop(const struct vm *vm, int exit_status, char *buf, size_t size)
+{
+	int reason = atomic_load(&((struct vm *)vm)->stop_reason);
+	int status = atomic_load(&((struct vm *)vm)->stop_status);
+	char why[128], error[512];
+	bool failed = exit_status == EXIT_STATUS_ERROR;
+
+	if (!size)
+		return;
+	log_last_error(error, sizeof(error));
+	if (!error[0])
+		snprintf(error, sizeof(error), "(no message)");
+	switch (reason) {
+	case VM_RUNNING:
+		snprintf(buf, size, "could not start the VM: %s; exit status %d", error,
+			 exit_status);
+		return;
+	case VM_STOP_ERROR:
+		snprintf(buf, size, "error: %s; exit status %d", error, exit_status);
+		return;
+	case VM_STOP_POWEROFF:
+		snprintf(why, sizeof(why), "the guest powered off with status %d", status & 0xff);
+		if (!failed && (status & 0xff) > EXIT_STATUS_GUEST_MAX) {
+			snprintf(buf, size,
+				 "%s; exit status %d (guest statuses above %d are reported as %d)",
+				 why, exit_status, EXIT_STATUS_GUEST_MAX, EXIT_STATUS_GUEST_MAX);
+			return;
+		}
+		if (!failed) {
+			snprintf(buf, size, "%s", why);
+			return;
+		}
+		break;
+	case VM_STOP_RESET:
+		snprintf(why, sizeof(why), "the guest reset the machine");
+		break;
+	case VM_STOP_TRIPLE_FAULT:
+		snprintf(why, sizeof(why), "triple fault in the guest");
+		break;
+	case VM_STOP_CONSOLE:
+		snprintf(why, sizeof(why), "Ctrl-A x on the console");
+		break;
+	case VM_STOP_SIGNAL:
+		vm_describe_signal(status, why, sizeof(why));
+		break;
+	case VM_STOP_API:
+		/* A guest that obeyed the request powered off: VM_STOP_POWEROFF. */
+		snprintf(why, sizeof(why), "stop forced through the control socket");
+		break;
+	default:
+		snprintf(why, sizeof(why), "stop reason %d", reason);
+		break;
+	}
+	if (failed)
+		snprintf(buf, size, "%s, then error: %s; exit status %d", why, error, exit_status);
+	else
+		snprintf(buf, size, "%s; exit status %d", why, exit_status);
 }

@@ -24,8 +24,9 @@
 #define VM_MAX_CPUS 64
 
 /*
- * Why minivmm stopped; main() turns this into the exit status (see
- * vm_exit_status() and README "Exit status").
+ * Why minivmm stopped; main() turns this into the exit status and the final
+ * line on stderr (vm_exit_status(), vm_describe_stop(); docs/usage.md,
+ * "Exit status").
  */
 enum vm_stop_reason {
 	VM_RUNNING = 0,
@@ -33,16 +34,26 @@ enum vm_stop_reason {
 	VM_STOP_RESET,	      /* i8042 reset pulse */
 	VM_STOP_TRIPLE_FAULT, /* KVM_EXIT_SHUTDOWN */
 	VM_STOP_CONSOLE,      /* Ctrl-A x on the console */
-	VM_STOP_SIGNAL,	      /* SIGINT/SIGTERM */
+	VM_STOP_SIGNAL,	      /* SIGINT/SIGTERM/SIGHUP; stop_status is the signal */
 	VM_STOP_ERROR,	      /* unhandled exit, device or VMM failure */
+	VM_STOP_API,	      /* "stop" on the control socket, forced (vmm/api_commands.c) */
 };
 
-/* Exit statuses of the minivmm process. */
-#define EXIT_STATUS_ERROR	 1
-#define EXIT_STATUS_USAGE	 2
-#define EXIT_STATUS_RESET	 3
-#define EXIT_STATUS_TRIPLE_FAULT 4
-#define EXIT_STATUS_CONSOLE	 5
+/*
+ * Exit statuses of the minivmm process (docs/usage.md, "Exit status").  The
+ * guest's power-off status v passes through when v <= EXIT_STATUS_GUEST_MAX
+ * and becomes EXIT_STATUS_GUEST_MAX above it; every status minivmm chooses
+ * itself is larger, so a script can tell "minivmm failed" from "the guest
+ * said N".  tests/integration/lib/exit_status.sh has the same names.
+ */
+#define EXIT_STATUS_GUEST_MAX	 99
+#define EXIT_STATUS_ERROR	 100 /* start-up failure or error in minivmm */
+#define EXIT_STATUS_USAGE	 101 /* bad command line */
+#define EXIT_STATUS_RESET	 102
+#define EXIT_STATUS_TRIPLE_FAULT 103
+#define EXIT_STATUS_CONSOLE	 104 /* Ctrl-A x */
+#define EXIT_STATUS_API_STOP	 105 /* "stop" on the control socket (--api-socket) */
+#define EXIT_STATUS_SIGNAL_BASE	 128 /* + the number of the signal that stopped it */
 
 struct vm;
 struct pci_bus;
@@ -142,5 +153,15 @@ void vm_register_stats(struct vm *vm, const char *device, vm_stats_fn fn, void *
 
 /* Process exit status for the recorded stop reason. */
 int vm_exit_status(const struct vm *vm);
+
+/*
+ * Why minivmm stopped, for its final line ("minivmm: stopped: ..."): the
+ * recorded stop reason, and exit_status, what the process exits with (an
+ * error after the stop, such as a --stats report that could not be written,
+ * makes it EXIT_STATUS_ERROR), with the last error logged (log_last_error)
+ * as the reason for an error.  vm->stop_reason VM_RUNNING means the VM never
+ * ran: a start-up failure.  Always NUL-terminates buf.
+ */
+void vm_describe_stop(const struct vm *vm, int exit_status, char *buf, size_t size);
 
 #endif

@@ -57,12 +57,39 @@ struct disk_config {
 	unsigned int queues; /* queues=N: request queues, 1 (default) to CONFIG_MAX_QUEUES */
 };
 
+/* Most hostfwd= of one --net user. */
+#define CONFIG_MAX_HOSTFWDS 8
+
+/* One hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT; IPv4, host byte order. */
+struct net_hostfwd {
+	bool udp;
+	uint32_t host_addr; /* default 127.0.0.1 */
+	uint16_t host_port;
+	uint32_t guest_addr; /* default NET_USER_GUEST_ADDR */
+	uint16_t guest_port;
+};
+
+/* --net user: the guest network, as QEMU's user-mode networking has it. */
+#define NET_USER_NETWORK    0x0a000200u /* 10.0.2.0/24 */
+#define NET_USER_PREFIX_LEN 24
+#define NET_USER_GATEWAY    0x0a000202u /* 10.0.2.2: the host, as the guest sees it */
+#define NET_USER_DNS	    0x0a000203u /* 10.0.2.3 */
+#define NET_USER_GUEST_ADDR 0x0a00020fu /* 10.0.2.15: the first address DHCP hands out */
+
 struct net_config {
-	const char *tap;	/* interface name, or NULL with vhost_user */
+	const char *tap;	/* interface name; "user" with user; NULL with vhost_user */
 	const char *vhost_user; /* vhost-user=SOCKET: the back-end's socket, or NULL */
+	bool user;		/* --net user: user-mode networking (libslirp), no tap */
 	enum net_model model;
 	uint8_t mac[6];
 	bool mac_set;
+	/* user: hostfwd= port forwards, host to guest */
+	struct net_hostfwd hostfwd[CONFIG_MAX_HOSTFWDS];
+	unsigned int nr_hostfwd;
+	/* tap: ip=ADDR/LEN, the host end's IPv4 address on a tap minivmm creates (host order) */
+	bool ip_set;
+	uint32_t ip_addr;
+	unsigned int ip_prefix_len;
 	/* queues=N: queue pairs, 1 (default) to CONFIG_MAX_QUEUES; above 1 only for
 	 * model=virtio on a tap (a multi-queue tap, one queue of it per pair). */
 	unsigned int queues;

@@ -11,6 +11,8 @@
 # Every back-end started here is recorded (VU_PIDS, VU_PATHS), so that
 # vu_cleanup leaves no process, socket or DPDK run-time directory behind,
 # whether the test passed, failed or was interrupted.
+# shellcheck source=tests/integration/lib/exit_status.sh
+. tests/integration/lib/exit_status.sh # EXIT_STATUS_ERROR
 
 VU_PIDS=()
 VU_PATHS=()
@@ -208,8 +210,8 @@ vu_gone() { ! kill -0 "$1" 2>/dev/null; }
 # counts needs_reset 1 for DEV (e.g. virtio-blk.0).  Uses the sourcing
 # script's pass and fail.
 # vu_missing_backend_test SOCKET CMD...: CMD (minivmm with a vhost-user
-# device on SOCKET, which nobody serves) must exit 1 within 10 s and name the
-# socket in its error.
+# device on SOCKET, which nobody serves) must exit with EXIT_STATUS_ERROR
+# (lib/exit_status.sh) within 10 s and name the socket in its error.
 vu_missing_backend_test() {
 	local sock=$1 start out rc secs
 	shift
@@ -217,10 +219,10 @@ vu_missing_backend_test() {
 	out=$("$@" 2>&1)
 	rc=$?
 	secs=$(($(date +%s) - start))
-	if [ $rc -eq 1 ] && echo "$out" | grep -qF "$sock" && [ $secs -le 10 ]; then
-		pass "missing back-end: exit 1 after ${secs} s, error names the socket"
+	if [ $rc -eq "$EXIT_STATUS_ERROR" ] && echo "$out" | grep -qF "$sock" && [ $secs -le 10 ]; then
+		pass "missing back-end: exit $rc after ${secs} s, error names the socket"
 	else
-		fail "missing back-end: exit $rc after ${secs} s (want 1 within 10 s), output: $out"
+		fail "missing back-end: exit $rc after ${secs} s (want $EXIT_STATUS_ERROR within 10 s), output: $out"
 	fi
 }
 
