@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "text_file.h"
 
 static char *pidfile_path;    /* to remove at exit */
 static char pidfile_text[24]; /* what we wrote */
@@ -40,22 +41,6 @@ static void pidfile_remove(void)
 	pidfile_path = NULL;
 }
 
-static int pidfile_write_all(int fd, const char *text)
-{
-	size_t len = strlen(text), done = 0;
-
-	while (done < len) {
-		ssize_t n = write(fd, text + done, len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 int pidfile_write(const char *path)
 {
 	char *tmp = NULL, *copy;
@@ -76,7 +61,7 @@ int pidfile_write(const char *path)
 		return -1;
 	}
 	/* mkstemp makes it 0600; a pidfile is for anyone to read. */
-	if (pidfile_write_all(fd, pidfile_text) < 0 || fchmod(fd, 0644) < 0)
+	if (text_file_write_all(fd, pidfile_text) < 0 || fchmod(fd, 0644) < 0)
 		err = errno ? errno : EIO;
 	if (close(fd) < 0 && !err)
 		err = errno;

@@ -16,6 +16,7 @@
 #include "host_info.h"
 #include "kvm_trace.h"
 #include "log.h"
+#include "text_file.h"
 #include "threads.h"
 #include "util.h"
 #include "vm.h"
@@ -402,28 +403,12 @@ int stats_check_path(const char *path, char *err, size_t err_size)
 	return ret;
 }
 
-static int stats_write_all(int fd, const char *text)
-{
-	size_t len = strlen(text), done = 0;
-
-	while (done < len) {
-		ssize_t n = write(fd, text + done, len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 /* The report and its final newline. */
 static int stats_write_report(int fd, const char *text)
 {
-	int ret = stats_write_all(fd, text);
+	int ret = text_file_write_all(fd, text);
 
-	return ret ? ret : stats_write_all(fd, "\n");
+	return ret ? ret : text_file_write_all(fd, "\n");
 }
 
 int stats_write_json(struct json_object *doc, const char *path)

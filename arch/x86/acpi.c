@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "aml.h"
+#include "boot.h"
 #include "devices/acpi_power.h"
 #include "layout.h"
 
@@ -43,16 +44,6 @@ _Static_assert(sizeof(struct acpi_madt_lapic_nmi) == 6, "MADT local APIC NMI");
 #define DSDT_POWER_BUTTON	   "PWRB"
 #define DSDT_NOTIFY_BUTTON_PRESSED 0x80 /* a power button's "pressed" notification */
 
-static uint8_t acpi_checksum(const void *p, size_t len)
-{
-	const uint8_t *b = p;
-	uint8_t sum = 0;
-
-	while (len--)
-		sum += *b++;
-	return (uint8_t)-sum;
-}
-
 static void acpi_header(struct acpi_table_header *h, const char *sig, uint32_t len, uint8_t rev)
 {
 	memcpy(h->signature, sig, 4);
@@ -64,7 +55,7 @@ static void acpi_header(struct acpi_table_header *h, const char *sig, uint32_t l
 	memcpy(h->creator_id, ACPI_CREATOR_ID, 4);
 	h->creator_revision = 1;
 	h->checksum = 0;
-	h->checksum = acpi_checksum(h, len);
+	h->checksum = x86_table_checksum(h, len);
 }
 
 /* ResourceTemplate () { Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) { gsi } ... */
@@ -374,7 +365,7 @@ size_t x86_build_acpi(uint8_t *buf, size_t room, uint64_t gpa, const struct x86_
 	rsdp->revision = 2;
 	rsdp->length = sizeof(*rsdp);
 	rsdp->xsdt_address = gpa + xsdt_at;
-	rsdp->checksum = acpi_checksum(rsdp, 20);
-	rsdp->extended_checksum = acpi_checksum(rsdp, sizeof(*rsdp));
+	rsdp->checksum = x86_table_checksum(rsdp, 20);
+	rsdp->extended_checksum = x86_table_checksum(rsdp, sizeof(*rsdp));
 	return dsdt_at + dsdt_len;
 }

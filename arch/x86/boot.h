@@ -63,4 +63,18 @@ unsigned int x86_build_e820(const struct guest_mem *gm, struct boot_e820_entry *
  */
 size_t x86_build_mptable(uint8_t *buf, size_t room, uint64_t gpa, unsigned int ncpus);
 
+/*
+ * The byte that makes len bytes at p sum to zero (mod 256): the checksum of
+ * MP tables and ACPI tables alike.
+ */
+static inline uint8_t x86_table_checksum(const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	uint8_t sum = 0;
+
+	while (len--)
+		sum += *b++;
+	return (uint8_t)-sum;
+}
+
 #endif

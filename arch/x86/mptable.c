@@ -80,16 +80,6 @@ struct mp_irq {
 	uint8_t dst_irq;
 } __attribute__((packed));
 
-static uint8_t checksum(const void *p, size_t len)
-{
-	const uint8_t *b = p;
-	uint8_t sum = 0;
-
-	while (len--)
-		sum += *b++;
-	return (uint8_t)-sum;
-}
-
 struct mp_writer {
 	uint8_t *buf;
 	size_t room, used;
@@ -187,12 +177,12 @@ size_t x86_build_mptable(uint8_t *buf, size_t room, uint64_t gpa, unsigned int n
 	memcpy(table->product, "MINIVMM     ", 12);
 	table->entry_count = w.entries;
 	table->lapic_addr = (uint32_t)ARCH_LAPIC_ADDR;
-	table->checksum = checksum(table, table->length);
+	table->checksum = x86_table_checksum(table, table->length);
 
 	memcpy(fp->signature, "_MP_", 4);
 	fp->config_table = (uint32_t)(gpa + table_start);
 	fp->length = 1;
 	fp->spec_rev = MP_SPEC_REV;
-	fp->checksum = checksum(fp, sizeof(*fp));
+	fp->checksum = x86_table_checksum(fp, sizeof(*fp));
 	return w.used;
 }

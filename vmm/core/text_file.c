@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <unistd.h>
 
 ssize_t text_file_read(const char *path, char *buf, size_t size)
@@ -33,4 +34,20 @@ ssize_t text_file_read(const char *path, char *buf, size_t size)
 	if (size)
 		buf[len] = '\0';
 	return (ssize_t)len;
+}
+
+int text_file_write_all(int fd, const char *text)
+{
+	size_t len = strlen(text), done = 0;
+
+	while (done < len) {
+		ssize_t n = write(fd, text + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += (size_t)n;
+	}
+	return 0;
 }
