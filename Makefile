@@ -25,7 +25,8 @@ DEPS := build-essential pkg-config liburing-dev check \
 	linux-source-6.1 bison flex bc libelf-dev libssl-dev cpio xz-utils \
 	busybox-static e2fsprogs iproute2 fio python3 \
 	qemu-system-x86 kmod libjson-c-dev jq gnuplot-nox linux-perf \
-	libseccomp-dev clang qemu-system-common dpdk-dev libslirp-dev groff-base acpica-tools
+	libseccomp-dev clang qemu-system-common dpdk-dev libslirp-dev groff-base acpica-tools \
+	device-tree-compiler libfdt-dev
 
 # libslirp's side of --net user runs in a process of its own, minivmm-net-user
 # (vmm/net_user/), linked dynamically; minivmm starts it (devices/net/slirp_process.c).
@@ -42,6 +43,11 @@ OBJS := $(SRCS:%.c=$(BUILD)/%.o)
 KVM_SRCS := vmm/main.c vmm/core/kvm.c vmm/vcpu.c arch/x86/cpu.c arch/x86/compat.c arch/x86/setup.c \
 	arch/x86/guest_virt.c
 UNIT_LIB_OBJS := $(filter-out $(KVM_SRCS:%.c=$(BUILD)/%.o),$(OBJS))
+
+# Portable arm64 code (issue 15, docs/arm64.md): unit-tested on this host, never
+# linked into the x86 minivmm.  The device-tree builder needs libfdt.
+ARCH_NEUTRAL_TEST_SRCS := arch/arm64/fdt.c
+ARCH_NEUTRAL_TEST_OBJS := $(ARCH_NEUTRAL_TEST_SRCS:%.c=$(BUILD)/%.o)
 
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_TESTS := $(wildcard tests/unit/test_*.c)
@@ -82,8 +88,9 @@ $(BUILD)/tests/unit/main.o: $(BUILD)/tests/unit/suites.h
 $(BUILD)/tests/unit/%.o: CFLAGS += -I$(BUILD)/tests/unit -Wno-unused-parameter $(shell pkg-config --cflags check)
 
 # The helper beside it too: the tests start it as minivmm would.
-$(BUILD)/unit-tests: $(UNIT_OBJS) $(UNIT_LIB_OBJS) $(NET_USER_LIB_OBJS) | $(BUILD)/minivmm-net-user
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check) $(LDLIBS) $(SLIRP_LIBS)
+$(BUILD)/unit-tests: $(UNIT_OBJS) $(UNIT_LIB_OBJS) $(NET_USER_LIB_OBJS) $(ARCH_NEUTRAL_TEST_OBJS) \
+		| $(BUILD)/minivmm-net-user
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check) $(LDLIBS) $(SLIRP_LIBS) -lfdt
 
 unit: $(BUILD)/unit-tests
 	$(BUILD)/unit-tests
@@ -188,11 +195,11 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEPS)
 
 format:
-	clang-format -i $(SRCS) $(wildcard */*.h */*/*.h) $(UNIT_SRCS)
+	clang-format -i $(SRCS) $(ARCH_NEUTRAL_TEST_SRCS) $(wildcard */*.h */*/*.h) $(UNIT_SRCS)
 
 clean:
 	rm -rf build build-asan build-fuzz minivmm minivmm-asan minivmm-net-user
 	$(MAKE) -C tests/guest clean
 
--include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(NET_USER_SRCS:%.c=$(BUILD)/%.d) \
+-include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(NET_USER_SRCS:%.c=$(BUILD)/%.d) $(ARCH_NEUTRAL_TEST_OBJS:.o=.d) \
 	$(patsubst %.c,$(BUILD)/%.d,$(wildcard tests/fuzz/*.c))

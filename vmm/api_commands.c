@@ -31,9 +31,27 @@ static double api_seconds_since(const struct timespec *t)
 	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
 }
 
+/* Milliseconds are what a client can use; not the binary fraction's 17 digits. */
+static struct json_object *api_json_seconds(double seconds)
+{
+	char text[32];
+
+	snprintf(text, sizeof(text), "%.3f", seconds);
+	return json_object_new_double_s(seconds, text);
+}
+
 static bool api_vm_stopping(const struct api_vm *api)
 {
 	return api->stop_asked || atomic_load(&api->vm->stop_reason) != VM_RUNNING;
+}
+
+/* Pause and resume change nothing on a VM that is on its way out: an error says so. */
+static bool api_refuse_when_stopping(const struct api_vm *api, char *err, size_t size)
+{
+	if (!api_vm_stopping(api))
+		return false;
+	snprintf(err, size, "the VM is stopping");
+	return true;
 }
 
 static const char *api_state_name(const struct api_vm *api)
@@ -67,16 +85,15 @@ static int api_cmd_status(void *opaque, struct json_object *req, struct json_obj
 	api_add_state(api, reply);
 	json_object_object_add(reply, "pid", json_object_new_int64(getpid()));
 	json_object_object_add(reply, "uptime_s",
-			       json_object_new_double(api_seconds_since(&api->started)));
+			       api_json_seconds(api_seconds_since(&api->started)));
 	json_object_object_add(reply, "vcpus", json_object_new_int64(api->vm->nr_vcpus));
 	if (api->vm->cfg)
 		json_object_object_add(reply, "mem_bytes",
 				       json_object_new_uint64(api->vm->cfg->mem_size));
 	json_object_object_add(reply, "version", json_object_new_string(MINIVMM_VERSION));
 	if (api->stop_asked && atomic_load(&api->vm->stop_reason) == VM_RUNNING)
-		json_object_object_add(
-		    reply, "forced_stop_in_s",
-		    json_object_new_double(-api_seconds_since(&api->stop_deadline)));
+		json_object_object_add(reply, "forced_stop_in_s",
+				       api_json_seconds(-api_seconds_since(&api->stop_deadline)));
 	return 0;
 }
 
@@ -96,10 +113,8 @@ static int api_cmd_pause(void *opaque, struct json_object *req, struct json_obje
 	struct api_vm *api = opaque;
 
 	(void)req;
-	if (api_vm_stopping(api)) {
-		snprintf(err, size, "the VM is stopping");
+	if (api_refuse_when_stopping(api, err, size))
 		return -1;
-	}
 	if (vcpus_run_state(api->vm) == VCPUS_PAUSED) {
 		snprintf(err, size, "the VM is already paused");
 		return -1;
@@ -119,10 +134,8 @@ static int api_cmd_resume(void *opaque, struct json_object *req, struct json_obj
 	struct api_vm *api = opaque;
 
 	(void)req;
-	if (api_vm_stopping(api)) {
-		snprintf(err, size, "the VM is stopping");
+	if (api_refuse_when_stopping(api, err, size))
 		return -1;
-	}
 	if (vcpus_run_state(api->vm) == VCPUS_RUNNING) {
 		snprintf(err, size, "the VM is not paused");
 		return -1;
@@ -197,7 +210,7 @@ static int api_cmd_stop(void *opaque, struct json_object *req, struct json_objec
 	json_object_object_add(reply, "state", json_object_new_string("stopping"));
 	json_object_object_add(reply, "guest_asked", json_object_new_boolean(1));
 	json_object_object_add(reply, "forced_stop_in_s",
-			       json_object_new_double(-api_seconds_since(&api->stop_deadline)));
+			       api_json_seconds(-api_seconds_since(&api->stop_deadline)));
 	return 0;
 }
 

@@ -299,7 +299,7 @@ static void seccomp_on_sigsys(int sig, siginfo_t *si, void *ucontext)
 	const char *name = nr >= 0 && nr < SECCOMP_NAMES_MAX && seccomp_names[nr][0]
 			       ? seccomp_names[nr]
 			       : "unknown";
-	char line[256];
+	char line[384];
 	size_t len = 0;
 	ssize_t w;
 
@@ -315,6 +315,12 @@ static void seccomp_on_sigsys(int sig, siginfo_t *si, void *ucontext)
 	seccomp_append(line, sizeof(line), &len, " (");
 	seccomp_append_uint(line, sizeof(line), &len, (unsigned int)nr);
 	seccomp_append(line, sizeof(line), &len, "); stopping\n");
+	/* The final line every ending has (docs/usage.md "Exit statuses"). */
+	seccomp_append(line, sizeof(line), &len, "minivmm: stopped: forbidden system call ");
+	seccomp_append(line, sizeof(line), &len, name);
+	seccomp_append(line, sizeof(line), &len, "; exit status ");
+	seccomp_append_uint(line, sizeof(line), &len, EXIT_STATUS_SECCOMP);
+	seccomp_append(line, sizeof(line), &len, "\n");
 	w = write(STDERR_FILENO, line, len);
 	(void)w;
 	console_restore();
@@ -492,6 +498,20 @@ static bool seccomp_wait_built(int role)
 	return ok;
 }
 
+/*
+ * A thread that cannot get its filter must not run unfiltered: the whole
+ * process ends, with the final line main() would have printed.
+ */
+static _Noreturn void seccomp_thread_cannot_start(void)
+{
+	char error[512];
+
+	log_last_error(error, sizeof(error));
+	log_info("stopped: error: %s; exit status %d", error, EXIT_STATUS_ERROR);
+	console_restore();
+	_exit(EXIT_STATUS_ERROR);
+}
+
 void vmm_seccomp_install_self(const char *name, enum thread_role role)
 {
 	sigset_t sys;
@@ -502,13 +522,11 @@ void vmm_seccomp_install_self(const char *name, enum thread_role role)
 	seccomp_thread_role = (int)role;
 	if ((unsigned int)role >= SECCOMP_KINDS) {
 		log_error("seccomp: thread %s: no filter for thread kind %d", name, (int)role);
-		console_restore();
-		_exit(EXIT_STATUS_ERROR);
+		seccomp_thread_cannot_start();
 	}
 	if (!seccomp_wait_built((int)role)) {
 		log_error("seccomp: thread %s: its filter could not be built", name);
-		console_restore();
-		_exit(EXIT_STATUS_ERROR);
+		seccomp_thread_cannot_start();
 	}
 	/* A blocked SIGSYS would kill the process without the log line. */
 	sigemptyset(&sys);
@@ -519,7 +537,6 @@ void vmm_seccomp_install_self(const char *name, enum thread_role role)
 		log_errno("seccomp: thread %s: cannot install the %s filter (--seccomp=off runs "
 			  "without filters)",
 			  name, seccomp_kind_name((int)role));
-		console_restore();
-		_exit(EXIT_STATUS_ERROR);
+		seccomp_thread_cannot_start();
 	}
 }

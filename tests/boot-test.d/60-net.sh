@@ -54,7 +54,7 @@ net_verify() {
 	for nic in "${net_nics[@]}"; do
 		read -r tap model _ <<<"$nic"
 		[ "$model" = virtio ] && model=virtio-net
-		got=$(md5sum <"$work/upload-$tap.bin" 2>/dev/null) && got=${got%% *}
+		got=$(md5sum 2>/dev/null <"$work/upload-$tap.bin") && got=${got%% *}
 		if [ "${got:-}" = "$net_md5" ]; then
 			pass "$label-$model-host-upload ($tap received $(stat -c %s "$work/upload-$tap.bin") bytes, md5 matches)"
 		else

@@ -221,6 +221,16 @@ else
 	fail "too many clients: $(cat "$tmp/many"), then $r"
 fi
 
+wait_for_exit() { # reaps minivmm ($pid) into $rc, waiting at most 10 s for it to exit
+	for _ in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	wait "$pid"
+	rc=$?
+	pid=
+}
+
 # ---- stop: the guest cannot power off on its own, so it is forced ----
 r=$(ctl stop timeout_s=2)
 rc=$?
@@ -230,13 +240,7 @@ if [ $rc = 0 ] && [ "$(field '.state' "$r")" = stopping ] &&
 else
 	fail "stop: exit $rc, $r"
 fi
-for _ in $(seq 100); do # until minivmm has exited (bounded: 10 s)
-	kill -0 "$pid" 2>/dev/null || break
-	sleep 0.1
-done
-wait "$pid"
-rc=$?
-pid=
+wait_for_exit
 if [ $rc = "$EXIT_STATUS_API_STOP" ] && grep -q "^minivmm: control socket: stop: " "$tmp/err"; then
 	pass "minivmm exited with EXIT_STATUS_API_STOP ($rc) and said why"
 else
@@ -267,13 +271,7 @@ else
 	fail "stale socket: $(cat "$tmp/err")"
 fi
 kill -TERM "$pid"
-for _ in $(seq 100); do # until it has exited (bounded: 10 s)
-	kill -0 "$pid" 2>/dev/null || break
-	sleep 0.1
-done
-wait "$pid"
-rc=$?
-pid=
+wait_for_exit
 [ $rc = $((EXIT_STATUS_SIGNAL_BASE + 15)) ] && [ ! -e "$sock" ] && [ ! -e "$pidfile" ] &&
 	pass "SIGTERM ends a paused VM (exit $rc), socket and pidfile removed" ||
 	fail "SIGTERM on a paused VM: exit $rc, $(ls "$tmp"), $(cat "$tmp/err")"

@@ -13,6 +13,7 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 LABEL=net-tap-ip
 . tests/integration/lib/netns.sh
+. tests/integration/lib/net_user_guest.sh
 GUEST=tests/guest/net_user.elf
 TAP=mvip0
 MAC=02:6d:76:1e:00:01
@@ -24,20 +25,17 @@ net_setup
 # run_vm NETOPT [GUEST_ARGS]: boots the guest on NETOPT; once it waits for the SYN,
 # records the tap's addresses and connects to the guest.  rc: its status.
 run_vm() {
-	local ready=0
+	local ready
 	: >"$tmp/out"
 	nsx timeout 120 "$MINIVMM" --kernel "$GUEST" --mem 64M --net "$1" \
 		--cmdline "console=ttyS0 nu.port=$PORT nu.timeout_ms=30000 nu.mac=$MAC ${2:-}" \
 		>"$tmp/out" 2>"$tmp/err" &
 	vm_pid=$!
-	for _ in $(seq 1200); do
-		grep -q "ready for hostfwd\|net-user: no" "$tmp/out" && ready=1 && break
-		kill -0 "$vm_pid" 2>/dev/null || break
-		sleep 0.1
-	done
+	net_user_guest_ready "$tmp/out" "$vm_pid"
+	ready=$?
 	addr_while_running=$(nsx ip -4 -o addr show dev "$TAP" 2>&1)
 	link_while_running=$(nsx ip -o link show dev "$TAP" 2>&1)
-	if [ $ready = 1 ] && grep -q "ready for hostfwd" "$tmp/out"; then
+	if [ $ready = 0 ]; then
 		nsx python3 -c "import socket; socket.create_connection(('10.0.2.15', $PORT), timeout=3)" \
 			>/dev/null 2>&1
 	fi

@@ -17,6 +17,7 @@ MINIVMM=${MINIVMM:-./minivmm}
 GUEST=tests/guest/net_user.elf
 GUEST_PORT=2222
 failed=0
+. tests/integration/lib/net_user_guest.sh
 
 pass() { echo "PASS: $LABEL: $1"; }
 fail() {
@@ -61,7 +62,7 @@ free_port() {
 # from 127.0.0.1:$port to its GUEST_PORT (PREFIX runs minivmm, e.g. as
 # another user), connects once the guest is ready; $rc is the guest's status.
 run_vm() {
-	local name=$1 model=$2 ready=0
+	local name=$1 model=$2
 	shift 2
 	port=$(free_port)
 	out=$tmp/$name.out err=$tmp/$name.err
@@ -69,13 +70,8 @@ run_vm() {
 		--net "user,model=$model,hostfwd=tcp::$port-:$GUEST_PORT" \
 		--cmdline "console=ttyS0 nu.port=$GUEST_PORT nu.timeout_ms=60000" >"$out" 2>"$err" &
 	vm_pid=$!
-	for _ in $(seq 1200); do
-		grep -q "ready for hostfwd" "$out" && ready=1 && break
-		kill -0 "$vm_pid" 2>/dev/null || break
-		sleep 0.1
-	done
 	connect=no
-	if [ $ready = 1 ]; then
+	if net_user_guest_ready "$out" "$vm_pid"; then
 		"${in_ns[@]}" python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=10).close()" \
 			"$port" 2>"$tmp/$name.connect" && connect=yes
 	fi

@@ -314,27 +314,41 @@ START_TEST(test_hostfwd_syn)
 }
 END_TEST
 
-/* A forward that cannot listen (the port is taken) fails the start, naming it. */
-START_TEST(test_hostfwd_port_taken)
+/*
+ * Listens on a free loopback port and makes nu_cfg's one forward ask for that
+ * same port, so that starting the forward must fail; returns the listener.
+ */
+static int nu_forward_to_taken_port(uint16_t *port)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(a);
-	struct net_user *u = NULL;
-	char err[256] = "", want[64];
-	int s = socket(AF_INET, SOCK_STREAM, 0), fds[2];
+	int s = socket(AF_INET, SOCK_STREAM, 0);
 
+	ck_assert_int_ge(s, 0);
 	ck_assert_int_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
 	ck_assert_int_eq(listen(s, 1), 0);
 	ck_assert_int_eq(getsockname(s, (struct sockaddr *)&a, &len), 0);
+	*port = ntohs(a.sin_port);
 	nu_cfg.nr_hostfwd = 1;
 	nu_cfg.hostfwd[0] = (struct net_hostfwd){.host_addr = INADDR_LOOPBACK,
-						 .host_port = ntohs(a.sin_port),
+						 .host_port = *port,
 						 .guest_addr = NET_USER_GUEST_ADDR,
 						 .guest_port = 22};
+	return s;
+}
+
+/* A forward that cannot listen (the port is taken) fails the start, naming it. */
+START_TEST(test_hostfwd_port_taken)
+{
+	struct net_user *u = NULL;
+	char err[256] = "", want[64];
+	uint16_t port;
+	int s = nu_forward_to_taken_port(&port), fds[2];
+
 	ck_assert_int_eq(net_user_pair(fds, err, sizeof(err)), 0);
 	ck_assert_int_lt(net_user_create(&nu_cfg, "t", true, fds[1], &u, err, sizeof(err)), 0);
 	ck_assert_ptr_null(u);
-	snprintf(want, sizeof(want), "hostfwd tcp 127.0.0.1:%u: cannot listen", ntohs(a.sin_port));
+	snprintf(want, sizeof(want), "hostfwd tcp 127.0.0.1:%u: cannot listen", port);
 	ck_assert_msg(strstr(err, want), "'%s' lacks '%s'", err, want);
 	/* The far end was closed with the failure: the near end sees the hang-up. */
 	ck_assert_int_eq(recv(fds[0], want, sizeof(want), MSG_DONTWAIT), 0);
@@ -348,11 +362,10 @@ END_TEST
 /* Through the real helper: ARP for the gateway answered, the forward's failure reported. */
 START_TEST(test_spawned_helper)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
 	uint8_t f[256], r[2048];
 	char err[512] = "", want[64];
 	struct tap tap;
+	uint16_t port;
 	int s, got = 0;
 
 	nu_cfg.nr_hostfwd = 0;
@@ -373,18 +386,10 @@ START_TEST(test_spawned_helper)
 	ck_assert_uint_eq(get32(r + NU_HDR + 28), NET_USER_GATEWAY);
 	tap_close(&tap); /* the helper ends */
 
-	s = socket(AF_INET, SOCK_STREAM, 0);
-	ck_assert_int_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(listen(s, 1), 0);
-	ck_assert_int_eq(getsockname(s, (struct sockaddr *)&a, &len), 0);
-	nu_cfg.nr_hostfwd = 1;
-	nu_cfg.hostfwd[0] = (struct net_hostfwd){.host_addr = INADDR_LOOPBACK,
-						 .host_port = ntohs(a.sin_port),
-						 .guest_addr = NET_USER_GUEST_ADDR,
-						 .guest_port = 22};
+	s = nu_forward_to_taken_port(&port);
 	ck_assert_int_lt(net_user_spawn(&nu_cfg, "net0-user", true, &tap, err, sizeof(err)), 0);
 	ck_assert_int_eq(tap.fd, -1);
-	snprintf(want, sizeof(want), "hostfwd tcp 127.0.0.1:%u: cannot listen", ntohs(a.sin_port));
+	snprintf(want, sizeof(want), "hostfwd tcp 127.0.0.1:%u: cannot listen", port);
 	ck_assert_msg(strstr(err, want), "'%s' lacks '%s'", err, want);
 	close(s);
 }

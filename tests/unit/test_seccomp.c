@@ -83,8 +83,15 @@ static void assert_caught(int status, const char *err, const char *line)
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == EXIT_STATUS_SECCOMP,
 		      "child ended with status 0x%x, not exit %d; stderr: %s", status,
 		      EXIT_STATUS_SECCOMP, err);
+	const char *nl = strchr(err, '\n');
+
 	ck_assert_msg(strstr(err, line) != NULL, "stderr lacks '%s': %s", line, err);
-	ck_assert_msg(strchr(err, '\n') == strrchr(err, '\n'), "more than one line: %s", err);
+	/* Two lines: the call, then the final line every ending has (docs/usage.md). */
+	ck_assert_msg(nl && strncmp(nl + 1, "minivmm: stopped: forbidden system call ", 40) == 0 &&
+			  strchr(nl + 1, '\n') == strrchr(err, '\n'),
+		      "not the call's line and one final line: %s", err);
+	ck_assert_msg(strstr(nl + 1, "; exit status 159\n") != NULL,
+		      "final line lacks the status: %s", err);
 }
 
 static int call_socket(void *arg)
