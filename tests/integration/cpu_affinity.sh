@@ -10,6 +10,8 @@
 # for: it keeps running (and keeps its I/O thread busy) until SIGTERM.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/lib/require_kvm.sh
+require_kvm cpu-affinity
 # shellcheck source=tests/integration/lib/exit_status.sh
 . tests/integration/lib/exit_status.sh
 vmm=${MINIVMM:-./minivmm}

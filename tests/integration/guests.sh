@@ -9,6 +9,8 @@
 # 120: guest kernel code is emulated on kvm_pvm hosts, so be generous).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/lib/require_kvm.sh
+require_kvm guests
 # shellcheck source=tests/integration/lib/exit_status.sh
 . tests/integration/lib/exit_status.sh
 

@@ -7,6 +7,8 @@
 # forbidden call is caught, with its log line, is tests/unit/test_seccomp.c.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/lib/require_kvm.sh
+require_kvm seccomp
 # shellcheck source=tests/integration/lib/exit_status.sh
 . tests/integration/lib/exit_status.sh
 vmm=${MINIVMM:-./minivmm}

@@ -4,6 +4,8 @@
 # hostile guest (minivmm survives and reports each malformed chain).
 # Usage: tests/integration/virtio_blk.sh [BUILD_DIR]   (run from the repo root)
 cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/lib/require_kvm.sh
+require_kvm virtio-blk
 MINIVMM=${MINIVMM:-./minivmm}
 GUESTS=tests/guest
 TMP=$(mktemp -d /var/tmp/minivmm-blk.XXXXXX)

@@ -7,6 +7,8 @@
 # of a run with the same requests one sector long.
 # Usage: MINIVMM=BUILD/minivmm tests/integration/virtio_blk_memory.sh
 cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/lib/require_kvm.sh
+require_kvm virtio-blk-memory
 MINIVMM=${MINIVMM:-./minivmm}
 GUEST=tests/guest/virtio_blk_bigreq.elf
 TMP=$(mktemp -d /var/tmp/minivmm-blkmem.XXXXXX)
