@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "arch/arch.h"
+#include "json_number.h"
 #include "log.h"
 #include "stats.h"
 #include "util.h"
@@ -31,13 +32,10 @@ static double api_seconds_since(const struct timespec *t)
 	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
 }
 
-/* Milliseconds are what a client can use; not the binary fraction's 17 digits. */
+/* Seconds to the millisecond: what a client can use. */
 static struct json_object *api_json_seconds(double seconds)
 {
-	char text[32];
-
-	snprintf(text, sizeof(text), "%.3f", seconds);
-	return json_object_new_double_s(seconds, text);
+	return json_fixed_double(seconds, 3);
 }
 
 static bool api_vm_stopping(const struct api_vm *api)

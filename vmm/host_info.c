@@ -8,6 +8,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "json_number.h"
 #include "text_file.h"
 
 const char *host_kvm_module(const char *sys_module_dir, char *buf, size_t size)
@@ -88,12 +89,8 @@ struct json_object *host_loadavg(void)
 	if (getloadavg(load, 3) != 3)
 		return NULL;
 	a = json_object_new_array();
-	/* Two decimals, as uptime(1) shows them, not the binary fraction's 17 digits. */
-	for (int i = 0; i < 3; i++) {
-		char text[32];
-
-		snprintf(text, sizeof(text), "%.2f", load[i]);
-		json_object_array_add(a, json_object_new_double_s(load[i], text));
-	}
+	/* Two decimals, as uptime(1) shows them. */
+	for (int i = 0; i < 3; i++)
+		json_object_array_add(a, json_fixed_double(load[i], 2));
 	return a;
 }

@@ -504,10 +504,10 @@ static bool seccomp_wait_built(int role)
  */
 static _Noreturn void seccomp_thread_cannot_start(void)
 {
-	char error[512];
+	char why[1024];
 
-	log_last_error(error, sizeof(error));
-	log_info("stopped: error: %s; exit status %d", error, EXIT_STATUS_ERROR);
+	vm_describe_error(EXIT_STATUS_ERROR, why, sizeof(why));
+	log_info("stopped: %s", why);
 	console_restore();
 	_exit(EXIT_STATUS_ERROR);
 }

@@ -94,6 +94,17 @@ static void vm_describe_signal(int sig, char *buf, size_t size)
 		snprintf(buf, size, "signal %d", sig);
 }
 
+void vm_describe_error(int exit_status, char *buf, size_t size)
+{
+	char error[512];
+
+	if (!size)
+		return;
+	log_last_error(error, sizeof(error));
+	snprintf(buf, size, "error: %s; exit status %d", error[0] ? error : "(no message)",
+		 exit_status);
+}
+
 void vm_describe_stop(const struct vm *vm, int exit_status, char *buf, size_t size)
 {
 	int reason = atomic_load(&((struct vm *)vm)->stop_reason);
@@ -112,7 +123,7 @@ void vm_describe_stop(const struct vm *vm, int exit_status, char *buf, size_t si
 			 exit_status);
 		return;
 	case VM_STOP_ERROR:
-		snprintf(buf, size, "error: %s; exit status %d", error, exit_status);
+		vm_describe_error(exit_status, buf, size);
 		return;
 	case VM_STOP_POWEROFF:
 		snprintf(why, sizeof(why), "the guest powered off with status %d", status & 0xff);

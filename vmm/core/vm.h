@@ -164,4 +164,11 @@ int vm_exit_status(const struct vm *vm);
  */
 void vm_describe_stop(const struct vm *vm, int exit_status, char *buf, size_t size);
 
+/*
+ * The final line's text for an error that stops minivmm ("error: <the last
+ * logged error>; exit status N"): vm_describe_stop()'s, and that of a thread
+ * that must end the process itself (a seccomp filter it cannot install).
+ */
+void vm_describe_error(int exit_status, char *buf, size_t size);
+
 #endif
