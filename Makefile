@@ -1,13 +1,31 @@
 # minivmm — see README.md.  `make deps` once (as root), then `make`, `make test`.
 
+# ARCH=x86 (the default) builds for this x86-64 host; ARCH=arm64 cross-compiles
+# with Debian's gcc-aarch64-linux-gnu against the arm64 (multiarch) builds of
+# the same libraries, into build-arm64/ (docs/arm64.md).  The architecture is
+# the compiler's: arch/layout.h picks the map, the wildcard below the files.
+ARCH     ?= x86
+ifeq ($(ARCH),arm64)
+CROSS_COMPILE ?= aarch64-linux-gnu-
+CC       := $(CROSS_COMPILE)gcc
+PKG_CONFIG := PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig pkg-config
+BUILD    ?= build-arm64
+# x86's legacy devices and ACPI are not part of the arm64 machine.
+ARCH_EXCLUDED_SRCS := devices/i8042.c devices/legacy_ports.c devices/acpi_power.c vmm/core/aml.c
+else ifeq ($(ARCH),x86)
 CC       ?= gcc
+PKG_CONFIG := pkg-config
+ARCH_EXCLUDED_SRCS :=
+else
+$(error ARCH=$(ARCH): minivmm builds for ARCH=x86 (the default) or ARCH=arm64)
+endif
 PKGS     := liburing json-c libseccomp
 OPT      ?= -O2 -g
 SANITIZE ?=
 CFLAGS   := $(OPT) $(SANITIZE) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. -Ivmm/core -MMD -MP
-CFLAGS   += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CFLAGS   += $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 LDFLAGS  += $(SANITIZE)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring -ljson-c -lseccomp) -lpthread
+LDLIBS   += $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -luring -ljson-c -lseccomp) -lpthread
 # libslirp, for the user-mode networking helper minivmm-net-user (and the unit
 # tests) only: Debian ships it and its glib as shared libraries alone, which
 # would cost minivmm its static link (docs/networking.md).  Not through
@@ -26,7 +44,15 @@ DEPS := build-essential pkg-config liburing-dev check \
 	busybox-static e2fsprogs iproute2 fio python3 \
 	qemu-system-x86 kmod libjson-c-dev jq gnuplot-nox linux-perf \
 	libseccomp-dev clang qemu-system-common dpdk-dev libslirp-dev groff-base acpica-tools \
-	device-tree-compiler libfdt-dev
+	device-tree-compiler libfdt-dev qemu-system-arm
+
+# For `make ARCH=arm64` (docs/arm64.md): the cross compiler and the arm64
+# builds of the libraries, beside the amd64 ones (Debian multiarch).
+# libfdt-dev cannot be installed for both architectures at once, so its arm64
+# libfdt.a is unpacked into ARM64_LIBFDT_DIR instead (arch/arm64/install-libfdt.sh).
+DEPS_ARM64 := gcc-aarch64-linux-gnu libc6-dev:arm64 liburing-dev:arm64 libseccomp-dev:arm64 \
+	libjson-c-dev:arm64 libslirp-dev:arm64
+ARM64_LIBFDT_DIR := /usr/local/lib/minivmm-arm64
 
 # libslirp's side of --net user runs in a process of its own, minivmm-net-user
 # (vmm/net_user/), linked dynamically; minivmm starts it (devices/net/slirp_process.c).
@@ -34,8 +60,8 @@ NET_USER_LIB_SRCS := devices/net/slirp.c vmm/net_user/sandbox.c
 NET_USER_SRCS := vmm/net_user/main.c vmm/core/log.c $(NET_USER_LIB_SRCS)
 NET_USER_LIB_OBJS := $(NET_USER_LIB_SRCS:%.c=$(BUILD)/%.o)
 
-SRCS := $(filter-out $(NET_USER_LIB_SRCS), \
-	$(wildcard vmm/*.c vmm/core/*.c devices/*.c devices/*/*.c virtio/*.c arch/x86/*.c))
+SRCS := $(filter-out $(NET_USER_LIB_SRCS) $(ARCH_EXCLUDED_SRCS), \
+	$(wildcard vmm/*.c vmm/core/*.c devices/*.c devices/*/*.c virtio/*.c arch/$(ARCH)/*.c))
 OBJS := $(SRCS:%.c=$(BUILD)/%.o)
 
 # Files that issue KVM ioctls (or call those that do); everything else is unit-tested
@@ -46,7 +72,7 @@ UNIT_LIB_OBJS := $(filter-out $(KVM_SRCS:%.c=$(BUILD)/%.o),$(OBJS))
 
 # Portable arm64 code (issue 15, docs/arm64.md): unit-tested on this host, never
 # linked into the x86 minivmm.  The device-tree builder needs libfdt.
-ARCH_NEUTRAL_TEST_SRCS := arch/arm64/fdt.c
+ARCH_NEUTRAL_TEST_SRCS := arch/arm64/fdt.c arch/arm64/image.c
 ARCH_NEUTRAL_TEST_OBJS := $(ARCH_NEUTRAL_TEST_SRCS:%.c=$(BUILD)/%.o)
 
 UNIT_SRCS := $(wildcard tests/unit/*.c)
@@ -54,9 +80,16 @@ UNIT_TESTS := $(wildcard tests/unit/test_*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 
 .PHONY: all deps test unit integration asan clean format guests guest-images run boot-test bench \
-	test-kvm repro-process-start fuzz fuzz-build install uninstall
+	test-kvm test-arm64 repro-process-start fuzz fuzz-build install uninstall
 
+ifeq ($(ARCH),arm64)
+# The arm64 VMM and its helper, side by side in the build directory (minivmm
+# looks for minivmm-net-user beside itself), and the arm64 test guests.
+all: $(BUILD)/minivmm guests-arm64
+LDLIBS += $(ARM64_LIBFDT_DIR)/libfdt.a
+else
 all: minivmm guests
+endif
 
 minivmm: $(OBJS) | minivmm-net-user
 	$(CC) $(CFLAGS) $(LDFLAGS) $(STATIC) -o $@ $^ $(LDLIBS)
@@ -183,6 +216,18 @@ boot-test: minivmm guest-images
 test-kvm: minivmm guests guest-images
 	tests/ordinary-kvm/run
 
+# The emulated arm64 host stage (docs/arm64.md): Debian's arm64 kernel under
+# QEMU/TCG with EL2 and a GICv3, its KVM running kvm_probe (the reference
+# arm64 KVM user, cross-compiled static here) and, when present at the
+# tree's root, minivmm-arm64 with the tests/guest/arm64 guests.
+# Hook: once the ARCH=arm64 build has a target, add minivmm-arm64 and the
+# arm64 guests to test-arm64's prerequisites.
+tests/arm64-host/kvm_probe: tests/arm64-host/kvm_probe.c
+	aarch64-linux-gnu-gcc -std=c11 -D_GNU_SOURCE -static -O2 -Wall -Wextra -Werror -o $@ $<
+
+test-arm64: tests/arm64-host/kvm_probe
+	tests/arm64-host/run
+
 bench: minivmm guests
 
 # The process-start reproducer of hosts that emulate guest kernel code
@@ -191,8 +236,10 @@ repro-process-start: minivmm
 	$(MAKE) -C guest-images repro-process-start
 
 deps:
+	dpkg --add-architecture arm64
 	apt-get update -q
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEPS)
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEPS) $(DEPS_ARM64)
+	arch/arm64/install-libfdt.sh $(ARM64_LIBFDT_DIR)
 
 format:
 	clang-format -i $(SRCS) $(ARCH_NEUTRAL_TEST_SRCS) $(wildcard */*.h */*/*.h) $(UNIT_SRCS)

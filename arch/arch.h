@@ -14,10 +14,13 @@
 struct vm;
 struct vcpu;
 
-/* Probe host quirks (arch/x86/compat.c); logs what it finds. */
+/* Probe host quirks (x86: arch/x86/compat.c); logs what it finds. */
 int arch_check_host(struct vm *vm);
 
-/* In-kernel irqchip, PIT, TSS/identity-map addresses.  After KVM_CREATE_VM. */
+/*
+ * The in-kernel interrupt controller and timers (x86: irqchip, PIT,
+ * TSS/identity-map addresses; arm64: the vGIC device).  After KVM_CREATE_VM.
+ */
 int arch_vm_init(struct vm *vm);
 
 struct serial;
@@ -37,13 +40,24 @@ struct serial *arch_board_init(struct vm *vm, int console_fd);
  */
 bool arch_request_poweroff(struct vm *vm);
 
-/* Load kernel and initrd, build boot_params, MP table, ACPI tables (unless
- * --no-acpi), e820.  After all devices are created (they append to the
- * command line, and the tables describe them). */
+/* Load kernel and initrd; x86 also builds boot_params, the MP table, ACPI
+ * tables (unless --no-acpi) and e820.  After all devices are created (they
+ * append to the command line, and the tables describe them). */
 int arch_load_kernel(struct vm *vm);
 
-/* CPUID, MSRs, registers (BSP in long mode at the kernel entry). */
+/*
+ * One vCPU just created: x86 sets CPUID, MSRs and registers (the BSP in
+ * long mode at the kernel entry); arm64 runs KVM_ARM_VCPU_INIT (PSCI, the
+ * secondaries powered off) and points the boot vCPU at the kernel.
+ */
 int arch_vcpu_init(struct vcpu *vcpu);
+
+/*
+ * Every vCPU exists, none runs yet: what needs them all.  arm64 initialises
+ * its vGIC and writes the device tree (each vCPU's MPIDR); x86 has nothing
+ * left to do.
+ */
+int arch_vcpus_ready(struct vm *vm);
 
 /*
  * Exits the generic loop does not handle (emulation failures, ...).
@@ -51,7 +65,7 @@ int arch_vcpu_init(struct vcpu *vcpu);
  */
 bool arch_handle_exit(struct vcpu *vcpu);
 
-/* Exit reason, RIP, instruction bytes and registers, for fatal exits. */
+/* Exit reason, program counter and registers (x86: and instruction bytes), for fatal exits. */
 void arch_dump_vcpu(struct vcpu *vcpu, FILE *out);
 
 #endif

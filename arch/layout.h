@@ -6,6 +6,11 @@
 #ifndef MINIVMM_ARCH_LAYOUT_H
 #define MINIVMM_ARCH_LAYOUT_H
 
+/* The compiler's target picks the map: `make ARCH=arm64` cross-compiles. */
+#if defined(__aarch64__)
+#include "arm64/layout.h"
+#else
 #include "x86/layout.h"
+#endif
 
 #endif

@@ -156,6 +156,8 @@ static struct pci_device *addressed_device(struct pci_bus *bus, uint32_t addr)
 	return bus->slots[slot];
 }
 
+#ifndef ARCH_PCI_ECAM_BASE
+/* Configuration mechanism #1 (x86): the address at 0xCF8, the data at 0xCFC. */
 static void config_port(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
 {
 	struct pci_bus *bus = opaque;
@@ -191,6 +193,32 @@ static void config_port(void *opaque, uint64_t offset, uint8_t *data, uint32_t l
 out:
 	pthread_mutex_unlock(&bus->lock);
 }
+#else
+/*
+ * ECAM (arm64's pci-host-ecam-generic): configuration space as MMIO, 4 KiB
+ * per function at bus << 20 | device << 15 | function << 12.  Only bus 0 is
+ * mapped; the 256-byte conventional header is all a device has, so the rest
+ * of its 4 KiB reads as all-ones, like an absent device.
+ */
+static void ecam_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct pci_bus *bus = opaque;
+	uint32_t reg = offset & 0xfff;
+	struct pci_device *dev;
+
+	pthread_mutex_lock(&bus->lock);
+	dev = addressed_device(bus, 0x80000000u | (uint32_t)(offset >> 12) << 8);
+	if (!dev || len > 4 || (reg & 3) + len > 4 || reg + len > PCI_CONFIG_SIZE) {
+		if (!is_write)
+			memset(data, 0xff, len);
+	} else if (is_write) {
+		config_write(dev, reg, data, len);
+	} else {
+		config_read(dev, reg, data, len);
+	}
+	pthread_mutex_unlock(&bus->lock);
+}
+#endif
 
 /* Route a window access to the enabled BAR covering it. */
 static void window_access(struct pci_bus *bus, enum pci_bar_type type, uint64_t addr, uint8_t *data,
@@ -274,7 +302,12 @@ int pci_init(struct vm *vm)
 	}
 	setup_header(bus->slots[0]);
 
+#ifdef ARCH_PCI_ECAM_BASE
+	ret = bus_register(&vm->mmio, ARCH_PCI_ECAM_BASE, ARCH_PCI_ECAM_SIZE, ecam_access, bus,
+			   "pci-ecam");
+#else
 	ret = bus_register(&vm->pio, PCI_CONFIG_ADDRESS_PORT, 8, config_port, bus, "pci-config");
+#endif
 	if (!ret)
 		ret = bus_register(&vm->mmio, ARCH_PCI_MMIO_BASE, ARCH_PCI_MMIO_SIZE, mmio_window,
 				   bus, "pci-mmio");

@@ -114,7 +114,7 @@ static const struct counter_desc serial_counter_descs[] = {SERIAL_COUNTERS(SERIA
 struct serial {
 	pthread_mutex_t lock;
 	struct vm *vm;
-	uint16_t port;
+	uint64_t port; /* base: an I/O port, or an MMIO address */
 	char name[16]; /* "serial-0x3f8": its key in --stats */
 	unsigned int irq;
 	int out_fd;
@@ -259,7 +259,8 @@ static void tx_flush(struct serial *s)
 			s->tx_stalled = true;
 			return;
 		}
-		log_errno("serial 0x%x: console output failed, discarding further output", s->port);
+		log_errno("serial 0x%llx: console output failed, discarding further output",
+			  (unsigned long long)s->port);
 		s->tx_failed = true;
 		counter_add(&s->counters.tx_dropped, s->tx.count);
 		s->tx.count = 0;
@@ -450,7 +451,7 @@ static void serial_report_stats(void *opaque, struct json_object *obj)
 	struct json_object *counters = json_object_new_object();
 
 	json_object_object_add(obj, "model", json_object_new_string("16550a"));
-	json_object_object_add(obj, "port", json_object_new_int(s->port));
+	json_object_object_add(obj, "port", json_object_new_int64((int64_t)s->port));
 	counters_to_json(counters, &s->counters, serial_counter_descs,
 			 ARRAY_SIZE(serial_counter_descs));
 	json_object_object_add(obj, "counters", counters);
@@ -458,11 +459,17 @@ static void serial_report_stats(void *opaque, struct json_object *obj)
 
 struct serial *serial_create(struct vm *vm, uint16_t port, unsigned int irq, int out_fd)
 {
+	return serial_create_at(vm, &vm->pio, port, irq, out_fd);
+}
+
+struct serial *serial_create_at(struct vm *vm, struct bus *bus, uint64_t port, unsigned int irq,
+				int out_fd)
+{
 	struct serial *s = calloc(1, sizeof(*s));
 	int ret;
 
 	if (!s) {
-		log_error("serial 0x%x: out of memory", port);
+		log_error("serial 0x%llx: out of memory", (unsigned long long)port);
 		return NULL;
 	}
 	s->vm = vm;
@@ -474,15 +481,15 @@ struct serial *serial_create(struct vm *vm, uint16_t port, unsigned int irq, int
 	ring_init(&s->backlog, s->backlog_buf, sizeof(s->backlog_buf));
 	ring_init(&s->tx, s->tx_buf, sizeof(s->tx_buf));
 	pthread_mutex_init(&s->lock, NULL);
-	ret = bus_register(&vm->pio, port, SERIAL_NR_PORTS, serial_io, s, "serial");
+	ret = bus_register(bus, port, SERIAL_NR_PORTS, serial_io, s, "serial");
 	if (ret < 0) {
-		log_error("serial: cannot register ports 0x%x-0x%x: error %d", port,
-			  port + SERIAL_NR_PORTS - 1, ret);
+		log_error("serial: cannot register 0x%llx-0x%llx: error %d", (unsigned long long)port,
+			  (unsigned long long)port + SERIAL_NR_PORTS - 1, ret);
 		pthread_mutex_destroy(&s->lock);
 		free(s);
 		return NULL;
 	}
-	snprintf(s->name, sizeof(s->name), "serial-0x%x", port);
+	snprintf(s->name, sizeof(s->name), "serial-0x%llx", (unsigned long long)port);
 	vm_register_stats(vm, s->name, serial_report_stats, s);
 	return s;
 }

@@ -19,6 +19,14 @@ struct serial;
  */
 struct serial *serial_create(struct vm *vm, uint16_t port, unsigned int irq, int out_fd);
 
+struct bus;
+/*
+ * The same UART at [base, base + 8) of any bus: arm64 boards put it on the
+ * MMIO bus, one byte per register (arch/arm64/board.c).
+ */
+struct serial *serial_create_at(struct vm *vm, struct bus *bus, uint64_t base, unsigned int irq,
+				int out_fd);
+
 /* Queue bytes typed on the console for the guest.  Safe from any thread. */
 void serial_receive(struct serial *s, const uint8_t *buf, size_t len);
 

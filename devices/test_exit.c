@@ -29,11 +29,17 @@ static void test_exit_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t 
 
 int test_exit_create(struct vm *vm, uint16_t port)
 {
-	int ret = bus_register(&vm->pio, port, TEST_EXIT_PORTS, test_exit_io, vm, "test-exit");
+	return test_exit_create_at(vm, &vm->pio, port);
+}
+
+int test_exit_create_at(struct vm *vm, struct bus *bus, uint64_t base)
+{
+	int ret = bus_register(bus, base, TEST_EXIT_PORTS, test_exit_io, vm, "test-exit");
 
 	if (ret < 0) {
-		log_error("test-exit: cannot register ports 0x%x-0x%x: error %d", port,
-			  port + TEST_EXIT_PORTS - 1, ret);
+		log_error("test-exit: cannot register 0x%llx-0x%llx: error %d",
+			  (unsigned long long)base, (unsigned long long)base + TEST_EXIT_PORTS - 1,
+			  ret);
 		return -1;
 	}
 	return 0;

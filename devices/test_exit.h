@@ -13,4 +13,8 @@ struct vm;
 /* Register ports [port, port + 4) on vm->pio.  Returns 0, or -1 after logging why. */
 int test_exit_create(struct vm *vm, uint16_t port);
 
+struct bus;
+/* The same register at [base, base + 4) of any bus (arm64: MMIO, arch/arm64/layout.h). */
+int test_exit_create_at(struct vm *vm, struct bus *bus, uint64_t base);
+
 #endif

@@ -777,7 +777,11 @@ int virtio_mmio_init(struct virtio_device *dev, struct vm *vm)
 		goto fail;
 	}
 	mmio_setup_interrupt(dev, vm);
-	ret = vm_cmdline_append(vm, "virtio_mmio.device=4K@0x%" PRIx64 ":%u", dev->base, dev->irq);
+	/* x86 kernels without ACPI learn of the device only from the command line. */
+	ret = 0;
+	if (ARCH_VIRTIO_MMIO_ON_CMDLINE)
+		ret = vm_cmdline_append(vm, "virtio_mmio.device=4K@0x%" PRIx64 ":%u", dev->base,
+					dev->irq);
 	if (ret) {
 		log_error("%s: kernel command line too long", dev->name);
 		goto fail;

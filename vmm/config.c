@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "arch/layout.h"
 #include "cpu_affinity.h"
 #include "util.h"
 #include "virtio/mmio.h"
@@ -44,6 +45,7 @@ enum {
 	OPT_NO_ACPI,
 	OPT_API_SOCKET,
 	OPT_PIDFILE,
+	OPT_DUMP_DTB,
 };
 
 static const struct option long_options[] = {
@@ -64,6 +66,7 @@ static const struct option long_options[] = {
     {"no-acpi", no_argument, NULL, OPT_NO_ACPI},
     {"api-socket", required_argument, NULL, OPT_API_SOCKET},
     {"pidfile", required_argument, NULL, OPT_PIDFILE},
+    {"dump-dtb", required_argument, NULL, OPT_DUMP_DTB},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -942,6 +945,7 @@ static const char *value_kind(int opt)
 	case OPT_STATS:
 	case OPT_API_SOCKET:
 	case OPT_PIDFILE:
+	case OPT_DUMP_DTB:
 		return "path";
 	case OPT_NET:
 		return "tap name";
@@ -1091,6 +1095,8 @@ static const struct {
     {"--api-socket PATH", "control socket (0600) taking one JSON request per line;"},
     {"", "see docs/usage.md and `minivmm ctl` (default: none)"},
     {"--pidfile PATH", "write minivmm's process ID to PATH (default: none)"},
+    {"--dump-dtb PATH", "arm64: also write the guest's device tree blob to PATH"},
+    {"", "(default: none)"},
     {"--seccomp on|off", "system call filters per thread; off is for debugging"},
     {"", "(default: on)"},
     {"-v, --verbose", "also print debug messages (default: off)"},
@@ -1199,6 +1205,12 @@ static int handle_option(struct parser *p, int opt, char *arg)
 		return parse_api_socket(p, arg);
 	case OPT_PIDFILE:
 		cfg->pidfile = arg;
+		return 0;
+	case OPT_DUMP_DTB:
+		if (!ARCH_HAS_DEVICE_TREE)
+			return fail(p, "--dump-dtb: x86 guests are described by ACPI and the MP "
+				       "table, not a device tree (arm64 only)");
+		cfg->dump_dtb = arg;
 		return 0;
 	case 'v':
 		cfg->verbose = true;

@@ -144,7 +144,7 @@ static int run(const struct vm_config *cfg)
 	if (arch_load_kernel(vm) < 0)
 		goto fail;
 	log_startup_step("kernel load");
-	if (vcpus_create(vm) < 0)
+	if (vcpus_create(vm) < 0 || arch_vcpus_ready(vm) < 0)
 		goto fail;
 	log_startup_step("vcpus");
 	if (cfg->stats)

@@ -15,7 +15,7 @@
 
 _minivmm_options=(--kernel --initrd --cmdline --mem --cpus --disk --net --console --stats
 	--hugepages --memory-backend --cpu-profile --cpu-affinity --no-acpi --api-socket
-	--pidfile --seccomp --verbose --help --version)
+	--pidfile --dump-dtb --seccomp --verbose --help --version)
 
 # _minivmm_add WORD PREFIX CANDIDATE...: adds to COMPREPLY the candidates that
 # start with WORD, each prefixed with PREFIX.
@@ -41,7 +41,7 @@ _minivmm_files() {
 _minivmm_value() {
 	local opt=$1 word=$2 prefix=$3 head item taps=() t
 	case $opt in
-	--kernel | --initrd | --stats | --api-socket | --pidfile)
+	--kernel | --initrd | --stats | --api-socket | --pidfile | --dump-dtb)
 		_minivmm_files "$word" "$prefix"
 		;;
 	--console)
@@ -99,7 +99,7 @@ _minivmm_value() {
 _minivmm_takes_value() {
 	case $1 in
 	--kernel | --initrd | --cmdline | --mem | --cpus | --disk | --net | --console | \
-		--memory-backend | --cpu-profile | --cpu-affinity | --api-socket | --pidfile | --seccomp)
+		--memory-backend | --cpu-profile | --cpu-affinity | --api-socket | --pidfile | --dump-dtb | --seccomp)
 		return 0
 		;;
 	esac

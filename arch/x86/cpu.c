@@ -57,6 +57,12 @@ int arch_vm_init(struct vm *vm)
 	return 0;
 }
 
+int arch_vcpus_ready(struct vm *vm)
+{
+	(void)vm; /* every x86 vCPU was set up as it was created */
+	return 0;
+}
+
 static int fetch_supported_cpuid(struct vm *vm)
 {
 	if (supported_cpuid)

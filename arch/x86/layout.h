@@ -34,6 +34,19 @@
 #define ARCH_ACPI_TABLES_ADDR 0xE0000ULL
 #define ARCH_ACPI_TABLES_SIZE (ARCH_HIGH_MEMORY_START - ARCH_ACPI_TABLES_ADDR)
 
+/* KVM capabilities the x86 set-up needs besides the generic ones (vmm/core/kvm.c). */
+#define ARCH_REQUIRED_KVM_CAPS(cap) cap(KVM_CAP_SET_TSS_ADDR), cap(KVM_CAP_EXT_CPUID), cap(KVM_CAP_PIT2)
+
+/* KVM_IRQ_LINE's irq for an interrupt line: the GSI itself. */
+static inline unsigned int arch_kvm_irq_line(unsigned int gsi)
+{
+	return gsi;
+}
+
+/* No device tree: boot_params, the MP table and ACPI describe the machine. */
+#define ARCH_HAS_DEVICE_TREE 0
+
+#define ARCH_RAM_BASE	     0x0ULL
 #define ARCH_MMIO_HOLE_START 0xC0000000ULL
 
 /* virtio-mmio: 4 KiB windows, one IOAPIC pin each (edge, via irqfd). */
@@ -41,6 +54,8 @@
 #define ARCH_VIRTIO_MMIO_SIZE 0x1000ULL
 #define ARCH_VIRTIO_MMIO_MAX  8
 #define ARCH_VIRTIO_IRQ_BASE  16 /* pins 16..23 */
+/* Each window is also named on the kernel command line (virtio_mmio.device=). */
+#define ARCH_VIRTIO_MMIO_ON_CMDLINE 1
 
 /*
  * PCI: memory BARs are placed in this window.  Slot 0 is the host bridge;
@@ -81,6 +96,8 @@ static inline int arch_pci_irq_pin(unsigned int pin)
 #define ARCH_IOAPIC_ADDR	   0xFEC00000ULL
 #define ARCH_LAPIC_ADDR		   0xFEE00000ULL
 #define ARCH_IOAPIC_PINS	   24
+/* Interrupt lines the resource allocator hands out: the I/O APIC's pins. */
+#define ARCH_IRQ_LINES ARCH_IOAPIC_PINS
 #define ARCH_KVM_IDENTITY_MAP_ADDR 0xFFFBC000ULL
 #define ARCH_KVM_TSS_ADDR	   0xFFFBD000ULL
 

@@ -23,49 +23,6 @@
 #define PTE_LARGE	 (1ULL << 7)
 #define IDENTITY_MAP_GIB 4
 
-/* Opened read-only: the open file may get a read lease (guest_mem_load). */
-static int map_file(const char *what, const char *path, struct guest_file *f)
-{
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	f->data = NULL;
-	f->len = 0;
-	f->fd = -1;
-	if (fd < 0) {
-		log_errno("%s %s", what, path);
-		return -1;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		log_error("%s %s: not a regular file", what, path);
-		close(fd);
-		return -1;
-	}
-	if (st.st_size == 0) {
-		log_error("%s %s: file is empty", what, path);
-		close(fd);
-		return -1;
-	}
-	f->len = (size_t)st.st_size;
-	f->data = mmap(NULL, f->len, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (f->data == MAP_FAILED) {
-		f->data = NULL;
-		close(fd);
-		log_errno("%s %s: mmap", what, path);
-		return -1;
-	}
-	f->fd = fd;
-	return 0;
-}
-
-static void unmap_file(struct guest_file *f)
-{
-	if (f->data)
-		munmap((void *)f->data, f->len);
-	if (f->fd >= 0)
-		close(f->fd);
-}
-
 /* Identity map of the first 4 GiB with 2 MiB pages: PML4, PDPT, 4 PDs. */
 static int write_page_tables(struct guest_mem *gm)
 {
@@ -175,14 +132,14 @@ int arch_load_kernel(struct vm *vm)
 
 	if (compat_append_cmdline(vm) < 0)
 		return -1;
-	if (map_file("--kernel", vm->cfg->kernel, &kernel) < 0)
+	if (guest_file_open("--kernel", vm->cfg->kernel, &kernel) < 0)
 		return -1;
 	if (x86_load_kernel(&vm->mem, &kernel, &k, err, sizeof(err)) < 0) {
 		log_error("--kernel %s: %s", vm->cfg->kernel, err);
 		goto out;
 	}
 	if (vm->cfg->initrd) {
-		if (map_file("--initrd", vm->cfg->initrd, &initrd) < 0)
+		if (guest_file_open("--initrd", vm->cfg->initrd, &initrd) < 0)
 			goto out;
 		if (x86_load_initrd(&vm->mem, &k, &initrd, &initrd_addr, err, sizeof(err)) < 0) {
 			log_error("--initrd %s: %s", vm->cfg->initrd, err);
@@ -222,7 +179,7 @@ int arch_load_kernel(struct vm *vm)
 	compat_note_kernel_format(vm, k.is_bzimage);
 	ret = 0;
 out:
-	unmap_file(&initrd);
-	unmap_file(&kernel);
+	guest_file_close(&initrd);
+	guest_file_close(&kernel);
 	return ret;
 }

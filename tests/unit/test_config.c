@@ -682,6 +682,9 @@ static const struct bad_case {
     {{"--kernel", "k", "--", "after"}, "unexpected argument 'after'"},
     {{"--kernel", "k", "--stats", "out.txt"}, "--stats=PATH"},
     {{"--kernel", "k", "-"}, "unexpected argument '-'"},
+    /* x86 guests have no device tree to dump (the unit tests run on x86 only). */
+    {{"--kernel", "k", "--dump-dtb", "x.dtb"}, "--dump-dtb: x86 guests are described by ACPI"},
+    {{"--kernel", "k", "--dump-dtb="}, "--dump-dtb: empty path"},
     /* Paths. */
     {{"--kernel", ""}, "--kernel: empty path"},
     {{"--kernel=", "--mem", "64M"}, "--kernel: empty path"},

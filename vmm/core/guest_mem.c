@@ -5,7 +5,10 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include "log.h"
 
 #define GIB	 (1ULL << 30)
 #define FOUR_GIB (4ULL << 30)
@@ -68,16 +71,23 @@ static void *guest_mem_map_memfd(uint64_t size, bool hugetlb, int *fd)
 int guest_mem_alloc(struct guest_mem *gm, uint64_t ram_size, uint64_t hole_start,
 		    enum guest_mem_backing backing, bool thp)
 {
+	return guest_mem_alloc_at(gm, ram_size, 0, hole_start, backing, thp);
+}
+
+int guest_mem_alloc_at(struct guest_mem *gm, uint64_t ram_size, uint64_t ram_base,
+		       uint64_t hole_start, enum guest_mem_backing backing, bool thp)
+{
 	void *mem;
 	uint64_t low;
 	int fd = -1;
 
 	memset(gm, 0, sizeof(*gm));
 	gm->fd = -1;
-	if (ram_size == 0 || hole_start == 0 || hole_start > FOUR_GIB)
+	if (ram_size == 0 || hole_start <= ram_base || hole_start > FOUR_GIB)
 		return -EINVAL;
 	if (backing == GUEST_MEM_HUGETLB &&
-	    (ram_size % GUEST_MEM_HUGETLB_PAGE || hole_start % GUEST_MEM_HUGETLB_PAGE))
+	    (ram_size % GUEST_MEM_HUGETLB_PAGE || ram_base % GUEST_MEM_HUGETLB_PAGE ||
+	     hole_start % GUEST_MEM_HUGETLB_PAGE))
 		return -EINVAL;
 	if (ram_size > SIZE_MAX)
 		return -ENOMEM;
@@ -101,8 +111,8 @@ int guest_mem_alloc(struct guest_mem *gm, uint64_t ram_size, uint64_t hole_start
 	gm->backing = backing;
 	gm->fd = fd;
 
-	low = ram_size < hole_start ? ram_size : hole_start;
-	guest_mem_add_region(gm, 0, low, mem);
+	low = ram_size < hole_start - ram_base ? ram_size : hole_start - ram_base;
+	guest_mem_add_region(gm, ram_base, low, mem);
 	if (ram_size > low) {
 		guest_mem_add_region(gm, FOUR_GIB, ram_size - low, (uint8_t *)mem + low);
 		gm->regions[1].fd_offset = low;
@@ -333,4 +343,47 @@ uint64_t guest_mem_privatise(struct guest_mem *gm)
 	}
 	gm->nr_file_maps = 0;
 	return bytes;
+}
+
+/* Opened read-only: the open file may get a read lease (guest_mem_load). */
+int guest_file_open(const char *what, const char *path, struct guest_file *f)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	f->data = NULL;
+	f->len = 0;
+	f->fd = -1;
+	if (fd < 0) {
+		log_errno("%s %s", what, path);
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		log_error("%s %s: not a regular file", what, path);
+		close(fd);
+		return -1;
+	}
+	if (st.st_size == 0) {
+		log_error("%s %s: file is empty", what, path);
+		close(fd);
+		return -1;
+	}
+	f->len = (size_t)st.st_size;
+	f->data = mmap(NULL, f->len, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (f->data == MAP_FAILED) {
+		f->data = NULL;
+		close(fd);
+		log_errno("%s %s: mmap", what, path);
+		return -1;
+	}
+	f->fd = fd;
+	return 0;
+}
+
+void guest_file_close(struct guest_file *f)
+{
+	if (f->data)
+		munmap((void *)f->data, f->len);
+	if (f->fd >= 0)
+		close(f->fd);
 }

@@ -61,6 +61,13 @@ struct guest_mem {
  */
 int guest_mem_alloc(struct guest_mem *gm, uint64_t ram_size, uint64_t hole_start,
 		    enum guest_mem_backing backing, bool thp);
+/*
+ * The same with RAM starting at ram_base (below hole_start) instead of 0:
+ * arm64 guests' RAM begins at 1 GiB (arch/arm64/layout.h); a hole_start of
+ * 4 GiB means none, the part above it following on.
+ */
+int guest_mem_alloc_at(struct guest_mem *gm, uint64_t ram_size, uint64_t ram_base,
+		       uint64_t hole_start, enum guest_mem_backing backing, bool thp);
 void guest_mem_free(struct guest_mem *gm);
 
 /* "anonymous", "memfd", "memfd (hugetlb)": for logs and --stats. */
@@ -88,6 +95,15 @@ struct guest_file {
 	size_t len;
 	int fd;
 };
+
+/*
+ * Open and map a non-empty regular file read-only (what names the option
+ * for errors, e.g. "--kernel"); the open descriptor may later carry a read
+ * lease (guest_mem_load).  0, or -1 after logging why.
+ */
+int guest_file_open(const char *what, const char *path, struct guest_file *f);
+/* Unmap and close what guest_file_open() opened (f may be half-filled). */
+void guest_file_close(struct guest_file *f);
 
 /*
  * Put bytes [offset, offset + filesz) of f at gpa and zeros up to memsz: an

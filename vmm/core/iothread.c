@@ -481,7 +481,7 @@ static bool iothread_poll_before_sleep(struct iothread *t)
 			goto hit;
 		if (t->poll_fn(t->poll_opaque, false))
 			goto hit;
-		__builtin_ia32_pause();
+		cpu_relax();
 		now = iothread_now_ns();
 	} while (!t->poll_ended && now - start < t->poll_ns);
 	if (t->poll_fn(t->poll_opaque, true) || iothread_completion_pending(t))

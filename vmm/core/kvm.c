@@ -13,14 +13,16 @@
 #include "log.h"
 #include "util.h"
 
-/* Capabilities minivmm cannot run without. */
+/* Capabilities minivmm cannot run without: its own, then the architecture's. */
+#define REQUIRED_CAP(cap) {cap, #cap}
 static const struct {
 	long cap;
 	const char *name;
 } required_caps[] = {
-    {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"},	    {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
-    {KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR"}, {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
-    {KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING"},   {KVM_CAP_PIT2, "KVM_CAP_PIT2"},
+    REQUIRED_CAP(KVM_CAP_IRQCHIP),
+    REQUIRED_CAP(KVM_CAP_USER_MEMORY),
+    REQUIRED_CAP(KVM_CAP_IRQ_ROUTING),
+    ARCH_REQUIRED_KVM_CAPS(REQUIRED_CAP),
 };
 
 int vm_check_extension(const struct vm *vm, long cap)
@@ -110,7 +112,7 @@ static int map_guest_memory(struct vm *vm)
 					 20));
 		return -1;
 	}
-	r = guest_mem_alloc(&vm->mem, vm->cfg->mem_size, ARCH_MMIO_HOLE_START,
+	r = guest_mem_alloc_at(&vm->mem, vm->cfg->mem_size, ARCH_RAM_BASE, ARCH_MMIO_HOLE_START,
 			    kvm_guest_mem_backing(vm->cfg->mem_backend), vm->cfg->hugepages);
 
 	if (r) {
@@ -181,7 +183,7 @@ void vm_destroy(struct vm *vm)
 
 int vm_set_irq(struct vm *vm, unsigned int gsi, int level)
 {
-	struct kvm_irq_level irq = {.irq = gsi, .level = level ? 1 : 0};
+	struct kvm_irq_level irq = {.irq = arch_kvm_irq_line(gsi), .level = level ? 1 : 0};
 
 	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0 ? -errno : 0;
 }

@@ -8,7 +8,7 @@
 #include "util.h"
 #include "vm.h"
 
-_Static_assert(ARCH_IOAPIC_PINS <= 32, "vm_resources.gsis holds one bit per IOAPIC pin");
+_Static_assert(ARCH_IRQ_LINES <= 32, "vm_resources.gsis holds one bit per interrupt line");
 _Static_assert(ARCH_VIRTIO_MMIO_MAX <= 32, "vm_resources.virtio_windows is a 32-bit mask");
 _Static_assert(ARCH_PCI_MAX_SLOTS <= 32, "vm_resources.pci_slots is a 32-bit mask");
 
@@ -24,7 +24,7 @@ void vm_resources_init(struct vm_resources *res)
 /* Every device gets a line of its own: refuse one that is already out. */
 static int resources_claim_gsi(struct vm_resources *res, unsigned int gsi)
 {
-	if (gsi >= ARCH_IOAPIC_PINS)
+	if (gsi >= ARCH_IRQ_LINES)
 		return -EINVAL;
 	if (res->gsis & BIT(gsi))
 		return -EBUSY;

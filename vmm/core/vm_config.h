@@ -134,6 +134,7 @@ struct vm_config {
 	bool acpi;		/* ACPI tables for the guest (default); false with --no-acpi */
 	const char *api_socket; /* --api-socket PATH: the control socket, or NULL */
 	const char *pidfile;	/* --pidfile PATH, or NULL */
+	const char *dump_dtb; /* --dump-dtb PATH (arm64: the device tree written there), or NULL */
 
 	/*
 	 * Backing store for disks[].path, nets[].tap and nets[].vhost_user, which are cut out of
