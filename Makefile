@@ -79,8 +79,9 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_TESTS := $(wildcard tests/unit/test_*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps test unit integration asan clean format guests guest-images run boot-test bench \
-	test-kvm test-arm64 repro-process-start fuzz fuzz-build install uninstall
+.PHONY: all deps test unit integration asan clean format guests guests-arm64 guest-images run \
+	boot-test bench \
+	test-kvm test-arm64 arm64 repro-process-start fuzz fuzz-build install uninstall
 
 ifeq ($(ARCH),arm64)
 # The arm64 VMM and its helper, side by side in the build directory (minivmm
@@ -131,9 +132,13 @@ unit: $(BUILD)/unit-tests
 guests:
 	$(MAKE) -C tests/guest
 
+# The arm64 test guests (docs/arm64.md), cross-compiled: aarch64-linux-gnu-gcc.
+guests-arm64:
+	$(MAKE) -C tests/guest/arm64
+
 # Unit tests (also under ASan/UBSan), a short run of each fuzz target, test
 # guests under KVM, the Linux boot test; one summary line at the end.
-test: minivmm guests $(BUILD)/unit-tests asan fuzz-build
+test: minivmm guests $(BUILD)/unit-tests asan fuzz-build arm64
 	tests/run-all $(BUILD)
 
 integration: minivmm guests
@@ -218,14 +223,18 @@ test-kvm: minivmm guests guest-images
 
 # The emulated arm64 host stage (docs/arm64.md): Debian's arm64 kernel under
 # QEMU/TCG with EL2 and a GICv3, its KVM running kvm_probe (the reference
-# arm64 KVM user, cross-compiled static here) and, when present at the
-# tree's root, minivmm-arm64 with the tests/guest/arm64 guests.
-# Hook: once the ARCH=arm64 build has a target, add minivmm-arm64 and the
-# arm64 guests to test-arm64's prerequisites.
+# arm64 KVM user, cross-compiled static here) and the arm64 minivmm
+# (build-arm64/minivmm) with the tests/guest/arm64 guests.  `make test` runs
+# it too (tests/run-all).
 tests/arm64-host/kvm_probe: tests/arm64-host/kvm_probe.c
 	aarch64-linux-gnu-gcc -std=c11 -D_GNU_SOURCE -static -O2 -Wall -Wextra -Werror -o $@ $<
 
-test-arm64: tests/arm64-host/kvm_probe
+# Everything the arm64 stage runs: the ARCH=arm64 build (in build-arm64/,
+# whatever BUILD this make has), its test guests, kvm_probe.
+arm64: tests/arm64-host/kvm_probe
+	$(MAKE) ARCH=arm64 BUILD=build-arm64 all
+
+test-arm64: arm64
 	tests/arm64-host/run
 
 bench: minivmm guests
@@ -245,8 +254,10 @@ format:
 	clang-format -i $(SRCS) $(ARCH_NEUTRAL_TEST_SRCS) $(wildcard */*.h */*/*.h) $(UNIT_SRCS)
 
 clean:
-	rm -rf build build-asan build-fuzz minivmm minivmm-asan minivmm-net-user
+	rm -rf build build-asan build-fuzz build-arm64 minivmm minivmm-asan minivmm-net-user \
+		tests/arm64-host/kvm_probe
 	$(MAKE) -C tests/guest clean
+	$(MAKE) -C tests/guest/arm64 clean
 
 -include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(NET_USER_SRCS:%.c=$(BUILD)/%.d) $(ARCH_NEUTRAL_TEST_OBJS:.o=.d) \
 	$(patsubst %.c,$(BUILD)/%.d,$(wildcard tests/fuzz/*.c))

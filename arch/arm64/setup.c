@@ -137,7 +137,7 @@ int arch_vcpus_ready(struct vm *vm)
 	char err[256];
 	int size;
 
-	if (arm64_vgic_finalize(vm) < 0 || describe_machine(vm, &m) < 0)
+	if (arm64_vgic_finalize(vm) < 0 || vm_irqchip_ready(vm) < 0 || describe_machine(vm, &m) < 0)
 		return -1;
 	if (!blob) {
 		log_error("no guest RAM for the device tree at 0x%llx",

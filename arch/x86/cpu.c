@@ -54,7 +54,7 @@ int arch_vm_init(struct vm *vm)
 		log_errno("KVM_CREATE_PIT2");
 		return -1;
 	}
-	return 0;
+	return vm_irqchip_ready(vm);
 }
 
 int arch_vcpus_ready(struct vm *vm)

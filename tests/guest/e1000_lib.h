@@ -13,8 +13,13 @@
 #include "../../devices/e1000/e1000.h"
 #include "net_frames.h"
 
-/* Rings and buffers live in RAM at a fixed address above the guest image. */
+/*
+ * Rings and buffers live in RAM at a fixed address above the guest image
+ * (the arm64 guests' RAM starts elsewhere: arm64/Makefile sets its own).
+ */
+#ifndef NIC_DMA_BASE
 #define NIC_DMA_BASE 0x1000000ULL
+#endif
 #define NIC_TX_DESCS 256
 #define NIC_RX_DESCS 256
 #define NIC_BUF_SIZE 2048

@@ -14,7 +14,10 @@
 #include "util.h"
 
 /* Capabilities minivmm cannot run without: its own, then the architecture's. */
-#define REQUIRED_CAP(cap) {cap, #cap}
+#define REQUIRED_CAP(cap)                                                                          \
+	{                                                                                          \
+		cap, #cap                                                                          \
+	}
 static const struct {
 	long cap;
 	const char *name;
@@ -113,7 +116,7 @@ static int map_guest_memory(struct vm *vm)
 		return -1;
 	}
 	r = guest_mem_alloc_at(&vm->mem, vm->cfg->mem_size, ARCH_RAM_BASE, ARCH_MMIO_HOLE_START,
-			    kvm_guest_mem_backing(vm->cfg->mem_backend), vm->cfg->hugepages);
+			       kvm_guest_mem_backing(vm->cfg->mem_backend), vm->cfg->hugepages);
 
 	if (r) {
 		log_error("--mem %llu MiB: cannot map %s guest memory: %s%s",
@@ -221,18 +224,47 @@ int vm_del_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, uint64_t datama
 	return ioeventfd_ioctl(vm, addr, len, datamatch, efd, KVM_IOEVENTFD_FLAG_DEASSIGN);
 }
 
-int vm_add_irqfd(struct vm *vm, unsigned int gsi, int efd, int resample_fd)
+static int irqfd_assign(struct vm *vm, unsigned int gsi, int efd, int resample_fd)
 {
 	struct kvm_irqfd irqfd = {
 	    .fd = efd,
 	    .gsi = gsi,
 	};
 
-	if (!vm->has_irqfd)
-		return -ENOSYS;
 	if (resample_fd >= 0) {
 		irqfd.flags = KVM_IRQFD_FLAG_RESAMPLE;
 		irqfd.resamplefd = resample_fd;
 	}
 	return ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
+}
+
+int vm_add_irqfd(struct vm *vm, unsigned int gsi, int efd, int resample_fd)
+{
+	if (!vm->has_irqfd)
+		return -ENOSYS;
+	if (vm->irqchip_ready)
+		return irqfd_assign(vm, gsi, efd, resample_fd);
+	/* KVM refuses irqfds (EAGAIN) until the interrupt controller is
+	 * initialised, which on arm64 waits for every vCPU: kept until then. */
+	if (vm->nr_deferred_irqfds >= VM_MAX_DEFERRED_IRQFDS)
+		return -ENOSPC;
+	vm->deferred_irqfds[vm->nr_deferred_irqfds++] =
+	    (struct vm_deferred_irqfd){.gsi = gsi, .efd = efd, .resample_fd = resample_fd};
+	return 0;
+}
+
+int vm_irqchip_ready(struct vm *vm)
+{
+	vm->irqchip_ready = true;
+	for (unsigned int i = 0; i < vm->nr_deferred_irqfds; i++) {
+		const struct vm_deferred_irqfd *d = &vm->deferred_irqfds[i];
+		int r = irqfd_assign(vm, d->gsi, d->efd, d->resample_fd);
+
+		if (r) {
+			log_error("KVM_IRQFD for line %u: %s", d->gsi, strerror(-r));
+			return -1;
+		}
+	}
+	vm->nr_deferred_irqfds = 0;
+	return 0;
 }

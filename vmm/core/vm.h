@@ -59,7 +59,8 @@ struct vm;
 struct pci_bus;
 struct kvm_trace;
 
-#define VM_MAX_STATS 32
+#define VM_MAX_STATS	       32
+#define VM_MAX_DEFERRED_IRQFDS 32
 
 struct json_object;
 
@@ -116,6 +117,14 @@ struct vm {
 	bool cpu_compat; /* the compat CPU profile is in force */
 	bool has_ioeventfd;
 	bool has_irqfd;
+
+	/* irqfds asked for before the interrupt controller could take them (vm_add_irqfd). */
+	bool irqchip_ready;
+	struct vm_deferred_irqfd {
+		unsigned int gsi;
+		int efd, resample_fd;
+	} deferred_irqfds[VM_MAX_DEFERRED_IRQFDS];
+	unsigned int nr_deferred_irqfds;
 };
 
 /* Assert (level=1) or deassert (0) interrupt line gsi (IOAPIC pin, PIC for < 16). */
@@ -137,6 +146,14 @@ int vm_del_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, uint64_t datama
  * 0 the line is level-triggered and KVM signals resample_fd on guest EOI.
  */
 int vm_add_irqfd(struct vm *vm, unsigned int gsi, int efd, int resample_fd);
+
+/*
+ * The interrupt controller takes irqfds from now on; those asked for
+ * earlier are registered now (the architecture calls this: x86 once its
+ * irqchip exists, arm64 once its vGIC is initialised after the vCPUs).
+ * 0, or -1 after logging why.
+ */
+int vm_irqchip_ready(struct vm *vm);
 
 /* Append " text" to the guest kernel command line (before the kernel is loaded). */
 int vm_cmdline_append(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

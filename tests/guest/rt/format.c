@@ -2,7 +2,8 @@
  * A small vsnprintf: %d %i %u %x %X %o %p %s %c %%, the length modifiers
  * l, ll, z, h, hh (ignored where irrelevant), flags '-' and '0', a field width.
  */
-#include "internal.h"
+/* <rt.h>, found through -I: the x86 runtime's, or the arm64 one's (arm64/Makefile). */
+#include <rt.h>
 
 struct out {
 	char *buf;

@@ -1,5 +1,6 @@
 /* The mem and str functions; gcc may emit calls to memset/memcpy/memmove/memcmp itself. */
-#include "internal.h"
+/* <rt.h>, found through -I: the x86 runtime's, or the arm64 one's (arm64/Makefile). */
+#include <rt.h>
 
 void *memset(void *dst, int c, size_t n)
 {

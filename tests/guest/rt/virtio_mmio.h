@@ -8,7 +8,8 @@
 #ifndef RT_VIRTIO_MMIO_H
 #define RT_VIRTIO_MMIO_H
 
-#include "rt.h"
+/* <rt.h>, found through -I: the x86 runtime's, or the arm64 one's (arm64/Makefile). */
+#include <rt.h>
 
 /* Registers (virtio 1.2 §4.2.2). */
 #define VMMIO_MAGIC		  0x000
