@@ -483,8 +483,9 @@ struct serial *serial_create_at(struct vm *vm, struct bus *bus, uint64_t port, u
 	pthread_mutex_init(&s->lock, NULL);
 	ret = bus_register(bus, port, SERIAL_NR_PORTS, serial_io, s, "serial");
 	if (ret < 0) {
-		log_error("serial: cannot register 0x%llx-0x%llx: error %d", (unsigned long long)port,
-			  (unsigned long long)port + SERIAL_NR_PORTS - 1, ret);
+		log_error("serial: cannot register 0x%llx-0x%llx: error %d",
+			  (unsigned long long)port, (unsigned long long)port + SERIAL_NR_PORTS - 1,
+			  ret);
 		pthread_mutex_destroy(&s->lock);
 		free(s);
 		return NULL;

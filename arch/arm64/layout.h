@@ -35,12 +35,12 @@ static inline unsigned int arch_kvm_irq_line(unsigned int spi)
 /* No hole: RAM runs on past 4 GiB (guest_mem lays the part above it out there). */
 #define ARCH_MMIO_HOLE_START 0x100000000ULL
 
-#define ARM64_GIC_DIST_BASE	   0x08000000ULL
-#define ARM64_GIC_DIST_SIZE	   0x10000ULL
-#define ARM64_GIC_CPU_IF_BASE	   0x08010000ULL
-#define ARM64_GIC_CPU_IF_SIZE	   0x2000ULL
-#define ARM64_GIC_REDIST_BASE	   0x080A0000ULL
-#define ARM64_GIC_REDIST_PER_CPU   0x20000ULL
+#define ARM64_GIC_DIST_BASE	 0x08000000ULL
+#define ARM64_GIC_DIST_SIZE	 0x10000ULL
+#define ARM64_GIC_CPU_IF_BASE	 0x08010000ULL
+#define ARM64_GIC_CPU_IF_SIZE	 0x2000ULL
+#define ARM64_GIC_REDIST_BASE	 0x080A0000ULL
+#define ARM64_GIC_REDIST_PER_CPU 0x20000ULL
 
 #define ARM64_UART_BASE	    0x09000000ULL
 #define ARM64_UART_SIZE	    0x1000ULL
@@ -74,8 +74,8 @@ static inline unsigned int arch_kvm_irq_line(unsigned int spi)
 #define ARCH_PCI_MMIO_SIZE     0x2EFF0000ULL
 #define ARM64_PCI_IO_MMIO_BASE 0x3EFF0000ULL
 #define ARM64_PCI_IO_MMIO_SIZE 0x10000ULL
-#define ARCH_PCI_ECAM_BASE    0x3F000000ULL
-#define ARCH_PCI_ECAM_SIZE    0x100000ULL
+#define ARCH_PCI_ECAM_BASE     0x3F000000ULL
+#define ARCH_PCI_ECAM_SIZE     0x100000ULL
 #define ARM64_PCI_INTX_SPI     4 /* SPIs 4..7 */
 #define ARCH_PCI_MAX_SLOTS     5
 #define ARCH_PCI_IO_BASE       0xC000

@@ -35,7 +35,8 @@
 #define ARCH_ACPI_TABLES_SIZE (ARCH_HIGH_MEMORY_START - ARCH_ACPI_TABLES_ADDR)
 
 /* KVM capabilities the x86 set-up needs besides the generic ones (vmm/core/kvm.c). */
-#define ARCH_REQUIRED_KVM_CAPS(cap) cap(KVM_CAP_SET_TSS_ADDR), cap(KVM_CAP_EXT_CPUID), cap(KVM_CAP_PIT2)
+#define ARCH_REQUIRED_KVM_CAPS(cap)                                                                \
+	cap(KVM_CAP_SET_TSS_ADDR), cap(KVM_CAP_EXT_CPUID), cap(KVM_CAP_PIT2)
 
 /* KVM_IRQ_LINE's irq for an interrupt line: the GSI itself. */
 static inline unsigned int arch_kvm_irq_line(unsigned int gsi)
@@ -93,11 +94,11 @@ static inline int arch_pci_irq_pin(unsigned int pin)
 #define ARCH_PCI_IO_BASE 0xC000
 #define ARCH_PCI_IO_SIZE 0x1000
 
-#define ARCH_IOAPIC_ADDR	   0xFEC00000ULL
-#define ARCH_LAPIC_ADDR		   0xFEE00000ULL
-#define ARCH_IOAPIC_PINS	   24
+#define ARCH_IOAPIC_ADDR 0xFEC00000ULL
+#define ARCH_LAPIC_ADDR	 0xFEE00000ULL
+#define ARCH_IOAPIC_PINS 24
 /* Interrupt lines the resource allocator hands out: the I/O APIC's pins. */
-#define ARCH_IRQ_LINES ARCH_IOAPIC_PINS
+#define ARCH_IRQ_LINES		   ARCH_IOAPIC_PINS
 #define ARCH_KVM_IDENTITY_MAP_ADDR 0xFFFBC000ULL
 #define ARCH_KVM_TSS_ADDR	   0xFFFBD000ULL
 

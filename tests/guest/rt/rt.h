@@ -36,43 +36,7 @@
 /* 32-bit write of code to the test-exit port; minivmm exits with code & 0xff. */
 __attribute__((noreturn)) void test_exit(uint32_t code);
 
-#define TEST_ASSERT(cond)                                                                          \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			rt_assert_failed(__FILE__, __LINE__, #cond);                               \
-	} while (0)
-
-/* Compares as uint64_t and prints both values when they differ. */
-#define TEST_ASSERT_EQ(a, b)                                                                       \
-	do {                                                                                       \
-		uint64_t a_ = (uint64_t)(a), b_ = (uint64_t)(b);                                   \
-		if (a_ != b_)                                                                      \
-			rt_assert_eq_failed(__FILE__, __LINE__, #a, #b, a_, b_);                   \
-	} while (0)
-
-__attribute__((noreturn)) void rt_assert_failed(const char *file, int line, const char *expr);
-__attribute__((noreturn)) void rt_assert_eq_failed(const char *file, int line, const char *a,
-						   const char *b, uint64_t va, uint64_t vb);
-
-/* ---- console (COM1, polled) ---- */
-
-int printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-int vprintf(const char *fmt, va_list ap);
-int snprintf(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
-/* One byte from COM1 (the host's console input), polled; -1 after timeout_ms. */
-int console_getc(uint64_t timeout_ms);
-void puts_raw(const char *s);
-
-/* ---- string helpers (the compiler may also emit calls to the mem* ones) ---- */
-
-void *memset(void *dst, int c, size_t n);
-void *memcpy(void *dst, const void *src, size_t n);
-void *memmove(void *dst, const void *src, size_t n);
-int memcmp(const void *a, const void *b, size_t n);
-size_t strlen(const char *s);
-int strcmp(const char *a, const char *b);
-int strncmp(const char *a, const char *b, size_t n);
+#include "rt_common.h"
 
 /* ---- port and MMIO accessors ---- */
 

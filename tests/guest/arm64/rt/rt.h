@@ -32,12 +32,12 @@
 #else
 #define RT_VIRTIO_MMIO_SIZE 0x1000ULL
 #endif
-#define RT_VIRTIO_SPI_BASE  16
-#define RT_PCI_ECAM_BASE    0x3F000000ULL
-#define RT_PCI_MMIO_BASE    0x10000000ULL
-#define RT_PCI_MMIO_END	    0x3EFF0000ULL
-#define RT_PCI_IO_BASE	    0xC000
-#define RT_PCI_IO_END	    0xD000
+#define RT_VIRTIO_SPI_BASE 16
+#define RT_PCI_ECAM_BASE   0x3F000000ULL
+#define RT_PCI_MMIO_BASE   0x10000000ULL
+#define RT_PCI_MMIO_END	   0x3EFF0000ULL
+#define RT_PCI_IO_BASE	   0xC000
+#define RT_PCI_IO_END	   0xD000
 #ifdef RT_QEMU_VIRT
 #define RT_PCI_INTX_SPI 3 /* QEMU's virt board starts its INTx lines one lower */
 #else
@@ -57,43 +57,8 @@
 /* 32-bit write of code to the test-exit register; minivmm exits with code & 0xff. */
 __attribute__((noreturn)) void test_exit(uint32_t code);
 
-#define TEST_ASSERT(cond)                                                                          \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			rt_assert_failed(__FILE__, __LINE__, #cond);                               \
-	} while (0)
-
-/* Compares as uint64_t and prints both values when they differ. */
-#define TEST_ASSERT_EQ(a, b)                                                                       \
-	do {                                                                                       \
-		uint64_t a_ = (uint64_t)(a), b_ = (uint64_t)(b);                                   \
-		if (a_ != b_)                                                                      \
-			rt_assert_eq_failed(__FILE__, __LINE__, #a, #b, a_, b_);                   \
-	} while (0)
-
-__attribute__((noreturn)) void rt_assert_failed(const char *file, int line, const char *expr);
-__attribute__((noreturn)) void rt_assert_eq_failed(const char *file, int line, const char *a,
-						   const char *b, uint64_t va, uint64_t vb);
-
-/* ---- console (the 16550, polled; a PL011 when built with RT_CONSOLE_PL011 for QEMU) ---- */
-
-int printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-int vprintf(const char *fmt, va_list ap);
-int snprintf(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
-/* One byte from the UART (the host's console input), polled; -1 after timeout_ms. */
-int console_getc(uint64_t timeout_ms);
-void puts_raw(const char *s);
-
-/* ---- string helpers (the compiler may also emit calls to the mem* ones) ---- */
-
-void *memset(void *dst, int c, size_t n);
-void *memcpy(void *dst, const void *src, size_t n);
-void *memmove(void *dst, const void *src, size_t n);
-int memcmp(const void *a, const void *b, size_t n);
-size_t strlen(const char *s);
-int strcmp(const char *a, const char *b);
-int strncmp(const char *a, const char *b, size_t n);
+/* Assertions, the console's printf family and string helpers, as on x86. */
+#include "../../rt/rt_common.h"
 
 /* ---- barriers ---- */
 
