@@ -8,6 +8,10 @@
 # VARIANT (e.g. `acpi`) adds kernel-VARIANT.config after kernel.config (its
 # lines win) and links OUT_DIR/vmlinux-VARIANT, bzImage-VARIANT and
 # kernel-VARIANT.full-config; the default kernel's files are left alone.
+# VARIANT `arm64` is another architecture: `make ARCH=arm64 tinyconfig` +
+# kernel-arm64.config alone (kernel.config is x86's), cross-compiled with
+# CROSS_COMPILE=aarch64-linux-gnu-, linked as OUT_DIR/Image-arm64,
+# vmlinux-arm64 and kernel-arm64.full-config.
 #
 # Cache: $MINIVMM_CACHE, else $XDG_CACHE_HOME/minivmm, else ~/.cache/minivmm.
 #   src-<pkgver>-<patch hash>[-VARIANT]/  unpacked, patched tree, built in place;
@@ -46,23 +50,45 @@ if [ -n "$variant" ]; then
 	suffix=-$variant
 fi
 
+# The kernel's architecture, its compiler prefix and its boot image.
+karch=x86_64
+cross=
+image=arch/x86/boot/bzImage
+if [ "$variant" = arm64 ]; then
+	fragments=("$here/kernel-arm64.config")
+	karch=arm64
+	cross=aarch64-linux-gnu-
+	image=arch/arm64/boot/Image
+	command -v "${cross}gcc" >/dev/null ||
+		die "${cross}gcc not found: install gcc-aarch64-linux-gnu (make deps)"
+fi
+image_name=${image##*/}
+
 [ -r "$tarball" ] || die "$tarball not found: install $pkg (make deps)"
 pkgver=$(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null) || die "$pkg is not installed (make deps)"
 
 patches=("$here"/patches/*.patch)
 [ -e "${patches[0]}" ] || patches=()
 patch_hash=$(cat /dev/null "${patches[@]}" | sha256sum | cut -c1-12)
-key=$( { echo "recipe $BUILD_RECIPE"; cat "${fragments[@]}" /dev/null "${patches[@]}"; } |
+# The architecture is named only when it is not x86, so the x86 keys stay as
+# they were.
+key=$( {
+	echo "recipe $BUILD_RECIPE"
+	[ "$karch" = x86_64 ] || echo "arch $karch cross $cross"
+	cat "${fragments[@]}" /dev/null "${patches[@]}"
+} |
 	sha256sum | cut -c1-16)
 src=$cache/src-$pkgver-$patch_hash$suffix
 result=$cache/kernel-$pkgver-$key
 
 link_outputs() {
 	mkdir -p "$out"
-	for f in vmlinux bzImage; do
+	for f in vmlinux "$image_name"; do
 		ln -sfn "$result/$f" "$out/$f$suffix"
 	done
 	[ -n "$variant" ] || ln -sfn "$result/gen_init_cpio" "$out/gen_init_cpio"
+	# A host tool: the arm64 initramfs needs no x86 kernel build.
+	[ "$variant" != arm64 ] || ln -sfn "$result/gen_init_cpio" "$out/gen_init_cpio-arm64"
 	ln -sfn "$result/config" "$out/kernel$suffix.full-config"
 }
 
@@ -76,7 +102,7 @@ mkdir -p "$cache"
 # One kernel build per tree at a time: two would fight over it.
 exec 9>"$cache/kernel$suffix.lock"
 if ! flock -n 9; then
-	echo "build-kernel: waiting for another kernel build ($cache/kernel.lock)"
+	echo "build-kernel: waiting for another kernel build ($cache/kernel$suffix.lock)"
 	flock 9
 fi
 if [ -f "$result/done" ]; then # built by whoever held the lock
@@ -98,7 +124,7 @@ if [ ! -f "$src/.minivmm-unpacked" ]; then
 fi
 
 kmake() {
-	make -C "$src" ARCH=x86_64 -s "$@"
+	make -C "$src" ARCH="$karch" ${cross:+CROSS_COMPILE="$cross"} -s "$@"
 }
 
 conflog=$cache/config-$key.log
@@ -143,7 +169,7 @@ done < <(last_settings "${fragments[@]}")
 [ "$bad" = 0 ] || exit 1
 
 log=$cache/build-$key.log
-echo "build-kernel: make -j$jobs vmlinux bzImage (a full build takes ~7 min on 2 cores); log: $log"
+echo "build-kernel: make -j$jobs vmlinux $image_name (a full build takes ~7 min on 2 cores); log: $log"
 # build_progress: make's output (kbuild's "  CC  FILE" lines) goes to fd 3,
 # the log; here, a line every KERNEL_PROGRESS_EVERY (default 100) compiled
 # files, or with KERNEL_VERBOSE=1 make's own output as it comes.
@@ -162,14 +188,15 @@ build_progress() {
 	done
 	echo "build-kernel: $n files compiled"
 }
-if ! make -C "$src" ARCH=x86_64 -j"$jobs" vmlinux bzImage 2>&1 | build_progress 3>"$log"; then
+if ! make -C "$src" ARCH="$karch" ${cross:+CROSS_COMPILE="$cross"} -j"$jobs" vmlinux "$image_name" 2>&1 |
+	build_progress 3>"$log"; then
 	tail -30 "$log" >&2
 	die "kernel build failed, full log: $log"
 fi
 
 rm -rf "$result.tmp"
 mkdir -p "$result.tmp"
-cp "$src/vmlinux" "$src/arch/x86/boot/bzImage" "$src/usr/gen_init_cpio" "$result.tmp/"
+cp "$src/vmlinux" "$src/$image" "$src/usr/gen_init_cpio" "$result.tmp/"
 cp "$src/.config" "$result.tmp/config"
 echo "$pkgver $key" >"$result.tmp/done"
 rm -rf "$result"

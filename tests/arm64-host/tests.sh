@@ -125,4 +125,40 @@ else
 		done
 	fi
 fi
+# The arm64 Linux guest (guest-images: make -C guest-images arm64), booted
+# with two vCPUs and a copy of the test disk; its /init runs the checks named
+# below and reports each as "MINIVMM-CHECK NAME PASS|FAIL DETAIL", then
+# MINIVMM-CHECKS-DONE, and powers off (status 0).  Each check is a line here;
+# one that never reports, a missing DONE or another status fails.
+linux_checks="serial-out cmdline smp exec-each-cpu memory disk-read disk-write"
+kernel=guest-images/out/Image-arm64
+initrd=guest-images/out/initramfs-arm64.cpio
+if [ -z "$vmm" ]; then
+	:
+elif [ ! -e "$kernel" ] || [ ! -e "$initrd" ]; then
+	fail "arm64-linux (no $kernel or $initrd: make -C guest-images arm64)"
+else
+	start=$(date +%s)
+	timeout 600 "$vmm" --kernel "$kernel" --initrd "$initrd" --mem 256M --cpus 2 \
+		--disk /tmp/arm64-host/fixtures/linux-disk.ext2 \
+		--cmdline "console=ttyS0 rodata=off panic=-1 minivmm.test=$(echo $linux_checks | tr ' ' ,) minivmm.cpus=2 minivmm.mem=256" \
+		</dev/null >"$out" 2>&1
+	rc=$?
+	took=$(($(date +%s) - start))
+	sed 's/^/    /' "$out"
+	for check in $linux_checks; do
+		line=$(grep -m1 "^MINIVMM-CHECK $check " "$out" | tr -d '\r')
+		case $line in
+		*" $check PASS"*) pass "arm64-linux-$check (${line#MINIVMM-CHECK $check PASS })" ;;
+		"") fail "arm64-linux-$check (never reported)" ;;
+		*) fail "arm64-linux-$check (${line#MINIVMM-CHECK $check })" ;;
+		esac
+	done
+	if [ "$rc" = 0 ] && grep -q '^MINIVMM-CHECKS-DONE' "$out"; then
+		pass "arm64-linux-poweroff (checks done, minivmm exited 0 after $took s)"
+	else
+		fail "arm64-linux-poweroff (minivmm exited $rc after $took s$(grep -q '^MINIVMM-CHECKS-DONE' "$out" || echo ', checks not done'))"
+	fi
+fi
+
 [ "$failures" = 0 ]
