@@ -127,7 +127,10 @@ struct vm {
 	unsigned int nr_deferred_irqfds;
 };
 
-/* Assert (level=1) or deassert (0) interrupt line gsi (IOAPIC pin, PIC for < 16). */
+/*
+ * Assert (level=1) or deassert (0) interrupt line gsi: on x86 an IOAPIC pin
+ * (the PIC's too below 16), on arm64 an SPI number.
+ */
 int vm_set_irq(struct vm *vm, unsigned int gsi, int level);
 
 /* Pulse an edge-triggered line: raise then lower. */
