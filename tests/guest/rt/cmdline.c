@@ -3,7 +3,6 @@
 
 #define BP_CMD_LINE_PTR	    0x228
 #define BP_EXT_CMD_LINE_PTR 0x0c8 /* high 32 bits, Linux boot protocol 2.12+ */
-#define CMDLINE_MAX	    4096
 
 static const uint8_t *bp;
 static const char *cmd = "";
@@ -18,7 +17,7 @@ void rt_cmdline_init(const void *boot_params_ptr)
 	ptr = *(const uint32_t *)(bp + BP_CMD_LINE_PTR) |
 	      ((uint64_t) * (const uint32_t *)(bp + BP_EXT_CMD_LINE_PTR) << 32);
 	/* Only trust a pointer into the identity-mapped 4 GiB. */
-	if (ptr && ptr < (1ULL << 32) - CMDLINE_MAX)
+	if (ptr && ptr < (1ULL << 32) - RT_CMDLINE_MAX)
 		cmd = (const char *)ptr;
 }
 
@@ -49,163 +48,6 @@ bool e820_covers(uint64_t base, uint64_t end)
 const char *cmdline(void)
 {
 	return cmd;
-}
-
-static bool is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n';
-}
-
-/* Calls fn for each whitespace-separated word (no quoting; test guests don't need it). */
-static void for_each_word(void (*fn)(const char *w, size_t n, void *ctx), void *ctx)
-{
-	const char *p = cmd;
-	const char *end = cmd + CMDLINE_MAX;
-
-	while (p < end && *p) {
-		const char *w;
-
-		while (p < end && is_space(*p))
-			p++;
-		w = p;
-		while (p < end && *p && !is_space(*p))
-			p++;
-		if (p > w)
-			fn(w, (size_t)(p - w), ctx);
-	}
-}
-
-struct get_ctx {
-	const char *key;
-	size_t key_len;
-	const char *val;
-	size_t val_len;
-	bool found;
-};
-
-static void match_key(const char *w, size_t n, void *p)
-{
-	struct get_ctx *g = p;
-
-	if (n < g->key_len || strncmp(w, g->key, g->key_len))
-		return;
-	if (n == g->key_len) {
-		g->found = true;
-		g->val = w + n;
-		g->val_len = 0;
-	} else if (w[g->key_len] == '=') {
-		g->found = true;
-		g->val = w + g->key_len + 1;
-		g->val_len = n - g->key_len - 1;
-	}
-}
-
-int cmdline_get(const char *key, char *buf, size_t size)
-{
-	struct get_ctx g = {.key = key, .key_len = strlen(key)};
-
-	for_each_word(match_key, &g);
-	if (!g.found)
-		return -1;
-	if (size) {
-		size_t n = g.val_len < size - 1 ? g.val_len : size - 1;
-
-		memcpy(buf, g.val, n);
-		buf[n] = '\0';
-	}
-	return (int)g.val_len;
-}
-
-int digit_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return 99;
-}
-
-/* Decimal or 0x-hex; false on no digits or overflow. */
-static bool parse_number(const char *s, uint64_t *val, const char **end)
-{
-	unsigned int base = 10;
-	uint64_t v = 0;
-	const char *p = s;
-
-	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
-		base = 16;
-		p += 2;
-	}
-	if (digit_value(*p) >= (int)base)
-		return false;
-	for (int d; (d = digit_value(*p)) < (int)base; p++) {
-		if (v > (UINT64_MAX - (uint64_t)d) / base)
-			return false;
-		v = v * base + (uint64_t)d;
-	}
-	*val = v;
-	*end = p;
-	return true;
-}
-
-bool parse_size(const char *s, uint64_t *val, const char **end)
-{
-	uint64_t v;
-	unsigned int shift = 0;
-	const char *p;
-
-	if (!parse_number(s, &v, &p))
-		return false;
-	switch (*p) {
-	case 'G':
-	case 'g':
-		shift = 30;
-		p++;
-		break;
-	case 'M':
-	case 'm':
-		shift = 20;
-		p++;
-		break;
-	case 'K':
-	case 'k':
-		shift = 10;
-		p++;
-		break;
-	}
-	if (shift && v > (UINT64_MAX >> shift))
-		return false;
-	*val = v << shift;
-	*end = p;
-	return true;
-}
-
-bool cmdline_get_u64(const char *key, uint64_t *val)
-{
-	char buf[32];
-	const char *end;
-	int n = cmdline_get(key, buf, sizeof(buf));
-
-	if (n <= 0 || n >= (int)sizeof(buf))
-		return false;
-	return parse_number(buf, val, &end) && *end == '\0';
-}
-
-bool cmdline_get_u64_in(const char *key, uint64_t min, uint64_t max, uint64_t *val)
-{
-	uint64_t n;
-
-	if (cmdline_get(key, NULL, 0) < 0)
-		return true;
-	if (!cmdline_get_u64(key, &n) || n < min || n > max) {
-		printf("bench: %s must be a number from %lu to %lu\n", key, (unsigned long)min,
-		       (unsigned long)max);
-		return false;
-	}
-	*val = n;
-	return true;
 }
 
 struct virtio_ctx {
@@ -264,7 +106,7 @@ int cmdline_virtio_mmio(struct virtio_mmio_dev *devs, int max, int *malformed)
 {
 	struct virtio_ctx v = {.devs = devs, .max = max};
 
-	for_each_word(match_virtio, &v);
+	cmdline_for_each_word(match_virtio, &v);
 	if (malformed)
 		*malformed = v.malformed;
 	return v.found;

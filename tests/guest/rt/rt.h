@@ -234,20 +234,6 @@ const void *boot_params(void);
 /* Does one usable (type 1) range of the e820 map in boot_params hold [base, end)? */
 bool e820_covers(uint64_t base, uint64_t end);
 const char *cmdline(void);
-/*
- * The value of the last `key=value` word on the command line, copied to buf
- * (NUL-terminated, truncated to size).  Returns the value's full length, or
- * -1 if the key is absent.  A bare `key` word has the empty value.
- */
-int cmdline_get(const char *key, char *buf, size_t size);
-/* Parses the value as a number (decimal, or hex with 0x); false if absent or malformed. */
-bool cmdline_get_u64(const char *key, uint64_t *val);
-/*
- * For the benchmark guests' options: key=N within [min, max] into *val; an
- * absent key leaves *val as it is.  False, after printing "bench: KEY must
- * be a number from MIN to MAX", if the key is there but is not such a number.
- */
-bool cmdline_get_u64_in(const char *key, uint64_t min, uint64_t max, uint64_t *val);
 
 struct virtio_mmio_dev {
 	uint64_t size;
@@ -261,10 +247,6 @@ struct virtio_mmio_dev {
  * NULL) counts the entries that were skipped.
  */
 int cmdline_virtio_mmio(struct virtio_mmio_dev *devs, int max, int *malformed);
-/* Linux's memparse: number with optional K/M/G suffix; *end points past it. */
-bool parse_size(const char *s, uint64_t *val, const char **end);
-/* The value of a hex digit (either case); 99, more than any base, for other characters. */
-int digit_value(char c);
 
 /* ---- PCI configuration mechanism #1, bus 0, function 0 (port I/O) ---- */
 

@@ -174,18 +174,6 @@ void delay_us(uint64_t us);
 const void *fdt_blob(void);
 /* /chosen/bootargs, "" if absent. */
 const char *cmdline(void);
-/*
- * The value of the last `key=value` word on the command line, copied to buf
- * (NUL-terminated, truncated to size).  Returns the value's full length, or
- * -1 if the key is absent.  A bare `key` word has the empty value.
- */
-int cmdline_get(const char *key, char *buf, size_t size);
-/* Parses the value as a number (decimal, or hex with 0x); false if absent or malformed. */
-bool cmdline_get_u64(const char *key, uint64_t *val);
-/* key=N within [min, max] into *val; an absent key leaves *val.  False (with a message) if bad. */
-bool cmdline_get_u64_in(const char *key, uint64_t min, uint64_t max, uint64_t *val);
-/* The value of a hex digit (either case); 99, more than any base, for other characters. */
-int digit_value(char c);
 
 struct virtio_mmio_dev {
 	uint64_t size;
