@@ -123,28 +123,93 @@ else
 				--disk "$img,engine=$engine" --cmdline "test.sectors=$blk_sectors"
 			cp "$img" "$results/blk-$engine.img" || fail "arm64-guest-virtio-blk-$engine (cannot hand the image back)"
 		done
+		# The NICs: net_peer (tests/arm64-host/net_peer.c, this machine's
+		# frames.py) makes the tap, checks the guest's frames on it byte for
+		# byte and sends the guest its frames once it is ready for them; the
+		# guest checks those.  Each NIC on a tap of its own.
+		# run_nic NAME TAP NTX NRX READY RECEIVED MINIVMM-ARGS...
+		run_nic() {
+			name=$1 tap=$2 ntx=$3 nrx=$4 ready=$5 received=$6
+			shift 6
+			if [ ! -x tests/arm64-host/net_peer ]; then
+				fail "arm64-guest-$name (no tests/arm64-host/net_peer: make arm64)"
+				return
+			fi
+			start=$(date +%s)
+			tests/arm64-host/net_peer "$tap" "$nic_mac" "$ntx" "$nrx" "$ready" "$guest_timeout" \
+				-- "$vmm" "$@" </dev/null >"$out" 2>&1
+			rc=$?
+			took=$(($(date +%s) - start))
+			sed 's/^/    /' "$out"
+			if [ "$rc" = 0 ] && grep -qF "$received" "$out"; then
+				pass "arm64-guest-$name ($took s: $ntx frames from the guest and $nrx to it, byte for byte)"
+			else
+				fail "arm64-guest-$name (after $took s: $(grep '^net_peer: ' "$out" | tr '\n' ' '))"
+			fi
+		}
+		nic_mac=02:6d:76:00:00:0a
+		for mrg in 0 1; do
+			run_nic "virtio-net-mrg$mrg" mvvnet$mrg 40 24 "virtio-net: ready for rx" \
+				"virtio-net: received 24 frames ok" --kernel $g/virtio_net.elf \
+				--net "mvvnet$mrg,model=virtio,mac=$nic_mac" \
+				--cmdline "console=ttyS0 vnet.tx=40 vnet.rx=24 vnet.mrg=$mrg vnet.mac=$nic_mac"
+		done
+		run_nic e1000 mve1000 40 24 "e1000: ready for rx" "e1000: received 24 frames ok" \
+			--kernel $g/e1000.elf --net "mve1000,model=e1000,mac=$nic_mac" \
+			--cmdline "console=ttyS0 e1000.tx=40 e1000.rx=24 e1000.mac=$nic_mac"
 	fi
 fi
 # The arm64 Linux guest (guest-images: make -C guest-images arm64), booted
-# with two vCPUs and a copy of the test disk; its /init runs the checks named
-# below and reports each as "MINIVMM-CHECK NAME PASS|FAIL DETAIL", then
-# MINIVMM-CHECKS-DONE, and powers off (status 0).  Each check is a line here;
-# one that never reports, a missing DONE or another status fails.
+# with two vCPUs, a copy of the test disk and both NICs; its /init runs the
+# checks named below and reports each as "MINIVMM-CHECK NAME PASS|FAIL
+# DETAIL", then MINIVMM-CHECKS-DONE, and powers off (status 0).  Each check
+# is a line here; one that never reports, a missing DONE or another status
+# fails.  The NICs as in the x86 boot test (tests/boot-test.d/60-net.sh): a
+# tap each, which minivmm makes and addresses (ip=), this machine's busybox
+# httpd serving a random file whose md5sum the guest is told, and a busybox
+# nc per NIC storing what the guest uploads, compared here after it exits.
+# (This machine is the test's own: no network namespace is needed.)
 linux_checks="serial-out cmdline smp exec-each-cpu memory disk-read disk-write"
+linux_checks="$linux_checks virtio-net-link virtio-net-ping virtio-net-download virtio-net-upload"
+linux_checks="$linux_checks virtio-net-mq e1000-link e1000-ping e1000-download e1000-upload"
 kernel=guest-images/out/Image-arm64
 initrd=guest-images/out/initramfs-arm64.cpio
+www=/tmp/arm64-host/www
 if [ -z "$vmm" ]; then
 	:
 elif [ ! -e "$kernel" ] || [ ! -e "$initrd" ]; then
 	fail "arm64-linux (no $kernel or $initrd: make -C guest-images arm64)"
 else
+	mkdir -p $www
+	head -c 262144 /dev/urandom >$www/netcheck.bin
+	net_md5=$(md5sum <$www/netcheck.bin)
+	net_md5=${net_md5%% *}
+	busybox httpd -f -p 8080 -h $www </dev/null >/dev/null 2>&1 &
+	net_pids=$!
+	for port in 9001 9002; do
+		busybox nc -l -p $port -e sh -c "exec cat >/tmp/arm64-host/upload-$port.bin" \
+			</dev/null >/dev/null 2>&1 &
+		net_pids="$net_pids $!"
+	done
+	vnet_mac=02:6d:76:4e:00:01
+	e1000_mac=02:6d:76:4e:00:02
+	guest_net="minivmm.net_http_port=8080 minivmm.net_file=/netcheck.bin minivmm.net_md5=$net_md5"
+	guest_net="$guest_net minivmm.virtio_net_mac=$vnet_mac minivmm.virtio_net_ip=10.0.2.2/24"
+	guest_net="$guest_net minivmm.virtio_net_host=10.0.2.1 minivmm.virtio_net_upload_port=9001"
+	guest_net="$guest_net minivmm.virtio_net_queues=2"
+	guest_net="$guest_net minivmm.e1000_mac=$e1000_mac minivmm.e1000_ip=10.0.3.2/24"
+	guest_net="$guest_net minivmm.e1000_host=10.0.3.1 minivmm.e1000_upload_port=9002"
 	start=$(date +%s)
 	timeout 600 "$vmm" --kernel "$kernel" --initrd "$initrd" --mem 256M --cpus 2 \
 		--disk /tmp/arm64-host/fixtures/linux-disk.ext2 \
-		--cmdline "console=ttyS0 rodata=off panic=-1 minivmm.test=$(echo $linux_checks | tr ' ' ,) minivmm.cpus=2 minivmm.mem=256" \
+		--net "mvtap0,model=virtio,mac=$vnet_mac,queues=2,ip=10.0.2.1/24" \
+		--net "mvtap1,model=e1000,mac=$e1000_mac,ip=10.0.3.1/24" \
+		--cmdline "console=ttyS0 rodata=off panic=-1 minivmm.test=$(echo $linux_checks | tr ' ' ,) minivmm.cpus=2 minivmm.mem=256 $guest_net" \
 		</dev/null >"$out" 2>&1
 	rc=$?
 	took=$(($(date +%s) - start))
+	# shellcheck disable=SC2086 # a list of pids
+	kill $net_pids 2>/dev/null
 	sed 's/^/    /' "$out"
 	for check in $linux_checks; do
 		line=$(grep -m1 "^MINIVMM-CHECK $check " "$out" | tr -d '\r')
@@ -153,6 +218,17 @@ else
 		"") fail "arm64-linux-$check (never reported)" ;;
 		*) fail "arm64-linux-$check (${line#MINIVMM-CHECK $check })" ;;
 		esac
+	done
+	for port in 9001 9002; do
+		nic=virtio-net
+		[ $port = 9002 ] && nic=e1000
+		got=$(md5sum </tmp/arm64-host/upload-$port.bin 2>/dev/null)
+		got=${got%% *}
+		if [ "$got" = "$net_md5" ]; then
+			pass "arm64-linux-$nic-host-upload (the host received $(wc -c </tmp/arm64-host/upload-$port.bin) bytes, md5 matches)"
+		else
+			fail "arm64-linux-$nic-host-upload (upload ${got:+has md5 $got, expected $net_md5}${got:-missing})"
+		fi
 	done
 	if [ "$rc" = 0 ] && grep -q '^MINIVMM-CHECKS-DONE' "$out"; then
 		pass "arm64-linux-poweroff (checks done, minivmm exited 0 after $took s)"
