@@ -226,14 +226,14 @@ test-kvm: minivmm guests guest-images
 # arm64 KVM user, cross-compiled static here) and the arm64 minivmm
 # (build-arm64/minivmm) with the tests/guest/arm64 guests.  `make test` runs
 # it too (tests/run-all); tests/arm64-host/run makes `arm64` first.
-tests/arm64-host/kvm_probe tests/arm64-host/net_peer: %: %.c
+tests/arm64-host/kvm_probe tests/arm64-host/guest_peer: %: %.c
 	aarch64-linux-gnu-gcc -std=c11 -D_GNU_SOURCE -static -O2 -Wall -Wextra -Werror -o $@ $<
 
 # Everything the arm64 stage runs: the ARCH=arm64 build (in build-arm64/,
 # whatever BUILD this make has), its test guests, kvm_probe, and the arm64
 # Linux guest (guest-images: its kernel takes ~10 min to build the first time)
 # with the test disk.
-arm64: tests/arm64-host/kvm_probe tests/arm64-host/net_peer
+arm64: tests/arm64-host/kvm_probe tests/arm64-host/guest_peer
 	$(MAKE) ARCH=arm64 BUILD=build-arm64 all
 	$(MAKE) -C guest-images arm64 out/test-disk.ext2
 

@@ -123,28 +123,28 @@ else
 				--disk "$img,engine=$engine" --cmdline "test.sectors=$blk_sectors"
 			cp "$img" "$results/blk-$engine.img" || fail "arm64-guest-virtio-blk-$engine (cannot hand the image back)"
 		done
-		# The NICs: net_peer (tests/arm64-host/net_peer.c, this machine's
-		# frames.py) makes the tap, checks the guest's frames on it byte for
-		# byte and sends the guest its frames once it is ready for them; the
-		# guest checks those.  Each NIC on a tap of its own.
+		# The NICs: guest_peer --frames (tests/arm64-host/guest_peer.c, this
+		# machine's frames.py) makes the tap, checks the guest's frames on it
+		# byte for byte and sends the guest its frames once it is ready for
+		# them; the guest checks those.  Each NIC on a tap of its own.
 		# run_nic NAME TAP NTX NRX READY RECEIVED MINIVMM-ARGS...
 		run_nic() {
 			name=$1 tap=$2 ntx=$3 nrx=$4 ready=$5 received=$6
 			shift 6
-			if [ ! -x tests/arm64-host/net_peer ]; then
-				fail "arm64-guest-$name (no tests/arm64-host/net_peer: make arm64)"
+			if [ ! -x tests/arm64-host/guest_peer ]; then
+				fail "arm64-guest-$name (no tests/arm64-host/guest_peer: make arm64)"
 				return
 			fi
 			start=$(date +%s)
-			tests/arm64-host/net_peer "$tap" "$nic_mac" "$ntx" "$nrx" "$ready" "$guest_timeout" \
-				-- "$vmm" "$@" </dev/null >"$out" 2>&1
+			tests/arm64-host/guest_peer --frames "$tap" "$nic_mac" "$ntx" "$nrx" "$ready" \
+				--timeout "$guest_timeout" -- "$vmm" "$@" </dev/null >"$out" 2>&1
 			rc=$?
 			took=$(($(date +%s) - start))
 			sed 's/^/    /' "$out"
 			if [ "$rc" = 0 ] && grep -qF "$received" "$out"; then
 				pass "arm64-guest-$name ($took s: $ntx frames from the guest and $nrx to it, byte for byte)"
 			else
-				fail "arm64-guest-$name (after $took s: $(grep '^net_peer: ' "$out" | tr '\n' ' '))"
+				fail "arm64-guest-$name (after $took s: $(grep '^guest_peer: ' "$out" | tr '\n' ' '))"
 			fi
 		}
 		nic_mac=02:6d:76:00:00:0a
@@ -168,8 +168,10 @@ fi
 # tap each, which minivmm makes and addresses (ip=), this machine's busybox
 # httpd serving a random file whose md5sum the guest is told, and a busybox
 # nc per NIC storing what the guest uploads, compared here after it exits.
-# (This machine is the test's own: no network namespace is needed.)
-linux_checks="serial-out cmdline smp exec-each-cpu memory disk-read disk-write"
+# (This machine is the test's own: no network namespace is needed.)  The
+# console's input as in the x86 boot test: guest_peer --type answers the
+# guest's MINIVMM-READY-FOR-INPUT with a token, which the guest reads back.
+linux_checks="serial-out cmdline serial-in smp exec-each-cpu memory disk-read disk-write"
 linux_checks="$linux_checks virtio-net-link virtio-net-ping virtio-net-download virtio-net-upload"
 linux_checks="$linux_checks virtio-net-mq e1000-link e1000-ping e1000-download e1000-upload"
 kernel=guest-images/out/Image-arm64
@@ -199,14 +201,17 @@ else
 	guest_net="$guest_net minivmm.virtio_net_queues=2"
 	guest_net="$guest_net minivmm.e1000_mac=$e1000_mac minivmm.e1000_ip=10.0.3.2/24"
 	guest_net="$guest_net minivmm.e1000_host=10.0.3.1 minivmm.e1000_upload_port=9002"
+	token=arm64-$$-$(date +%s)
 	start=$(date +%s)
-	timeout 600 "$vmm" --kernel "$kernel" --initrd "$initrd" --mem 256M --cpus 2 \
+	tests/arm64-host/guest_peer --type MINIVMM-READY-FOR-INPUT "$token" --timeout 600 -- \
+		"$vmm" --kernel "$kernel" --initrd "$initrd" --mem 256M --cpus 2 \
 		--disk /tmp/arm64-host/fixtures/linux-disk.ext2 \
 		--net "mvtap0,model=virtio,mac=$vnet_mac,queues=2,ip=10.0.2.1/24" \
 		--net "mvtap1,model=e1000,mac=$e1000_mac,ip=10.0.3.1/24" \
-		--cmdline "console=ttyS0 rodata=off panic=-1 minivmm.test=$(echo $linux_checks | tr ' ' ,) minivmm.cpus=2 minivmm.mem=256 $guest_net" \
+		--cmdline "console=ttyS0 rodata=off panic=-1 minivmm.test=$(echo $linux_checks | tr ' ' ,) minivmm.token=$token minivmm.cpus=2 minivmm.mem=256 $guest_net" \
 		</dev/null >"$out" 2>&1
-	rc=$?
+	# minivmm's own status: guest_peer's also says whether the token was typed.
+	rc=$(sed -n 's/^guest_peer: command exited //p' "$out")
 	took=$(($(date +%s) - start))
 	# shellcheck disable=SC2086 # a list of pids
 	kill $net_pids 2>/dev/null
@@ -233,7 +238,7 @@ else
 	if [ "$rc" = 0 ] && grep -q '^MINIVMM-CHECKS-DONE' "$out"; then
 		pass "arm64-linux-poweroff (checks done, minivmm exited 0 after $took s)"
 	else
-		fail "arm64-linux-poweroff (minivmm exited $rc after $took s$(grep -q '^MINIVMM-CHECKS-DONE' "$out" || echo ', checks not done'))"
+		fail "arm64-linux-poweroff (minivmm exited ${rc:-abnormally} after $took s$(grep -q '^MINIVMM-CHECKS-DONE' "$out" || echo ', checks not done'))"
 	fi
 fi
 
