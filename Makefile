@@ -224,8 +224,9 @@ test-kvm: minivmm guests guest-images
 # The emulated arm64 host stage (docs/arm64.md): Debian's arm64 kernel under
 # QEMU/TCG with EL2 and a GICv3, its KVM running kvm_probe (the reference
 # arm64 KVM user, cross-compiled static here) and the arm64 minivmm
-# (build-arm64/minivmm) with the tests/guest/arm64 guests.  `make test` runs
-# it too (tests/run-all); tests/arm64-host/run makes `arm64` first.
+# (build-arm64/minivmm) with the tests/guest/arm64 guests, on a board with a
+# GICv3 and again with a GICv2 (minivmm's fallback).  `make test` runs both
+# too (tests/run-all); tests/arm64-host/run makes `arm64` first.
 tests/arm64-host/kvm_probe tests/arm64-host/guest_peer: %: %.c
 	aarch64-linux-gnu-gcc -std=c11 -D_GNU_SOURCE -static -O2 -Wall -Wextra -Werror -o $@ $<
 
@@ -239,6 +240,7 @@ arm64: tests/arm64-host/kvm_probe tests/arm64-host/guest_peer
 
 test-arm64: arm64
 	tests/arm64-host/run
+	ARM64_HOST_GIC=2 tests/arm64-host/run
 
 bench: minivmm guests
 

@@ -6,7 +6,9 @@
  *   open /dev/kvm, KVM_CREATE_VM, one memory slot of guest RAM,
  *   KVM_CREATE_VCPU, KVM_ARM_PREFERRED_TARGET + KVM_ARM_VCPU_INIT with PSCI 0.2,
  *   an in-kernel GICv3 (KVM_CREATE_DEVICE, distributor and redistributor
- *   addresses, KVM_DEV_ARM_VGIC_CTRL_INIT), the PC set with KVM_SET_ONE_REG,
+ *   addresses, KVM_DEV_ARM_VGIC_CTRL_INIT) or, where KVM has none (ENODEV:
+ *   the host's GIC is a v2), a GICv2 (distributor and CPU interface), the
+ *   PC set with KVM_SET_ONE_REG,
  *   then KVM_RUN on eight instructions that write a word to unbacked MMIO
  *   (one KVM_EXIT_MMIO) and call PSCI SYSTEM_OFF with "hvc #0" (one
  *   KVM_EXIT_SYSTEM_EVENT of type SHUTDOWN).
@@ -33,6 +35,7 @@
 /* The same map as minivmm's arm64 board (arch/arm64/layout.h). */
 #define GIC_DIST_BASE	0x08000000ULL
 #define GIC_REDIST_BASE 0x080A0000ULL
+#define GIC_CPU_IF_BASE 0x08010000ULL /* GICv2 only */
 #define PROBE_MMIO_ADDR 0x09010000ULL /* no memory slot here: every access exits */
 #define RAM_BASE	0x40000000ULL
 #define RAM_SIZE	0x10000ULL
@@ -86,14 +89,45 @@ static int set_device_attr(int dev, uint32_t group, uint64_t attr, const void *v
 	return ioctl(dev, KVM_SET_DEVICE_ATTR, &a);
 }
 
-static int create_vgic_v3(int vm)
+/* After every vCPU exists: the redistributors (v3) and CPU interfaces are per vCPU. */
+static int init_vgic(int dev)
+{
+	if (set_device_attr(dev, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, NULL) < 0)
+		return fail("KVM_DEV_ARM_VGIC_CTRL_INIT");
+	pass("KVM_DEV_ARM_VGIC_CTRL_INIT");
+	return 0;
+}
+
+/* A vGICv2, where the host's GIC is a v2 and KVM has no vGICv3 (ENODEV). */
+static int create_vgic_v2(int vm)
+{
+	struct kvm_create_device create = {.type = KVM_DEV_TYPE_ARM_VGIC_V2};
+	uint64_t dist = GIC_DIST_BASE, cpu_if = GIC_CPU_IF_BASE;
+
+	if (ioctl(vm, KVM_CREATE_DEVICE, &create) < 0)
+		return fail("KVM_CREATE_DEVICE (KVM_DEV_TYPE_ARM_VGIC_V2)");
+	pass("KVM_CREATE_DEVICE: vGICv2 (no vGICv3 on this host)");
+	if (set_device_attr(create.fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_DIST,
+			    &dist) < 0)
+		return fail("vGICv2 distributor address 0x08000000");
+	if (set_device_attr(create.fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_CPU,
+			    &cpu_if) < 0)
+		return fail("vGICv2 CPU interface address 0x08010000");
+	pass("vGICv2 distributor at 0x08000000, CPU interface at 0x08010000");
+	return init_vgic(create.fd);
+}
+
+static int create_vgic(int vm)
 {
 	struct kvm_create_device create = {.type = KVM_DEV_TYPE_ARM_VGIC_V3};
-	if (ioctl(vm, KVM_CREATE_DEVICE, &create) < 0)
-		return fail("KVM_CREATE_DEVICE (KVM_DEV_TYPE_ARM_VGIC_V3)");
-	pass("KVM_CREATE_DEVICE: vGICv3");
-
 	uint64_t dist = GIC_DIST_BASE, redist = GIC_REDIST_BASE;
+
+	if (ioctl(vm, KVM_CREATE_DEVICE, &create) < 0) {
+		if (errno == ENODEV)
+			return create_vgic_v2(vm);
+		return fail("KVM_CREATE_DEVICE (KVM_DEV_TYPE_ARM_VGIC_V3)");
+	}
+	pass("KVM_CREATE_DEVICE: vGICv3");
 	if (set_device_attr(create.fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST,
 			    &dist) < 0)
 		return fail("vGICv3 distributor address 0x08000000");
@@ -101,13 +135,7 @@ static int create_vgic_v3(int vm)
 			    &redist) < 0)
 		return fail("vGICv3 redistributor address 0x080a0000");
 	pass("vGICv3 distributor at 0x08000000, redistributors at 0x080a0000");
-
-	/* After every vCPU exists: the redistributors are per vCPU. */
-	if (set_device_attr(create.fd, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT,
-			    NULL) < 0)
-		return fail("KVM_DEV_ARM_VGIC_CTRL_INIT");
-	pass("KVM_DEV_ARM_VGIC_CTRL_INIT");
-	return 0;
+	return init_vgic(create.fd);
 }
 
 static int add_guest_ram(int vm)
@@ -240,7 +268,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	pass("KVM_CREATE_VCPU 0");
-	if (init_vcpu(vm, vcpu) < 0 || create_vgic_v3(vm) < 0 || set_pc(vcpu, RAM_BASE) < 0 ||
+	if (init_vcpu(vm, vcpu) < 0 || create_vgic(vm) < 0 || set_pc(vcpu, RAM_BASE) < 0 ||
 	    run_guest(kvm, vcpu) < 0)
 		return 1;
 	return 0;

@@ -107,6 +107,21 @@ else
 		else
 			fail "arm64-dump-dtb (bootargs or the --dump-dtb file missing)"
 		fi
+		# The interrupt controller: a vGICv3 where the board has a GICv3; on
+		# a GICv2 board (ARM64_HOST_GIC=2) the fallback to a vGICv2, which
+		# says so, and the refusal of more vCPUs than a GICv2 can address.
+		if [ "${ARM64_HOST_GIC:-3}" = 2 ]; then
+			if grep -q "vGICv3 not available; using a vGICv2" "$out"; then
+				pass "arm64-vgic (no vGICv3 on this board: minivmm fell back to a vGICv2)"
+			else
+				fail "arm64-vgic (no vGICv2 fallback reported on a GICv2 board)"
+			fi
+			run_guest vgic-v2-9-cpus 100 "supports at most 8 vCPUs" --kernel $g/hello.elf --cpus 9
+		elif grep -q "vGICv2" "$out"; then
+			fail "arm64-vgic (a GICv3 board, yet minivmm used a vGICv2)"
+		else
+			pass "arm64-vgic (a vGICv3, as the board's GIC)"
+		fi
 		# The test-exit register's status, and the exception report of a guest that faults.
 		run_guest exit-status 5 "exitcode: exiting with 5" --kernel $g/exitcode.elf --cmdline "code=5"
 		run_guest fault 2 "unexpected exception" --kernel $g/exitcode.elf --cmdline "fault=ud"
