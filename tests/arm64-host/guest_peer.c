@@ -59,6 +59,7 @@
 #define LINE_MAX_LEN 4096
 /* After the command exits, frames it sent may still be queued on the socket. */
 #define DRAIN_IDLE_MS 2000
+#define ARRAY_LEN(a)  (sizeof(a) / sizeof((a)[0]))
 
 static const uint8_t peer_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
 
@@ -275,10 +276,38 @@ struct answer {
 	char why[160]; /* why it was not given, or went wrong */
 };
 
-/* Copies the command's output through; calls answer_due for each answer whose ready text a line
- * holds. */
-static void relay_output(int fd, char *line, size_t *len, struct answer *answers, size_t n_answers,
-			 void (*answer_due)(struct answer *, void *), void *opaque, bool *eof)
+struct peer {
+	struct answer answers[2]; /* FRAMES, TYPE */
+	struct capture cap;
+	uint32_t nrx;
+	int sock;  /* the tap's AF_PACKET socket, or -1 */
+	int in_fd; /* COMMAND's standard input */
+	const char *text;
+	pid_t pid;
+};
+
+enum { FRAMES, TYPE };
+
+/* Gives answer a; one that cannot be given ends the command (the guest would wait in vain). */
+static void answer_due(struct peer *p, struct answer *a)
+{
+	if (a == &p->answers[FRAMES]) {
+		a->given = inject_frames(p->sock, p->cap.mac, p->nrx, a->why, sizeof(a->why));
+	} else {
+		size_t len = strlen(p->text);
+
+		a->given =
+		    write(p->in_fd, p->text, len) == (ssize_t)len && write(p->in_fd, "\n", 1) == 1;
+		if (!a->given)
+			snprintf(a->why, sizeof(a->why), "writing to the command: %s",
+				 strerror(errno));
+	}
+	if (!a->given)
+		kill(p->pid, SIGKILL);
+}
+
+/* Copies the command's output through; gives each answer whose ready text a line holds. */
+static void relay_output(int fd, char *line, size_t *len, struct peer *p, bool *eof)
 {
 	char buf[4096];
 	ssize_t n = read(fd, buf, sizeof(buf));
@@ -293,46 +322,18 @@ static void relay_output(int fd, char *line, size_t *len, struct answer *answers
 	for (ssize_t i = 0; i < n; i++) {
 		if (buf[i] == '\n' || *len == LINE_MAX_LEN - 1) {
 			line[*len] = '\0';
-			for (size_t a = 0; a < n_answers; a++)
-				if (answers[a].ready && !answers[a].given && !answers[a].why[0] &&
-				    strstr(line, answers[a].ready))
-					answer_due(&answers[a], opaque);
+			for (size_t a = 0; a < ARRAY_LEN(p->answers); a++) {
+				struct answer *ans = &p->answers[a];
+
+				if (ans->ready && !ans->given && !ans->why[0] &&
+				    strstr(line, ans->ready))
+					answer_due(p, ans);
+			}
 			*len = 0;
 		}
 		if (buf[i] != '\n')
 			line[(*len)++] = buf[i];
 	}
-}
-
-struct peer {
-	struct answer answers[2]; /* FRAMES, TYPE */
-	struct capture cap;
-	uint32_t nrx;
-	int sock;  /* the tap's AF_PACKET socket, or -1 */
-	int in_fd; /* COMMAND's standard input */
-	const char *text;
-	pid_t pid;
-};
-
-enum { FRAMES, TYPE };
-
-static void answer_due(struct answer *a, void *opaque)
-{
-	struct peer *p = opaque;
-
-	if (a == &p->answers[FRAMES]) {
-		a->given = inject_frames(p->sock, p->cap.mac, p->nrx, a->why, sizeof(a->why));
-	} else {
-		size_t len = strlen(p->text);
-
-		a->given =
-		    write(p->in_fd, p->text, len) == (ssize_t)len && write(p->in_fd, "\n", 1) == 1;
-		if (!a->given)
-			snprintf(a->why, sizeof(a->why), "writing to the command: %s",
-				 strerror(errno));
-	}
-	if (!a->given)
-		kill(p->pid, SIGKILL);
 }
 
 static int usage(void)
@@ -401,7 +402,7 @@ int main(int argc, char **argv)
 		if (pfd[1].revents & POLLIN)
 			capture_frames(p.sock, &p.cap);
 		if (pfd[0].revents & (POLLIN | POLLHUP))
-			relay_output(out_fd, line, &line_len, p.answers, 2, answer_due, &p, &eof);
+			relay_output(out_fd, line, &line_len, &p, &eof);
 	}
 	if (waitpid(p.pid, &status, 0) < 0)
 		die("waitpid");
