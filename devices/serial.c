@@ -129,8 +129,9 @@ struct serial {
 	uint8_t fifo_buf[SERIAL_FIFO_SIZE];
 	uint8_t backlog_buf[SERIAL_BACKLOG_SIZE];
 	uint8_t tx_buf[SERIAL_TX_BUF_SIZE];
-	bool tx_stalled; /* out_fd did not drain within SERIAL_TX_WAIT_MS */
-	bool tx_failed;	 /* write error: output is discarded */
+	bool tx_stalled;  /* out_fd did not drain within SERIAL_TX_WAIT_MS */
+	bool tx_failed;	  /* write error: output is discarded */
+	bool tx_mid_line; /* the last byte queued for out_fd was not '\n' */
 
 	struct serial_counters counters;
 };
@@ -289,6 +290,7 @@ static void transmit(struct serial *s, uint8_t byte)
 		return;
 	}
 	counter_add(&s->counters.tx_bytes, 1);
+	s->tx_mid_line = byte != '\n';
 	tx_flush(s);
 }
 
@@ -493,6 +495,16 @@ struct serial *serial_create_at(struct vm *vm, struct bus *bus, uint64_t port, u
 	snprintf(s->name, sizeof(s->name), "serial-0x%llx", (unsigned long long)port);
 	vm_register_stats(vm, s->name, serial_report_stats, s);
 	return s;
+}
+
+bool serial_output_mid_line(struct serial *s)
+{
+	bool mid_line;
+
+	pthread_mutex_lock(&s->lock);
+	mid_line = s->tx_mid_line;
+	pthread_mutex_unlock(&s->lock);
+	return mid_line;
 }
 
 void serial_destroy(struct serial *s)

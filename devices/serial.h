@@ -6,6 +6,7 @@
 #ifndef MINIVMM_SERIAL_H
 #define MINIVMM_SERIAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,13 @@ struct serial *serial_create_at(struct vm *vm, struct bus *bus, uint64_t base, u
 
 /* Queue bytes typed on the console for the guest.  Safe from any thread. */
 void serial_receive(struct serial *s, const uint8_t *buf, size_t len);
+
+/*
+ * Does the guest's output so far end in the middle of a line (a shell
+ * prompt, say)?  minivmm's final line then needs a line of its own where
+ * the console and stderr are the same file.
+ */
+bool serial_output_mid_line(struct serial *s);
 
 /*
  * Flush pending output (waiting a bounded time) and free the UART.  Call

@@ -6,7 +6,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -264,4 +266,16 @@ void console_stop_input(void)
 	pthread_mutex_lock(&feed_lock);
 	feed_serial = NULL;
 	pthread_mutex_unlock(&feed_lock);
+}
+
+void console_end_guest_line(struct serial *s, int out_fd)
+{
+	struct stat out, err;
+
+	if (out_fd < 0 || !s || !serial_output_mid_line(s))
+		return;
+	if (fstat(out_fd, &out) < 0 || fstat(STDERR_FILENO, &err) < 0)
+		return;
+	if (out.st_dev == err.st_dev && out.st_ino == err.st_ino)
+		fputc('\n', stderr);
 }

@@ -36,6 +36,14 @@ void console_output_abandon(const struct vm_config *cfg);
  */
 int console_start_input(struct vm *vm, struct serial *s);
 
+/*
+ * The VM has stopped: when the guest's output (on out_fd, from s) ended in
+ * the middle of a line - a shell prompt - and out_fd is the same file as
+ * stderr (a terminal, or `>log 2>&1`), end that line on stderr, so that
+ * minivmm's final line starts a line of its own.
+ */
+void console_end_guest_line(struct serial *s, int out_fd);
+
 /* Stop feeding s; after this returns serial_destroy(s) is safe. */
 void console_stop_input(void);
 

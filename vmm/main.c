@@ -171,6 +171,7 @@ static int run(const struct vm_config *cfg)
 	wait_for_stop(vm, sig_fd);
 	vcpus_stop(vm);
 	console_restore();
+	console_end_guest_line(console, console_fd);
 	status = vm_exit_status(vm);
 	/* A report that was asked for and not written fails the run. */
 	if (cfg->stats && stats_report(vm, true) < 0)

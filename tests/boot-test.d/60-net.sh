@@ -12,9 +12,10 @@ net_http_port=8080
 net_file=$work/www/netcheck.bin
 net_pids=()
 # tap    model   MAC                host end     guest        upload port queues
+# (not in 10.0.2.0/24: that is the --net user card's network, 65-net-user.sh)
 # (virtio-net with 2 queue pairs on a multi-queue tap: 64-virtio-net-mq.sh)
 net_nics=(
-	"mvtap0 virtio 02:6d:76:4e:00:01 10.0.2.1/24 10.0.2.2/24 9001 2"
+	"mvtap0 virtio 02:6d:76:4e:00:01 10.0.4.1/24 10.0.4.2/24 9001 2"
 	"mvtap1 e1000  02:6d:76:4e:00:02 10.0.3.1/24 10.0.3.2/24 9002 1"
 )
 

@@ -6,7 +6,7 @@
  * that copy, the text pages would turn into what the host wrote and this
  * code would not survive to compare.  Checksums its text and rodata, says
  * so, waits for one byte on the console (sent after the rewrite), and
- * checksums again.  Runs at CPL3.
+ * checksums again.  Runs at CPL3.  Also endings.sh's waiting guest.
  */
 #include "rt.h"
 
@@ -23,15 +23,20 @@ static uint32_t image_checksum(void)
 
 static uint64_t run(void *arg)
 {
-	uint64_t wait_ms = 60000;
+	uint64_t wait_ms = 60000, prompt = 0;
 	uint32_t before, after;
 	int c;
 
 	(void)arg;
 	cmdline_get_u64("test.wait_ms", &wait_ms);
+	/* test.prompt=1: then a prompt with no newline, as a shell leaves it
+	 * (tests/integration/endings.sh: minivmm's final line starts a line). */
+	cmdline_get_u64("test.prompt", &prompt);
 	before = image_checksum();
 	printf("kernel_image: %lu bytes, checksum 0x%x; waiting for the host\n",
 	       (unsigned long)(__text_end - __image_start), before);
+	if (prompt)
+		printf("kernel_image> ");
 	c = console_getc(wait_ms);
 	TEST_ASSERT(c >= 0);
 	after = image_checksum();

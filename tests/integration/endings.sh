@@ -4,6 +4,8 @@
 #     "minivmm: stopped: WHY" on stderr, its last line, whatever --console
 #     says: guest power-off with its status, reset, triple fault, Ctrl-A x,
 #     a signal (named), a start-up failure or an error (with the reason);
+#   - where the console and stderr are one file and the guest's output
+#     ended mid-line (a prompt), the final line still starts a line;
 #   - the guest's status v passes through when v <= 99 and becomes 99 above;
 #     minivmm's own statuses are all >= 100 (tests/integration/lib/exit_status.sh,
 #     checked here against vmm/core/vm.h);
@@ -179,6 +181,34 @@ printf '\001x' >&3
 stop_waiter
 check_final ctrl-a-x "$rc" "$EXIT_STATUS_CONSOLE" "Ctrl-A x on the console; exit status $EXIT_STATUS_CONSOLE" "$tmp/err"
 exec 3>&-
+
+# ---- the guest left a prompt (no newline) and the console is stderr's file ----
+# The final line must start a line of its own, not follow the prompt.
+rm -f "$tmp/in"
+mkfifo "$tmp/in"
+: >"$tmp/both"
+env --default-signal=INT,TERM,HUP "$MINIVMM" --kernel "$WAITER" \
+	--cmdline "test.wait_ms=600000 test.prompt=1" --console stdio <"$tmp/in" >"$tmp/both" 2>&1 &
+pid=$!
+exec 3>"$tmp/in"
+for _ in $(seq 600); do
+	grep -q 'kernel_image> ' "$tmp/both" 2>/dev/null && break
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.1
+done
+printf '\001x' >&3
+stop_waiter
+exec 3>&-
+prompt_line=$(grep -a 'kernel_image> ' "$tmp/both")
+if [ "$rc" != "$EXIT_STATUS_CONSOLE" ]; then
+	fail "final line after a prompt: exit status $rc, expected $EXIT_STATUS_CONSOLE"
+	show "$tmp/both"
+elif [ "$prompt_line" != "kernel_image> " ] || ! tail -n 1 "$tmp/both" | grep -q '^minivmm: stopped: Ctrl-A x'; then
+	fail "final line after a prompt: not on a line of its own after 'kernel_image> '"
+	show "$tmp/both"
+else
+	pass "final line after a prompt: on a line of its own ('$(tail -n 1 "$tmp/both")')"
+fi
 
 # ---- an error after the run: the --stats report cannot be written ----
 mkdir "$tmp/stats"

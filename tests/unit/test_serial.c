@@ -196,6 +196,25 @@ START_TEST(test_tx_bytes_reach_fd)
 }
 END_TEST
 
+/* Whether the output ends mid-line follows the last byte sent (main's final line). */
+START_TEST(test_tx_mid_line_follows_last_byte)
+{
+	char buf[16];
+
+	ck_assert(!serial_output_mid_line(uart));
+	wr(RBR, '$');
+	wr(RBR, ' ');
+	ck_assert(serial_output_mid_line(uart));
+	wr(RBR, '\r');
+	ck_assert(serial_output_mid_line(uart));
+	wr(RBR, '\n');
+	ck_assert(!serial_output_mid_line(uart));
+	wr(RBR, 'x');
+	ck_assert(serial_output_mid_line(uart));
+	ck_assert_uint_eq(drain_output(buf, sizeof(buf)), 5);
+}
+END_TEST
+
 /* The --stats report: bytes each way, nothing dropped. */
 START_TEST(test_stats_report)
 {
@@ -829,10 +848,10 @@ Suite *serial_suite(void)
 			      test_dlab_hides_received_data, test_ier_mask,
 			      test_mcr_mask_and_lsr_msr_writes_ignored, test_iir_priorities));
 	unit_tcase(s, "transmit", serial_setup, serial_teardown,
-		   UNIT_TESTS(test_tx_bytes_reach_fd, test_stats_report, test_tx_all_byte_values,
-			      test_tx_without_output, test_tx_to_closed_pipe, test_tx_reader_stalls,
-			      test_thre_interrupt, test_thre_linux_startup_probe,
-			      test_out2_gates_irq));
+		   UNIT_TESTS(test_tx_bytes_reach_fd, test_tx_mid_line_follows_last_byte,
+			      test_stats_report, test_tx_all_byte_values, test_tx_without_output,
+			      test_tx_to_closed_pipe, test_tx_reader_stalls, test_thre_interrupt,
+			      test_thre_linux_startup_probe, test_out2_gates_irq));
 	rx = unit_tcase(
 	    s, "receive", serial_setup, serial_teardown,
 	    UNIT_TESTS(test_rx_non_fifo, test_rx_interrupt, test_rx_backlog_and_overrun, test_fcr));

@@ -38,31 +38,37 @@ net_netmask() {
 	netmask=$((bits >> 24 & 255)).$((bits >> 16 & 255)).$((bits >> 8 & 255)).$((bits & 255))
 }
 
-# net_up NIC DRIVER_DIR: finds the interface with the NIC's MAC, checks that
-# the driver in DRIVER_DIR (/sys/bus/.../drivers/NAME) drives it, configures
-# its address, waits for carrier.  Sets $net_if and remembers it as
-# $net_if_NIC, so later checks of the same NIC reuse it.
-net_up() {
-	net_params "$1" || return 1
-	eval "net_if=\${net_if_$1-}"
-	[ -n "$net_if" ] && return 0
+# net_find MAC DRIVER_DIR: finds the interface with MAC and checks that the
+# driver in DRIVER_DIR (/sys/bus/.../drivers/NAME) drives it.  Sets $found
+# (its /sys/class/net directory) and $dev (its name).
+net_find() {
 	found=
 	seen=
 	for sys in /sys/class/net/*; do
 		read -r addr <"$sys/address"
 		seen="$seen ${sys##*/}=$addr"
-		[ "$addr" = "$mac" ] && found=$sys
+		[ "$addr" = "$1" ] && found=$sys
 	done
 	if [ -z "$found" ]; then
-		detail="no interface with MAC $mac (have:$seen)"
+		detail="no interface with MAC $1 (have:$seen)"
 		return 1
 	fi
 	dev=${found##*/}
 	# shellcheck disable=SC3013 # busybox test has -ef
 	if [ ! "$found/device/driver" -ef "$2" ]; then
-		detail="$dev has MAC $mac but is not driven by ${2##*/}"
+		detail="$dev has MAC $1 but is not driven by ${2##*/}"
 		return 1
 	fi
+}
+
+# net_up NIC DRIVER_DIR: finds the interface with the NIC's MAC (net_find),
+# configures its address, waits for carrier.  Sets $net_if and remembers it as
+# $net_if_NIC, so later checks of the same NIC reuse it.
+net_up() {
+	net_params "$1" || return 1
+	eval "net_if=\${net_if_$1-}"
+	[ -n "$net_if" ] && return 0
+	net_find "$mac" "$2" || return 1
 	net_netmask "$prefix"
 	if ! retry_segv ifconfig "$dev" "$ip" netmask "$netmask" up; then
 		detail="ifconfig $dev $ip netmask $netmask up failed"
