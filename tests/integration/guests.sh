@@ -101,6 +101,15 @@ check hello-cmdline 0 '^Hello from minivmm test guest$' \
 	'^virtio-mmio [0-9]+: base 0xd8001000 size 0x200 irq 6$' \
 	'^virtio-mmio: 1 malformed entries ignored$' \
 	-- --kernel "$guests/hello.elf" --cmdline "greeting=yes virtio_mmio.device=4K@0xd8000000:5 virtio_mmio.device=0x200@0xd8001000:6:2 virtio_mmio.device=4K@:7"
+# Firmware tables (docs/acpi.md): by default the ACPI RSDP at 0xE0000, found
+# by a PC's scan and named in boot_params, beside the MP table at 0x9FC00;
+# --no-acpi leaves the MP table alone.
+check acpi-tables-found 0 '^acpi_probe: RSDP at 0xe0000$' \
+	'^acpi_probe: boot_params.acpi_rsdp_addr 0xe0000$' '^acpi_probe: MP floating pointer at 0x9fc00$' \
+	-- --kernel "$guests/acpi_probe.elf"
+check no-acpi-mp-table-only 0 '^acpi_probe: no RSDP in 0xe0000-0xfffff$' \
+	'^acpi_probe: boot_params.acpi_rsdp_addr 0x0$' '^acpi_probe: MP floating pointer at 0x9fc00$' \
+	-- --kernel "$guests/acpi_probe.elf" --no-acpi
 # The compat CPU profile (forced, so this holds on every host) merges its
 # features into the user's clearcpuid= (Linux acts on the last one only),
 # never repeating one the user named (by name or number), and adds

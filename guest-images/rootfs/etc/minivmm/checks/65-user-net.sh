@@ -1,7 +1,8 @@
 # shellcheck shell=sh disable=SC2034 # $detail is read by /init, which sources this file
 # User-mode networking (--net user, libslirp) as a user meets it: the
 # virtio-net card with MAC minivmm.user_net_mac= gets its address by DHCP
-# (udhcpc and /etc/udhcpc/default.script, as a user would run it), a default
+# (net_dhcp: udhcpc and /etc/udhcpc/default.script, as /init runs it for
+# make run's guest and as a user would run it by hand), a default
 # route through the gateway 10.0.2.2 and the DNS server 10.0.2.3; a file
 # downloaded from 10.0.2.2 (the host's loopback, where the boot test's HTTP
 # server listens) has the announced md5sum; and a port forward carries it
@@ -20,8 +21,7 @@ check_user_net() {
 	fi
 	net_find "$mac" /sys/bus/virtio/drivers/virtio_net || return 1
 
-	# -q: exit once bound; -n: fail after -t discovers -T s apart.
-	retry_segv udhcpc -f -q -n -t 5 -T 2 -i "$dev" >/tmp/udhcpc.out 2>&1
+	net_dhcp "$dev" >/tmp/udhcpc.out 2>&1
 	lease=
 	while read -r line; do
 		case $line in

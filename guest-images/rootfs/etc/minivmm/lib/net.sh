@@ -61,6 +61,15 @@ net_find() {
 	fi
 }
 
+# net_dhcp IFACE: a DHCP lease on IFACE, as a user gets one: busybox udhcpc
+# runs /etc/udhcpc/default.script, which applies the lease and prints
+# "udhcpc: IFACE is ADDR/MASK, gateway G, DNS D"; at most 3 discovers 2 s
+# apart, then udhcpc fails.  /init runs it for minivmm.dhcp=IFACE (make
+# run's guest), the user-net check on its card.
+net_dhcp() {
+	retry_segv udhcpc -f -q -n -t 3 -T 2 -i "$1"
+}
+
 # net_up NIC DRIVER_DIR: finds the interface with the NIC's MAC (net_find),
 # configures its address, waits for carrier.  Sets $net_if and remembers it as
 # $net_if_NIC, so later checks of the same NIC reuse it.
