@@ -165,40 +165,37 @@ for sig in TERM HUP INT; do
 	fi
 done
 
-# ---- Ctrl-A x on the console (stdin a pipe: no terminal needed) ----
-mkfifo "$tmp/in"
-: >"$tmp/console"
-env --default-signal=INT,TERM,HUP "$MINIVMM" --kernel "$WAITER" --cmdline test.wait_ms=600000 \
-	--console stdio <"$tmp/in" >"$tmp/console" 2>"$tmp/err" &
-pid=$!
-exec 3>"$tmp/in"
-for _ in $(seq 600); do
-	grep -q 'waiting for the host' "$tmp/console" 2>/dev/null && break
-	kill -0 "$pid" 2>/dev/null || break
-	sleep 0.1
-done
-printf '\001x' >&3
-stop_waiter
+# ctrl_a_x CONSOLE ERR READY CMDLINE: the waiting guest with --console stdio
+# (stdin a pipe: no terminal needed), its output appended to CONSOLE and
+# minivmm's stderr to ERR (the same file when they are the same name); types
+# Ctrl-A x once READY is on the console, then sets rc.
+ctrl_a_x() {
+	local console=$1 err=$2 ready=$3 cmdline=$4
+	rm -f "$tmp/in"
+	mkfifo "$tmp/in"
+	: >"$console"
+	: >"$err"
+	env --default-signal=INT,TERM,HUP "$MINIVMM" --kernel "$WAITER" --cmdline "$cmdline" \
+		--console stdio <"$tmp/in" >>"$console" 2>>"$err" &
+	pid=$!
+	exec 3>"$tmp/in"
+	for _ in $(seq 600); do
+		grep -q -- "$ready" "$console" 2>/dev/null && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	printf '\001x' >&3
+	stop_waiter
+	exec 3>&-
+}
+
+# ---- Ctrl-A x on the console ----
+ctrl_a_x "$tmp/console" "$tmp/err" 'waiting for the host' test.wait_ms=600000
 check_final ctrl-a-x "$rc" "$EXIT_STATUS_CONSOLE" "Ctrl-A x on the console; exit status $EXIT_STATUS_CONSOLE" "$tmp/err"
-exec 3>&-
 
 # ---- the guest left a prompt (no newline) and the console is stderr's file ----
 # The final line must start a line of its own, not follow the prompt.
-rm -f "$tmp/in"
-mkfifo "$tmp/in"
-: >"$tmp/both"
-env --default-signal=INT,TERM,HUP "$MINIVMM" --kernel "$WAITER" \
-	--cmdline "test.wait_ms=600000 test.prompt=1" --console stdio <"$tmp/in" >"$tmp/both" 2>&1 &
-pid=$!
-exec 3>"$tmp/in"
-for _ in $(seq 600); do
-	grep -q 'kernel_image> ' "$tmp/both" 2>/dev/null && break
-	kill -0 "$pid" 2>/dev/null || break
-	sleep 0.1
-done
-printf '\001x' >&3
-stop_waiter
-exec 3>&-
+ctrl_a_x "$tmp/both" "$tmp/both" 'kernel_image> ' "test.wait_ms=600000 test.prompt=1"
 prompt_line=$(grep -a 'kernel_image> ' "$tmp/both")
 if [ "$rc" != "$EXIT_STATUS_CONSOLE" ]; then
 	fail "final line after a prompt: exit status $rc, expected $EXIT_STATUS_CONSOLE"

@@ -1,0 +1,1 @@
+build-arm64/rt/start.S.o: rt/start.S
