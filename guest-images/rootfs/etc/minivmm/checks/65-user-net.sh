@@ -22,14 +22,16 @@ check_user_net() {
 	net_find "$mac" /sys/bus/virtio/drivers/virtio_net || return 1
 
 	net_dhcp "$dev" >/tmp/udhcpc.out 2>&1
-	lease=
+	lease=''
+	last=''
 	while read -r line; do
+		last=$line
 		case $line in
 		"udhcpc: $dev is "*) lease=${line#"udhcpc: $dev is "} ;;
 		esac
 	done </tmp/udhcpc.out
 	if [ -z "$lease" ]; then
-		detail="$dev: udhcpc configured nothing: ${line:-no output}"
+		detail="$dev: udhcpc configured nothing: ${last:-no output}"
 		return 1
 	fi
 	gateway=
