@@ -12,21 +12,22 @@
 #define MP_IOINTR    3
 #define MP_LINTR     4
 
-static uint8_t checksum(const uint8_t *p, size_t n)
+uint8_t byte_sum(const void *p, size_t n)
 {
+	const uint8_t *b = p;
 	uint8_t s = 0;
 
 	for (size_t i = 0; i < n; i++)
-		s += p[i];
+		s += b[i];
 	return s;
 }
 
-static const uint8_t *find_floating_pointer(void)
+const uint8_t *mp_floating_pointer(void)
 {
 	for (uint64_t a = MP_SEARCH_START; a + 16 <= MP_SEARCH_END; a += 16) {
 		const uint8_t *p = (const uint8_t *)a;
 
-		if (memcmp(p, "_MP_", 4) == 0 && p[8] == 1 && checksum(p, 16) == 0)
+		if (memcmp(p, "_MP_", 4) == 0 && p[8] == 1 && byte_sum(p, 16) == 0)
 			return p;
 	}
 	return NULL;
@@ -34,7 +35,7 @@ static const uint8_t *find_floating_pointer(void)
 
 bool mp_parse(struct mp_info *mp)
 {
-	const uint8_t *fp = find_floating_pointer();
+	const uint8_t *fp = mp_floating_pointer();
 	const uint8_t *ct, *e, *end;
 	int isa_bus = -1;
 	uint16_t len, count;
@@ -55,7 +56,7 @@ bool mp_parse(struct mp_info *mp)
 	}
 	len = get_le16(ct + 4);
 	count = get_le16(ct + 0x22);
-	if (len < 0x2c || checksum(ct, len) != 0) {
+	if (len < 0x2c || byte_sum(ct, len) != 0) {
 		printf("mp: bad configuration table (length %u)\n", len);
 		return false;
 	}

@@ -325,7 +325,11 @@ struct mp_info {
 	int ioapic_id;	     /* -1 if none */
 	int isa_irq_pin[16]; /* I/O APIC pin of each ISA IRQ, -1 if not listed */
 };
-/* Finds the floating pointer ("_MP_") in the EBDA at 0x9fc00, checks checksums. */
+/* Sum of n bytes mod 256: 0 for a firmware table with a good checksum (MP, ACPI). */
+uint8_t byte_sum(const void *p, size_t n);
+/* The MP floating pointer ("_MP_", spec 1.x, checksum good) in the EBDA at 0x9fc00, or NULL. */
+const uint8_t *mp_floating_pointer(void);
+/* Finds the floating pointer (mp_floating_pointer), checks checksums. */
 bool mp_parse(struct mp_info *mp);
 
 /* ---- SMP ---- */
