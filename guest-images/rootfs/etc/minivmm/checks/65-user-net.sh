@@ -50,17 +50,7 @@ check_user_net() {
 
 	file=/tmp/user-net.bin
 	url=http://10.0.2.2:$param_net_http_port$param_net_file
-	if ! retry_segv wget -q -O "$file" "$url" 2>/tmp/wget-user-net.err; then
-		read -r err </tmp/wget-user-net.err
-		detail="$dev ($lease): wget $url failed: $err"
-		return 1
-	fi
-	retry_segv md5sum "$file" >"$file.md5"
-	read -r sum _ <"$file.md5"
-	if [ "$sum" != "$param_net_md5" ]; then
-		detail="$dev ($lease): $url has md5 $sum, expected $param_net_md5"
-		return 1
-	fi
+	net_fetch "$dev ($lease)" "$url" "$file" || return 1
 
 	# The listener must be listening before the connection comes in: slirp
 	# answers the host side's connect first and then finds the guest's port
@@ -98,8 +88,7 @@ check_user_net() {
 	# The listener ends when the connection closes (or when nothing came
 	# within -w 60 s).
 	wait "$listener"
-	retry_segv md5sum "$received" >"$received.md5"
-	read -r sum _ <"$received.md5"
+	net_md5sum "$received"
 	detail="$dev: DHCP $lease; $url md5 ok; 10.0.2.2:$fwd forwarded to :$gport delivered md5 $sum (nc status $sent)"
 	[ "$sum" = "$param_net_md5" ]
 }

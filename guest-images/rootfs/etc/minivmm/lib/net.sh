@@ -121,6 +121,25 @@ net_ping() {
 	return 1
 }
 
+# net_md5sum FILE: FILE's md5sum in $sum.
+net_md5sum() {
+	retry_segv md5sum "$1" >"$1.md5"
+	read -r sum _ <"$1.md5"
+}
+
+# net_fetch WHO URL FILE: wget URL into FILE; true when its md5sum ($sum) is
+# $param_net_md5.  $detail begins with WHO (the interface).
+net_fetch() {
+	if ! retry_segv wget -q -O "$3" "$2" 2>"$3.err"; then
+		read -r err <"$3.err"
+		detail="$1: wget $2 failed: $err"
+		return 1
+	fi
+	net_md5sum "$3"
+	detail="$1: $2 md5 $sum (expected $param_net_md5)"
+	[ "$sum" = "$param_net_md5" ]
+}
+
 # net_download NIC DRIVER_DIR: wget $net_file from the host end over HTTP
 # into /tmp/net-NIC.bin and compare its md5sum with $param_net_md5.
 net_download() {
@@ -129,17 +148,7 @@ net_download() {
 		detail="need minivmm.net_http_port=, minivmm.net_file= and minivmm.net_md5="
 		return 1
 	fi
-	file=/tmp/net-$1.bin
-	url=http://$host:$param_net_http_port$param_net_file
-	if ! retry_segv wget -q -O "$file" "$url" 2>/tmp/wget-"$1".err; then
-		read -r err </tmp/wget-"$1".err
-		detail="$net_if: wget $url failed: $err"
-		return 1
-	fi
-	retry_segv md5sum "$file" >"$file.md5"
-	read -r sum _ <"$file.md5"
-	detail="$net_if: $url md5 $sum (expected $param_net_md5)"
-	[ "$sum" = "$param_net_md5" ]
+	net_fetch "$net_if" "http://$host:$param_net_http_port$param_net_file" "/tmp/net-$1.bin"
 }
 
 # net_upload NIC DRIVER_DIR: send the downloaded file back to the host's
